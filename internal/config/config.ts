@@ -1,0 +1,239 @@
+import { cleanEnv, makeValidator, num, port, str, bool, EnvError, EnvMissingError } from 'envalid';
+
+/**
+ * JWT secrets that appear in this repository's docs, examples or compose file.
+ * A production replica refuses to start with any of them: a secret that is
+ * public lets anyone mint a ticket with any place in line.
+ */
+export const SAMPLE_SECRETS: readonly string[] = Object.freeze([
+  'dev-only-secret-change-me-0123456789abcdef',
+  'change-me-change-me-change-me-change-me',
+  'please-change-this-secret-in-production',
+  'secret',
+  'changeme',
+]);
+
+/** Development default for JWT_SECRET; refused when NODE_ENV=production. */
+export const DEV_JWT_SECRET = SAMPLE_SECRETS[0] as string;
+
+const positiveInt = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isInteger(n) || n <= 0) throw new EnvError(`must be a positive integer, got "${input}"`);
+  return n;
+});
+
+const positiveNumber = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isFinite(n) || n <= 0) throw new EnvError(`must be a positive number, got "${input}"`);
+  return n;
+});
+
+const fraction = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new EnvError(`must be a number from 0 to 1, got "${input}"`);
+  return n;
+});
+
+const queueId = makeValidator<string>((input) => {
+  // Queue ids become part of Redis keys inside a {hash tag}, so braces are out,
+  // and part of the token, so keep them short and printable.
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new EnvError('must be 1-64 characters of A-Z a-z 0-9 _ -');
+  return input;
+});
+
+const optionalUrl = makeValidator<string>((input) => {
+  if (input === '') return '';
+  try {
+    new URL(input);
+  } catch {
+    throw new EnvError(`must be a URL, got "${input}"`);
+  }
+  return input;
+});
+
+const specs = {
+  NODE_ENV: str({
+    choices: ['development', 'test', 'production'],
+    default: 'development',
+    desc: 'Runtime mode; production enforces a strong JWT_SECRET and a REDIS_URL.',
+    example: 'production',
+  }),
+  HOST: str({ default: '0.0.0.0', desc: 'Address the HTTP server binds to.', example: '127.0.0.1' }),
+  PORT: port({ default: 8080, desc: 'HTTP port.', example: '8080' }),
+  REDIS_URL: str({
+    default: '',
+    desc: 'Redis connection URL shared by every replica. Required in production; without it outside production an embedded single-process store is used.',
+    example: 'redis://redis:6379/0',
+  }),
+  JWT_SECRET: str({
+    devDefault: DEV_JWT_SECRET,
+    desc: 'HS256 secret that signs visitor tickets; at least 32 bytes, the same on every replica.',
+    example: 'output of: openssl rand -base64 48',
+  }),
+  QUEUE_ID: queueId({ default: 'default', desc: 'Id of the queue this deployment serves; scopes every Redis key and token.', example: 'launch-2026' }),
+  WINDOW_SIZE: positiveInt({ default: 10, desc: 'Tickets admitted per window advance (S).', example: '100' }),
+  WINDOW_INTERVAL: positiveNumber({
+    default: 10,
+    desc: 'Seconds between window advances; fractions allowed (tests use 0.05).',
+    example: '5',
+  }),
+  ACTIVE_WINDOW_COUNT: positiveInt({
+    default: 2,
+    desc: 'How many windows a ticket stays active for (K); 1 means a ticket can expire one interval after admission.',
+    example: '3',
+  }),
+  TICKET_TTL: positiveInt({ default: 6 * 3600, desc: 'Seconds a signed ticket is valid for (JWT exp).', example: '21600' }),
+  LEASE_TTL_MS: positiveInt({ default: 5000, desc: 'Leader lease TTL in milliseconds.', example: '5000' }),
+  LEASE_RENEW_MS: num({ default: 0, desc: 'Leader lease renew period in ms; 0 means LEASE_TTL_MS / 3.', example: '1666' }),
+  STATE_REFRESH_MS: positiveInt({ default: 1000, desc: 'Fallback refresh period of each replica\'s cached queue state, in ms.', example: '1000' }),
+  STATE_MAX_STALENESS_MS: positiveInt({
+    default: 5000,
+    desc: 'If the cached queue state has not been confirmed for this long, /status answers 503 instead of a possibly wrong answer.',
+    example: '5000',
+  }),
+  SHUTDOWN_TIMEOUT_MS: positiveInt({ default: 10000, desc: 'Longest wait for in-flight requests on SIGTERM before closing them.', example: '10000' }),
+  LOG_LEVEL: str({
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    desc: 'pino log level.',
+    example: 'info',
+  }),
+  LOG_SAMPLE_RATE: fraction({
+    default: 0.01,
+    desc: 'Fraction of successful hot requests (/status, /join) logged at info; errors are always logged.',
+    example: '0.01',
+  }),
+  TRUST_PROXY: bool({ default: false, desc: 'Trust X-Forwarded-* headers (set when behind a load balancer).', example: 'true' }),
+  TARGET_URL: optionalUrl({ default: '', desc: 'Protected site a visitor is sent to once admitted.', example: 'https://shop.example.com/' }),
+} as const;
+
+type Specs = typeof specs;
+type Cleaned = { readonly [K in keyof Specs]: Specs[K] extends { _parse: (...a: never[]) => infer T } ? T : never };
+
+export interface Config {
+  readonly nodeEnv: 'development' | 'test' | 'production';
+  readonly host: string;
+  readonly port: number;
+  readonly redisUrl: string;
+  readonly jwtSecret: string;
+  readonly queueId: string;
+  readonly windowSize: number;
+  readonly windowIntervalMs: number;
+  readonly activeWindowCount: number;
+  readonly ticketTtlSeconds: number;
+  readonly leaseTtlMs: number;
+  readonly leaseRenewMs: number;
+  readonly stateRefreshMs: number;
+  readonly stateMaxStalenessMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: string;
+  readonly logSampleRate: number;
+  readonly trustProxy: boolean;
+  readonly targetUrl: string;
+  /** Non-fatal findings, logged once at start. */
+  readonly warnings: readonly string[];
+}
+
+/** Thrown for an invalid environment; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: Readonly<Record<string, string>>) {
+    super(
+      'invalid configuration:\n' +
+        Object.entries(problems)
+          .map(([name, why]) => `  ${name}: ${why}`)
+          .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Descriptions and examples of every variable, for docs and `--help`. */
+export function describeConfig(): Array<{ name: string; desc: string; example: string; default: string }> {
+  return Object.entries(specs).map(([name, spec]) => {
+    const s = spec as { desc?: string; example?: string; default?: unknown; devDefault?: unknown };
+    return {
+      name,
+      desc: s.desc ?? '',
+      example: s.example ?? '',
+      default: s.default === undefined ? (s.devDefault === undefined ? '(required)' : '(required in production)') : String(s.default),
+    };
+  });
+}
+
+/**
+ * Validates an environment object (never process.env directly) into a frozen Config.
+ * Throws ConfigError naming each bad variable.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const problems: Record<string, string> = {};
+  // envalid applies devDefault only when NODE_ENV is set; unset means development here
+  // (the container image sets NODE_ENV=production).
+  const withMode = { ...env, NODE_ENV: env.NODE_ENV || 'development' };
+  const raw = cleanEnv(withMode, specs, {
+    reporter: ({ errors }) => {
+      for (const [name, err] of Object.entries(errors)) {
+        if (!err) continue;
+        problems[name] = err instanceof EnvMissingError ? 'is required' : err.message;
+      }
+    },
+  }) as unknown as Cleaned;
+  // cleanEnv's reporter collected errors instead of exiting; validate cross-variable rules too.
+  const warnings: string[] = [];
+  const production = withMode.NODE_ENV === 'production';
+  if (!problems.JWT_SECRET && typeof raw.JWT_SECRET === 'string') {
+    const bytes = Buffer.byteLength(raw.JWT_SECRET, 'utf8');
+    if (production && SAMPLE_SECRETS.includes(raw.JWT_SECRET)) {
+      problems.JWT_SECRET = 'is a published sample value; generate one with `openssl rand -base64 48`';
+    } else if (production && bytes < 32) {
+      problems.JWT_SECRET = `must be at least 32 bytes in production (got ${bytes})`;
+    } else if (!production && (bytes < 32 || SAMPLE_SECRETS.includes(raw.JWT_SECRET))) {
+      warnings.push('JWT_SECRET is a sample or short value: acceptable for development only');
+    }
+  }
+  if (production && !problems.REDIS_URL && !raw.REDIS_URL) {
+    problems.REDIS_URL = 'is required in production (the embedded store is single-replica only)';
+  }
+  if (!problems.REDIS_URL && raw.REDIS_URL) {
+    try {
+      const u = new URL(raw.REDIS_URL);
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.REDIS_URL = 'must start with redis:// or rediss://';
+    } catch {
+      problems.REDIS_URL = `must be a URL, got "${raw.REDIS_URL}"`;
+    }
+  }
+  const leaseTtlMs = raw.LEASE_TTL_MS;
+  const leaseRenewMs = raw.LEASE_RENEW_MS === 0 ? Math.max(1, Math.floor(leaseTtlMs / 3)) : raw.LEASE_RENEW_MS;
+  if (!problems.LEASE_RENEW_MS && !problems.LEASE_TTL_MS) {
+    if (leaseRenewMs < 0 || !Number.isInteger(leaseRenewMs)) problems.LEASE_RENEW_MS = 'must be a non-negative integer';
+    else if (leaseRenewMs >= leaseTtlMs) problems.LEASE_RENEW_MS = `must be shorter than LEASE_TTL_MS (${leaseTtlMs})`;
+  }
+  if (Object.keys(problems).length > 0) throw new ConfigError(problems);
+  if (raw.ACTIVE_WINDOW_COUNT === 1) {
+    warnings.push(
+      'ACTIVE_WINDOW_COUNT=1: a ticket admitted just before a tick expires one WINDOW_INTERVAL later; 2 or more is kinder to slow visitors',
+    );
+  }
+  return Object.freeze({
+    nodeEnv: raw.NODE_ENV as Config['nodeEnv'],
+    host: raw.HOST,
+    port: raw.PORT,
+    redisUrl: raw.REDIS_URL,
+    jwtSecret: raw.JWT_SECRET,
+    queueId: raw.QUEUE_ID,
+    windowSize: raw.WINDOW_SIZE,
+    // Seconds in config (as in the original design), milliseconds inside.
+    windowIntervalMs: Math.max(1, Math.round(raw.WINDOW_INTERVAL * 1000)),
+    activeWindowCount: raw.ACTIVE_WINDOW_COUNT,
+    ticketTtlSeconds: raw.TICKET_TTL,
+    leaseTtlMs,
+    leaseRenewMs,
+    stateRefreshMs: raw.STATE_REFRESH_MS,
+    stateMaxStalenessMs: raw.STATE_MAX_STALENESS_MS,
+    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    logLevel: raw.LOG_LEVEL,
+    logSampleRate: raw.LOG_SAMPLE_RATE,
+    trustProxy: raw.TRUST_PROXY,
+    targetUrl: raw.TARGET_URL,
+    warnings: Object.freeze(warnings),
+  });
+}

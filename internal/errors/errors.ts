@@ -1,0 +1,158 @@
+/**
+ * Typed errors with a stable machine-readable code and an HTTP status. One
+ * function (toErrorBody) turns any of them into the single JSON error shape;
+ * both the Express error middleware and the hot-path dispatcher use it.
+ */
+export abstract class WaitroomError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  /** Extra response headers, e.g. Retry-After or WWW-Authenticate. */
+  headers(): Record<string, string> {
+    return {};
+  }
+  /** Extra fields placed inside the error object of the body. */
+  details(): Record<string, unknown> | undefined {
+    return undefined;
+  }
+}
+
+export class BadRequestError extends WaitroomError {
+  readonly code: string;
+  readonly status = 400;
+  constructor(message: string, code = 'bad_request') {
+    super(message);
+    this.code = code;
+  }
+}
+
+const TOKEN_CODES = ['missing_token', 'invalid_token', 'token_expired'] as const;
+export type TokenErrorCode = (typeof TOKEN_CODES)[number];
+
+/** 401 for a missing, malformed, expired, wrongly signed or wrong-algorithm token. */
+export class TokenError extends WaitroomError {
+  readonly status = 401;
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+  override headers(): Record<string, string> {
+    // RFC 6750 section 3: error="invalid_token" covers malformed, expired and bad signatures.
+    if (this.code === 'missing_token') return { 'WWW-Authenticate': 'Bearer realm="waitroom"' };
+    return { 'WWW-Authenticate': `Bearer realm="waitroom", error="invalid_token", error_description="${this.message.replace(/"/g, "'")}"` };
+  }
+}
+
+export class ForbiddenError extends WaitroomError {
+  readonly status = 403;
+  constructor(
+    readonly code: string,
+    message: string,
+    private readonly extra?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+  override details(): Record<string, unknown> | undefined {
+    return this.extra;
+  }
+}
+
+/** 409: the token belongs to an earlier epoch of the queue (Redis lost the queue). */
+export class QueueResetError extends WaitroomError {
+  readonly code = 'queue_reset';
+  readonly status = 409;
+  constructor() {
+    super('the queue was reset since this ticket was issued; its place cannot be honoured, please join again');
+  }
+}
+
+export class NotFoundError extends WaitroomError {
+  readonly code = 'not_found';
+  readonly status = 404;
+  constructor(message = 'no such route') {
+    super(message);
+  }
+}
+
+export class MethodNotAllowedError extends WaitroomError {
+  readonly code = 'method_not_allowed';
+  readonly status = 405;
+  constructor(private readonly allow: string) {
+    super(`method not allowed; use ${allow}`);
+  }
+  override headers(): Record<string, string> {
+    return { Allow: this.allow };
+  }
+}
+
+export class PayloadTooLargeError extends WaitroomError {
+  readonly code = 'payload_too_large';
+  readonly status = 413;
+  constructor(limitBytes: number) {
+    super(`request body larger than ${limitBytes} bytes`);
+  }
+}
+
+export class TooManyRequestsError extends WaitroomError {
+  readonly code = 'rate_limited';
+  readonly status = 429;
+  constructor(
+    message: string,
+    private readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+  override headers(): Record<string, string> {
+    return { 'Retry-After': String(this.retryAfterSeconds) };
+  }
+}
+
+/** 503 with Retry-After: the service cannot answer correctly right now. */
+export class UnavailableError extends WaitroomError {
+  readonly status = 503;
+  constructor(
+    readonly code: 'store_unavailable' | 'state_stale' | 'state_corrupt' | 'shutting_down' | 'not_ready',
+    message: string,
+    readonly retryAfterSeconds = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+  override headers(): Record<string, string> {
+    return { 'Retry-After': String(this.retryAfterSeconds) };
+  }
+}
+
+export class InternalError extends WaitroomError {
+  readonly code = 'internal';
+  readonly status = 500;
+  constructor() {
+    super('internal error');
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; [k: string]: unknown };
+}
+
+/**
+ * Maps anything thrown to a WaitroomError: typed errors pass through; body-parser
+ * style errors (status/type) become 400/413; anything else is a 500 (and is logged
+ * with its stack by the caller).
+ */
+export function toWaitroomError(err: unknown): WaitroomError {
+  if (err instanceof WaitroomError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; limit?: number; expose?: boolean; message?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (status === 413 || e?.type === 'entity.too.large') return new PayloadTooLargeError(e.limit ?? 0);
+  if (e?.type === 'entity.parse.failed') return new BadRequestError('request body is not valid JSON', 'invalid_json');
+  if (typeof status === 'number' && status >= 400 && status < 500 && e.expose) {
+    return new BadRequestError(e.message ?? 'bad request');
+  }
+  return new InternalError();
+}
+
+export function toErrorBody(err: WaitroomError): ErrorBody {
+  return { error: { code: err.code, message: err.message, ...(err.details() ?? {}) } };
+}

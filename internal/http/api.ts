@@ -1,0 +1,58 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { bearerToken } from '../tokens/ticket-token';
+import type { QueueService } from '../service/queue-service';
+import type { HttpResult } from './respond';
+
+/**
+ * The JSON API's hot endpoints as plain functions of the request headers.
+ * internal/http/hot-path.ts serves them straight from node:http and
+ * internal/http/app.ts mounts the same functions in Express, so the two paths
+ * cannot drift apart.
+ */
+export interface ApiEndpoints {
+  join(): Promise<HttpResult>;
+  status(headers: IncomingHttpHeaders): HttpResult;
+}
+
+export function apiEndpoints(service: QueueService): ApiEndpoints {
+  return {
+    async join() {
+      const r = await service.join();
+      return {
+        status: 201,
+        body: {
+          token: r.token,
+          queue: r.queue,
+          ticket: r.ticket,
+          position: r.position,
+          status: r.status,
+          ahead: r.ahead,
+          etaSeconds: r.etaSeconds,
+          activeForSeconds: r.activeForSeconds,
+          windowEnd: r.windowEnd,
+          expiresAt: r.expiresAt,
+        },
+      };
+    },
+    status(headers) {
+      const r = service.status(bearerToken(headers.authorization));
+      return {
+        status: 200,
+        // Retry-After on a 200 is a hint (RFC 9110 10.2.3 allows it on any response):
+        // when the next poll could see a change.
+        headers: { 'Retry-After': String(r.pollAfterSeconds) },
+        body: {
+          queue: r.queue,
+          ticket: r.ticket,
+          position: r.position,
+          status: r.status,
+          ahead: r.ahead,
+          etaSeconds: r.etaSeconds,
+          activeForSeconds: r.activeForSeconds,
+          windowEnd: r.windowEnd,
+          pollAfterSeconds: r.pollAfterSeconds,
+        },
+      };
+    },
+  };
+}

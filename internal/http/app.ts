@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { NotFoundError, toWaitroomError } from '../errors/errors';
+import type { Metrics } from '../observability/metrics';
+import type { Readiness } from '../service/readiness';
+import type { ApiEndpoints } from './api';
+import { createHotPath, type HotRoute } from './hot-path';
+import { errorResult, sendResult, type HttpResult } from './respond';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly api: ApiEndpoints;
+  readonly readiness: Readiness;
+  /** Express's "trust proxy" setting: true behind a load balancer. */
+  readonly trustProxy: boolean;
+  /** Fraction of successful hot requests logged. */
+  readonly logSampleRate: number;
+}
+
+/** Largest JSON body any route accepts; no route needs more than a few hundred bytes. */
+export const BODY_LIMIT_BYTES = 4096;
+
+/** Probes and scrapes are frequent and uninteresting; they are not logged. */
+const QUIET_PATHS = new Set(['/livez', '/readyz', '/metrics']);
+
+function wrap(fn: (req: Request) => HttpResult | Promise<HttpResult>) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      sendResult(res, await fn(req));
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/**
+ * The Express application with every route, including the hot ones, so it is
+ * complete on its own. Never listens: supertest drives it directly, and
+ * buildHandler() puts the node:http hot path in front of it for production.
+ */
+export function buildApp(d: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.set('trust proxy', d.trustProxy);
+
+  app.use(
+    pinoHttp({
+      logger: d.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? '').split('?')[0] ?? '') },
+      // Compact lines: headers are left out entirely (they carry tokens and cookies).
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
+  app.use(
+    helmet({
+      // The API is called cross-origin by embedding sites; the waiting page sets its own CSP.
+      crossOriginResourcePolicy: { policy: 'cross-origin' },
+    }),
+  );
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route?.path as string | undefined) ?? 'unmatched';
+      d.metrics.httpRequests.inc({ route, method: req.method, status: res.statusCode });
+      d.metrics.httpDuration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    if (d.readiness.isDraining()) res.setHeader('Connection', 'close');
+    next();
+  });
+  app.use(express.json({ limit: BODY_LIMIT_BYTES }));
+
+  app.post('/join', wrap(() => d.api.join()));
+  app.get('/status', wrap((req) => d.api.status(req.headers)));
+
+  app.get('/livez', (_req, res) => sendResult(res, { status: 200, body: { status: 'ok' } }));
+  app.get('/readyz', (_req, res) => {
+    const reason = d.readiness.reason();
+    if (reason === null) return sendResult(res, { status: 200, body: { status: 'ready' } });
+    sendResult(res, { status: 503, headers: { 'Retry-After': '1' }, body: { status: 'not_ready', reason } });
+  });
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      const body = await d.metrics.registry.metrics();
+      res.setHeader('Content-Type', d.metrics.registry.contentType);
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(body);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.use((_req, _res, next) => next(new NotFoundError()));
+  // The one error middleware: every error becomes the same JSON shape.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = toWaitroomError(err);
+    if (e.status >= 500) (req.log ?? d.logger).error({ err }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendResult(res, errorResult(e));
+  });
+  return app;
+}
+
+/**
+ * The request handler the server listens with: the node:http hot path for the
+ * hottest routes, Express for everything else. Also a valid supertest target.
+ */
+export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string, HotRoute>> = {}) {
+  const app = buildApp(d);
+  const hot = createHotPath({
+    routes: {
+      'POST /join': () => d.api.join(),
+      'GET /status': (req) => d.api.status(req.headers),
+      ...extraHotRoutes,
+    },
+    logger: d.logger,
+    metrics: d.metrics,
+    sampleRate: d.logSampleRate,
+    bodyLimit: BODY_LIMIT_BYTES,
+    draining: () => d.readiness.isDraining(),
+  });
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (!hot(req, res)) app(req, res);
+  };
+}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { PayloadTooLargeError, toWaitroomError } from '../errors/errors';
+import type { Metrics } from '../observability/metrics';
+import { errorResult, sendResult, type HttpResult } from './respond';
+
+/** A hot route: answers from headers alone (the body, if any, is drained and ignored). */
+export type HotRoute = (req: IncomingMessage) => HttpResult | Promise<HttpResult>;
+
+export interface HotPathOptions {
+  /** Keyed by "METHOD /path". */
+  readonly routes: Readonly<Record<string, HotRoute>>;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** Fraction of successful requests logged at info; errors are always logged. */
+  readonly sampleRate: number;
+  /** Largest body accepted on a hot route, in bytes. */
+  readonly bodyLimit: number;
+  /** True once shutdown began: replies then ask clients to close the connection. */
+  readonly draining: () => boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Serves the few hottest routes (GET /status, POST /join and later GET /verify)
+ * straight from node:http, in front of the Express app. Measured on this
+ * design's target machine, Express 5 adds ~70-85 µs of CPU per request and
+ * pino-http ~50 µs, while /status itself costs ~25 µs: this path keeps the same
+ * domain service, error codes and JSON shapes, but not the framework cost
+ * (docs/benchmarks.md has the figures). Returns false for any other request,
+ * which then goes to Express.
+ */
+export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const route = o.routes[`${req.method} ${path}`];
+    if (!route) return false;
+    const started = process.hrtime.bigint();
+    const incoming = req.headers['x-request-id'];
+    const reqId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', reqId);
+    if (o.draining()) res.setHeader('Connection', 'close');
+
+    const finish = (r: HttpResult, err?: unknown) => {
+      sendResult(res, r);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      o.metrics?.httpRequests.inc({ route: path, method: req.method ?? '', status: r.status });
+      o.metrics?.httpDuration.observe({ route: path }, seconds);
+      if (r.status >= 500) {
+        o.logger.error({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, err }, 'request failed');
+      } else if (r.status >= 400) {
+        o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code: (r.body as { error?: { code?: string } })?.error?.code }, 'request refused');
+      } else if (o.sampleRate > 0 && Math.random() < o.sampleRate) {
+        o.logger.info({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, sampled: o.sampleRate }, 'request completed');
+      }
+    };
+    const fail = (err: unknown) => {
+      const e = toWaitroomError(err);
+      finish(errorResult(e), e.status >= 500 ? err : undefined);
+    };
+
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > o.bodyLimit) {
+      // Answer and close: reading an oversized body only to discard it wastes the core.
+      res.setHeader('Connection', 'close');
+      fail(new PayloadTooLargeError(o.bodyLimit));
+      req.destroy();
+      return true;
+    }
+    if (length > 0 || req.headers['transfer-encoding']) {
+      let seen = 0;
+      req.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen > o.bodyLimit && !res.headersSent) {
+          res.setHeader('Connection', 'close');
+          fail(new PayloadTooLargeError(o.bodyLimit));
+          req.destroy();
+        }
+      });
+    } else {
+      req.resume();
+    }
+
+    try {
+      const r = route(req);
+      if (r instanceof Promise) {
+        r.then(
+          (v) => {
+            if (!res.headersSent) finish(v);
+          },
+          (err: unknown) => {
+            if (!res.headersSent) fail(err);
+          },
+        );
+      } else {
+        finish(r);
+      }
+    } catch (err) {
+      fail(err);
+    }
+    return true;
+  };
+}

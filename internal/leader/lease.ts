@@ -1,0 +1,124 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { QueueStore } from '../store/store';
+
+export interface LeaseOptions {
+  readonly store: QueueStore;
+  /** Unique per process: hostname, pid and a random suffix. */
+  readonly owner: string;
+  readonly ttlMs: number;
+  /** How often to renew while leading, and to try to acquire while not. */
+  readonly renewMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/**
+ * The ticker's leader lease in Redis: acquire with SET NX PX, renew with a
+ * compare-and-pexpire script, release on close with compare-and-delete.
+ *
+ * Emits 'acquired' and 'lost'. Leadership is believed only until the last
+ * successful renewal plus the TTL (measured from before the renewal was sent),
+ * so a replica that was paused or cut off stops believing it leads no later
+ * than Redis expires its key. The advance script checks the lease again, so
+ * even a replica that wrongly believes it leads cannot advance the window.
+ */
+export class LeaderLease extends EventEmitter {
+  private leading = false;
+  private validUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private running: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: LeaseOptions) {
+    super();
+    this.now = o.now ?? Date.now;
+  }
+
+  get owner(): string {
+    return this.o.owner;
+  }
+
+  /** True while this process holds a lease that has not expired by its own clock. */
+  isLeader(): boolean {
+    return this.leading && this.now() < this.validUntil;
+  }
+
+  start(): void {
+    if (this.timer || this.closed) return;
+    void this.step();
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.step(), ms);
+  }
+
+  private step(): Promise<void> {
+    this.running = (async () => {
+      const sentAt = this.now();
+      try {
+        const ok = this.leading
+          ? await this.o.store.renewLease(this.o.owner, this.o.ttlMs)
+          : await this.o.store.acquireLease(this.o.owner, this.o.ttlMs);
+        if (this.closed) return;
+        if (ok) {
+          this.validUntil = sentAt + this.o.ttlMs;
+          if (!this.leading) this.gain();
+        } else if (this.leading) {
+          this.lose('renewal refused: another replica holds the lease');
+        }
+      } catch (err) {
+        // Keep believing only until validUntil; isLeader() turns false by itself.
+        if (this.leading && this.now() >= this.validUntil) this.lose('lease could not be renewed before it expired');
+        this.o.logger.debug({ err: (err as Error).message }, 'lease step failed');
+      }
+    })();
+    return this.running.finally(() => {
+      if (!this.closed) {
+        // A leader past its validity retries sooner to shorten a leaderless gap.
+        this.schedule(this.o.renewMs);
+      }
+    });
+  }
+
+  private gain(): void {
+    this.leading = true;
+    this.o.logger.info({ owner: this.o.owner, ttlMs: this.o.ttlMs }, 'became ticker leader');
+    this.emit('acquired');
+  }
+
+  private lose(why: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.validUntil = 0;
+    this.o.logger.warn({ owner: this.o.owner, why }, 'lost ticker leadership');
+    this.emit('lost');
+  }
+
+  /** Called by the ticker when the advance script says the lease is not ours. */
+  markLost(why: string): void {
+    this.lose(why);
+  }
+
+  /** Stops renewing and releases the lease if held, so a successor takes over at once. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+    const wasLeading = this.leading;
+    this.leading = false;
+    if (wasLeading) {
+      try {
+        const released = await this.o.store.releaseLease(this.o.owner);
+        this.o.logger.info({ owner: this.o.owner, released }, 'released ticker lease');
+      } catch (err) {
+        this.o.logger.warn({ err: (err as Error).message }, 'could not release lease; it expires by its TTL');
+      }
+      this.emit('lost');
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics';
+import type { AdvanceResult, QueueSettings } from '../queue/queue-state';
+import type { QueueStateCache } from '../queue/state-cache';
+import type { QueueStore } from '../store/store';
+import type { LeaderLease } from './lease';
+
+export interface TickerOptions {
+  readonly store: QueueStore;
+  readonly lease: LeaderLease;
+  readonly cache: QueueStateCache;
+  readonly settings: QueueSettings;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+}
+
+/**
+ * While this replica leads, runs advance-window.lua once per due slot. It
+ * sleeps until the due time Redis returned (in Redis's clock, so replicas'
+ * clocks need not agree), and while nobody waits it re-checks every
+ * min(I, 100 ms) so that the first ticket over W is admitted promptly.
+ */
+export class Ticker {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private inFlight: Promise<void> | undefined;
+  private readonly onAcquired = () => this.kick(0);
+  private readonly onLost = () => this.clear();
+  private readonly idlePollMs: number;
+  /** True after a skipped slot, until the next advance: one skip is counted per idle spell. */
+  private idle = false;
+
+  constructor(private readonly o: TickerOptions) {
+    this.idlePollMs = Math.min(o.settings.intervalMs, 100);
+  }
+
+  start(): void {
+    if (this.closed) return;
+    this.o.lease.on('acquired', this.onAcquired);
+    this.o.lease.on('lost', this.onLost);
+    if (this.o.lease.isLeader()) this.kick(0);
+  }
+
+  private clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private kick(ms: number): void {
+    this.clear();
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.step(), Math.max(0, ms));
+  }
+
+  private async step(): Promise<void> {
+    this.timer = undefined;
+    if (this.closed || !this.o.lease.isLeader()) return;
+    const run = this.o.store.advance(this.o.lease.owner, this.o.settings);
+    this.inFlight = run.then(
+      (r) => this.handle(r),
+      (err: unknown) => {
+        this.o.logger.warn({ err: (err as Error).message }, 'window advance failed; retrying');
+        this.kick(Math.min(this.o.settings.intervalMs, 250));
+      },
+    );
+    await this.inFlight;
+    this.inFlight = undefined;
+  }
+
+  private handle(r: AdvanceResult): void {
+    const q = this.o.store.queueId;
+    const m = this.o.metrics;
+    switch (r.outcome) {
+      case 'not_leader':
+        this.o.lease.markLost('advance refused: the lease belongs to another replica');
+        return;
+      case 'missing':
+        // Redis lost the queue: re-create it (new epoch) via the cache's read, then go on.
+        void this.o.cache.refresh().then(() => this.kick(0));
+        return;
+      case 'advanced': {
+        const s = r.snapshot!;
+        this.o.cache.apply(s, 'advance');
+        this.idle = false;
+        m?.advances.inc({ queue: q });
+        m?.tickLag.set({ queue: q }, r.lagMs / 1000);
+        this.o.logger.debug({ windowEnd: s.windowEnd, lagMs: r.lagMs }, 'window advanced');
+        this.kick(s.nextDueMs - s.storeNowMs);
+        return;
+      }
+      case 'skipped': {
+        this.o.cache.apply(r.snapshot!, 'advance');
+        if (!this.idle) m?.advancesSkipped.inc({ queue: q });
+        this.idle = true;
+        this.kick(this.idlePollMs);
+        return;
+      }
+      case 'not_due': {
+        const s = r.snapshot!;
+        this.o.cache.apply(s, 'advance');
+        this.kick(s.nextDueMs - s.storeNowMs);
+        return;
+      }
+    }
+  }
+
+  /** Stops ticking; waits for an advance already sent. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.clear();
+    this.o.lease.off('acquired', this.onAcquired);
+    this.o.lease.off('lost', this.onLost);
+    await this.inFlight?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config';
+import { apiEndpoints } from '../http/api';
+import { buildHandler } from '../http/app';
+import { LeaderLease } from '../leader/lease';
+import { Ticker } from '../leader/ticker';
+import { Metrics } from '../observability/metrics';
+import { waitingCount } from '../queue/arithmetic';
+import type { QueueSettings } from '../queue/queue-state';
+import { QueueStateCache } from '../queue/state-cache';
+import { QueueService } from '../service/queue-service';
+import { Readiness } from '../service/readiness';
+import { TicketBatcher } from '../service/ticket-batcher';
+import { RedisQueueStore } from '../store/redis-store';
+import type { QueueStore } from '../store/store';
+import { TicketTokens } from '../tokens/ticket-token';
+
+/** Chooses the store for a config: Redis when REDIS_URL is set. */
+export function createStore(config: Config, logger: Logger, metrics: Metrics): QueueStore & { connect(): Promise<void> } {
+  if (!config.redisUrl) {
+    throw new Error('REDIS_URL is required');
+  }
+  return new RedisQueueStore({
+    url: config.redisUrl,
+    queueId: config.queueId,
+    logger: logger.child({ component: 'redis' }),
+    onError: () => metrics.storeErrors.inc(),
+  });
+}
+
+/**
+ * One waitroom replica: every long-running part, wired from a Config.
+ * start() connects and begins leading/ticking; listen() serves HTTP;
+ * shutdown() drains gracefully. cmd/server/main.ts owns signals and exit codes.
+ */
+export class WaitroomServer {
+  readonly metrics: Metrics;
+  readonly store: QueueStore & { connect(): Promise<void> };
+  readonly cache: QueueStateCache;
+  readonly lease: LeaderLease;
+  readonly ticker: Ticker;
+  readonly service: QueueService;
+  readonly readiness: Readiness;
+  readonly settings: QueueSettings;
+  readonly http: Server;
+  private shuttingDown: Promise<void> | undefined;
+
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+  ) {
+    this.metrics = new Metrics();
+    this.settings = Object.freeze({
+      windowSize: config.windowSize,
+      intervalMs: config.windowIntervalMs,
+      activeWindowCount: config.activeWindowCount,
+    });
+    this.store = createStore(config, logger, this.metrics);
+    this.cache = new QueueStateCache({
+      store: this.store,
+      settings: this.settings,
+      logger: logger.child({ component: 'state' }),
+      refreshMs: config.stateRefreshMs,
+      maxStalenessMs: config.stateMaxStalenessMs,
+    });
+    const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.lease = new LeaderLease({
+      store: this.store,
+      owner,
+      ttlMs: config.leaseTtlMs,
+      renewMs: config.leaseRenewMs,
+      logger: logger.child({ component: 'lease' }),
+    });
+    this.ticker = new Ticker({
+      store: this.store,
+      lease: this.lease,
+      cache: this.cache,
+      settings: this.settings,
+      logger: logger.child({ component: 'ticker' }),
+      metrics: this.metrics,
+    });
+    const tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds);
+    const q = config.queueId;
+    const batcher = new TicketBatcher(this.store, this.settings, 512, (b) => {
+      this.metrics.ticketsIssued.inc({ queue: q }, b.count);
+      this.metrics.joinBatchSize.observe(b.count);
+    });
+    this.service = new QueueService({
+      queueId: q,
+      cache: this.cache,
+      tokens,
+      batcher,
+      onIssued: (_t, view) => this.metrics.lastTicketEta.set({ queue: q }, view.etaSeconds),
+    });
+    this.readiness = new Readiness(this.store, this.cache);
+    this.wireMetrics();
+    const handler = buildHandler({
+      logger,
+      metrics: this.metrics,
+      api: apiEndpoints(this.service),
+      readiness: this.readiness,
+      trustProxy: config.trustProxy,
+      logSampleRate: config.logSampleRate,
+    });
+    // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
+    this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+    // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
+    this.http.keepAliveTimeout = 65_000;
+  }
+
+  private wireMetrics(): void {
+    const q = this.config.queueId;
+    const m = this.metrics;
+    this.cache.onChange((s) => {
+      m.windowEnd.set({ queue: q }, s.windowEnd);
+      m.counter.set({ queue: q }, s.counter);
+      m.waiting.set({ queue: q }, waitingCount(s.counter, s.windowEnd));
+    });
+    m.leader.set({ queue: q }, 0);
+    this.lease.on('acquired', () => {
+      m.leader.set({ queue: q }, 1);
+      m.leadershipChanges.inc({ queue: q, change: 'acquired' });
+    });
+    this.lease.on('lost', () => {
+      m.leader.set({ queue: q }, 0);
+      m.leadershipChanges.inc({ queue: q, change: 'lost' });
+    });
+    m.stateAgeSource = () => {
+      const age = this.cache.ageMs();
+      return [q, Number.isFinite(age) ? age / 1000 : -1];
+    };
+  }
+
+  /** Connects to the store, loads the state and starts the lease and ticker. Never throws for an unreachable store. */
+  async start(): Promise<void> {
+    for (const w of this.config.warnings) this.logger.warn(w);
+    this.store.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
+    await this.cache.start();
+    this.lease.start();
+    this.ticker.start();
+  }
+
+  listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Graceful shutdown: readiness turns 503 at once; the ticker stops and the
+   * lease is released (a successor ticks within one renew period); the server
+   * stops accepting and in-flight requests finish (up to SHUTDOWN_TIMEOUT_MS);
+   * then the store connections close. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      this.readiness.beginDrain();
+      this.logger.info('shutting down: draining');
+      await this.ticker.close();
+      await this.lease.close();
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeIdleConnections();
+      const timeout = setTimeout(() => {
+        this.logger.warn('in-flight requests outlived the shutdown timeout; closing their connections');
+        this.http.closeAllConnections();
+      }, this.config.shutdownTimeoutMs);
+      // Idle keep-alive connections that wake up while draining get Connection: close.
+      const idleSweep = setInterval(() => this.http.closeIdleConnections(), 100);
+      if (this.http.listening) await closed;
+      clearTimeout(timeout);
+      clearInterval(idleSweep);
+      await this.cache.close();
+      await this.store.close();
+      this.logger.info('shutdown complete');
+    })();
+    return this.shuttingDown;
+  }
+}

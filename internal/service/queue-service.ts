@@ -1,0 +1,85 @@
+import { ForbiddenError, QueueResetError } from '../errors/errors';
+import { pollAfterMs, viewTicket, type TicketView, type WindowView } from '../queue/arithmetic';
+import type { QueueSnapshot } from '../queue/queue-state';
+import type { QueueStateCache } from '../queue/state-cache';
+import type { TicketClaims, TicketTokens } from '../tokens/ticket-token';
+import type { TicketBatcher } from './ticket-batcher';
+
+export interface JoinResult extends TicketView {
+  readonly token: string;
+  readonly queue: string;
+  readonly ticket: number;
+  readonly windowEnd: number;
+  readonly expiresAt: number;
+}
+
+export interface StatusResult extends TicketView {
+  readonly queue: string;
+  readonly ticket: number;
+  readonly windowEnd: number;
+  /** Suggested delay before the next poll, in seconds (also sent as Retry-After). */
+  readonly pollAfterSeconds: number;
+}
+
+export interface QueueServiceDeps {
+  readonly queueId: string;
+  readonly cache: QueueStateCache;
+  readonly tokens: TicketTokens;
+  readonly batcher: TicketBatcher;
+  readonly onIssued?: (ticket: number, view: TicketView) => void;
+}
+
+function windowOf(s: QueueSnapshot): WindowView {
+  return s;
+}
+
+/**
+ * The waiting room's use cases, independent of any HTTP framework: both the
+ * Express app and the hot-path dispatcher call these.
+ */
+export class QueueService {
+  constructor(private readonly d: QueueServiceDeps) {}
+
+  get queueId(): string {
+    return this.d.queueId;
+  }
+
+  /** Issues a ticket (one INCR shared with concurrent joins) and signs it. */
+  async join(): Promise<JoinResult> {
+    const { ticket, snapshot } = await this.d.batcher.issue();
+    this.d.cache.apply(snapshot, 'join');
+    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs);
+    const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
+    this.d.onIssued?.(ticket, view);
+    return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view };
+  }
+
+  /** Verifies a ticket token and checks it belongs to this queue and its current epoch. */
+  verifyTicket(token: string): TicketClaims {
+    const claims = this.d.tokens.verify(token);
+    if (claims.queue !== this.d.queueId) {
+      throw new ForbiddenError('wrong_queue', `this ticket is for queue "${claims.queue}", not "${this.d.queueId}"`);
+    }
+    return claims;
+  }
+
+  /** Status by pure arithmetic over the cached window: no store call. */
+  status(token: string): StatusResult {
+    const claims = this.verifyTicket(token);
+    return this.statusOf(claims);
+  }
+
+  statusOf(claims: TicketClaims): StatusResult {
+    const snap = this.d.cache.current();
+    if (claims.epoch !== snap.epoch) throw new QueueResetError();
+    const now = this.d.cache.storeNow();
+    const view = viewTicket(claims.ticket, windowOf(snap), now);
+    return {
+      queue: this.d.queueId,
+      ticket: claims.ticket,
+      windowEnd: snap.windowEnd,
+      pollAfterSeconds: Math.ceil(pollAfterMs(view, snap, now) / 1000),
+      ...view,
+    };
+  }
+}

@@ -1,0 +1,32 @@
+import type { QueueStateCache } from '../queue/state-cache';
+import type { QueueStore } from '../store/store';
+
+/** Why the replica is not ready, or null when it is. */
+export type NotReadyReason = 'shutting_down' | 'store_unreachable' | 'state_not_loaded' | 'state_stale' | null;
+
+/** Readiness: Redis reachable, queue state loaded and fresh, and not shutting down. */
+export class Readiness {
+  private draining = false;
+
+  constructor(
+    private readonly store: QueueStore,
+    private readonly cache: QueueStateCache,
+  ) {}
+
+  /** Called the moment SIGTERM arrives; readiness is 503 from then on. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  isDraining(): boolean {
+    return this.draining;
+  }
+
+  reason(): NotReadyReason {
+    if (this.draining) return 'shutting_down';
+    if (!this.store.isReady()) return 'store_unreachable';
+    if (!this.cache.peek()) return 'state_not_loaded';
+    if (!this.cache.isFresh()) return 'state_stale';
+    return null;
+  }
+}

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineScript } from 'redis';
+import type { CommandParser } from 'redis';
+
+/**
+ * The Lua scripts, registered once with node-redis defineScript: node-redis
+ * sends EVALSHA and falls back to EVAL after a NOSCRIPT (a restarted Redis).
+ * Each script's header documents its KEYS, ARGV and reply.
+ */
+const SCRIPT_DIR = join(__dirname, 'lua');
+
+function lua(name: string): string {
+  return readFileSync(join(SCRIPT_DIR, `${name}.lua`), 'utf8');
+}
+
+type Reply = Array<string | number>;
+const raw = undefined as unknown as () => Reply;
+const num = undefined as unknown as () => number;
+
+function keysAndArgs(keyCount: number) {
+  return (parser: CommandParser, ...args: Array<string | number>) => {
+    args.forEach((a, i) => (i < keyCount ? parser.pushKey(String(a)) : parser.push(String(a))));
+  };
+}
+
+export const scripts = {
+  ensureQueue: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('ensure-queue'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, epoch: string, s: number, i: number, k: number) => void,
+    transformReply: raw,
+  }),
+  join: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('join'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, count: number) => void,
+    transformReply: raw,
+  }),
+  advanceWindow: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('advance-window'),
+    parseCommand: keysAndArgs(3) as (
+      p: CommandParser,
+      state: string,
+      counter: string,
+      leader: string,
+      owner: string,
+      s: number,
+      i: number,
+      k: number,
+      channel: string,
+    ) => void,
+    transformReply: raw,
+  }),
+  leaseRenew: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('lease-renew'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, leader: string, owner: string, ttlMs: number) => void,
+    transformReply: num,
+  }),
+  leaseRelease: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('lease-release'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, leader: string, owner: string) => void,
+    transformReply: num,
+  }),
+};
+
+export type WaitroomScripts = typeof scripts;

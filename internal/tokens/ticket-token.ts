@@ -1,0 +1,79 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { TokenError } from '../errors/errors';
+
+/** What a visitor's ticket token proves. */
+export interface TicketClaims {
+  /** Queue id. */
+  readonly queue: string;
+  /** Ticket number, 1-based, unique within (queue, epoch). */
+  readonly ticket: number;
+  /** Epoch of the queue state the ticket was issued against. */
+  readonly epoch: string;
+  /** Issued at, seconds since the Unix epoch. */
+  readonly iat: number;
+  /** Expiry, seconds since the Unix epoch. */
+  readonly exp: number;
+}
+
+const ISSUER = 'waitroom';
+const TYPE = 'waitroom-ticket';
+
+/**
+ * Signs and verifies ticket tokens (HS256 JWT).
+ *
+ * The secret is turned into a KeyObject once: given a string or Buffer,
+ * jsonwebtoken first tries to parse it as a PEM key, which measured ~340 µs per
+ * call on this design's target machine versus ~6 µs with a KeyObject.
+ * Verification pins the algorithm list to HS256, so `alg: none` and RS/HS
+ * confusion tokens are refused.
+ */
+export class TicketTokens {
+  private readonly key: KeyObject;
+
+  constructor(
+    secret: string,
+    private readonly ttlSeconds: number,
+  ) {
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+  }
+
+  sign(queue: string, ticket: number, epoch: string, nowMs: number = Date.now()): { token: string; claims: TicketClaims } {
+    const iat = Math.floor(nowMs / 1000);
+    const claims: TicketClaims = { queue, ticket, epoch, iat, exp: iat + this.ttlSeconds };
+    const token = jwt.sign({ ...claims, typ: TYPE }, this.key, { algorithm: 'HS256', issuer: ISSUER });
+    return { token, claims };
+  }
+
+  /** Verifies a token; throws TokenError (401) with a precise code otherwise. */
+  verify(token: string, nowMs: number = Date.now()): TicketClaims {
+    let p: jwt.JwtPayload | string;
+    try {
+      p = jwt.verify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER, clockTimestamp: Math.floor(nowMs / 1000) });
+    } catch (err) {
+      if (err instanceof jwt.TokenExpiredError) throw new TokenError('token_expired', 'the ticket has expired; join again');
+      throw new TokenError('invalid_token', 'the ticket token is malformed or its signature is not valid');
+    }
+    if (
+      typeof p !== 'object' ||
+      p.typ !== TYPE ||
+      typeof p.queue !== 'string' ||
+      typeof p.epoch !== 'string' ||
+      !Number.isSafeInteger(p.ticket) ||
+      (p.ticket as number) < 1 ||
+      typeof p.iat !== 'number' ||
+      typeof p.exp !== 'number'
+    ) {
+      throw new TokenError('invalid_token', 'the token is not a waitroom ticket');
+    }
+    return { queue: p.queue, ticket: p.ticket as number, epoch: p.epoch, iat: p.iat, exp: p.exp };
+  }
+}
+
+/** Extracts the token from `Authorization: Bearer <token>`; throws a 401 TokenError otherwise. */
+export function bearerToken(header: string | undefined): string {
+  if (!header) throw new TokenError('missing_token', 'send the ticket as Authorization: Bearer <token>');
+  const m = /^Bearer[ ]+([A-Za-z0-9_\-.=]+)\s*$/i.exec(header);
+  if (!m || !m[1]) throw new TokenError('invalid_token', 'the Authorization header is not a Bearer token');
+  return m[1];
+}

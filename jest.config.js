@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Integration tests start real redis-server and server processes; give them room
+  // on a 2-core CI machine but fail loudly rather than hang.
+  testTimeout: 30000,
+  reporters: ['default', ['<rootDir>/test/helpers/summary-reporter.js', {}]],
+};
