@@ -7,5 +7,6 @@ module.exports = {
   // Integration tests start real redis-server and server processes; give them room
   // on a 2-core CI machine but fail loudly rather than hang.
   testTimeout: 30000,
+  globalSetup: '<rootDir>/test/helpers/global-setup.js',
   reporters: ['default', ['<rootDir>/test/helpers/summary-reporter.js', {}]],
 };
