@@ -20,6 +20,14 @@ export interface RedisStoreOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/** A store call that got no reply within the command timeout. */
+export class StoreTimeoutError extends Error {
+  override readonly name = 'StoreTimeoutError';
+  constructor(what: string, ms: number) {
+    super(`redis did not answer ${what} within ${ms} ms`);
+  }
+}
+
 function createRedisClient(url: string, commandTimeoutMs: number) {
   return createClient({
     url,
@@ -27,6 +35,7 @@ function createRedisClient(url: string, commandTimeoutMs: number) {
     // While disconnected, fail commands at once instead of queueing them: a queued
     // /join would hang the visitor and could be replayed long after they left.
     disableOfflineQueue: true,
+    // Bounds only the wait before a command is written; see call() for the reply wait.
     commandOptions: { timeout: commandTimeoutMs },
     // Detects a silently dead connection (e.g. a SIGSTOPped Redis) within ~1 s.
     pingInterval: 1000,
@@ -109,8 +118,17 @@ export class RedisQueueStore implements QueueStore {
 
   /** Runs one store call, turning connectivity and corruption errors into typed 503s. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await fn();
+      // node-redis's own command timeout only covers the wait before a command is
+      // written, not the wait for its reply (checked against 5.12: a SIGSTOPped Redis
+      // hangs a GET forever). So every call races its own timer. A command that times
+      // out may still run later; for a join that leaves an unused gap in the ticket
+      // numbers, never a duplicate.
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreTimeoutError(what, this.commandTimeoutMs)), this.commandTimeoutMs);
+      });
+      return await Promise.race([fn(), timeout]);
     } catch (err) {
       this.onError(err);
       const msg = (err as Error)?.message ?? String(err);
@@ -124,6 +142,8 @@ export class RedisQueueStore implements QueueStore {
       }
       this.log.error({ err, what }, 'redis command failed');
       throw new UnavailableError('store_unavailable', 'the queue store failed; try again shortly', 1, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

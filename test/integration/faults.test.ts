@@ -1,0 +1,153 @@
+import type { AddressInfo } from 'node:net';
+import type { WaitroomServer } from '../../internal/server/waitroom-server';
+import { queueKeys } from '../../internal/store/keys';
+import { startInProcess } from '../helpers/in-process';
+import { waitFor } from '../helpers/ports';
+import { TestRedis } from '../helpers/redis-server';
+
+let redis: TestRedis;
+let server: WaitroomServer;
+let base: string;
+
+async function boot(queue: string, persist = false): Promise<void> {
+  redis = await TestRedis.start({ persist });
+  server = await startInProcess({
+    REDIS_URL: redis.url,
+    QUEUE_ID: queue,
+    WINDOW_SIZE: '5',
+    WINDOW_INTERVAL: '3600',
+    STATE_REFRESH_MS: '100',
+    STATE_MAX_STALENESS_MS: '600',
+  });
+  const addr = (await server.listen(0, '127.0.0.1')) as AddressInfo;
+  base = `http://127.0.0.1:${addr.port}`;
+}
+
+afterEach(async () => {
+  await server?.shutdown();
+  await redis?.close();
+});
+
+const join = () => fetch(`${base}/join`, { method: 'POST' });
+const status = (token: string) => fetch(`${base}/status`, { headers: { Authorization: `Bearer ${token}` } });
+async function joinOk(): Promise<{ token: string; ticket: number }> {
+  const r = await join();
+  expect(r.status).toBe(201);
+  return (await r.json()) as { token: string; ticket: number };
+}
+async function errorCode(r: Response): Promise<string> {
+  return ((await r.json()) as { error: { code: string } }).error.code;
+}
+
+describe('epochs: a queue that Redis lost is never confused with the new one', () => {
+  test('after FLUSHALL, old tickets get 409 queue_reset and numbering restarts in a new epoch', async () => {
+    await boot('flush');
+    const old = await joinOk();
+    const oldEpoch = server.cache.peek()!.epoch;
+    expect((await status(old.token)).status).toBe(200);
+    await redis.withClient((c) => c.flushAll());
+    await waitFor(() => server.cache.peek()!.epoch !== oldEpoch, { what: 'a new epoch' });
+    const r = await status(old.token);
+    expect(r.status).toBe(409);
+    expect(await errorCode(r)).toBe('queue_reset');
+    const fresh = await joinOk();
+    expect(fresh.ticket).toBe(1);
+    expect((await status(fresh.token)).status).toBe(200);
+  });
+
+  test('after a restart without persistence, the same holds', async () => {
+    await boot('restart');
+    const old = await joinOk();
+    const oldEpoch = server.cache.peek()!.epoch;
+    await redis.restart();
+    await waitFor(() => server.cache.peek()?.epoch !== oldEpoch && server.readiness.reason() === null, { timeoutMs: 10_000, what: 'recovery with a new epoch' });
+    expect((await status(old.token)).status).toBe(409);
+    expect((await joinOk()).ticket).toBe(1);
+  });
+
+  test('after a restart with AOF persistence, the epoch and every place are kept', async () => {
+    await boot('aof', true);
+    const first = await joinOk();
+    await joinOk();
+    const epoch = server.cache.peek()!.epoch;
+    await redis.restart();
+    await waitFor(async () => (await join()).status === 201, { timeoutMs: 10_000, what: 'joins again' });
+    expect(server.cache.peek()!.epoch).toBe(epoch);
+    const r = await status(first.token);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { ticket: number }).ticket).toBe(1);
+    expect((await joinOk()).ticket).toBe(4);
+  });
+});
+
+describe('Redis outages: 503 with Retry-After, never a fake answer, then recovery', () => {
+  test('Redis stopped, then started again, without restarting the service', async () => {
+    await boot('outage');
+    const t = await joinOk();
+    await redis.stop();
+
+    const j = await join();
+    expect(j.status).toBe(503);
+    expect(j.headers.get('retry-after')).toBe('1');
+    expect(await errorCode(j)).toBe('store_unavailable');
+
+    // Within the staleness bound /status still answers from memory; past it, 503.
+    await waitFor(async () => (await status(t.token)).status === 503, { timeoutMs: 5000, what: '/status 503 once stale' });
+    const s = await status(t.token);
+    expect(s.headers.get('retry-after')).toBe('1');
+    expect(await errorCode(s)).toBe('state_stale');
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+
+    await redis.restart();
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { timeoutMs: 10_000, what: 'ready again' });
+    expect((await joinOk()).ticket).toBe(1); // no persistence: a new epoch
+    expect((await status(t.token)).status).toBe(409);
+  });
+
+  test('a paused Redis gives a fast 503, not a hung request', async () => {
+    await boot('pause');
+    await joinOk();
+    redis.pause();
+    try {
+      const started = Date.now();
+      const r = await join();
+      expect(r.status).toBe(503);
+      // The per-command timeout is 1 s; the request must not hang for long.
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      redis.resume();
+    }
+    await waitFor(async () => (await join()).status === 201, { timeoutMs: 10_000, what: 'joins after resume' });
+  });
+});
+
+describe('a damaged state is reported, never silently reset', () => {
+  test('a missing counter makes /join 503 state_corrupt and is left for an operator', async () => {
+    await boot('corrupt');
+    await joinOk();
+    await joinOk();
+    await redis.withClient((c) => c.del(queueKeys('corrupt').counter));
+    const r = await join();
+    expect(r.status).toBe(503);
+    expect(await errorCode(r)).toBe('state_corrupt');
+    // Nothing re-created the counter at 0 (which would hand out ticket 1 again).
+    expect(await redis.withClient((c) => c.exists(queueKeys('corrupt').counter))).toBe(0);
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, { what: 'not ready' });
+    // The operator repairs it; service resumes where it was.
+    await redis.withClient((c) => c.set(queueKeys('corrupt').counter, '2'));
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { what: 'ready after repair' });
+    expect((await joinOk()).ticket).toBe(3);
+  });
+
+  test('a non-numeric window end is refused, not read as zero', async () => {
+    await boot('nan');
+    const t = await joinOk();
+    await redis.withClient((c) => c.hSet(queueKeys('nan').state, 'windowEnd', 'abc'));
+    const r = await join();
+    expect(r.status).toBe(503);
+    expect(await errorCode(r)).toBe('state_corrupt');
+    await waitFor(async () => (await status(t.token)).status === 503, { what: '/status 503' });
+    expect(await redis.withClient((c) => c.hGet(queueKeys('nan').state, 'windowEnd'))).toBe('abc');
+  });
+});
