@@ -185,6 +185,8 @@ async function main(): Promise<void> {
       WINDOW_SIZE: String(WINDOW_SIZE),
       WINDOW_INTERVAL: String(WINDOW_INTERVAL_S),
       LOG_LEVEL: 'info',
+      // Every SSE stream comes from 127.0.0.1; the per-IP cap (once /events exists) must not refuse them.
+      SSE_MAX_STREAMS_PER_IP: String(Math.max(SSE_STREAMS, 1) + 100),
     };
 
     // 2. The service as it ships: node:http hot path in front of Express.
