@@ -113,6 +113,15 @@ async function verifySpec(base: string, activeToken: string): Promise<Omit<LoadS
   return { url: `${base}/verify`, headers: { Cookie: cookie } };
 }
 
+/** Tickets per Redis round trip over the whole run, from the service's own histogram. */
+async function joinBatching(base: string): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+  const sum = value('waitroom_join_batch_size_sum');
+  const count = value('waitroom_join_batch_size_count');
+  return `POST /join batching: ${fmt(sum)} tickets in ${fmt(count)} join.lua calls, ${fmt(sum / count, 1)} tickets per Redis round trip`;
+}
+
 async function joinMany(base: string, n: number): Promise<string[]> {
   const tokens: string[] = [];
   for (let i = 0; i < n; i += 200) {
@@ -199,6 +208,7 @@ async function main(): Promise<void> {
     if (typeof verify === 'string') notes.push(`GET /verify skipped: ${verify}`);
     else await measure('waitroom GET /verify', svc.s, verify);
     await measure('waitroom POST /join', svc.s, { url: `${svc.base}/join`, method: 'POST' });
+    notes.push(await joinBatching(svc.base));
     if (SSE_STREAMS === 0) sse = 'BENCH_SSE_STREAMS=0';
     else if (!(await routeExists(svc.base, 'GET', '/events'))) sse = 'GET /events does not exist in this build';
     else {
