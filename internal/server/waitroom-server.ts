@@ -15,14 +15,27 @@ import { QueueStateCache } from '../queue/state-cache';
 import { QueueService } from '../service/queue-service';
 import { Readiness } from '../service/readiness';
 import { TicketBatcher } from '../service/ticket-batcher';
+import { MemoryQueueStore } from '../store/memory-store';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueStore } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
 
-/** Chooses the store for a config: Redis when REDIS_URL is set. */
+/**
+ * Chooses the store for a config: Redis when REDIS_URL is set; otherwise, outside
+ * production, the embedded single-process store (loadConfig already refuses a
+ * production config without REDIS_URL; the check here guards other callers).
+ */
 export function createStore(config: Config, logger: Logger, metrics: Metrics): QueueStore & { connect(): Promise<void> } {
   if (!config.redisUrl) {
-    throw new Error('REDIS_URL is required');
+    if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
+    // Loud on purpose: a second replica started this way would run its own separate
+    // queue, handing out the same ticket numbers and admitting twice as fast.
+    logger.warn(
+      { store: 'embedded', queue: config.queueId, replicas: 1 },
+      'EMBEDDED STORE: REDIS_URL is not set, so the queue lives in this process only. ' +
+        'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
+    );
+    return new MemoryQueueStore({ queueId: config.queueId, logger: logger.child({ component: 'memory-store' }) });
   }
   return new RedisQueueStore({
     url: config.redisUrl,
