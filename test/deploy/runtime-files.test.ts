@@ -45,13 +45,13 @@ function productionPackages(): string[] {
     .map((l) => relative(ROOT, l));
 }
 
-/** Non-TypeScript files under internal/: the runtime assets copy-assets.js must place in dist/. */
+/** Non-TypeScript, non-doc files under internal/: the runtime assets copy-assets.js must place in dist/. */
 function runtimeAssets(dir: string): string[] {
   const found: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
     if (entry.isDirectory()) found.push(...runtimeAssets(p));
-    else if (extname(entry.name) !== '.ts') found.push(relative(ROOT, p));
+    else if (!['.ts', '.md'].includes(extname(entry.name))) found.push(relative(ROOT, p));
   }
   return found;
 }
