@@ -59,7 +59,7 @@ const specs = {
     example: 'production',
   }),
   HOST: str({ default: '0.0.0.0', desc: 'Address the HTTP server binds to.', example: '127.0.0.1' }),
-  PORT: port({ default: 8080, desc: 'HTTP port.', example: '8080' }),
+  PORT: port({ default: 8080, desc: 'HTTP port the server listens on.', example: '8080' }),
   REDIS_URL: str({
     default: '',
     desc: 'Redis connection URL shared by every replica. Required in production; without it outside production an embedded single-process store is used.',
@@ -91,11 +91,16 @@ const specs = {
     desc: 'If the cached queue state has not been confirmed for this long, /status answers 503 instead of a possibly wrong answer.',
     example: '5000',
   }),
+  SHUTDOWN_DELAY_MS: num({
+    default: 0,
+    desc: 'After SIGTERM, keep serving (with /readyz at 503) this long before closing the listener, so load balancers stop sending first. On Kubernetes the preStop hook does this instead.',
+    example: '2000',
+  }),
   SHUTDOWN_TIMEOUT_MS: positiveInt({ default: 10000, desc: 'Longest wait for in-flight requests on SIGTERM before closing them.', example: '10000' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
-    desc: 'pino log level.',
+    desc: 'Log level (pino); logs are JSON lines on stdout.',
     example: 'info',
   }),
   LOG_SAMPLE_RATE: fraction({
@@ -125,6 +130,7 @@ export interface Config {
   readonly leaseRenewMs: number;
   readonly stateRefreshMs: number;
   readonly stateMaxStalenessMs: number;
+  readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
   readonly logSampleRate: number;
@@ -207,6 +213,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (leaseRenewMs < 0 || !Number.isInteger(leaseRenewMs)) problems.LEASE_RENEW_MS = 'must be a non-negative integer';
     else if (leaseRenewMs >= leaseTtlMs) problems.LEASE_RENEW_MS = `must be shorter than LEASE_TTL_MS (${leaseTtlMs})`;
   }
+  if (!problems.SHUTDOWN_DELAY_MS && (raw.SHUTDOWN_DELAY_MS < 0 || !Number.isInteger(raw.SHUTDOWN_DELAY_MS))) {
+    problems.SHUTDOWN_DELAY_MS = 'must be a non-negative integer';
+  }
   if (Object.keys(problems).length > 0) throw new ConfigError(problems);
   if (raw.ACTIVE_WINDOW_COUNT === 1) {
     warnings.push(
@@ -229,6 +238,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     leaseRenewMs,
     stateRefreshMs: raw.STATE_REFRESH_MS,
     stateMaxStalenessMs: raw.STATE_MAX_STALENESS_MS,
+    shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,
     logSampleRate: raw.LOG_SAMPLE_RATE,

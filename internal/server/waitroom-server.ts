@@ -156,7 +156,8 @@ export class WaitroomServer {
 
   /**
    * Graceful shutdown: readiness turns 503 at once; the ticker stops and the
-   * lease is released (a successor ticks within one renew period); the server
+   * lease is released (a successor ticks within one renew period); after
+   * SHUTDOWN_DELAY_MS (time for load balancers to notice), the server
    * stops accepting and in-flight requests finish (up to SHUTDOWN_TIMEOUT_MS);
    * then the store connections close. Idempotent.
    */
@@ -166,6 +167,7 @@ export class WaitroomServer {
       this.logger.info('shutting down: draining');
       await this.ticker.close();
       await this.lease.close();
+      if (this.config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.shutdownDelayMs));
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       const timeout = setTimeout(() => {

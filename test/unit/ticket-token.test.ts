@@ -1,0 +1,81 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { TokenError } from '../../internal/errors/errors';
+import { bearerToken, TicketTokens } from '../../internal/tokens/ticket-token';
+
+const SECRET = 'unit-test-secret-0123456789abcdef0123456789';
+const tokens = new TicketTokens(SECRET, 3600);
+
+function b64(o: unknown): string {
+  return Buffer.from(JSON.stringify(o)).toString('base64url');
+}
+
+function hs256(header: object, payload: object, secret = SECRET): string {
+  const data = `${b64(header)}.${b64(payload)}`;
+  return `${data}.${createHmac('sha256', secret).update(data).digest('base64url')}`;
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TokenError);
+    expect((err as TokenError).status).toBe(401);
+    return (err as TokenError).code;
+  }
+  throw new Error('expected a TokenError');
+}
+
+describe('TicketTokens', () => {
+  const now = Date.UTC(2026, 10, 24, 12, 0, 0);
+  const valid = () => tokens.sign('default', 42, 'epoch-1', now).token;
+  const claims = { queue: 'default', ticket: 42, epoch: 'epoch-1', typ: 'waitroom-ticket', iss: 'waitroom', iat: now / 1000, exp: now / 1000 + 60 };
+
+  test('round trip keeps queue, ticket, epoch, iat and exp', () => {
+    const { token, claims: c } = tokens.sign('default', 42, 'epoch-1', now);
+    expect(c).toEqual({ queue: 'default', ticket: 42, epoch: 'epoch-1', iat: now / 1000, exp: now / 1000 + 3600 });
+    expect(tokens.verify(token, now)).toEqual(c);
+    expect(jwt.decode(token, { complete: true })?.header.alg).toBe('HS256');
+  });
+
+  test('an expired ticket is token_expired', () => {
+    expect(codeOf(() => tokens.verify(valid(), now + 3601_000))).toBe('token_expired');
+  });
+
+  test.each([
+    ['garbage', 'not-a-jwt'],
+    ['two segments', 'abc.def'],
+    ['empty signature', () => valid().replace(/\.[^.]+$/, '.')],
+    ['tampered payload', () => {
+      const [h, , s] = valid().split('.');
+      return `${h}.${b64({ ...claims, ticket: 1 })}.${s}`;
+    }],
+    ['wrong secret', () => hs256({ alg: 'HS256', typ: 'JWT' }, claims, 'another-secret-0123456789abcdef012345')],
+    ['alg none', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`],
+    ['alg None with signature', () => `${b64({ alg: 'None', typ: 'JWT' })}.${b64(claims)}.${valid().split('.')[2]}`],
+    ['HS512 with the right secret', () => jwt.sign(claims, SECRET, { algorithm: 'HS512' })],
+    ['RS256 signed by another key', () => {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      return jwt.sign(claims, privateKey, { algorithm: 'RS256' });
+    }],
+    ['missing ticket claim', () => hs256({ alg: 'HS256' }, { ...claims, ticket: undefined })],
+    ['ticket zero', () => hs256({ alg: 'HS256' }, { ...claims, ticket: 0 })],
+    ['ticket not an integer', () => hs256({ alg: 'HS256' }, { ...claims, ticket: 1.5 })],
+    ['ticket as a string', () => hs256({ alg: 'HS256' }, { ...claims, ticket: '42' })],
+    ['missing epoch', () => hs256({ alg: 'HS256' }, { ...claims, epoch: undefined })],
+    ['another token type', () => hs256({ alg: 'HS256' }, { ...claims, typ: 'waitroom-pass' })],
+    ['another issuer', () => hs256({ alg: 'HS256' }, { ...claims, iss: 'someone-else' })],
+  ])('refuses %s as invalid_token', (_name, make) => {
+    const token = typeof make === 'function' ? make() : make;
+    expect(codeOf(() => tokens.verify(token, now))).toBe('invalid_token');
+  });
+});
+
+describe('bearerToken', () => {
+  test('extracts the token', () => expect(bearerToken('Bearer abc.def.ghi')).toBe('abc.def.ghi'));
+  test('is case-insensitive in the scheme', () => expect(bearerToken('bearer abc')).toBe('abc'));
+  test('missing header is missing_token', () => expect(codeOf(() => bearerToken(undefined))).toBe('missing_token'));
+  test.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Bearer a b', 'Token abc'])('%j is invalid_token', (h) => {
+    expect(codeOf(() => bearerToken(h))).toBe('invalid_token');
+  });
+});
