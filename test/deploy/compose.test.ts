@@ -65,7 +65,7 @@ describe('docker-compose.yml', () => {
       expect(s.cap_drop).toEqual(['ALL']);
       // Docker's stop timeout must outlast the server's own drain timeout.
       const graceS = Number(/^(\d+)s$/.exec(s.stop_grace_period ?? '')?.[1]);
-      expect(graceS * 1000).toBeGreaterThan(Number(s.environment?.SHUTDOWN_TIMEOUT_MS));
+      expect(graceS * 1000).toBeGreaterThan(Number(s.environment?.SHUTDOWN_DELAY_MS ?? 0) + Number(s.environment?.SHUTDOWN_TIMEOUT_MS));
     }
   });
 
@@ -93,7 +93,17 @@ describe('the compose load balancer (real nginx, three real replicas)', () => {
   beforeAll(async () => {
     redis = await TestRedis.start();
     // WINDOW_INTERVAL of 50 ms so admissions happen within the test.
-    const env = { REDIS_URL: redis.url, WINDOW_SIZE: '3', WINDOW_INTERVAL: '0.05', TRUST_PROXY: 'true', LOG_LEVEL: 'warn' };
+    // The compose file's own drain settings, so a replica stops as it would there.
+    const composeEnv = (compose.services['waitroom-1'] as ComposeService).environment ?? {};
+    const env = {
+      REDIS_URL: redis.url,
+      WINDOW_SIZE: '3',
+      WINDOW_INTERVAL: '0.05',
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_DELAY_MS: composeEnv.SHUTDOWN_DELAY_MS ?? '0',
+      SHUTDOWN_TIMEOUT_MS: composeEnv.SHUTDOWN_TIMEOUT_MS ?? '10000',
+    };
     servers.push(...(await Promise.all([1, 2, 3].map(() => ServerProcess.start(env)))));
     dir = mkdtempSync(join(tmpdir(), 'waitroom-lb-'));
     mkdirSync(join(dir, 'logs'));
@@ -171,13 +181,17 @@ describe('the compose load balancer (real nginx, three real replicas)', () => {
   it('keeps serving while a replica shuts down, and answers JSON 503 when none is left', async () => {
     const first = servers[0] as ServerProcess;
     first.kill('SIGTERM');
+    // Joins during the drain (SHUTDOWN_DELAY_MS, /readyz already 503) and after
+    // the listener closed all succeed: nginx moves them to the other replicas.
+    const statuses: number[] = [];
+    while (first.exitCode === null && statuses.length < 500) statuses.push((await lb('/join', { method: 'POST' })).status);
     await first.exited;
     expect(first.exitCode).toBe(0);
-    for (let k = 0; k < 6; k++) expect((await lb('/join', { method: 'POST' })).status).toBe(201);
-    for (const s of servers.slice(1)) {
-      s.kill('SIGTERM');
-      await s.exited;
-    }
+    for (let k = 0; k < 6; k++) statuses.push((await lb('/join', { method: 'POST' })).status);
+    expect(statuses.filter((s) => s !== 201)).toEqual([]);
+    const rest = servers.slice(1);
+    for (const s of rest) s.kill('SIGTERM');
+    await Promise.all(rest.map((s) => s.exited));
     const r = await lb('/readyz');
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('2');

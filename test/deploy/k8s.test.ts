@@ -162,7 +162,8 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/livez', port: 'http' });
     expect(c.startupProbe.httpGet.port).toBe('http');
     const cm = one('ConfigMap', 'waitroom-config');
-    const drainS = Number(cm.data.SHUTDOWN_TIMEOUT_MS) / 1000;
+    const drainS = (Number(cm.data.SHUTDOWN_DELAY_MS ?? 0) + Number(cm.data.SHUTDOWN_TIMEOUT_MS)) / 1000;
+    expect(Number.isFinite(drainS)).toBe(true);
     const preStopS = c.lifecycle.preStop.sleep.seconds;
     expect(preStopS).toBeGreaterThanOrEqual(2);
     // Room for the drain plus a margin for the ticker, lease release and Redis close.
