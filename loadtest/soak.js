@@ -1,0 +1,43 @@
+// @ts-check
+// Soak: the full journey at a steady RATE (default 10/s) for DURATION
+// (default 2h), to find leaks, slow drifts in latency, and trouble that only
+// shows after many leader handovers or Redis AOF rewrites.
+//   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e DURATION=30m loadtest/soak.js
+import { check } from 'k6';
+import { claim, firstTicket, join, lastTicketAfterRun, waitUntilAdmitted } from './lib/visitor.js';
+import { summaryHandler } from './lib/summary.js';
+import { thresholds } from './lib/thresholds.js';
+
+const RATE = Number(__ENV.RATE || 10);
+const MAX_WAIT = Number(__ENV.MAX_WAIT || 300);
+
+export const options = {
+  scenarios: {
+    soak: {
+      executor: 'constant-arrival-rate',
+      rate: RATE,
+      timeUnit: '1s',
+      duration: __ENV.DURATION || '2h',
+      preAllocatedVUs: Math.min(2000, RATE * 10),
+      maxVUs: Math.min(20000, RATE * (MAX_WAIT + 10)),
+      gracefulStop: `${MAX_WAIT + 30}s`,
+    },
+  },
+  thresholds: { ...thresholds(), 'checks{step:admitted}': ['rate>0.99'] },
+};
+
+export function setup() {
+  return firstTicket();
+}
+
+/** @param {{ firstTicket: number }} data */
+export default function (data) {
+  const joined = join(data.firstTicket);
+  if (!joined) return;
+  const final = waitUntilAdmitted(joined, MAX_WAIT);
+  check(final, { 'admitted while the ticket was valid': (f) => f === 'active' }, { step: 'admitted' });
+  if (final === 'active') claim(joined.token);
+}
+
+export const teardown = lastTicketAfterRun;
+export const handleSummary = summaryHandler('soak');

@@ -1,0 +1,267 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { SAMPLE_SECRETS, describeConfig, loadConfig } from '../../internal/config/config';
+import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
+
+/**
+ * Every overlay under k8s/overlays renders with `kubectl kustomize` (the
+ * kustomize built into kubectl; .ci/run installs a pinned kubectl where none
+ * is present), every rendered object validates against the pinned Kubernetes
+ * and CRD schemas (scripts/validate-k8s.mjs, kubernetes-models), and the
+ * project's own rules hold: pinned images, probes on the real endpoints,
+ * limits, a hardened security context, a shutdown budget that matches the
+ * server's, config the server accepts, and no plaintext secret.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+const KUBECTL = process.env.KUBECTL || 'kubectl';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Obj = Record<string, any>;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+function validate(yamlText: string): { objects: number; errors: Array<{ object: string; message: string }> } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'validate-k8s.mjs')], { input: yamlText, encoding: 'utf8', cwd: ROOT });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`validate-k8s failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { objects: number; errors: Array<{ object: string; message: string }> };
+}
+
+function podSpecs(objs: Obj[]): Array<{ owner: string; spec: Obj; labels: Obj }> {
+  return objs
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+    .map((o) => ({ owner: `${o.kind}/${o.metadata.name}`, spec: o.spec.template.spec, labels: o.spec.template.metadata.labels }));
+}
+
+function matches(selector: Obj | undefined, labels: Obj): boolean {
+  return !!selector && Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+const overlaysDir = join(ROOT, 'k8s', 'overlays');
+const overlays = readdirSync(overlaysDir, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
+
+let work: string;
+const rendered = new Map<string, { text: string; objects: Obj[] }>();
+
+beforeAll(() => {
+  const version = spawnSync(KUBECTL, ['version', '--client'], { encoding: 'utf8' });
+  if (version.status !== 0) {
+    throw new Error(`kubectl is needed to render the overlays (set KUBECTL or run .ci/run, which installs a pinned one): ${version.error?.message ?? version.stderr}`);
+  }
+  // Render from a copy: the minikube overlay's JWT secret file is generated
+  // locally and never committed, so the copy gets a fresh random one.
+  work = mkdtempSync(join(tmpdir(), 'waitroom-k8s-'));
+  cpSync(join(ROOT, 'k8s'), join(work, 'k8s'), { recursive: true });
+  for (const f of walk(join(work, 'k8s')).filter((f) => f.endsWith('.env.example'))) {
+    writeFileSync(f.replace(/\.example$/, ''), `JWT_SECRET=${randomBytes(48).toString('base64')}\n`);
+  }
+  for (const o of overlays) {
+    const text = execFileSync(KUBECTL, ['kustomize', join(work, 'k8s', 'overlays', o)], { encoding: 'utf8' });
+    const objects = parseAllDocuments(text)
+      .map((d) => d.toJS() as Obj)
+      .filter(Boolean);
+    rendered.set(o, { text, objects });
+  }
+}, 60_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('k8s/', () => {
+  it('has the minikube and production overlays, and every component is used by one', () => {
+    expect(overlays).toEqual(expect.arrayContaining(['minikube', 'production']));
+    const components = readdirSync(join(ROOT, 'k8s', 'components'));
+    const used = overlays.flatMap((o) => [...readFileSync(join(overlaysDir, o, 'kustomization.yaml'), 'utf8').matchAll(/components\/([\w-]+)/g)].map((m) => m[1]));
+    for (const c of components) expect(used).toContain(c);
+  });
+
+  it('commits no Secret and no secret value', () => {
+    for (const f of walk(join(ROOT, 'k8s'))) {
+      const text = readFileSync(f, 'utf8');
+      expect({ file: relative(ROOT, f), secret: /^kind:\s*Secret\s*$/m.test(text) }).toEqual({ file: relative(ROOT, f), secret: false });
+      for (const s of SAMPLE_SECRETS.filter((x) => x.length >= 16)) expect(text).not.toContain(s);
+      expect(text).not.toMatch(/^\s*JWT_SECRET=\S/m);
+    }
+  });
+
+  it('schema validation rejects a broken object (the validator is not vacuous)', () => {
+    const broken = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: "three"}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: y}\nspec: {groups: [{rules: []}]}\n';
+    const r = validate(broken);
+    expect(r.errors.map((e) => e.object)).toEqual(['apps/v1/Deployment x', 'monitoring.coreos.com/v1/PrometheusRule y']);
+  });
+});
+
+describe.each(overlays)('overlay %s', (overlay) => {
+  const get = () => rendered.get(overlay) as { text: string; objects: Obj[] };
+  const one = (kind: string, name: string): Obj => {
+    const o = get().objects.find((x) => x.kind === kind && x.metadata.name.startsWith(name));
+    if (!o) throw new Error(`${overlay}: no ${kind} ${name}`);
+    return o;
+  };
+
+  it('renders objects that all validate against the pinned Kubernetes and CRD schemas', () => {
+    const r = validate(get().text);
+    expect(r.errors).toEqual([]);
+    expect(r.objects).toBe(get().objects.length);
+    expect(r.objects).toBeGreaterThanOrEqual(10);
+  });
+
+  it('puts everything in one namespace', () => {
+    const namespaced = get().objects.filter((o) => o.kind !== 'Namespace');
+    expect(new Set(namespaced.map((o) => o.metadata.namespace))).toEqual(new Set(['waitroom']));
+  });
+
+  it('pins every image by tag or digest, never latest', () => {
+    for (const { owner, spec } of podSpecs(get().objects)) {
+      for (const c of spec.containers as Obj[]) {
+        expect({ owner, image: c.image }).toEqual({ owner, image: expect.stringMatching(/(@sha256:[0-9a-f]{64}|:(?!latest$)[\w][\w.-]*)$/) });
+      }
+    }
+  });
+
+  it('gives every container startup, readiness and liveness probes and resource requests and limits', () => {
+    for (const { owner, spec } of podSpecs(get().objects)) {
+      for (const c of spec.containers as Obj[]) {
+        const where = `${owner}/${c.name}`;
+        for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) expect({ where, p, set: !!c[p] }).toEqual({ where, p, set: true });
+        for (const k of ['requests', 'limits']) {
+          for (const r of ['cpu', 'memory']) expect({ where, k, r, v: c.resources?.[k]?.[r] }).toEqual({ where, k, r, v: expect.anything() });
+        }
+      }
+    }
+  });
+
+  it('runs every pod non-root with a read-only root, no capabilities and the RuntimeDefault seccomp profile', () => {
+    for (const { owner, spec } of podSpecs(get().objects)) {
+      expect({ owner, nonRoot: spec.securityContext?.runAsNonRoot, uid: spec.securityContext?.runAsUser > 0 }).toEqual({ owner, nonRoot: true, uid: true });
+      expect(spec.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+      expect(spec.automountServiceAccountToken).toBe(false);
+      for (const c of spec.containers as Obj[]) {
+        expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      }
+    }
+  });
+
+  it('probes the real endpoints on the declared port, and the shutdown budget covers preStop plus the drain timeout', () => {
+    const d = one('Deployment', 'waitroom');
+    expect(d.spec.replicas).toBeGreaterThanOrEqual(3);
+    const spec = d.spec.template.spec;
+    const c = spec.containers[0];
+    expect(c.ports.map((p: Obj) => p.name)).toContain('http');
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/livez', port: 'http' });
+    expect(c.startupProbe.httpGet.port).toBe('http');
+    const cm = one('ConfigMap', 'waitroom-config');
+    const drainS = (Number(cm.data.SHUTDOWN_DELAY_MS ?? 0) + Number(cm.data.SHUTDOWN_TIMEOUT_MS)) / 1000;
+    expect(Number.isFinite(drainS)).toBe(true);
+    const preStopS = c.lifecycle.preStop.sleep.seconds;
+    expect(preStopS).toBeGreaterThanOrEqual(2);
+    // Room for the drain plus a margin for the ticker, lease release and Redis close.
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStopS + drainS + 2);
+    expect(spec.topologySpreadConstraints.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('configures the app with variables the server knows and values it accepts in production', () => {
+    const d = one('Deployment', 'waitroom');
+    const c = d.spec.template.spec.containers[0];
+    const cm = one('ConfigMap', 'waitroom-config');
+    expect(c.envFrom).toEqual([{ configMapRef: { name: cm.metadata.name } }]);
+    const known = new Set(describeConfig().map((v) => v.name));
+    for (const k of Object.keys(cm.data)) expect({ k, known: known.has(k) }).toEqual({ k, known: true });
+    expect(cm.data.NODE_ENV).toBe('production');
+    // Secret values come only by reference, and nothing secret sits in the ConfigMap.
+    for (const e of c.env as Obj[]) expect({ name: e.name, value: e.value, ref: !!e.valueFrom?.secretKeyRef }).toEqual({ name: e.name, value: undefined, ref: true });
+    for (const k of Object.keys(cm.data)) expect(k).not.toMatch(/SECRET|PASSWORD|TOKEN/);
+    const secretEnv: Record<string, string> = {};
+    for (const e of c.env as Obj[]) secretEnv[e.name] = e.name === 'REDIS_URL' ? 'rediss://user:pw@redis.example.com:6380/0' : randomBytes(48).toString('base64');
+    expect(() => loadConfig({ ...cm.data, ...secretEnv })).not.toThrow();
+  });
+
+  it('wires the Service, PodDisruptionBudget, HPA and NetworkPolicies to the app pods', () => {
+    const d = one('Deployment', 'waitroom');
+    const labels = d.spec.template.metadata.labels;
+    const svc = one('Service', 'waitroom');
+    expect(matches(svc.spec.selector, labels)).toBe(true);
+    expect(svc.spec.ports[0].targetPort).toBe('http');
+    expect(matches(one('PodDisruptionBudget', 'waitroom').spec.selector.matchLabels, labels)).toBe(true);
+    const hpa = one('HorizontalPodAutoscaler', 'waitroom');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'waitroom' });
+    expect(hpa.spec.minReplicas).toBeLessThanOrEqual(d.spec.replicas);
+    expect(matches(one('NetworkPolicy', 'waitroom').spec.podSelector.matchLabels, labels)).toBe(true);
+  });
+
+  it('persists an in-cluster Redis with AOF on a volume reachable only from the app, or uses a managed one from the secret', () => {
+    const d = one('Deployment', 'waitroom');
+    const redis = get().objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'waitroom-redis');
+    const c = d.spec.template.spec.containers[0];
+    if (!redis) {
+      expect(c.env.find((e: Obj) => e.name === 'REDIS_URL')?.valueFrom?.secretKeyRef?.key).toBe('REDIS_URL');
+      return;
+    }
+    const conf = one('ConfigMap', 'waitroom-redis').data['redis.conf'] as string;
+    expect(conf).toMatch(/^appendonly yes$/m);
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    expect(redis.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
+    expect(redis.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+    const np = one('NetworkPolicy', 'waitroom-redis');
+    expect(matches(np.spec.podSelector.matchLabels, redis.spec.template.metadata.labels)).toBe(true);
+    expect(np.spec.ingress).toHaveLength(1);
+    expect(np.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: d.spec.template.metadata.labels } }]);
+  });
+
+  it('alerts only on metrics the server exports', async () => {
+    const rules = get().objects.filter((o) => o.kind === 'PrometheusRule');
+    if (overlay === 'production') expect(rules).toHaveLength(1);
+    const names = await exportedMetricNames();
+    for (const r of rules) {
+      const alerts = r.spec.groups.flatMap((g: Obj) => g.rules) as Obj[];
+      expect(alerts.map((a) => a.alert)).toEqual(
+        expect.arrayContaining(['WaitroomNoLeader', 'WaitroomTickLag', 'WaitroomRedisErrors', 'WaitroomHighErrorRate', 'WaitroomQueueLong']),
+      );
+      for (const a of alerts) {
+        const used = metricNamesIn(a.expr);
+        expect(used.length).toBeGreaterThan(0);
+        for (const n of used) expect({ alert: a.alert, metric: n, exported: names.has(n) }).toEqual({ alert: a.alert, metric: n, exported: true });
+      }
+    }
+  });
+});
+
+describe('overlay production specifically', () => {
+  const objs = () => (rendered.get('production') as { objects: Obj[] }).objects;
+
+  it('pulls from a registry, exposes an Ingress, takes secrets from the external store and scales wider', () => {
+    const d = objs().find((o) => o.kind === 'Deployment') as Obj;
+    expect(d.spec.template.spec.containers[0].image).toMatch(/^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?\//);
+    expect(objs().some((o) => o.kind === 'Secret')).toBe(false);
+    const es = objs().find((o) => o.kind === 'ExternalSecret') as Obj;
+    expect(es.spec.target.name).toBe('waitroom-secret');
+    expect(es.spec.data.map((x: Obj) => x.secretKey).sort()).toEqual(['JWT_SECRET', 'REDIS_URL']);
+    expect(objs().find((o) => o.kind === 'Ingress')?.spec.rules[0].http.paths[0].backend.service.name).toBe('waitroom');
+    expect(objs().find((o) => o.kind === 'Service')?.spec.type).toBe('ClusterIP');
+    expect(d.spec.replicas).toBeGreaterThan(3);
+  });
+});
+
+describe('overlay minikube specifically', () => {
+  it('uses the local image without pulling, a NodePort and a generated secret that is not a sample', () => {
+    const objs = (rendered.get('minikube') as { objects: Obj[] }).objects;
+    const c = (objs.find((o) => o.kind === 'Deployment') as Obj).spec.template.spec.containers[0];
+    expect(c.imagePullPolicy).toBe('Never');
+    expect(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'waitroom')?.spec.type).toBe('NodePort');
+    const secret = objs.find((o) => o.kind === 'Secret') as Obj;
+    const jwt = Buffer.from(secret.data.JWT_SECRET, 'base64').toString('utf8');
+    expect(SAMPLE_SECRETS).not.toContain(jwt);
+    expect(Buffer.byteLength(jwt)).toBeGreaterThanOrEqual(32);
+  });
+});
