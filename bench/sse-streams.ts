@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Agent, request, type ClientRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { TestRedis } from '../test/helpers/redis-server';
 import { freePort, waitFor } from '../test/helpers/ports';
@@ -85,11 +86,18 @@ async function main(): Promise<void> {
     agent.destroy();
     const m0 = await mem();
 
-    // Baseline: N idle keep-alive connections, each after one small request.
-    const idleAgent = new Agent({ keepAlive: true, maxSockets: N, maxFreeSockets: N });
-    await inBatches(N, () => call('GET', '/livez', {}, idleAgent));
+    // Baseline: N idle keep-alive connections held open at once, each after one small request.
+    const idle: Socket[] = [];
+    await inBatches(N, () => {
+      return new Promise<void>((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1', () => sock.write('GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+        sock.once('data', () => resolve());
+        sock.on('error', reject);
+        idle.push(sock);
+      });
+    });
     const mIdle = await mem();
-    idleAgent.destroy();
+    for (const sock of idle) sock.destroy();
     await new Promise((r) => setTimeout(r, 500));
     const m1 = await mem();
 

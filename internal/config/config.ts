@@ -146,7 +146,7 @@ const specs = {
   }),
   SSE_MAX_STREAMS: positiveInt({
     default: 20000,
-    desc: 'Open /events streams allowed on one replica (about 2 KiB of memory each, docs/visitor.md).',
+    desc: 'Open /events streams allowed on one replica (about 6 KiB of heap each, docs/visitor.md).',
     example: '20000',
   }),
   BRAND_TITLE: str({ default: 'Waiting room', desc: 'Title of the waiting page (also the browser tab title).', example: 'Launch day at Example Shop' }),

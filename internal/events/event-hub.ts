@@ -63,6 +63,7 @@ export class EventHub {
   /** Bumped per fan-out; a sliced fan-out stops when a newer one started. */
   private pass = 0;
   private closed = false;
+  private unreported = 0;
   private readonly now: () => number;
 
   constructor(private readonly o: EventHubOptions) {
@@ -128,17 +129,26 @@ export class EventHub {
       // Reconnected with the current state already in hand: nothing to resend until it changes.
       res.write(HEARTBEAT_FRAME);
     } else if (this.send(stream, id, JSON.stringify(statusBody(status)), status.status !== 'waiting')) {
+      this.report();
       return;
     }
     this.add(stream);
     res.once('close', () => this.remove(stream));
+    this.report();
+  }
+
+  private report(): void {
+    if (this.unreported === 0) return;
+    this.o.metrics?.sseEvents.inc({ event: 'status' }, this.unreported);
+    this.unreported = 0;
   }
 
   /** Writes one status event; ends the stream after a final state. Returns true if the stream ended. */
   private send(st: Stream, id: string, data: string, final: boolean): boolean {
     st.lastId = id;
     st.res.write(eventFrame('status', data, id));
-    this.o.metrics?.sseEvents.inc({ event: 'status' });
+    // Counted here and added to the metric once per fan-out: a labelled inc per stream costs ~1 µs.
+    this.unreported++;
     if (final) {
       this.finish(st, eventFrame('end', '{}'));
       return true;
@@ -212,6 +222,7 @@ export class EventHub {
       }
     }
     this.o.metrics?.sseFanout.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.report();
   }
 
   private writeGroup(set: Set<Stream>): void {

@@ -8,7 +8,7 @@ import type { EventHub } from './event-hub';
 /**
  * GET /events served straight from node:http, in front of Express: a stream
  * lives for minutes, and the per-request Express and pino-http objects
- * (~1.5 KiB measured, docs/visitor.md) would stay alive with it. Errors before
+ * (docs/visitor.md, section SSE) would stay alive with it. Errors before
  * the stream opens are the same JSON as /status. Returns false for any other
  * request.
  */
