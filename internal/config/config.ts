@@ -51,6 +51,33 @@ const optionalUrl = makeValidator<string>((input) => {
   return input;
 });
 
+const hexColor = makeValidator<string>((input) => {
+  if (!/^#[0-9a-fA-F]{6}$/.test(input)) throw new EnvError(`must be a #rrggbb colour, got "${input}"`);
+  return input.toLowerCase();
+});
+
+const logoUrl = makeValidator<string>((input) => {
+  // An absolute http(s) URL or a path on this server; anything else (javascript:, data:) is refused.
+  if (input === '' || /^\/(?!\/)[^\s]*$/.test(input)) return input;
+  try {
+    const u = new URL(input);
+    if (u.protocol === 'https:' || u.protocol === 'http:') return input;
+  } catch {
+    /* fall through */
+  }
+  throw new EnvError(`must be an http(s) URL or a path starting with /, got "${input}"`);
+});
+
+/** WCAG 2.1 contrast ratio of two #rrggbb colours (1 to 21). */
+export function contrastRatio(a: string, b: string): number {
+  const lum = (hex: string) => {
+    const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * c[0]! + 0.7152 * c[1]! + 0.0722 * c[2]!;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 const specs = {
   NODE_ENV: str({
     choices: ['development', 'test', 'production'],
@@ -110,6 +137,37 @@ const specs = {
   }),
   TRUST_PROXY: bool({ default: false, desc: 'Trust X-Forwarded-* headers (set when behind a load balancer).', example: 'true' }),
   TARGET_URL: optionalUrl({ default: '', desc: 'Protected site a visitor is sent to once admitted.', example: 'https://shop.example.com/' }),
+  // --- visitor side: server-sent events, waiting page, branding, operator view ---
+  SSE_HEARTBEAT_MS: positiveInt({
+    default: 15000,
+    desc: 'Interval of the comment heartbeat on idle /events streams, in ms; below common proxy idle timeouts (nginx 60 s).',
+    example: '15000',
+  }),
+  SSE_RETRY_MS: positiveInt({ default: 3000, desc: 'Reconnect delay sent to /events clients in the SSE retry field, in ms.', example: '3000' }),
+  SSE_MAX_STREAMS_PER_IP: positiveInt({
+    default: 20,
+    desc: 'Open /events streams allowed per client IP on one replica; beyond it clients get 429 and poll /status instead.',
+    example: '20',
+  }),
+  SSE_MAX_STREAMS: positiveInt({
+    default: 20000,
+    desc: 'Open /events streams allowed on one replica (about 6 KiB of heap each, docs/visitor.md).',
+    example: '20000',
+  }),
+  BRAND_TITLE: str({ default: 'Waiting room', desc: 'Title of the waiting page (also the browser tab title).', example: 'Launch day at Example Shop' }),
+  BRAND_MESSAGE: str({
+    default: '',
+    desc: 'Operator message shown on the waiting page under the title (plain text); empty shows the localised default.',
+    example: 'Thanks for your patience: tickets go on sale in order of arrival.',
+  }),
+  BRAND_LOGO_URL: logoUrl({ default: '', desc: 'Logo shown on the waiting page: an http(s) URL or a path on this server; empty for none.', example: 'https://cdn.example.com/logo.svg' }),
+  BRAND_PRIMARY_COLOR: hexColor({ default: '#1d4ed8', desc: 'Accent colour (#rrggbb) of buttons and the progress bar; white text is drawn on it.', example: '#0f766e' }),
+  BRAND_BACKGROUND_COLOR: hexColor({ default: '#f8fafc', desc: 'Page background colour (#rrggbb); dark text is drawn on it.', example: '#ffffff' }),
+  ADMIN_TOKEN: str({
+    default: '',
+    desc: 'Bearer token for the operator view (/admin, /admin/state); empty disables it. At least 16 characters.',
+    example: 'output of: openssl rand -hex 24',
+  }),
 } as const;
 
 type Specs = typeof specs;
@@ -136,6 +194,17 @@ export interface Config {
   readonly logSampleRate: number;
   readonly trustProxy: boolean;
   readonly targetUrl: string;
+  // visitor side: server-sent events, waiting page, branding, operator view
+  readonly sseHeartbeatMs: number;
+  readonly sseRetryMs: number;
+  readonly sseMaxStreamsPerIp: number;
+  readonly sseMaxStreams: number;
+  readonly brandTitle: string;
+  readonly brandMessage: string;
+  readonly brandLogoUrl: string;
+  readonly brandPrimaryColor: string;
+  readonly brandBackgroundColor: string;
+  readonly adminToken: string;
   /** Non-fatal findings, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -216,7 +285,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.SHUTDOWN_DELAY_MS && (raw.SHUTDOWN_DELAY_MS < 0 || !Number.isInteger(raw.SHUTDOWN_DELAY_MS))) {
     problems.SHUTDOWN_DELAY_MS = 'must be a non-negative integer';
   }
+  if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && raw.ADMIN_TOKEN.length < 16) {
+    problems.ADMIN_TOKEN = 'must be at least 16 characters (or empty to disable the operator view)';
+  }
   if (Object.keys(problems).length > 0) throw new ConfigError(problems);
+  // WCAG AA asks 4.5:1 for body text; the page draws white on the accent and dark text on the background.
+  if (contrastRatio(raw.BRAND_PRIMARY_COLOR, '#ffffff') < 4.5) {
+    warnings.push(`BRAND_PRIMARY_COLOR ${raw.BRAND_PRIMARY_COLOR} has contrast below 4.5:1 with its white text`);
+  }
+  if (contrastRatio(raw.BRAND_BACKGROUND_COLOR, '#0f172a') < 4.5) {
+    warnings.push(`BRAND_BACKGROUND_COLOR ${raw.BRAND_BACKGROUND_COLOR} has contrast below 4.5:1 with the page's dark text`);
+  }
   if (raw.ACTIVE_WINDOW_COUNT === 1) {
     warnings.push(
       'ACTIVE_WINDOW_COUNT=1: a ticket admitted just before a tick expires one WINDOW_INTERVAL later; 2 or more is kinder to slow visitors',
@@ -244,6 +323,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logSampleRate: raw.LOG_SAMPLE_RATE,
     trustProxy: raw.TRUST_PROXY,
     targetUrl: raw.TARGET_URL,
+    sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
+    sseRetryMs: raw.SSE_RETRY_MS,
+    sseMaxStreamsPerIp: raw.SSE_MAX_STREAMS_PER_IP,
+    sseMaxStreams: raw.SSE_MAX_STREAMS,
+    brandTitle: raw.BRAND_TITLE,
+    brandMessage: raw.BRAND_MESSAGE,
+    brandLogoUrl: raw.BRAND_LOGO_URL,
+    brandPrimaryColor: raw.BRAND_PRIMARY_COLOR,
+    brandBackgroundColor: raw.BRAND_BACKGROUND_COLOR,
+    adminToken: raw.ADMIN_TOKEN,
     warnings: Object.freeze(warnings),
   });
 }

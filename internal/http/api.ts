@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { bearerToken } from '../tokens/ticket-token';
-import type { QueueService } from '../service/queue-service';
+import type { QueueService, StatusResult } from '../service/queue-service';
 import type { HttpResult } from './respond';
 
 /**
@@ -12,6 +12,24 @@ import type { HttpResult } from './respond';
 export interface ApiEndpoints {
   join(): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
+}
+
+/**
+ * The GET /status JSON body. GET /events sends exactly this as the data of each
+ * `status` event, so both are built here.
+ */
+export function statusBody(r: StatusResult) {
+  return {
+    queue: r.queue,
+    ticket: r.ticket,
+    position: r.position,
+    status: r.status,
+    ahead: r.ahead,
+    etaSeconds: r.etaSeconds,
+    activeForSeconds: r.activeForSeconds,
+    windowEnd: r.windowEnd,
+    pollAfterSeconds: r.pollAfterSeconds,
+  };
 }
 
 export function apiEndpoints(service: QueueService): ApiEndpoints {
@@ -41,17 +59,7 @@ export function apiEndpoints(service: QueueService): ApiEndpoints {
         // Retry-After on a 200 is a hint (RFC 9110 10.2.3 allows it on any response):
         // when the next poll could see a change.
         headers: { 'Retry-After': String(r.pollAfterSeconds) },
-        body: {
-          queue: r.queue,
-          ticket: r.ticket,
-          position: r.position,
-          status: r.status,
-          ahead: r.ahead,
-          etaSeconds: r.etaSeconds,
-          activeForSeconds: r.activeForSeconds,
-          windowEnd: r.windowEnd,
-          pollAfterSeconds: r.pollAfterSeconds,
-        },
+        body: statusBody(r),
       };
     },
   };

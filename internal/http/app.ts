@@ -7,6 +7,10 @@ import { pinoHttp } from 'pino-http';
 import { NotFoundError, toWaitroomError } from '../errors/errors';
 import type { Metrics } from '../observability/metrics';
 import type { Readiness } from '../service/readiness';
+import type { EventHub } from '../events/event-hub';
+import { createEventsRoute } from '../events/events-route';
+import { adminRouter, type AdminDeps } from '../web/admin-routes';
+import { webRouter, type WebDeps } from '../web/web-routes';
 import type { ApiEndpoints } from './api';
 import { createHotPath, type HotRoute } from './hot-path';
 import { errorResult, sendResult, type HttpResult } from './respond';
@@ -20,6 +24,15 @@ export interface AppDeps {
   readonly trustProxy: boolean;
   /** Fraction of successful hot requests logged. */
   readonly logSampleRate: number;
+  // visitor side (optional): GET /events, the waiting page and client, the operator view
+  readonly events?: EventHub;
+  readonly web?: WebDeps;
+  readonly admin?: AdminDeps;
+}
+
+/** A URL with its token query parameter masked: /events?token=... must not put tickets in logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/g, '$1[redacted]');
 }
 
 /** Largest JSON body any route accepts; no route needs more than a few hundred bytes. */
@@ -65,7 +78,7 @@ export function buildApp(d: AppDeps): express.Express {
         req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
           id: req.id,
           method: req.method,
-          url: req.url,
+          url: redactUrl(req.url),
           remoteAddress: req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
@@ -93,6 +106,19 @@ export function buildApp(d: AppDeps): express.Express {
 
   app.post('/join', wrap(() => d.api.join()));
   app.get('/status', wrap((req) => d.api.status(req.headers)));
+
+  if (d.events) {
+    const hub = d.events;
+    app.get('/events', (req, res, next) => {
+      try {
+        hub.open(req, res);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+  if (d.web) app.use(webRouter(d.web));
+  if (d.admin) app.use(adminRouter(d.admin));
 
   app.get('/livez', (_req, res) => sendResult(res, { status: 200, body: { status: 'ok' } }));
   app.get('/readyz', (_req, res) => {
@@ -143,7 +169,10 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
     bodyLimit: BODY_LIMIT_BYTES,
     draining: () => d.readiness.isDraining(),
   });
+  // Streams bypass Express too: a stream's per-request objects would live as long as it does.
+  const events = d.events ? createEventsRoute(d.events, d.logger, d.metrics) : undefined;
   return (req: IncomingMessage, res: ServerResponse) => {
+    if (events?.(req, res)) return;
     if (!hot(req, res)) app(req, res);
   };
 }

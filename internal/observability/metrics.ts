@@ -110,6 +110,19 @@ export class Metrics {
     help: 'Open server-sent event streams on this replica.',
     registers: [this.registry],
   });
+  readonly sseFanout = new Histogram({
+    name: 'waitroom_sse_fanout_seconds',
+    help: 'Time to compute and write one queue change to every open event stream on this replica.',
+    // 10,000 streams take ~150 ms on a 2-core machine (docs/visitor.md); the top buckets flag a stalled loop.
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly sseEvents = new Counter({
+    name: 'waitroom_sse_events_total',
+    help: 'Events written to event streams, by event name.',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });

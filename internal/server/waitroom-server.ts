@@ -19,6 +19,8 @@ import { MemoryQueueStore } from '../store/memory-store';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueStore } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
+import { EventHub } from '../events/event-hub';
+import { QueueOverview } from '../service/queue-overview';
 
 /**
  * Chooses the store for a config: Redis when REDIS_URL is set; otherwise, outside
@@ -60,6 +62,7 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly settings: QueueSettings;
   readonly http: Server;
+  readonly events: EventHub;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -111,6 +114,26 @@ export class WaitroomServer {
     });
     this.readiness = new Readiness(this.store, this.cache);
     this.wireMetrics();
+    this.events = new EventHub({
+      service: this.service,
+      cache: this.cache,
+      logger: logger.child({ component: 'events' }),
+      metrics: this.metrics,
+      heartbeatMs: config.sseHeartbeatMs,
+      retryMs: config.sseRetryMs,
+      maxStreamsPerIp: config.sseMaxStreamsPerIp,
+      maxStreams: config.sseMaxStreams,
+      trustProxy: config.trustProxy,
+      draining: () => this.readiness.isDraining(),
+    });
+    const overview = new QueueOverview({
+      queueId: q,
+      store: this.store,
+      cache: this.cache,
+      settings: this.settings,
+      replica: () => ({ owner, leader: this.lease.isLeader() }),
+      streams: () => this.events.size(),
+    });
     const handler = buildHandler({
       logger,
       metrics: this.metrics,
@@ -118,6 +141,19 @@ export class WaitroomServer {
       readiness: this.readiness,
       trustProxy: config.trustProxy,
       logSampleRate: config.logSampleRate,
+      events: this.events,
+      web: {
+        queueId: q,
+        brand: {
+          title: config.brandTitle,
+          message: config.brandMessage,
+          logoUrl: config.brandLogoUrl,
+          primaryColor: config.brandPrimaryColor,
+          backgroundColor: config.brandBackgroundColor,
+          targetUrl: config.targetUrl,
+        },
+      },
+      admin: { token: config.adminToken, overview },
     });
     // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
     this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
@@ -152,6 +188,7 @@ export class WaitroomServer {
   async start(): Promise<void> {
     for (const w of this.config.warnings) this.logger.warn(w);
     this.store.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
+    this.events.start();
     await this.cache.start();
     this.lease.start();
     this.ticker.start();
@@ -181,6 +218,8 @@ export class WaitroomServer {
       await this.ticker.close();
       await this.lease.close();
       if (this.config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.shutdownDelayMs));
+      // Open streams would hold http.close() until the timeout; their clients reconnect elsewhere.
+      this.events.close();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       const timeout = setTimeout(() => {

@@ -1,0 +1,59 @@
+import { msUntilNextTick, waitingCount } from '../queue/arithmetic';
+import type { QueueSettings } from '../queue/queue-state';
+import type { QueueStateCache } from '../queue/state-cache';
+import type { QueueStore } from '../store/store';
+
+export interface QueueOverviewDeps {
+  readonly queueId: string;
+  readonly store: QueueStore;
+  readonly cache: QueueStateCache;
+  readonly settings: QueueSettings;
+  /** This replica's lease owner id and whether it leads now. */
+  readonly replica: () => { owner: string; leader: boolean };
+  /** Open event streams on this replica. */
+  readonly streams: () => number;
+}
+
+/** What the operator view shows; mirrors the original system's queue status page. */
+export interface QueueOverviewData {
+  readonly queue: string;
+  readonly epoch: string | null;
+  readonly counter: number | null;
+  readonly windowEnd: number | null;
+  readonly waiting: number | null;
+  readonly nextTickInMs: number | null;
+  readonly nextDueMs: number | null;
+  readonly version: number | null;
+  readonly settings: QueueSettings;
+  /** Lease holder read from the store now; null if nobody leads. */
+  readonly leader: string | null;
+  readonly replica: { readonly owner: string; readonly leader: boolean; readonly stateAgeMs: number | null; readonly eventStreams: number };
+}
+
+/**
+ * The operator's view of the queue: the replica's cached state plus one
+ * store read of the current lease holder (an admin request, not a hot path;
+ * a store error propagates as 503 store_unavailable).
+ */
+export class QueueOverview {
+  constructor(private readonly d: QueueOverviewDeps) {}
+
+  async read(): Promise<QueueOverviewData> {
+    const leader = await this.d.store.leaseHolder();
+    const s = this.d.cache.peek();
+    const age = this.d.cache.ageMs();
+    return {
+      queue: this.d.queueId,
+      epoch: s?.epoch ?? null,
+      counter: s?.counter ?? null,
+      windowEnd: s?.windowEnd ?? null,
+      waiting: s ? waitingCount(s.counter, s.windowEnd) : null,
+      nextTickInMs: s ? Math.round(msUntilNextTick(s.nextDueMs, this.d.cache.storeNow())) : null,
+      nextDueMs: s?.nextDueMs ?? null,
+      version: s?.version ?? null,
+      settings: this.d.settings,
+      leader,
+      replica: { ...this.d.replica(), stateAgeMs: Number.isFinite(age) ? Math.round(age) : null, eventStreams: this.d.streams() },
+    };
+  }
+}

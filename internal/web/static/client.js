@@ -1,0 +1,355 @@
+/*!
+ * waitroom browser client: joins the waiting room once, follows the ticket with
+ * server-sent events and falls back to polling GET /status when streams fail.
+ * Dependency-free; served at /client.js. Usage (README "The embeddable client"):
+ *
+ *   const room = new WaitingRoom({ baseUrl: '/waitroom' });
+ *   room.on('update', (s) => render(s)).on('active', () => room.claim());
+ *   room.join();
+ */
+(function (root) {
+  'use strict';
+
+  var EVENTS = ['update', 'active', 'expired', 'error'];
+  // Stream reconnect backoff after falling back to polling: 2 s doubling to 60 s.
+  var BACKOFF_MIN_MS = 2000;
+  var BACKOFF_MAX_MS = 60000;
+
+  function now() {
+    return Date.now();
+  }
+
+  function WaitroomClientError(code, message, status, body) {
+    var e = new Error(message);
+    e.name = 'WaitroomClientError';
+    e.code = code;
+    e.status = status;
+    e.body = body;
+    return e;
+  }
+
+  /**
+   * @param {object} [opts]
+   * @param {string} [opts.baseUrl]  where the waitroom is served ('' = this origin)
+   * @param {string} [opts.storageKey]  localStorage key of the ticket (default 'waitroom:ticket')
+   * @param {boolean} [opts.stream]  use /events (default true); false polls /status only
+   */
+  function WaitingRoom(opts) {
+    opts = opts || {};
+    this.baseUrl = (opts.baseUrl || '').replace(/\/+$/, '');
+    this.storageKey = opts.storageKey || 'waitroom:ticket';
+    this.useStream = opts.stream !== false && typeof root.EventSource === 'function';
+    this.listeners = {};
+    this.ticket = null;
+    this.last = null;
+    this.source = null;
+    this.pollTimer = 0;
+    this.retryTimer = 0;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.finished = false;
+    this.stopped = true;
+    for (var i = 0; i < EVENTS.length; i++) this.listeners[EVENTS[i]] = [];
+  }
+
+  /** Registers a listener for 'update' | 'active' | 'expired' | 'error'; returns this. */
+  WaitingRoom.prototype.on = function (event, fn) {
+    if (!this.listeners[event]) throw new Error('unknown event "' + event + '"; use one of ' + EVENTS.join(', '));
+    this.listeners[event].push(fn);
+    return this;
+  };
+
+  WaitingRoom.prototype.off = function (event, fn) {
+    var l = this.listeners[event] || [];
+    var i = l.indexOf(fn);
+    if (i >= 0) l.splice(i, 1);
+    return this;
+  };
+
+  WaitingRoom.prototype.emit = function (event, arg) {
+    var l = (this.listeners[event] || []).slice();
+    for (var i = 0; i < l.length; i++) {
+      try {
+        l[i](arg);
+      } catch (err) {
+        if (root.console) root.console.error(err);
+      }
+    }
+  };
+
+  WaitingRoom.prototype.load = function () {
+    try {
+      var raw = root.localStorage && root.localStorage.getItem(this.storageKey);
+      var t = raw ? JSON.parse(raw) : null;
+      // expiresAt is the token's JWT exp, in seconds.
+      if (t && typeof t.token === 'string' && t.expiresAt * 1000 > now()) return t;
+    } catch (e) {
+      /* unreadable storage: join afresh */
+    }
+    return null;
+  };
+
+  WaitingRoom.prototype.save = function (t) {
+    try {
+      if (root.localStorage) root.localStorage.setItem(this.storageKey, JSON.stringify(t));
+    } catch (e) {
+      /* private mode: the ticket lives for this page only */
+    }
+  };
+
+  WaitingRoom.prototype.forget = function () {
+    this.ticket = null;
+    try {
+      if (root.localStorage) root.localStorage.removeItem(this.storageKey);
+    } catch (e) {
+      /* ignore */
+    }
+  };
+
+  WaitingRoom.prototype.request = function (method, path, token) {
+    var headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    return root.fetch(this.baseUrl + path, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
+      return res.text().then(function (text) {
+        var body = null;
+        try {
+          body = text ? JSON.parse(text) : null;
+        } catch (e) {
+          body = null;
+        }
+        if (res.ok) return { status: res.status, body: body, headers: res.headers };
+        var err = (body && body.error) || {};
+        throw WaitroomClientError(err.code || 'http_' + res.status, err.message || 'HTTP ' + res.status, res.status, body);
+      });
+    });
+  };
+
+  /** Takes a ticket (POST /join) unless one is stored; with Web Locks, tabs never take two. */
+  WaitingRoom.prototype.obtainTicket = function () {
+    var self = this;
+    var take = function () {
+      var stored = self.load();
+      if (stored) return Promise.resolve(stored);
+      return self.request('POST', '/join').then(function (r) {
+        var b = r.body;
+        var t = { token: b.token, ticket: b.ticket, queue: b.queue, expiresAt: b.expiresAt, firstAhead: b.ahead, joined: b };
+        self.save(t);
+        return t;
+      });
+    };
+    var locks = root.navigator && root.navigator.locks;
+    if (locks && typeof locks.request === 'function') return locks.request(this.storageKey, take);
+    return take();
+  };
+
+  /**
+   * Joins (or resumes the stored ticket) and starts following it. Resolves
+   * with the ticket's first status; later ones arrive as 'update' events.
+   */
+  WaitingRoom.prototype.join = function () {
+    var self = this;
+    this.stopped = false;
+    this.finished = false;
+    return this.obtainTicket().then(function (t) {
+      self.ticket = t;
+      if (t.joined) {
+        var first = t.joined;
+        delete t.joined;
+        self.save(t);
+        self.handleStatus(statusOf(first));
+        if (!self.finished) self.follow();
+        return self.last;
+      }
+      return self.request('GET', '/status', t.token).then(
+        function (r) {
+          self.handleStatus(r.body);
+          if (!self.finished) self.follow();
+          return self.last;
+        },
+        function (err) {
+          return self.handleFailure(err).then(function () {
+            return self.last;
+          });
+        },
+      );
+    });
+  };
+
+  function statusOf(joinBody) {
+    return {
+      queue: joinBody.queue,
+      ticket: joinBody.ticket,
+      position: joinBody.position,
+      status: joinBody.status,
+      ahead: joinBody.ahead,
+      etaSeconds: joinBody.etaSeconds,
+      activeForSeconds: joinBody.activeForSeconds,
+      windowEnd: joinBody.windowEnd,
+      pollAfterSeconds: 1,
+    };
+  }
+
+  /** Progress through the line from 0 (just joined) to 1 (admitted). */
+  WaitingRoom.prototype.progress = function () {
+    if (!this.last) return 0;
+    if (this.last.status !== 'waiting') return 1;
+    var first = this.ticket && this.ticket.firstAhead;
+    if (!first) return 0;
+    return Math.max(0, Math.min(1, 1 - this.last.ahead / first));
+  };
+
+  WaitingRoom.prototype.handleStatus = function (s) {
+    if (this.stopped || !s || this.finished) return;
+    s.receivedAt = now();
+    this.last = s;
+    this.emit('update', s);
+    if (s.status === 'active' || s.status === 'expired') {
+      this.finished = true;
+      this.stopFollowing();
+      this.emit(s.status, s);
+    }
+  };
+
+  /** Errors of the API: a lost ticket re-joins, an expired token ends, anything else retries. */
+  WaitingRoom.prototype.handleFailure = function (err) {
+    var self = this;
+    this.emit('error', err);
+    if (this.stopped) return Promise.resolve();
+    if (err.code === 'queue_reset' || err.code === 'invalid_token' || err.code === 'missing_token' || err.code === 'wrong_queue') {
+      // The place cannot be honoured any more: take a new one.
+      this.stopFollowing();
+      this.forget();
+      return this.join().then(function () {
+        return undefined;
+      });
+    }
+    if (err.code === 'token_expired') {
+      this.forget();
+      this.handleStatus({ status: 'expired', ticket: this.ticket ? this.ticket.ticket : 0, position: 0, ahead: 0, etaSeconds: 0, activeForSeconds: 0 });
+      return Promise.resolve();
+    }
+    this.schedulePoll(err.retryAfterSeconds || 2);
+    return Promise.resolve();
+  };
+
+  WaitingRoom.prototype.follow = function () {
+    if (this.useStream) this.openStream();
+    else this.schedulePoll(this.last ? this.last.pollAfterSeconds : 1);
+  };
+
+  WaitingRoom.prototype.openStream = function () {
+    var self = this;
+    if (this.source || this.stopped || this.finished || !this.ticket) return;
+    var url = this.baseUrl + '/events?token=' + encodeURIComponent(this.ticket.token);
+    var es = new root.EventSource(url);
+    var errors = 0;
+    this.source = es;
+    es.addEventListener('status', function (ev) {
+      errors = 0;
+      self.backoffMs = BACKOFF_MIN_MS;
+      self.handleStatus(JSON.parse(ev.data));
+    });
+    es.addEventListener('problem', function (ev) {
+      var body = JSON.parse(ev.data);
+      self.closeStream();
+      self.handleFailure(WaitroomClientError(body.error.code, body.error.message, 0, body));
+    });
+    es.addEventListener('end', function () {
+      self.closeStream();
+    });
+    es.onerror = function () {
+      errors++;
+      // CLOSED: the server refused the stream (401, 409, 429, 503...); the browser
+      // will not retry. Two failed reconnects in a row: the stream path is down.
+      if (es.readyState === 2 || errors >= 2) self.fallBack();
+    };
+  };
+
+  WaitingRoom.prototype.closeStream = function () {
+    if (this.source) this.source.close();
+    this.source = null;
+  };
+
+  /** Polls /status (which names the exact error) and tries the stream again later, with backoff. */
+  WaitingRoom.prototype.fallBack = function () {
+    var self = this;
+    this.closeStream();
+    if (this.stopped || this.finished) return;
+    this.emit('error', WaitroomClientError('stream_unavailable', 'live updates unavailable; polling', 0, null));
+    this.schedulePoll(0);
+    if (this.useStream) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(function () {
+        self.retryTimer = 0;
+        if (self.stopped || self.finished) return;
+        clearTimeout(self.pollTimer);
+        self.pollTimer = 0;
+        self.openStream();
+      }, this.backoffMs);
+      this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
+    }
+  };
+
+  WaitingRoom.prototype.schedulePoll = function (seconds) {
+    var self = this;
+    clearTimeout(this.pollTimer);
+    if (this.stopped || this.finished) return;
+    this.pollTimer = setTimeout(function () {
+      self.pollTimer = 0;
+      if (!self.ticket || self.stopped || self.finished) return;
+      self.request('GET', '/status', self.ticket.token).then(
+        function (r) {
+          self.handleStatus(r.body);
+          // Keep polling until the stream is back (it clears this timer when it reopens).
+          if (!self.source) self.schedulePoll(r.body.pollAfterSeconds || 1);
+        },
+        function (err) {
+          var ra = err.status === 503 || err.status === 429 ? 2 : 5;
+          err.retryAfterSeconds = ra;
+          self.handleFailure(err);
+        },
+      );
+    }, Math.max(0, seconds) * 1000);
+  };
+
+  WaitingRoom.prototype.stopFollowing = function () {
+    this.closeStream();
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.retryTimer);
+    this.pollTimer = 0;
+    this.retryTimer = 0;
+  };
+
+  /**
+   * Exchanges an active ticket for an admission pass (POST /claim). Resolves
+   * with { pass, expiresAt, redirectUrl }, or null if this waitroom has no
+   * admission endpoint (404): then send the visitor to the configured site.
+   */
+  WaitingRoom.prototype.claim = function () {
+    if (!this.ticket) return Promise.reject(WaitroomClientError('no_ticket', 'join first', 0, null));
+    return this.request('POST', '/claim', this.ticket.token).then(
+      function (r) {
+        return r.body;
+      },
+      function (err) {
+        if (err.status === 404) return null;
+        throw err;
+      },
+    );
+  };
+
+  /** Stops following without giving up the place (it stays stored for the next join()). */
+  WaitingRoom.prototype.close = function () {
+    this.stopped = true;
+    this.stopFollowing();
+  };
+
+  /** Stops following and forgets the ticket: the next join() takes a new place. */
+  WaitingRoom.prototype.leave = function () {
+    this.close();
+    this.forget();
+    this.last = null;
+  };
+
+  root.WaitingRoom = WaitingRoom;
+  if (typeof module === 'object' && module.exports) module.exports = WaitingRoom;
+})(typeof window !== 'undefined' ? window : this);
