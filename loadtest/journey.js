@@ -5,8 +5,7 @@
 //   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e RATE=20 loadtest/journey.js
 // Visitors wait for real: with WINDOW_SIZE=S per WINDOW_INTERVAL=T the queue
 // admits S/T per second, so keep RATE near that or raise MAX_WAIT.
-import { firstTicket, join, waitUntilAdmitted, claim, lastTicketAfterRun } from './lib/visitor.js';
-import { check } from 'k6';
+import { firstTicket, lastTicketAfterRun, visit } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -39,11 +38,7 @@ export function setup() {
 
 /** @param {{ firstTicket: number }} data */
 export default function (data) {
-  const joined = join(data.firstTicket);
-  if (!joined) return;
-  const final = waitUntilAdmitted(joined, MAX_WAIT);
-  check(final, { 'admitted while the ticket was valid': (f) => f === 'active' }, { step: 'admitted' });
-  if (final === 'active') claim(joined.token);
+  visit(data, MAX_WAIT);
 }
 
 export const teardown = lastTicketAfterRun;

@@ -3,8 +3,7 @@
 // (default 2h), to find leaks, slow drifts in latency, and trouble that only
 // shows after many leader handovers or Redis AOF rewrites.
 //   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e DURATION=30m loadtest/soak.js
-import { check } from 'k6';
-import { claim, firstTicket, join, lastTicketAfterRun, waitUntilAdmitted } from './lib/visitor.js';
+import { firstTicket, lastTicketAfterRun, visit } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -32,11 +31,7 @@ export function setup() {
 
 /** @param {{ firstTicket: number }} data */
 export default function (data) {
-  const joined = join(data.firstTicket);
-  if (!joined) return;
-  const final = waitUntilAdmitted(joined, MAX_WAIT);
-  check(final, { 'admitted while the ticket was valid': (f) => f === 'active' }, { step: 'admitted' });
-  if (final === 'active') claim(joined.token);
+  visit(data, MAX_WAIT);
 }
 
 export const teardown = lastTicketAfterRun;

@@ -19,6 +19,11 @@ export interface ApiEndpoints {
  * `status` event, so both are built here.
  */
 export function statusBody(r: StatusResult) {
+  return { ...ticketFields(r), pollAfterSeconds: r.pollAfterSeconds };
+}
+
+/** The fields /join and /status share, in one order. */
+function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
   return {
     queue: r.queue,
     ticket: r.ticket,
@@ -28,7 +33,6 @@ export function statusBody(r: StatusResult) {
     etaSeconds: r.etaSeconds,
     activeForSeconds: r.activeForSeconds,
     windowEnd: r.windowEnd,
-    pollAfterSeconds: r.pollAfterSeconds,
   };
 }
 
@@ -36,21 +40,7 @@ export function apiEndpoints(service: QueueService): ApiEndpoints {
   return {
     async join() {
       const r = await service.join();
-      return {
-        status: 201,
-        body: {
-          token: r.token,
-          queue: r.queue,
-          ticket: r.ticket,
-          position: r.position,
-          status: r.status,
-          ahead: r.ahead,
-          etaSeconds: r.etaSeconds,
-          activeForSeconds: r.activeForSeconds,
-          windowEnd: r.windowEnd,
-          expiresAt: r.expiresAt,
-        },
-      };
+      return { status: 201, body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt } };
     },
     status(headers) {
       const r = service.status(bearerToken(headers.authorization));

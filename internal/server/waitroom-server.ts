@@ -99,7 +99,7 @@ export class WaitroomServer {
       logger: logger.child({ component: 'ticker' }),
       metrics: this.metrics,
     });
-    const tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds);
+    const tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
     const q = config.queueId;
     const batcher = new TicketBatcher(this.store, this.settings, 512, (b) => {
       this.metrics.ticketsIssued.inc({ queue: q }, b.count);

@@ -103,6 +103,20 @@ export function claim(token) {
   if (res.status === 200) claims.add(1);
 }
 
+/**
+ * The whole journey of one visitor: join, wait until admitted (at most
+ * maxWaitSeconds), then claim the pass. Used by the journey and soak scenarios.
+ * @param {{ firstTicket: number }} data
+ * @param {number} maxWaitSeconds
+ */
+export function visit(data, maxWaitSeconds) {
+  const joined = join(data.firstTicket);
+  if (!joined) return;
+  const final = waitUntilAdmitted(joined, maxWaitSeconds);
+  check(final, { 'admitted while the ticket was valid': (f) => f === 'active' }, { step: 'admitted' });
+  if (final === 'active') claim(joined.token);
+}
+
 /** setup(): the service is up, and the ticket issued before any VU runs. */
 export function firstTicket() {
   const ready = http.get(`${BASE_URL}/readyz`, { tags: { name: 'readyz' } });

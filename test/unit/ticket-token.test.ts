@@ -71,6 +71,41 @@ describe('TicketTokens', () => {
   });
 });
 
+describe('the verified-token cache', () => {
+  const now = Date.UTC(2026, 10, 24, 12, 0, 0);
+
+  test('a cached token still expires on time', () => {
+    const t = new TicketTokens(SECRET, 60);
+    const { token } = t.sign('default', 7, 'e', now);
+    expect(t.verify(token, now).ticket).toBe(7);
+    expect(t.verify(token, now + 59_000).ticket).toBe(7);
+    expect(codeOf(() => t.verify(token, now + 60_000))).toBe('token_expired');
+  });
+
+  test('only the exact verified text is served from the cache', () => {
+    const t = new TicketTokens(SECRET, 60);
+    const { token } = t.sign('default', 7, 'e', now);
+    t.verify(token, now);
+    const [h, , sig] = token.split('.');
+    const forged = `${h}.${b64({ queue: 'default', ticket: 1, epoch: 'e', typ: 'waitroom-ticket', iss: 'waitroom', iat: now / 1000, exp: now / 1000 + 60 })}.${sig}`;
+    expect(codeOf(() => t.verify(forged, now))).toBe('invalid_token');
+  });
+
+  test('is bounded: the oldest entry leaves first, and evicted tokens still verify', () => {
+    const t = new TicketTokens(SECRET, 60, 2);
+    const tokens3 = [1, 2, 3].map((n) => t.sign('default', n, 'e', now).token);
+    for (const tok of tokens3) t.verify(tok, now);
+    expect((t as unknown as { verified: Map<string, unknown> }).verified.size).toBe(2);
+    expect(t.verify(tokens3[0]!, now).ticket).toBe(1);
+  });
+
+  test('size 0 disables it', () => {
+    const t = new TicketTokens(SECRET, 60, 0);
+    t.verify(t.sign('default', 1, 'e', now).token, now);
+    expect((t as unknown as { verified: Map<string, unknown> }).verified.size).toBe(0);
+  });
+});
+
 describe('bearerToken', () => {
   test('extracts the token', () => expect(bearerToken('Bearer abc.def.ghi')).toBe('abc.def.ghi'));
   test('is case-insensitive in the scheme', () => expect(bearerToken('bearer abc')).toBe('abc'));
