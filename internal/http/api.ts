@@ -12,6 +12,7 @@ import type { HttpResult } from './respond';
 export interface ApiEndpoints {
   join(): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
+  window(): HttpResult;
 }
 
 /**
@@ -51,6 +52,12 @@ export function apiEndpoints(service: QueueService): ApiEndpoints {
         headers: { 'Retry-After': String(r.pollAfterSeconds) },
         body: statusBody(r),
       };
+    },
+    window() {
+      // Public and identical for every visitor, so a CDN may serve it for up to 1 s:
+      // clients holding a ticket can work out their own status from it
+      // (docs/benchmarks.md, "A cacheable public window endpoint").
+      return { status: 200, headers: { 'Cache-Control': 'public, max-age=1' }, body: service.window() };
     },
   };
 }

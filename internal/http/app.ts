@@ -106,6 +106,7 @@ export function buildApp(d: AppDeps): express.Express {
 
   app.post('/join', wrap(() => d.api.join()));
   app.get('/status', wrap((req) => d.api.status(req.headers)));
+  app.get('/window', wrap(() => d.api.window()));
 
   if (d.events) {
     const hub = d.events;
@@ -161,6 +162,7 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
     routes: {
       'POST /join': () => d.api.join(),
       'GET /status': (req) => d.api.status(req.headers),
+      'GET /window': () => d.api.window(),
       ...extraHotRoutes,
     },
     logger: d.logger,

@@ -19,13 +19,13 @@ export function sendResult(res: ServerResponse, r: HttpResult, extra?: readonly 
   const head: string[] = [
     'Content-Type',
     'application/json; charset=utf-8',
-    'Cache-Control',
-    'no-store',
     'X-Content-Type-Options',
     'nosniff',
     'Content-Length',
     String(Buffer.byteLength(payload)),
   ];
+  // API answers are per-visitor and must not be cached, unless a route says otherwise.
+  if (r.headers?.['Cache-Control'] === undefined) head.push('Cache-Control', 'no-store');
   if (r.headers) for (const k in r.headers) head.push(k, r.headers[k]!);
   if (extra) head.push(...extra);
   res.writeHead(r.status, head);

@@ -21,6 +21,17 @@ export interface StatusResult extends TicketView {
   readonly pollAfterSeconds: number;
 }
 
+export interface PublicWindow {
+  readonly queue: string;
+  readonly epoch: string;
+  readonly windowEnd: number;
+  readonly windowSize: number;
+  readonly activeWindowCount: number;
+  readonly intervalSeconds: number;
+  /** Relative, not a timestamp: clients' clocks need not agree with Redis's. */
+  readonly nextTickInMs: number;
+}
+
 export interface QueueServiceDeps {
   readonly queueId: string;
   readonly cache: QueueStateCache;
@@ -67,6 +78,20 @@ export class QueueService {
   status(token: string): StatusResult {
     const claims = this.verifyTicket(token);
     return this.statusOf(claims);
+  }
+
+  /** The public window: everything a client needs to compute its own status from its ticket. */
+  window(): PublicWindow {
+    const s = this.d.cache.current();
+    return {
+      queue: this.d.queueId,
+      epoch: s.epoch,
+      windowEnd: s.windowEnd,
+      windowSize: s.windowSize,
+      activeWindowCount: s.activeWindowCount,
+      intervalSeconds: s.intervalMs / 1000,
+      nextTickInMs: Math.max(0, s.nextDueMs - this.d.cache.storeNow()),
+    };
   }
 
   statusOf(claims: TicketClaims): StatusResult {

@@ -122,6 +122,18 @@ describe('bad input gets a clear error and changes nothing', () => {
   });
 });
 
+describe('GET /window', () => {
+  test('is public and cacheable for 1 s, and enough to compute a status locally', async () => {
+    const r = await request(base).get('/window').expect(200);
+    expect(r.headers['cache-control']).toBe('public, max-age=1');
+    expect(r.body).toMatchObject({ queue: 'api', windowEnd: 10, windowSize: 10, activeWindowCount: 2, intervalSeconds: 3600 });
+    expect(typeof r.body.epoch).toBe('string');
+    expect(r.body.nextTickInMs).toBeGreaterThan(0);
+    expect(r.body.nextTickInMs).toBeLessThanOrEqual(3600_000);
+    expect(r.body).not.toHaveProperty('counter');
+  });
+});
+
 describe('health', () => {
   test('livez and readyz', async () => {
     await request(base).get('/livez').expect(200);
