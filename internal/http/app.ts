@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -20,6 +20,8 @@ export interface AppDeps {
   readonly trustProxy: boolean;
   /** Fraction of successful hot requests logged. */
   readonly logSampleRate: number;
+  /** Feature routers (e.g. admission) mounted after the core routes, before the 404. */
+  readonly extraRouters?: readonly Router[];
 }
 
 /** Largest JSON body any route accepts; no route needs more than a few hundred bytes. */
@@ -110,6 +112,8 @@ export function buildApp(d: AppDeps): express.Express {
       next(err);
     }
   });
+
+  for (const r of d.extraRouters ?? []) app.use(r);
 
   app.use((_req, _res, next) => next(new NotFoundError()));
   // The one error middleware: every error becomes the same JSON shape.

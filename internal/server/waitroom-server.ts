@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { Admission } from '../admission/admission';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
 import { buildHandler } from '../http/app';
@@ -20,7 +21,7 @@ import type { QueueStore } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
 
 /** Chooses the store for a config: Redis when REDIS_URL is set. */
-export function createStore(config: Config, logger: Logger, metrics: Metrics): QueueStore & { connect(): Promise<void> } {
+export function createStore(config: Config, logger: Logger, metrics: Metrics): RedisQueueStore {
   if (!config.redisUrl) {
     throw new Error('REDIS_URL is required');
   }
@@ -47,6 +48,7 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly settings: QueueSettings;
   readonly http: Server;
+  readonly admission: Admission;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -59,7 +61,8 @@ export class WaitroomServer {
       intervalMs: config.windowIntervalMs,
       activeWindowCount: config.activeWindowCount,
     });
-    this.store = createStore(config, logger, this.metrics);
+    const redisStore = createStore(config, logger, this.metrics);
+    this.store = redisStore;
     this.cache = new QueueStateCache({
       store: this.store,
       settings: this.settings,
@@ -98,14 +101,19 @@ export class WaitroomServer {
     });
     this.readiness = new Readiness(this.store, this.cache);
     this.wireMetrics();
-    const handler = buildHandler({
-      logger,
-      metrics: this.metrics,
-      api: apiEndpoints(this.service),
-      readiness: this.readiness,
-      trustProxy: config.trustProxy,
-      logSampleRate: config.logSampleRate,
-    });
+    this.admission = new Admission({ config, store: redisStore, queue: this.service, logger, metrics: this.metrics });
+    const handler = buildHandler(
+      {
+        logger,
+        metrics: this.metrics,
+        api: apiEndpoints(this.service),
+        readiness: this.readiness,
+        trustProxy: config.trustProxy,
+        logSampleRate: config.logSampleRate,
+        extraRouters: [this.admission.router],
+      },
+      this.admission.hotRoutes,
+    );
     // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
     this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
     // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
@@ -142,6 +150,7 @@ export class WaitroomServer {
     await this.cache.start();
     this.lease.start();
     this.ticker.start();
+    await this.admission.start();
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
@@ -178,6 +187,7 @@ export class WaitroomServer {
       clearTimeout(timeout);
       clearInterval(idleSweep);
       await this.cache.close();
+      await this.admission.close();
       await this.store.close();
       this.logger.info('shutdown complete');
     })();

@@ -107,8 +107,11 @@ export class RedisQueueStore implements QueueStore {
     await this.client.connect();
   }
 
-  /** Runs one store call, turning connectivity and corruption errors into typed 503s. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one store call, turning connectivity and corruption errors into typed 503s.
+   * Public so that modules keeping their own keys on this client (passes) map errors the same way.
+   */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
