@@ -17,6 +17,8 @@ export interface OriginOptions {
   readonly audience?: string;
   readonly issuer?: string;
   readonly waitingRoomUrl?: string;
+  /** Shortest gap between JWKS refetches on unknown kids (middleware default 30 s). */
+  readonly jwksCooldownMs?: number;
 }
 
 /** The example site; without jwksUrl it trusts the gate in front of it. */
@@ -27,7 +29,9 @@ export function buildOriginApp(o: OriginOptions): express.Express {
     res.json({ ok: true });
   });
   if (o.jwksUrl && o.audience) {
-    app.use(requireAdmission({ jwksUrl: o.jwksUrl, audience: o.audience, issuer: o.issuer, waitingRoomUrl: o.waitingRoomUrl }));
+    app.use(
+      requireAdmission({ jwksUrl: o.jwksUrl, audience: o.audience, issuer: o.issuer, waitingRoomUrl: o.waitingRoomUrl, jwksCooldownMs: o.jwksCooldownMs }),
+    );
   }
   const who = (req: express.Request, res: express.Response) => {
     const a = res.locals.admission as Admission | undefined;
