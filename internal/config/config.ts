@@ -77,6 +77,27 @@ export function contrastRatio(a: string, b: string): number {
   const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
   return (hi + 0.05) / (lo + 0.05);
 }
+const claimPolicy = makeValidator<'same' | 'refuse'>((input) => {
+  if (input !== 'same' && input !== 'refuse') throw new EnvError(`must be "same" or "refuse", got "${input}"`);
+  return input;
+});
+
+const headerName = makeValidator<string>((input) => {
+  // RFC 9110 token characters; lower-cased because node:http lower-cases incoming names.
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/.test(input)) throw new EnvError(`must be an HTTP header name, got "${input}"`);
+  return input.toLowerCase();
+});
+
+const cookieName = makeValidator<string>((input) => {
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/.test(input)) throw new EnvError(`must be a cookie name (RFC 6265 token), got "${input}"`);
+  return input;
+});
+
+const nonNegativeInt = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isInteger(n) || n < 0) throw new EnvError(`must be a non-negative integer, got "${input}"`);
+  return n;
+});
 
 const specs = {
   NODE_ENV: str({
@@ -173,6 +194,50 @@ const specs = {
     desc: 'Bearer token for the operator view (/admin, /admin/state); empty disables it. At least 16 characters.',
     example: 'output of: openssl rand -hex 24',
   }),
+  // --- admission: passes, JWKS, the /verify gate (docs/admission.md) ---
+  PASS_KEYS_DIR: str({
+    default: '',
+    desc: 'Directory of pass signing keys: <kid>.pem (PKCS#8 P-256 or Ed25519 private key: signs if its kid sorts last, always verifies) and <kid>.pub.pem (public key: verifies only). Required in production; elsewhere a development key pair is generated when empty.',
+    example: '/run/secrets/waitroom-pass-keys',
+  }),
+  PASS_KEYS_RELOAD_MS: positiveInt({ default: 10000, desc: 'How often PASS_KEYS_DIR is re-read, in ms; rotation needs no restart.', example: '10000' }),
+  PASS_TTL: positiveInt({ default: 900, desc: 'Seconds a pass is valid for (its exp): the session the visitor gets on the protected site.', example: '900' }),
+  PASS_ISSUER: str({ default: 'waitroom', desc: 'The pass "iss" claim; origins check it.', example: 'https://queue.example.com' }),
+  PASS_AUDIENCE: str({
+    default: '',
+    desc: 'The pass "aud" claim (the protected site); empty means the origin of TARGET_URL, or "protected-site" without one.',
+    example: 'https://shop.example.com',
+  }),
+  PASS_CLAIM_POLICY: claimPolicy({
+    default: 'same',
+    desc: 'A second POST /claim of an already claimed ticket: "same" returns the same pass (idempotent retries), "refuse" answers 409 already_claimed.',
+    example: 'refuse',
+  }),
+  PASS_COOKIE_NAME: cookieName({ default: 'waitroom_pass', desc: 'Cookie that carries the pass to the protected site.', example: 'waitroom_pass' }),
+  PASS_COOKIE_DOMAIN: str({ default: '', desc: 'Domain attribute of the pass cookie (the site\'s registrable domain when the waiting room is on a sibling host); empty means host-only.', example: 'example.com' }),
+  PASS_COOKIE_SECURE: bool({ default: true, desc: 'Secure attribute of the pass cookie; turn off only for plain-http development.', example: 'true' }),
+  PASS_HEADER: headerName({ default: 'x-waitroom-pass', desc: 'Request header the gate also accepts the pass in (API clients, apps).', example: 'x-waitroom-pass' }),
+  WAITING_PAGE_URL: optionalUrl({
+    default: '',
+    desc: 'Absolute URL of the waiting page; page requests refused by GET /verify are sent there with ?return_to=. Empty: they get the JSON 401 too.',
+    example: 'https://queue.example.com/',
+  }),
+  SITE_API_KEYS: str({
+    default: '',
+    desc: 'Comma-separated bearer keys the protected site uses for POST /passes/done and GET /passes/stats (several for rotation; each at least 32 bytes in production). Empty disables those endpoints.',
+    example: 'output of: openssl rand -base64 32',
+  }),
+  PASS_REVOCATION_REFRESH_MS: positiveInt({
+    default: 5000,
+    desc: 'Fallback period, in ms, of each replica\'s full re-read of revoked passes; pub/sub delivers each revocation first.',
+    example: '5000',
+  }),
+  PASS_VERIFY_CACHE_SIZE: nonNegativeInt({
+    default: 10000,
+    desc: 'Passes whose signature the gate remembers (per replica), so repeat requests skip the public-key check; 0 disables.',
+    example: '10000',
+  }),
+  PASS_JWKS_MAX_AGE: nonNegativeInt({ default: 300, desc: 'Cache-Control max-age of /.well-known/jwks.json, in seconds.', example: '300' }),
 } as const;
 
 type Specs = typeof specs;
@@ -211,6 +276,22 @@ export interface Config {
   readonly brandPrimaryColor: string;
   readonly brandBackgroundColor: string;
   readonly adminToken: string;
+  // --- admission ---
+  readonly passKeysDir: string;
+  readonly passKeysReloadMs: number;
+  readonly passTtlSeconds: number;
+  readonly passIssuer: string;
+  readonly passAudience: string;
+  readonly passClaimPolicy: 'same' | 'refuse';
+  readonly passCookieName: string;
+  readonly passCookieDomain: string;
+  readonly passCookieSecure: boolean;
+  readonly passHeader: string;
+  readonly waitingPageUrl: string;
+  readonly siteApiKeys: readonly string[];
+  readonly passRevocationRefreshMs: number;
+  readonly passVerifyCacheSize: number;
+  readonly passJwksMaxAgeSeconds: number;
   /** Non-fatal findings, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -297,6 +378,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && raw.ADMIN_TOKEN.length < 16) {
     problems.ADMIN_TOKEN = 'must be at least 16 characters (or empty to disable the operator view)';
   }
+  // --- admission ---
+  const siteApiKeys = (raw.SITE_API_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  if (production && !problems.PASS_KEYS_DIR && !raw.PASS_KEYS_DIR) {
+    problems.PASS_KEYS_DIR = 'is required in production (a generated development key is not shared by replicas and not kept secret)';
+  }
+  if (production && siteApiKeys.some((k) => Buffer.byteLength(k, 'utf8') < 32)) {
+    problems.SITE_API_KEYS = 'each key must be at least 32 bytes in production';
+  }
+  let passAudience = raw.PASS_AUDIENCE;
+  // envalid throws when an invalid variable is read, so check problems first.
+  const targetUrl = problems.TARGET_URL ? '' : raw.TARGET_URL;
+  if (!passAudience) passAudience = targetUrl ? new URL(targetUrl).origin : 'protected-site';
+  if (!problems.WAITING_PAGE_URL && !raw.WAITING_PAGE_URL && targetUrl) {
+    warnings.push('WAITING_PAGE_URL is not set: page requests refused by the gate get a JSON 401 instead of a redirect to the waiting page');
+  }
   if (Object.keys(problems).length > 0) throw new ConfigError(problems);
   // WCAG AA asks 4.5:1 for body text; the page draws white on the accent and dark text on the background.
   if (contrastRatio(raw.BRAND_PRIMARY_COLOR, '#ffffff') < 4.5) {
@@ -343,6 +442,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     brandPrimaryColor: raw.BRAND_PRIMARY_COLOR,
     brandBackgroundColor: raw.BRAND_BACKGROUND_COLOR,
     adminToken: raw.ADMIN_TOKEN,
+    passKeysDir: raw.PASS_KEYS_DIR,
+    passKeysReloadMs: raw.PASS_KEYS_RELOAD_MS,
+    passTtlSeconds: raw.PASS_TTL,
+    passIssuer: raw.PASS_ISSUER,
+    passAudience,
+    passClaimPolicy: raw.PASS_CLAIM_POLICY,
+    passCookieName: raw.PASS_COOKIE_NAME,
+    passCookieDomain: raw.PASS_COOKIE_DOMAIN,
+    passCookieSecure: raw.PASS_COOKIE_SECURE,
+    passHeader: raw.PASS_HEADER,
+    waitingPageUrl: raw.WAITING_PAGE_URL,
+    siteApiKeys: Object.freeze(siteApiKeys),
+    passRevocationRefreshMs: raw.PASS_REVOCATION_REFRESH_MS,
+    passVerifyCacheSize: raw.PASS_VERIFY_CACHE_SIZE,
+    passJwksMaxAgeSeconds: raw.PASS_JWKS_MAX_AGE,
     warnings: Object.freeze(warnings),
   });
 }

@@ -124,6 +124,54 @@ export class UnavailableError extends WaitroomError {
   }
 }
 
+// --- admission (docs/admission.md) ---
+
+const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked'] as const;
+export type PassErrorCode = (typeof PASS_CODES)[number];
+
+/**
+ * A request the gate refuses: 401 for a missing, malformed, expired, foreign or
+ * unverifiable pass; 403 for a pass that is valid but was marked done (revoked).
+ */
+export class PassError extends WaitroomError {
+  readonly status: number;
+  constructor(
+    readonly code: PassErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = code === 'pass_revoked' ? 403 : 401;
+  }
+  override headers(): Record<string, string> {
+    return this.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="waitroom-pass"' } : {};
+  }
+}
+
+/** 401 for the site-to-waitroom endpoints (POST /passes/done, GET /passes/stats). */
+export class SiteAuthError extends WaitroomError {
+  readonly status = 401;
+  constructor(
+    readonly code: 'missing_site_key' | 'invalid_site_key',
+    message: string,
+  ) {
+    super(message);
+  }
+  override headers(): Record<string, string> {
+    return { 'WWW-Authenticate': 'Bearer realm="waitroom-site"' };
+  }
+}
+
+/** 409 for a request that conflicts with recorded state, e.g. a ticket already claimed. */
+export class ConflictError extends WaitroomError {
+  readonly status = 409;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export class InternalError extends WaitroomError {
   readonly code = 'internal';
   readonly status = 500;

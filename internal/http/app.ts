@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -28,6 +28,8 @@ export interface AppDeps {
   readonly events?: EventHub;
   readonly web?: WebDeps;
   readonly admin?: AdminDeps;
+  /** Feature routers (e.g. admission) mounted after the core routes, before the 404. */
+  readonly extraRouters?: readonly Router[];
 }
 
 /** A URL with its token query parameter masked: /events?token=... must not put tickets in logs. */
@@ -137,6 +139,8 @@ export function buildApp(d: AppDeps): express.Express {
       next(err);
     }
   });
+
+  for (const r of d.extraRouters ?? []) app.use(r);
 
   app.use((_req, _res, next) => next(new NotFoundError()));
   // The one error middleware: every error becomes the same JSON shape.

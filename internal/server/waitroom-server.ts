@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { Admission } from '../admission/admission';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
 import { buildHandler } from '../http/app';
@@ -15,7 +16,9 @@ import { QueueStateCache } from '../queue/state-cache';
 import { QueueService } from '../service/queue-service';
 import { Readiness } from '../service/readiness';
 import { TicketBatcher } from '../service/ticket-batcher';
+import { MemoryPassStore } from '../store/memory-pass-store';
 import { MemoryQueueStore } from '../store/memory-store';
+import { RedisPassStore } from '../store/pass-store';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueStore } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
@@ -27,7 +30,7 @@ import { QueueOverview } from '../service/queue-overview';
  * production, the embedded single-process store (loadConfig already refuses a
  * production config without REDIS_URL; the check here guards other callers).
  */
-export function createStore(config: Config, logger: Logger, metrics: Metrics): QueueStore & { connect(): Promise<void> } {
+export function createStore(config: Config, logger: Logger, metrics: Metrics): RedisQueueStore | MemoryQueueStore {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
     // Loud on purpose: a second replica started this way would run its own separate
@@ -63,6 +66,7 @@ export class WaitroomServer {
   readonly settings: QueueSettings;
   readonly http: Server;
   readonly events: EventHub;
+  readonly admission: Admission;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -75,7 +79,8 @@ export class WaitroomServer {
       intervalMs: config.windowIntervalMs,
       activeWindowCount: config.activeWindowCount,
     });
-    this.store = createStore(config, logger, this.metrics);
+    const store = createStore(config, logger, this.metrics);
+    this.store = store;
     this.cache = new QueueStateCache({
       store: this.store,
       settings: this.settings,
@@ -134,6 +139,13 @@ export class WaitroomServer {
       replica: () => ({ owner, leader: this.lease.isLeader() }),
       streams: () => this.events.size(),
     });
+    this.admission = new Admission({
+      config,
+      passStore: store instanceof RedisQueueStore ? new RedisPassStore(store, logger.child({ component: 'admission' })) : new MemoryPassStore(store),
+      queue: this.service,
+      logger,
+      metrics: this.metrics,
+    });
     const handler = buildHandler({
       logger,
       metrics: this.metrics,
@@ -154,7 +166,8 @@ export class WaitroomServer {
         },
       },
       admin: { token: config.adminToken, overview },
-    });
+      extraRouters: [this.admission.router],
+    }, this.admission.hotRoutes);
     // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
     this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
     // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
@@ -192,6 +205,7 @@ export class WaitroomServer {
     await this.cache.start();
     this.lease.start();
     this.ticker.start();
+    await this.admission.start();
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
@@ -232,6 +246,7 @@ export class WaitroomServer {
       clearTimeout(timeout);
       clearInterval(idleSweep);
       await this.cache.close();
+      await this.admission.close();
       await this.store.close();
       this.logger.info('shutdown complete');
     })();

@@ -12,6 +12,17 @@ export interface QueueKeys {
   readonly leader: string;
   /** Pub/sub channel: JSON snapshot published on every window advance. */
   readonly events: string;
+  // --- admission (docs/admission.md) ---
+  /** String per claimed ticket: the pass issued for it, TTL = the ticket's remaining lifetime. */
+  passClaim(epoch: string, ticket: number): string;
+  /** Sorted set: jti of every pass issued and not yet done, scored by its exp (ms). */
+  readonly passes: string;
+  /** Sorted set: jti of every pass marked done and not yet expired, scored by its exp (ms). */
+  readonly revokedPasses: string;
+  /** Hash: claimed, completed, abandoned, timedOut counters for capacity reports. */
+  readonly passStats: string;
+  /** Pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
+  readonly passRevocations: string;
 }
 
 export const KEY_PREFIX = 'waitroom';
@@ -23,5 +34,10 @@ export function queueKeys(queueId: string): QueueKeys {
     counter: `${base}:counter`,
     leader: `${base}:leader`,
     events: `${base}:events`,
+    passClaim: (epoch: string, ticket: number) => `${base}:pass:${epoch}:${ticket}`,
+    passes: `${base}:passes`,
+    revokedPasses: `${base}:revoked-passes`,
+    passStats: `${base}:pass-stats`,
+    passRevocations: `${base}:pass-revocations`,
   });
 }

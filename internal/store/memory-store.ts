@@ -68,6 +68,11 @@ export class MemoryQueueStore implements QueueStore {
     this.now = opts.now ?? monotonicEpochClock();
   }
 
+  /** The store's clock (what Redis's TIME is to the Redis store), for companion stores. */
+  clock(): number {
+    return this.now();
+  }
+
   /** Nothing to connect to; present so the server can treat both stores alike. */
   async connect(): Promise<void> {
     this.assertOpen();

@@ -116,8 +116,11 @@ export class RedisQueueStore implements QueueStore {
     await this.client.connect();
   }
 
-  /** Runs one store call, turning connectivity and corruption errors into typed 503s. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one store call, turning connectivity and corruption errors into typed 503s.
+   * Public so that modules keeping their own keys on this client (passes) map errors the same way.
+   */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       // node-redis's own command timeout only covers the wait before a command is

@@ -65,6 +65,35 @@ export const scripts = {
     parseCommand: keysAndArgs(1) as (p: CommandParser, leader: string, owner: string) => void,
     transformReply: num,
   }),
+  // --- admission (docs/admission.md) ---
+  claimPass: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('claim-pass'),
+    parseCommand: keysAndArgs(3) as (
+      p: CommandParser,
+      claim: string,
+      passes: string,
+      stats: string,
+      jti: string,
+      pass: string,
+      expMs: number,
+      ttlMs: number,
+      policy: string,
+    ) => void,
+    transformReply: raw,
+  }),
+  passDone: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('pass-done'),
+    parseCommand: keysAndArgs(3) as (p: CommandParser, passes: string, revoked: string, stats: string, jti: string, outcome: string, channel: string) => void,
+    transformReply: raw,
+  }),
+  passSweep: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('pass-sweep'),
+    parseCommand: keysAndArgs(3) as (p: CommandParser, passes: string, revoked: string, stats: string, withRevoked: string) => void,
+    transformReply: raw,
+  }),
 };
 
 export type WaitroomScripts = typeof scripts;

@@ -76,7 +76,8 @@ describe('loadtest/ k6 scripts', () => {
     expect(src).toMatch(/^export function setup\(\) \{\n {2}return firstTicket\(\);/m);
     expect(src).toMatch(/^export const teardown = lastTicketAfterRun;$/m);
     expect(src).toMatch(/^export const handleSummary = summaryHandler\('[a-z]+'\);$/m);
-    expect(src).toMatch(/join\(data\.firstTicket\)/);
+    // Each iteration joins with the ticket recorded in setup(), directly or through visit().
+    expect(src).toMatch(/join\(data\.firstTicket\)|visit\(data, MAX_WAIT\)/);
     // No hard-coded target: only loopback defaults and $(minikube ip) examples.
     expect(src).not.toMatch(/https?:\/\/(?!127\.0\.0\.1|\$\()/);
   });
@@ -85,7 +86,11 @@ describe('loadtest/ k6 scripts', () => {
     expect(readFileSync(join(DIR, 'lib', 'visitor.js'), 'utf8')).toMatch(/__ENV\.WAITROOM_URL/);
     const journey = readFileSync(join(DIR, 'journey.js'), 'utf8');
     expect(journey).toMatch(/executor: 'ramping-arrival-rate'/);
-    expect(journey).toMatch(/waitUntilAdmitted\(/);
-    expect(journey).toMatch(/claim\(joined\.token\)/);
+    expect(journey).toMatch(/visit\(data, MAX_WAIT\)/);
+    // visit(): join, wait until admitted, then claim.
+    const visit = /export function visit\([^)]*\) \{([\s\S]*?)\n\}/.exec(readFileSync(join(DIR, 'lib', 'visitor.js'), 'utf8'))?.[1] ?? '';
+    expect(visit).toMatch(/join\(data\.firstTicket\)/);
+    expect(visit).toMatch(/waitUntilAdmitted\(/);
+    expect(visit).toMatch(/claim\(joined\.token\)/);
   });
 });

@@ -69,11 +69,14 @@ describe('loadConfig', () => {
   });
 
   describe('production', () => {
-    const base = { NODE_ENV: 'production', REDIS_URL: 'redis://redis:6379' };
+    const base = { NODE_ENV: 'production', REDIS_URL: 'redis://redis:6379', PASS_KEYS_DIR: '/run/secrets/waitroom-pass-keys' };
     test('requires JWT_SECRET', () => expect(problems(base).JWT_SECRET).toMatch(/required/));
     test('refuses a secret shorter than 32 bytes', () => expect(problems({ ...base, JWT_SECRET: 'short-secret' }).JWT_SECRET).toMatch(/32 bytes/));
     test('refuses a published sample secret', () => expect(problems({ ...base, JWT_SECRET: DEV_JWT_SECRET }).JWT_SECRET).toMatch(/sample/));
     test('requires REDIS_URL', () => expect(problems({ NODE_ENV: 'production', JWT_SECRET: STRONG }).REDIS_URL).toMatch(/required/));
+    test('requires PASS_KEYS_DIR (generated development keys are neither shared nor secret)', () => {
+      expect(problems({ NODE_ENV: 'production', JWT_SECRET: STRONG, REDIS_URL: 'redis://redis:6379' }).PASS_KEYS_DIR).toMatch(/required/);
+    });
     test('accepts a strong secret and a Redis URL', () => {
       const c = loadConfig({ ...base, JWT_SECRET: STRONG });
       expect(c.nodeEnv).toBe('production');

@@ -1,0 +1,104 @@
+import type { IncomingMessage } from 'node:http';
+import { serialize as serializeCookie } from 'cookie';
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { BadRequestError, MethodNotAllowedError } from '../errors/errors';
+import type { HotRoute } from '../http/hot-path';
+import { sendResult, type HttpResult } from '../http/respond';
+import { bearerToken } from '../tokens/ticket-token';
+import type { AdmissionService } from './admission-service';
+import type { KeyRing } from './key-ring';
+import type { SiteKeys } from './site-auth';
+
+export interface AdmissionRoutesDeps {
+  readonly service: AdmissionService;
+  readonly ring: KeyRing;
+  readonly siteKeys: SiteKeys;
+  readonly gate: (req: IncomingMessage) => HttpResult | Promise<HttpResult>;
+  readonly queueId: string;
+  readonly cookie: { readonly name: string; readonly domain: string; readonly secure: boolean };
+  readonly jwksMaxAgeSeconds: number;
+  readonly now?: () => number;
+}
+
+function wrap(fn: (req: Request) => HttpResult | Promise<HttpResult>) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      sendResult(res, await fn(req));
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+function body(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new BadRequestError('the body must be a JSON object', 'invalid_body');
+  return b as Record<string, unknown>;
+}
+
+/** The gate on the node:http hot path (app.ts's buildHandler extraHotRoutes): no Express cost. */
+export function admissionHotRoutes(d: Pick<AdmissionRoutesDeps, 'gate'>): Record<string, HotRoute> {
+  return { 'GET /verify': d.gate, 'HEAD /verify': d.gate };
+}
+
+/**
+ * The admission routes for Express: POST /claim, the JWKS, the gate (also
+ * here, so the Express app alone is complete, and for Envoy's /verify/<path>),
+ * and the site's POST /passes/done and GET /passes/stats.
+ */
+export function admissionRouter(d: AdmissionRoutesDeps): Router {
+  const now = d.now ?? Date.now;
+  const r = Router();
+
+  r.post(
+    '/claim',
+    wrap(async (req) => {
+      const b = body(req);
+      const q = req.query.return_to;
+      const returnTo = typeof b.returnTo === 'string' ? b.returnTo : typeof q === 'string' ? q : undefined;
+      const c = await d.service.claim(bearerToken(req.headers.authorization), returnTo);
+      const cookie = serializeCookie(d.cookie.name, c.pass, {
+        path: '/',
+        httpOnly: true,
+        secure: d.cookie.secure,
+        // Lax: sent on the top-level navigation from the waiting page to the site.
+        sameSite: 'lax',
+        maxAge: Math.max(0, c.expiresAt - Math.floor(now() / 1000)),
+        ...(d.cookie.domain ? { domain: d.cookie.domain } : {}),
+      });
+      return { status: 200, headers: { 'Set-Cookie': cookie }, body: { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl } };
+    }),
+  );
+  r.all('/claim', (_req, _res, next) => next(new MethodNotAllowedError('POST')));
+
+  r.get('/.well-known/jwks.json', (_req, res) => {
+    sendResult(res, {
+      status: 200,
+      // Origins cache the set; they refetch early when they meet an unknown kid.
+      headers: { 'Cache-Control': `public, max-age=${d.jwksMaxAgeSeconds}`, 'Content-Type': 'application/jwk-set+json; charset=utf-8' },
+      body: d.ring.jwks(),
+    });
+  });
+
+  const gate = wrap((req) => d.gate(req));
+  r.get('/verify', gate);
+  r.head('/verify', gate);
+  r.all('/verify/{*path}', gate);
+
+  r.post(
+    '/passes/done',
+    wrap(async (req) => {
+      d.siteKeys.check(req.headers.authorization);
+      return { status: 200, body: await d.service.done(body(req)) };
+    }),
+  );
+  r.get(
+    '/passes/stats',
+    wrap(async (req) => {
+      d.siteKeys.check(req.headers.authorization);
+      return { status: 200, body: { queue: d.queueId, ...(await d.service.stats()) } };
+    }),
+  );
+  return r;
+}

@@ -1,0 +1,138 @@
+import { decodeJwt } from 'jose';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors/errors';
+import type { QueueService } from '../service/queue-service';
+import type { PassStats, PassStore } from '../store/pass-store';
+import type { PassSigner } from './pass-tokens';
+import type { RevocationList } from './revocation-list';
+import { sameOrigin, stripTokens } from './url-safety';
+
+export interface ClaimResult {
+  readonly pass: string;
+  /** The pass's exp, seconds since the Unix epoch. */
+  readonly expiresAt: number;
+  /** Where the page should send the visitor: TARGET_URL (or an allowed return_to) without tokens; '' if none. */
+  readonly redirectUrl: string;
+  /** 'issued' for a new pass, 'same' when a repeat claim got the stored one. */
+  readonly outcome: 'issued' | 'same';
+}
+
+export interface DoneResult {
+  readonly jti: string;
+  readonly result: 'done' | 'already_done';
+  readonly outcome?: 'completed' | 'abandoned';
+}
+
+export interface AdmissionServiceDeps {
+  readonly queue: QueueService;
+  readonly store: PassStore;
+  readonly signer: PassSigner;
+  readonly revocations: RevocationList;
+  readonly policy: 'same' | 'refuse';
+  readonly targetUrl: string;
+  readonly cookieName: string;
+  readonly onClaim?: (result: string) => void;
+  readonly onDone?: (outcome: string) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * Admission use cases, independent of HTTP: turning an active ticket into a
+ * pass (once per ticket), ending a pass early for the site, and the counters.
+ */
+export class AdmissionService {
+  private readonly now: () => number;
+
+  constructor(private readonly d: AdmissionServiceDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /**
+   * POST /claim. The ticket must verify, belong to this queue's current epoch and
+   * be active now (pure arithmetic on the cached window, as for /status). The pass
+   * is signed first and then offered to claim-pass.lua, which stores it only if
+   * the ticket has no pass yet: concurrent claims sign in parallel but exactly one
+   * pass is ever recorded for a ticket.
+   */
+  async claim(ticketToken: string, returnTo?: string): Promise<ClaimResult> {
+    const ticket = this.d.queue.verifyTicket(ticketToken);
+    const st = this.d.queue.statusOf(ticket);
+    if (st.status === 'waiting') {
+      this.d.onClaim?.('waiting');
+      throw new ForbiddenError('ticket_waiting', `this ticket is not admitted yet; about ${st.etaSeconds} s to go`, {
+        etaSeconds: st.etaSeconds,
+        position: st.position,
+        ahead: st.ahead,
+        pollAfterSeconds: st.pollAfterSeconds,
+      });
+    }
+    if (st.status === 'expired') {
+      this.d.onClaim?.('expired');
+      throw new ForbiddenError('ticket_expired', 'this ticket was admitted but its turn has passed; join the queue again');
+    }
+    const nowMs = this.now();
+    const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs);
+    // The claim record lives as long as the ticket token could still be presented.
+    const claimTtlMs = Math.max(1000, ticket.exp * 1000 - nowMs);
+    const r = await this.d.store.claim(ticket.epoch, ticket.ticket, { jti: claims.jti, token, expMs: claims.exp * 1000 }, claimTtlMs, this.d.policy);
+    if (r.outcome === 'refused') {
+      this.d.onClaim?.('refused');
+      throw new ConflictError('already_claimed', 'this ticket was already claimed: one ticket admits one visitor');
+    }
+    let expiresAt = claims.exp;
+    if (r.outcome === 'same') {
+      const stored = decodeJwt(r.pass);
+      expiresAt = Number(stored.exp);
+      if (!(expiresAt * 1000 > nowMs) || (typeof stored.jti === 'string' && this.d.revocations.isRevoked(stored.jti))) {
+        this.d.onClaim?.('refused');
+        throw new ConflictError('already_claimed', "this ticket's pass has expired or its visit has ended; join the queue again");
+      }
+    }
+    this.d.onClaim?.(r.outcome);
+    return { pass: r.pass, expiresAt, redirectUrl: this.redirectUrl(returnTo), outcome: r.outcome };
+  }
+
+  /**
+   * TARGET_URL without tokens, or `returnTo` (where the visitor was going when
+   * the gate sent them to the queue) if it is on TARGET_URL's origin: never an
+   * open redirect.
+   */
+  redirectUrl(returnTo?: string): string {
+    if (returnTo && this.d.targetUrl && sameOrigin(returnTo, this.d.targetUrl)) {
+      const u = stripTokens(returnTo, [this.d.cookieName]);
+      if (u) return u;
+    }
+    return stripTokens(this.d.targetUrl, [this.d.cookieName]);
+  }
+
+  /** POST /passes/done: the site ends a visit; the pass is revoked and counted once. */
+  async done(input: { jti?: unknown; pass?: unknown; outcome?: unknown }): Promise<DoneResult> {
+    const outcome = input.outcome ?? 'completed';
+    if (outcome !== 'completed' && outcome !== 'abandoned') {
+      throw new BadRequestError('outcome must be "completed" or "abandoned"', 'invalid_outcome');
+    }
+    let jti = input.jti;
+    if (jti === undefined && typeof input.pass === 'string') {
+      try {
+        jti = decodeJwt(input.pass).jti;
+      } catch {
+        throw new BadRequestError('pass is not a JWT', 'invalid_pass');
+      }
+    }
+    if (typeof jti !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(jti)) {
+      throw new BadRequestError('send {"jti": "<pass id>"} (the X-Waitroom-Pass-Id header) or {"pass": "<pass>"}', 'invalid_pass_id');
+    }
+    const r = await this.d.store.done(jti, outcome);
+    if (r.outcome === 'unknown') throw new NotFoundError('no such live pass: it was never issued, or it expired');
+    if (r.outcome === 'done') {
+      // This replica's gate refuses it at once; the others hear it by pub/sub.
+      this.d.revocations.add(jti, r.expMs);
+      this.d.onDone?.(outcome);
+      return { jti, result: 'done', outcome };
+    }
+    return { jti, result: 'already_done' };
+  }
+
+  async stats(): Promise<PassStats> {
+    return (await this.d.store.sweep(false)).stats;
+  }
+}

@@ -1,0 +1,111 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Router } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config';
+import type { HotRoute } from '../http/hot-path';
+import type { Metrics } from '../observability/metrics';
+import type { QueueService } from '../service/queue-service';
+import type { PassStore } from '../store/pass-store';
+import { AdmissionMetrics } from './admission-metrics';
+import { admissionHotRoutes, admissionRouter } from './admission-routes';
+import { AdmissionService } from './admission-service';
+import { createGate } from './gate';
+import { KeyRing } from './key-ring';
+import { ensureDevKey } from './pass-keys';
+import { PassSigner, PassVerifier } from './pass-tokens';
+import { RevocationList } from './revocation-list';
+import { SiteKeys } from './site-auth';
+
+/** Where a replica without PASS_KEYS_DIR keeps its generated development key. */
+export const DEV_KEYS_DIR = join(tmpdir(), 'waitroom-dev-pass-keys');
+
+export interface AdmissionDeps {
+  readonly config: Config;
+  /** RedisPassStore on the queue's Redis, or MemoryPassStore beside the embedded store. */
+  readonly passStore: PassStore;
+  readonly queue: QueueService;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * The admission feature of one replica, wired from Config: keys (reloaded),
+ * signer and verifier, revocation set, the claim/done service, and its routes.
+ * Constructing it reads the keys and throws if none is usable; start() begins
+ * key reloads and revocation sync; close() is idempotent.
+ */
+export class Admission {
+  readonly ring: KeyRing;
+  readonly revocations: RevocationList;
+  readonly service: AdmissionService;
+  readonly router: Router;
+  readonly hotRoutes: Readonly<Record<string, HotRoute>>;
+  readonly metrics: AdmissionMetrics;
+  private closed: Promise<void> | undefined;
+
+  constructor(d: AdmissionDeps) {
+    const c = d.config;
+    const log = d.logger.child({ component: 'admission' });
+    let dir = c.passKeysDir;
+    if (!dir) {
+      // Config refuses this in production; elsewhere a shared dev key keeps passes valid across restarts.
+      dir = DEV_KEYS_DIR;
+      const created = ensureDevKey(dir);
+      log.warn(
+        { dir, created: created ?? null },
+        'PASS_KEYS_DIR is not set: passes are signed with a generated development key; configure real keys before production',
+      );
+    }
+    // The gauges read the ring and the revocation set lazily, at scrape time.
+    this.metrics = new AdmissionMetrics(d.metrics.registry, { keys: () => this.ring.keys().length, revoked: () => this.revocations.size() });
+    this.ring = new KeyRing({ dir, reloadMs: c.passKeysReloadMs, logger: log, onReloadError: () => this.metrics.keyReloadErrors.inc() });
+    const store = d.passStore;
+    this.revocations = new RevocationList({ store, refreshMs: c.passRevocationRefreshMs, logger: log });
+    const policy = { issuer: c.passIssuer, audience: c.passAudience, ttlSeconds: c.passTtlSeconds };
+    const verifier = new PassVerifier(this.ring, policy, c.passVerifyCacheSize);
+    this.service = new AdmissionService({
+      queue: d.queue,
+      store,
+      signer: new PassSigner(this.ring, policy),
+      revocations: this.revocations,
+      policy: c.passClaimPolicy,
+      targetUrl: c.targetUrl,
+      cookieName: c.passCookieName,
+      onClaim: (r) => this.metrics.claims.inc({ result: r }),
+      onDone: (o) => this.metrics.done.inc({ outcome: o }),
+    });
+    const gate = createGate({
+      verifier,
+      revocations: this.revocations,
+      cookieName: c.passCookieName,
+      headerName: c.passHeader,
+      waitingPageUrl: c.waitingPageUrl,
+      onDecision: (r) => this.metrics.gate.inc({ result: r }),
+    });
+    this.hotRoutes = admissionHotRoutes({ gate });
+    this.router = admissionRouter({
+      service: this.service,
+      ring: this.ring,
+      siteKeys: new SiteKeys(c.siteApiKeys),
+      gate,
+      queueId: c.queueId,
+      cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
+      jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,
+    });
+  }
+
+  /** Starts key reloads and revocation sync; never throws for an unreachable Redis. */
+  async start(): Promise<void> {
+    this.ring.start();
+    await this.revocations.start();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.ring.close();
+      await this.revocations.close();
+    })();
+    return this.closed;
+  }
+}

@@ -1,0 +1,127 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { parse as parseCookies } from 'cookie';
+import { PassError, toWaitroomError } from '../errors/errors';
+import { errorResult, type HttpResult } from '../http/respond';
+import type { PassClaims, PassVerifier } from './pass-tokens';
+import type { RevocationList } from './revocation-list';
+import { stripTokens } from './url-safety';
+
+export interface GateOptions {
+  readonly verifier: PassVerifier;
+  readonly revocations: RevocationList;
+  readonly cookieName: string;
+  /** Lower-case header name. */
+  readonly headerName: string;
+  /** Where refused page requests are sent; '' to answer them with JSON too. */
+  readonly waitingPageUrl: string;
+  readonly onDecision?: (result: string) => void;
+}
+
+/** The headers that tell the protected site who was admitted (the proxy forwards them). */
+export const GATE_HEADERS = Object.freeze({
+  queue: 'X-Waitroom-Queue',
+  ticket: 'X-Waitroom-Ticket',
+  passId: 'X-Waitroom-Pass-Id',
+  passExpires: 'X-Waitroom-Pass-Expires',
+  error: 'X-Waitroom-Error',
+  redirect: 'X-Waitroom-Redirect',
+});
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * A navigation that a browser will render, as opposed to a fetch/XHR or an API
+ * client: only those are worth a redirect to the waiting page. The proxy's copy
+ * of the original method wins over the gate request's own (nginx subrequests are
+ * always GET); a POST is never redirected, which would lose its body.
+ */
+export function isPageRequest(h: IncomingHttpHeaders, method: string | undefined): boolean {
+  const m = (header(h, 'x-original-method') ?? header(h, 'x-forwarded-method') ?? method ?? 'GET').toUpperCase();
+  if (m !== 'GET' && m !== 'HEAD') return false;
+  if (/xmlhttprequest/i.test(header(h, 'x-requested-with') ?? '')) return false;
+  const mode = header(h, 'sec-fetch-mode');
+  if (mode && mode !== 'navigate') return false;
+  return /text\/html/i.test(header(h, 'accept') ?? '');
+}
+
+/**
+ * The URL the visitor asked the protected site for, as the proxy reports it:
+ * X-Original-URL (the nginx config in deploy/nginx), X-Forwarded-Proto/Host/Uri
+ * (Traefik ForwardAuth), or the path after /verify with the Host header (Envoy
+ * ext_authz appends the original path to its path_prefix).
+ */
+export function originalUrl(req: Pick<IncomingMessage, 'headers' | 'url'>): string {
+  const h = req.headers;
+  const direct = header(h, 'x-original-url');
+  if (direct) return direct;
+  const host = header(h, 'x-forwarded-host') ?? header(h, 'host');
+  const proto = header(h, 'x-forwarded-proto') ?? 'https';
+  const uri = header(h, 'x-forwarded-uri');
+  if (host && uri) return `${proto}://${host}${uri}`;
+  const path = req.url ?? '';
+  if (host && path.startsWith('/verify/')) return `${proto}://${host}${path.slice('/verify'.length)}`;
+  return '';
+}
+
+/**
+ * GET /verify, the forward-auth gate: 204 with the admission headers for a valid,
+ * unrevoked pass in the cookie or header; otherwise 401 (403 for a pass marked
+ * done) with the JSON error, or a 302 to the waiting page for a page request.
+ * Signature and time checks are local (and cached per token); revocation is a
+ * lookup in the replica's in-memory set: no Redis call on any path.
+ *
+ * `?mode=auth_request` is for nginx, whose auth_request only understands
+ * 2xx/401/403: the gate then never answers 302 but puts the redirect target in
+ * X-Waitroom-Redirect for nginx's error_page to use.
+ */
+export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult | Promise<HttpResult> {
+  const allow = (c: PassClaims): HttpResult => {
+    if (o.revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up: the visit it admitted has ended');
+    o.onDecision?.('allowed');
+    return {
+      status: 204,
+      headers: {
+        [GATE_HEADERS.queue]: c.queue,
+        [GATE_HEADERS.ticket]: String(c.ticket),
+        [GATE_HEADERS.passId]: c.jti,
+        [GATE_HEADERS.passExpires]: String(c.exp),
+      },
+    };
+  };
+
+  const deny = (req: IncomingMessage, err: unknown): HttpResult => {
+    const e = toWaitroomError(err);
+    if (!(e instanceof PassError)) throw err;
+    o.onDecision?.(e.code);
+    const base = errorResult(e);
+    const headers: Record<string, string> = { ...base.headers, [GATE_HEADERS.error]: e.code };
+    if (!o.waitingPageUrl || !isPageRequest(req.headers, req.method)) return { ...base, headers };
+    const target = new URL(o.waitingPageUrl);
+    const back = stripTokens(originalUrl(req), [o.cookieName]);
+    if (back) target.searchParams.set('return_to', back);
+    const location = target.toString();
+    if ((req.url ?? '').includes('mode=auth_request')) return { ...base, headers: { ...headers, [GATE_HEADERS.redirect]: location } };
+    return { ...base, status: 302, headers: { ...headers, Location: location } };
+  };
+
+  return (req) => {
+    let token = header(req.headers, o.headerName);
+    if (!token) {
+      const cookies = header(req.headers, 'cookie');
+      if (cookies) token = parseCookies(cookies)[o.cookieName];
+    }
+    try {
+      if (!token) throw new PassError('pass_missing', 'no pass: wait in the queue to be admitted');
+      const claims = o.verifier.verify(token.trim());
+      if (claims instanceof Promise) {
+        return claims.then(allow).catch((err: unknown) => deny(req, err));
+      }
+      return allow(claims);
+    } catch (err) {
+      return deny(req, err);
+    }
+  };
+}

@@ -1,0 +1,84 @@
+import { UnavailableError } from '../errors/errors';
+import type { ClaimOutcome, DoneOutcome, PassStats, PassStore, SweepResult } from './pass-store';
+import type { MemoryQueueStore } from './memory-store';
+import type { Subscription } from './store';
+
+/**
+ * The embedded counterpart of RedisPassStore, for single-process runs without
+ * REDIS_URL. Each method does what its Lua script does (claim-pass.lua,
+ * pass-done.lua, pass-sweep.lua), step for step and on the queue store's
+ * clock; test/store/pass-store-contract.test.ts runs one suite against both.
+ */
+export class MemoryPassStore implements PassStore {
+  /** claim key "epoch:ticket" -> the pass and when the claim lapses. */
+  private readonly claims = new Map<string, { pass: string; untilMs: number }>();
+  /** Live passes: jti -> exp ms. */
+  private readonly live = new Map<string, number>();
+  /** Revoked passes: jti -> exp ms. */
+  private readonly revoked = new Map<string, number>();
+  private readonly counters = { claimed: 0, completed: 0, abandoned: 0, timedOut: 0 };
+  private readonly listeners = new Set<(jti: string, expMs: number) => void>();
+
+  constructor(private readonly queue: MemoryQueueStore) {}
+
+  private now(): number {
+    // A closed queue store makes the pass store unavailable too, as one Redis would be.
+    if (!this.queue.isReady()) throw new UnavailableError('store_unavailable', 'the embedded store is closed', 1);
+    return this.queue.clock();
+  }
+
+  async claim(epoch: string, ticket: number, pass: { jti: string; token: string; expMs: number }, claimTtlMs: number, policy: 'same' | 'refuse'): Promise<ClaimOutcome> {
+    const now = this.now();
+    const key = `${epoch}:${ticket}`;
+    const existing = this.claims.get(key);
+    if (existing && existing.untilMs > now) {
+      return policy === 'same' ? { outcome: 'same', pass: existing.pass } : { outcome: 'refused' };
+    }
+    this.claims.set(key, { pass: pass.token, untilMs: now + Math.max(1, Math.ceil(claimTtlMs)) });
+    this.live.set(pass.jti, pass.expMs);
+    this.counters.claimed++;
+    return { outcome: 'issued', pass: pass.token };
+  }
+
+  async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {
+    this.now();
+    const exp = this.live.get(jti);
+    if (exp === undefined) {
+      const done = this.revoked.get(jti);
+      return done === undefined ? { outcome: 'unknown' } : { outcome: 'already_done', expMs: done };
+    }
+    this.live.delete(jti);
+    this.revoked.set(jti, exp);
+    this.counters[outcome]++;
+    // Delivered on a later turn, as a Redis pub/sub message would be.
+    for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    return { outcome: 'done', expMs: exp };
+  }
+
+  async sweep(withRevoked: boolean): Promise<SweepResult> {
+    const now = this.now();
+    let timedOut = 0;
+    for (const [jti, exp] of this.live) {
+      if (exp <= now) {
+        this.live.delete(jti);
+        timedOut++;
+      }
+    }
+    this.counters.abandoned += timedOut;
+    this.counters.timedOut += timedOut;
+    for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti);
+    for (const [key, c] of this.claims) if (c.untilMs <= now) this.claims.delete(key);
+    const stats: PassStats = { ...this.counters, active: this.live.size };
+    return { stats, storeNowMs: now, revoked: withRevoked ? [...this.revoked].sort((a, b) => a[1] - b[1]) : [] };
+  }
+
+  async subscribeRevocations(onRevoked: (jti: string, expMs: number) => void): Promise<Subscription> {
+    this.now();
+    this.listeners.add(onRevoked);
+    return {
+      close: async () => {
+        this.listeners.delete(onRevoked);
+      },
+    };
+  }
+}

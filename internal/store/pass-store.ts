@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import { queueKeys, type QueueKeys } from './keys';
+import type { RedisQueueStore } from './redis-store';
+import type { Subscription } from './store';
+
+/** Counters for capacity reports (docs/admission.md, "Counting"). */
+export interface PassStats {
+  /** Passes issued (one per claimed ticket). */
+  readonly claimed: number;
+  /** Passes the site reported done with outcome "completed". */
+  readonly completed: number;
+  /** Passes the site reported "abandoned", plus those that expired unreported. */
+  readonly abandoned: number;
+  /** The part of `abandoned` that expired without a report. */
+  readonly timedOut: number;
+  /** Passes issued, unexpired and not done: visitors presumably on the site now. */
+  readonly active: number;
+}
+
+export interface SweepResult {
+  readonly stats: PassStats;
+  /** Redis TIME when the sweep ran, ms since the Unix epoch. */
+  readonly storeNowMs: number;
+  /** Revoked, unexpired passes: jti and exp in ms (empty unless asked for). */
+  readonly revoked: ReadonlyArray<readonly [string, number]>;
+}
+
+export type ClaimOutcome = { readonly outcome: 'issued' | 'same'; readonly pass: string } | { readonly outcome: 'refused' };
+export type DoneOutcome = { readonly outcome: 'done' | 'already_done'; readonly expMs: number } | { readonly outcome: 'unknown' };
+
+/** The shared state behind passes: one claim per ticket, revocations, counters. */
+export interface PassStore {
+  claim(epoch: string, ticket: number, pass: { jti: string; token: string; expMs: number }, claimTtlMs: number, policy: 'same' | 'refuse'): Promise<ClaimOutcome>;
+  done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome>;
+  sweep(withRevoked: boolean): Promise<SweepResult>;
+  /** Delivers every revocation announced by pass-done.lua, from any replica. */
+  subscribeRevocations(onRevoked: (jti: string, expMs: number) => void): Promise<Subscription>;
+}
+
+/**
+ * Passes on the queue's Redis, with the same client (and so the same error
+ * mapping and script registration) as the queue store. Keys: internal/store/keys.ts;
+ * scripts: claim-pass.lua, pass-done.lua, pass-sweep.lua.
+ */
+export class RedisPassStore implements PassStore {
+  private readonly keys: QueueKeys;
+
+  constructor(
+    private readonly store: RedisQueueStore,
+    private readonly logger: Logger,
+  ) {
+    this.keys = queueKeys(store.queueId);
+  }
+
+  async claim(epoch: string, ticket: number, pass: { jti: string; token: string; expMs: number }, claimTtlMs: number, policy: 'same' | 'refuse'): Promise<ClaimOutcome> {
+    const k = this.keys;
+    const r = await this.store.call('claimPass', () =>
+      this.store.redis.claimPass(k.passClaim(epoch, ticket), k.passes, k.passStats, pass.jti, pass.token, pass.expMs, Math.max(1, Math.ceil(claimTtlMs)), policy),
+    );
+    const code = Number(r[0]);
+    if (code === 1) return { outcome: 'issued', pass: String(r[1]) };
+    if (code === 2) return { outcome: 'same', pass: String(r[1]) };
+    if (code === 0) return { outcome: 'refused' };
+    throw new Error(`claim-pass.lua returned unknown code ${String(r[0])}`);
+  }
+
+  async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {
+    const k = this.keys;
+    const r = await this.store.call('passDone', () => this.store.redis.passDone(k.passes, k.revokedPasses, k.passStats, jti, outcome, k.passRevocations));
+    const code = Number(r[0]);
+    if (code === 1) return { outcome: 'done', expMs: Number(r[1]) };
+    if (code === 2) return { outcome: 'already_done', expMs: Number(r[1]) };
+    if (code === 0) return { outcome: 'unknown' };
+    throw new Error(`pass-done.lua returned unknown code ${String(r[0])}`);
+  }
+
+  async sweep(withRevoked: boolean): Promise<SweepResult> {
+    const k = this.keys;
+    const r = await this.store.call('passSweep', () => this.store.redis.passSweep(k.passes, k.revokedPasses, k.passStats, withRevoked ? '1' : '0'));
+    const revoked: Array<readonly [string, number]> = [];
+    for (let i = 6; i + 1 < r.length; i += 2) revoked.push([String(r[i]), Number(r[i + 1])]);
+    return {
+      stats: { claimed: Number(r[0]), completed: Number(r[1]), abandoned: Number(r[2]), timedOut: Number(r[3]), active: Number(r[4]) },
+      storeNowMs: Number(r[5]),
+      revoked,
+    };
+  }
+
+  async subscribeRevocations(onRevoked: (jti: string, expMs: number) => void): Promise<Subscription> {
+    // Pub/sub needs its own connection; duplicate() keeps the URL, timeouts and reconnect policy.
+    const sub = this.store.redis.duplicate();
+    sub.on('error', (err: Error) => this.logger.warn({ err: { name: err.name, message: err.message }, role: 'revocation-subscriber' }, 'redis connection error'));
+    await this.store.call('subscribeRevocations', async () => {
+      await sub.connect();
+      await sub.subscribe(this.keys.passRevocations, (message: string) => {
+        const [jti, exp] = message.split(' ');
+        const expMs = Number(exp);
+        if (!jti || !Number.isFinite(expMs)) {
+          this.logger.error({ message }, 'unreadable revocation message ignored');
+          return;
+        }
+        onRevoked(jti, expMs);
+      });
+    }).catch(async (err: unknown) => {
+      if (sub.isOpen) await sub.close().catch(() => sub.destroy());
+      throw err;
+    });
+    let closed = false;
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        if (sub.isOpen) await sub.close().catch(() => sub.destroy());
+      },
+    };
+  }
+}
