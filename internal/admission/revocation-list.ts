@@ -26,6 +26,7 @@ export class RevocationList {
   private revoked = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
+  private subscribing: Promise<void> | undefined;
   private refreshing: Promise<void> | undefined;
   private confirmedAt = -Infinity;
   private readonly now: () => number;
@@ -43,16 +44,23 @@ export class RevocationList {
     await Promise.all([this.trySubscribe(), this.refresh()]);
   }
 
-  private async trySubscribe(): Promise<void> {
-    if (this.sub || this.closed) return;
-    try {
-      const sub = await this.o.store.subscribeRevocations((jti, expMs) => this.add(jti, expMs));
-      if (this.closed) await sub.close();
-      else this.sub = sub;
-    } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message }, 'revocation subscription failed; will retry');
-    }
+  /** Subscribes once; a call while a subscription is being set up joins it instead of opening a second one. */
+  private trySubscribe(): Promise<void> {
+    if (this.sub || this.closed) return Promise.resolve();
+    this.subscribing ??= (async () => {
+      try {
+        const sub = await this.o.store.subscribeRevocations((jti, expMs) => this.add(jti, expMs));
+        if (this.closed) await sub.close();
+        else this.sub = sub;
+      } catch (err) {
+        this.o.logger.warn({ err: (err as Error).message }, 'revocation subscription failed; will retry');
+      } finally {
+        this.subscribing = undefined;
+      }
+    })();
+    return this.subscribing;
   }
+
 
   /** One full read; concurrent calls share it. */
   refresh(): Promise<void> {
@@ -99,6 +107,8 @@ export class RevocationList {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.refreshing;
+    // A subscription still being set up closes itself when it sees `closed`.
+    await this.subscribing;
     const sub = this.sub;
     this.sub = undefined;
     if (sub) await sub.close();

@@ -33,6 +33,7 @@ export class QueueStateCache {
   private offsetMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
+  private subscribing: Promise<void> | undefined;
   private readonly listeners = new Set<SnapshotListener>();
   private readonly now: () => number;
   private refreshing: Promise<void> | undefined;
@@ -51,16 +52,23 @@ export class QueueStateCache {
     await Promise.all([this.trySubscribe(), this.refresh()]);
   }
 
-  private async trySubscribe(): Promise<void> {
-    if (this.sub || this.closed) return;
-    try {
-      const sub = await this.o.store.subscribe((s) => this.apply(s, 'pubsub'));
-      if (this.closed) await sub.close();
-      else this.sub = sub;
-    } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message }, 'queue event subscription failed; will retry');
-    }
+  /** Subscribes once; a call while a subscription is being set up joins it instead of opening a second one. */
+  private trySubscribe(): Promise<void> {
+    if (this.sub || this.closed) return Promise.resolve();
+    this.subscribing ??= (async () => {
+      try {
+        const sub = await this.o.store.subscribe((s) => this.apply(s, 'pubsub'));
+        if (this.closed) await sub.close();
+        else this.sub = sub;
+      } catch (err) {
+        this.o.logger.warn({ err: (err as Error).message }, 'queue event subscription failed; will retry');
+      } finally {
+        this.subscribing = undefined;
+      }
+    })();
+    return this.subscribing;
   }
+
 
   /** One ensure-queue read; concurrent calls share it. */
   refresh(): Promise<void> {
@@ -160,6 +168,8 @@ export class QueueStateCache {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // A subscription still being set up closes itself when it sees `closed`.
+    await this.subscribing;
     const sub = this.sub;
     this.sub = undefined;
     if (sub) await sub.close();

@@ -135,6 +135,12 @@ describe('GET /window', () => {
 });
 
 describe('health', () => {
+  test('the replica holds exactly one subscription to its queue events', async () => {
+    // start() subscribes and refreshes concurrently; a second subscriber would leak a connection.
+    const n = await redis.withClient((c) => c.pubSubNumSub('waitroom:{api}:events'));
+    expect(n['waitroom:{api}:events']).toBe(1);
+  });
+
   test('livez and readyz', async () => {
     await request(base).get('/livez').expect(200);
     const r = await request(base).get('/readyz').expect(200);
