@@ -184,10 +184,13 @@ describe('docker-compose.yml', () => {
     expect(gateEnv.WAITROOM_UPSTREAM).toBe('http://lb:8080');
     expect(gateEnv.ORIGIN_UPSTREAM).toBe(`http://origin:${origin.environment?.PORT}`);
     expect(gate.ports?.[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1:.*:${gateEnv.LISTEN_PORT}$`));
-    // The replicas send admitted visitors to the gate's published address, and the waiting page is on that host.
-    const published = `http://localhost:${/:-(\d+)\}:/.exec(gate.ports?.[0] ?? '')?.[1]}`;
-    expect(replicaEnv.TARGET_URL).toBe(`${published}/`);
-    expect(replicaEnv.WAITING_PAGE_URL).toBe(`${published}/waitroom/`);
+    // The replicas send admitted visitors to the gate's published address, and
+    // refused ones to the LB's, on the same host: the pass cookie (host-only,
+    // and cookies ignore the port) set by the waiting page reaches the gate.
+    const published = (s: ComposeService) => `http://localhost:${/:-(\d+)\}:/.exec(s.ports?.[0] ?? '')?.[1]}`;
+    expect(replicaEnv.TARGET_URL).toBe(`${published(gate)}/`);
+    expect(replicaEnv.WAITING_PAGE_URL).toBe(`${published(svc('lb'))}/`);
+    expect(replicaEnv.PASS_COOKIE_DOMAIN ?? '').toBe('');
     expect(Object.keys(gate.depends_on ?? {}).sort()).toEqual(['lb', 'origin']);
   });
 });
@@ -209,6 +212,7 @@ describe('the compose load balancer and gate (real nginx, three real replicas, t
   const site = () => `http://127.0.0.1:${gatePort}`;
   const hosts = () => ({
     'http://localhost:8081': site(),
+    'http://localhost:8080': `http://127.0.0.1:${lbPort}`,
     'http://lb:8080': `http://127.0.0.1:${lbPort}`,
     'http://origin:3000': `http://127.0.0.1:${originPort}`,
   });
@@ -347,13 +351,15 @@ describe('the compose load balancer and gate (real nginx, three real replicas, t
     const page = await viaGate('/shop?x=1', PAGE);
     expect(page.status).toBe(302);
     const loc = new URL(page.location ?? '');
-    expect(`${loc.origin}${loc.pathname}`).toBe(`${site()}/waitroom/`);
+    expect(`${loc.origin}${loc.pathname}`).toBe(`http://127.0.0.1:${lbPort}/`);
     expect(loc.searchParams.get('return_to')).toBe(`${site()}/shop?x=1`);
+    // The waiting page it points to is served there.
+    expect(await (await fetch(loc)).text()).toContain('<script src="/app.js"');
     const api = await viaGate('/api/whoami', API);
     expect(api.status).toBe(401);
     expect((JSON.parse(api.body) as { error: { code: string } }).error.code).toBe('pass_missing');
 
-    // The waiting room on the site's host, through the gate and the load balancer.
+    // The waiting room API on the site's host, through the gate and the load balancer.
     const joined = (await (await fetch(`${site()}/waitroom/join`, { method: 'POST' })).json()) as { token: string; ticket: number };
     const claimed = await waitFor(
       async () => {
