@@ -23,6 +23,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY cmd ./cmd
 COPY internal ./internal
+# The example protected site (a few kB): docker-compose.yml runs it from this
+# image as `node dist/examples/origin/server.js`; the server never loads it.
+COPY examples/origin ./examples/origin
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
  && npm cache clean --force

@@ -4,6 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { readKeyDir, generateKeyPem } from '../../internal/admission/pass-keys';
 import { SAMPLE_SECRETS, describeConfig, loadConfig } from '../../internal/config/config';
 import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
 
@@ -57,12 +58,15 @@ beforeAll(() => {
   if (version.status !== 0) {
     throw new Error(`kubectl is needed to render the overlays (set KUBECTL or run .ci/run, which installs a pinned one): ${version.error?.message ?? version.stderr}`);
   }
-  // Render from a copy: the minikube overlay's JWT secret file is generated
-  // locally and never committed, so the copy gets a fresh random one.
+  // Render from a copy: the minikube overlay's JWT secret file and pass key are
+  // generated locally and never committed, so the copy gets fresh random ones.
   work = mkdtempSync(join(tmpdir(), 'waitroom-k8s-'));
   cpSync(join(ROOT, 'k8s'), join(work, 'k8s'), { recursive: true });
   for (const f of walk(join(work, 'k8s')).filter((f) => f.endsWith('.env.example'))) {
     writeFileSync(f.replace(/\.example$/, ''), `JWT_SECRET=${randomBytes(48).toString('base64')}\n`);
+  }
+  for (const f of walk(join(work, 'k8s')).filter((f) => f.endsWith('.pem.example'))) {
+    writeFileSync(f.replace(/\.example$/, ''), generateKeyPem('ES256').privatePem);
   }
   for (const o of overlays) {
     const text = execFileSync(KUBECTL, ['kustomize', join(work, 'k8s', 'overlays', o)], { encoding: 'utf8' });
@@ -91,6 +95,22 @@ describe('k8s/', () => {
       expect({ file: relative(ROOT, f), secret: /^kind:\s*Secret\s*$/m.test(text) }).toEqual({ file: relative(ROOT, f), secret: false });
       for (const s of SAMPLE_SECRETS.filter((x) => x.length >= 16)) expect(text).not.toContain(s);
       expect(text).not.toMatch(/^\s*JWT_SECRET=\S/m);
+      if (!f.endsWith('.pem') && !f.endsWith('.env')) expect({ file: relative(ROOT, f), key: /PRIVATE KEY-----/.test(text) }).toEqual({ file: relative(ROOT, f), key: false });
+    }
+  });
+
+  it('git-ignores every locally generated secret file that an .example describes', () => {
+    const examples = walk(join(ROOT, 'k8s')).filter((f) => /\.(env|pem)\.example$/.test(f));
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    expect(examples.some((f) => f.endsWith('.pem.example'))).toBe(true);
+    for (const f of examples) {
+      const generated = relative(ROOT, f.replace(/\.example$/, ''));
+      const r = spawnSync('git', ['check-ignore', '--no-index', '-q', generated], { cwd: ROOT });
+      expect({ generated, ignored: r.status === 0 }).toEqual({ generated, ignored: true });
+      // The example shows how to generate the file, and holds no value itself.
+      const text = readFileSync(f, 'utf8');
+      expect(text).toContain(generated);
+      if (f.endsWith('.pem.example')) expect(text).toMatch(/openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out \S+\.pem/);
     }
   });
 
@@ -187,6 +207,43 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(() => loadConfig({ ...cm.data, ...secretEnv })).not.toThrow();
   });
 
+  it('mounts the pass keys read-only from a Secret at PASS_KEYS_DIR, readable by the app user only, on a read-only root', () => {
+    const d = one('Deployment', 'waitroom');
+    const spec = d.spec.template.spec;
+    const c = spec.containers[0];
+    const dir = one('ConfigMap', 'waitroom-config').data.PASS_KEYS_DIR as string;
+    expect(dir).toMatch(/^\/run\/secrets\//);
+    const mount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === dir) as Obj;
+    expect(mount).toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    // A subPath mount would never see a rotated Secret.
+    expect(mount.subPath).toBeUndefined();
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    const vol = (spec.volumes as Obj[]).find((v) => v.name === mount.name) as Obj;
+    const secretName = vol.secret?.secretName as string;
+    expect(secretName).toBeDefined();
+    // Files are root-owned; without world read they need the pod's group.
+    const mode = vol.secret.defaultMode as number;
+    expect(mode & 0o007).toBe(0);
+    expect(mode & 0o040).toBe(0o040);
+    expect(spec.securityContext.fsGroup).toBe(spec.securityContext.runAsGroup);
+    // The Secret exists in the overlay: generated here, or created by the External Secrets Operator.
+    const secret = get().objects.find((o) => o.kind === 'Secret' && o.metadata.name === secretName);
+    const external = get().objects.find((o) => o.kind === 'ExternalSecret' && o.spec.target.name === secretName);
+    expect({ secretName, found: !!secret || !!external }).toEqual({ secretName, found: true });
+    if (secret) {
+      // Its files form a key directory the server accepts, with a key that signs.
+      const keyDir = mkdtempSync(join(tmpdir(), 'waitroom-k8s-keys-'));
+      try {
+        for (const [name, b64] of Object.entries(secret.data as Record<string, string>)) writeFileSync(join(keyDir, name), Buffer.from(b64, 'base64'));
+        const set = readKeyDir(keyDir);
+        expect(set.signing.alg).toBe('ES256');
+      } finally {
+        rmSync(keyDir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('wires the Service, PodDisruptionBudget, HPA and NetworkPolicies to the app pods', () => {
     const d = one('Deployment', 'waitroom');
     const labels = d.spec.template.metadata.labels;
@@ -244,12 +301,31 @@ describe('overlay production specifically', () => {
     const d = objs().find((o) => o.kind === 'Deployment') as Obj;
     expect(d.spec.template.spec.containers[0].image).toMatch(/^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?\//);
     expect(objs().some((o) => o.kind === 'Secret')).toBe(false);
-    const es = objs().find((o) => o.kind === 'ExternalSecret') as Obj;
+    const es = objs().find((o) => o.kind === 'ExternalSecret' && o.metadata.name === 'waitroom-secret') as Obj;
     expect(es.spec.target.name).toBe('waitroom-secret');
     expect(es.spec.data.map((x: Obj) => x.secretKey).sort()).toEqual(['JWT_SECRET', 'REDIS_URL']);
+    // Pass keys: every property of one store entry is a <kid>.pem file, so a
+    // rotation is a change in the store only; removed keys leave the Secret.
+    const keys = objs().find((o) => o.kind === 'ExternalSecret' && o.metadata.name === 'waitroom-pass-keys') as Obj;
+    expect(keys.spec.target).toEqual(expect.objectContaining({ name: 'waitroom-pass-keys', deletionPolicy: 'Delete' }));
+    expect(keys.spec.dataFrom).toEqual([{ extract: { key: expect.stringMatching(/pass-keys$/) } }]);
     expect(objs().find((o) => o.kind === 'Ingress')?.spec.rules[0].http.paths[0].backend.service.name).toBe('waitroom');
     expect(objs().find((o) => o.kind === 'Service')?.spec.type).toBe('ClusterIP');
     expect(d.spec.replicas).toBeGreaterThan(3);
+  });
+
+  it('configures admission for a protected site over https: audience, waiting page, secure cookie', () => {
+    const cm = objs().find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
+    const config = loadConfig({ ...cm.data, JWT_SECRET: randomBytes(48).toString('base64'), REDIS_URL: 'rediss://u:p@redis.example.com:6380/0' });
+    expect(config.targetUrl).toMatch(/^https:\/\//);
+    expect(config.passAudience).toBe(new URL(config.targetUrl).origin);
+    expect(config.waitingPageUrl).toMatch(/^https:\/\//);
+    expect(config.passCookieSecure).toBe(true);
+    // The waiting page is the host the Ingress serves; the cookie reaches the site.
+    const host = new URL(config.waitingPageUrl).hostname;
+    expect((objs().find((o) => o.kind === 'Ingress') as Obj).spec.rules.map((r: Obj) => r.host)).toContain(host);
+    expect(new URL(config.targetUrl).hostname.endsWith(`.${config.passCookieDomain}`)).toBe(true);
+    expect(config.warnings).toEqual([]);
   });
 });
 
@@ -259,9 +335,12 @@ describe('overlay minikube specifically', () => {
     const c = (objs.find((o) => o.kind === 'Deployment') as Obj).spec.template.spec.containers[0];
     expect(c.imagePullPolicy).toBe('Never');
     expect(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'waitroom')?.spec.type).toBe('NodePort');
-    const secret = objs.find((o) => o.kind === 'Secret') as Obj;
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name.startsWith('waitroom-secret')) as Obj;
     const jwt = Buffer.from(secret.data.JWT_SECRET, 'base64').toString('utf8');
     expect(SAMPLE_SECRETS).not.toContain(jwt);
     expect(Buffer.byteLength(jwt)).toBeGreaterThanOrEqual(32);
+    // Not hashed: re-applying after a rotation updates the mounted Secret in place.
+    const keys = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'waitroom-pass-keys') as Obj;
+    expect(Object.keys(keys.data)).toEqual(['minikube-1.pem']);
   });
 });

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative } from 'node:path';
+import { TestKeyDir } from '../helpers/pass-keys';
 import { freePort, waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 
@@ -76,6 +77,7 @@ describe('the built output a container image holds', () => {
   const copies = runtimeCopies(dockerfile);
   let dir: string;
   let redis: TestRedis;
+  let keys: TestKeyDir;
   let proc: ChildProcess | undefined;
   let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   const logs: string[] = [];
@@ -86,6 +88,8 @@ describe('the built output a container image holds', () => {
     dir = mkdtempSync(join(tmpdir(), 'waitroom-image-'));
     copyAsDockerfileDoes(copies, dir);
     redis = await TestRedis.start();
+    // Production requires PASS_KEYS_DIR: a mounted directory of <kid>.pem files.
+    keys = new TestKeyDir().add('2026-01-a');
     port = await freePort();
     const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
     const argv = JSON.parse(entry?.[1] ?? '[]') as string[];
@@ -97,6 +101,7 @@ describe('the built output a container image holds', () => {
       PORT: String(port),
       REDIS_URL: redis.url,
       JWT_SECRET: STRONG_SECRET,
+      PASS_KEYS_DIR: keys.dir,
       WINDOW_SIZE: '2',
       WINDOW_INTERVAL: '0.05',
       LOG_LEVEL: 'info',
@@ -125,6 +130,7 @@ describe('the built output a container image holds', () => {
       await exit;
     }
     await redis?.close();
+    keys?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -174,6 +180,39 @@ describe('the built output a container image holds', () => {
     expect(active.ticket).toBe(1);
     const metrics = await (await fetch(`${base()}/metrics`)).text();
     expect(metrics).toMatch(/^waitroom_tickets_issued_total\{queue="default"\} 1$/m);
+  });
+
+  it('signs with the mounted pass keys: /.well-known/jwks.json publishes them', async () => {
+    const r = await fetch(`${base()}/.well-known/jwks.json`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/json/);
+    const jwks = (await r.json()) as { keys: Array<{ kid: string; alg: string; kty: string; crv: string; d?: string }> };
+    expect(jwks.keys.map((k) => ({ kid: k.kid, alg: k.alg, kty: k.kty, crv: k.crv }))).toEqual([{ kid: '2026-01-a', alg: 'ES256', kty: 'EC', crv: 'P-256' }]);
+    // Public halves only.
+    expect(jwks.keys.some((k) => k.d !== undefined)).toBe(false);
+    expect(logs.some((l) => l.includes('PASS_KEYS_DIR is not set'))).toBe(false);
+  });
+
+  it('holds the example origin that docker-compose.yml runs from the same image, and it starts', async () => {
+    const originPort = await freePort();
+    const origin = spawn(process.execPath, ['dist/examples/origin/server.js'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(originPort) },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => origin.once('exit', r));
+    try {
+      await waitFor(
+        async () => {
+          if (origin.exitCode !== null) throw new Error(`origin exited with ${origin.exitCode}`);
+          return (await fetch(`http://127.0.0.1:${originPort}/healthz`)).status === 200;
+        },
+        { timeoutMs: 10_000, what: 'example origin from the copied build' },
+      );
+    } finally {
+      origin.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('runs as PID 1 when it can and exits 0 on SIGTERM after draining', async () => {
