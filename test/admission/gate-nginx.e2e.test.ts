@@ -1,6 +1,7 @@
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
+import { chromium } from 'playwright-core';
 import { buildOriginApp } from '../../examples/origin/server';
 import { TestNginx } from '../helpers/nginx';
 import { TestKeyDir } from '../helpers/pass-keys';
@@ -195,5 +196,32 @@ describe('the nginx gate end to end', () => {
     expect((await get('/api/whoami', API, passB)).status).toBe(200);
     const after = (await (await fetch(`${site}/waitroom/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
     expect(after.keys.map((k) => k.kid)).toEqual(['2026-02-b']);
+  });
+
+  test('in a real browser: a page request is sent to the waiting page under /waitroom/, which admits the visitor back to that page', async () => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      const failed: string[] = [];
+      page.on('response', (r) => {
+        if (r.status() >= 400 && !r.url().includes('/verify')) failed.push(`${r.status()} ${r.url()}`);
+      });
+      const wanted = `${site}/?from=browser`;
+      await page.goto(wanted);
+      // The gate redirected the navigation to the waiting page, which loads its assets and API
+      // relative to /waitroom/ (through the same nginx), waits, claims and returns.
+      expect(page.url().startsWith(`${site}/waitroom/?return_to=`)).toBe(true);
+      await page.waitForURL(wanted, { timeout: 20_000 });
+      await page.getByText('Welcome to the shop').waitFor({ timeout: 5000 });
+      expect(await page.textContent('body')).toMatch(/Admitted from queue e2e with ticket \d+/);
+      expect(failed).toEqual([]);
+      const cookies = await page.context().cookies(site);
+      expect(cookies.find((c) => c.name === 'waitroom_pass')?.httpOnly).toBe(true);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -38,7 +38,10 @@
     return m > 0 ? fill(t.etaMinutes, { minutes: numbers.format(m), seconds: numbers.format(s) }) : fill(t.etaSeconds, { seconds: numbers.format(s) });
   }
 
-  var room = new WaitingRoom({ storageKey: 'waitroom:ticket:' + config.queue });
+  // The page may be served under a path prefix (e.g. /waitroom/ behind the nginx gate):
+  // the API lives beside the page, so its base is the page's directory.
+  var baseUrl = location.pathname.replace(/[^/]*$/, '').replace(/\/+$/, '');
+  var room = new WaitingRoom({ baseUrl: baseUrl, storageKey: 'waitroom:ticket:' + config.queue });
   var last = null;
   var lastAnnounced = '';
 
@@ -95,7 +98,9 @@
   room.on('active', function () {
     setState('active', t.stateActive, t.activeHelp);
     announce(t.announceActive);
-    room.claim().then(
+    // Sent here by the gate with where the visitor wanted to go: go back there once admitted.
+    var returnTo = new URLSearchParams(location.search).get('return_to') || undefined;
+    room.claim(returnTo).then(
       function (pass) {
         // No admission endpoint (404): go to the configured site directly.
         var url = pass ? pass.redirectUrl : config.targetUrl;

@@ -323,10 +323,13 @@
    * Exchanges an active ticket for an admission pass (POST /claim). Resolves
    * with { pass, expiresAt, redirectUrl }, or null if this waitroom has no
    * admission endpoint (404): then send the visitor to the configured site.
+   * @param {string} [returnTo]  the page the visitor wanted (the gate's return_to);
+   *   the server honours it only on the protected site's origin.
    */
-  WaitingRoom.prototype.claim = function () {
+  WaitingRoom.prototype.claim = function (returnTo) {
     if (!this.ticket) return Promise.reject(WaitroomClientError('no_ticket', 'join first', 0, null));
-    return this.request('POST', '/claim', this.ticket.token).then(
+    var path = returnTo ? '/claim?return_to=' + encodeURIComponent(returnTo) : '/claim';
+    return this.request('POST', path, this.ticket.token).then(
       function (r) {
         return r.body;
       },
