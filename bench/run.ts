@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type LoadResult, type LoadSpec } from './lib/load';
 import {
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
 
   const redis = await startRedis();
   const started: Spawned[] = [redis];
+  const cleanups: Array<() => void> = [];
   let sse: SseFigures | string = 'not measured';
   try {
     // 1. The baseline, on the same core, in the same run.
@@ -187,8 +190,14 @@ async function main(): Promise<void> {
     await measure('baseline node:http hello', hello, { url: helloUrl });
     await hello.stop();
 
+    // Production mode requires pass signing keys: one ES256 key, made for this run only.
+    const keysDir = mkdtempSync(join(tmpdir(), 'waitroom-bench-keys-'));
+    cleanups.push(() => rmSync(keysDir, { recursive: true, force: true }));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(join(keysDir, 'bench-1.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const env = {
       NODE_ENV: 'production',
+      PASS_KEYS_DIR: keysDir,
       REDIS_URL: redis.url,
       JWT_SECRET: randomBytes(48).toString('base64'),
       WINDOW_SIZE: String(WINDOW_SIZE),
@@ -202,9 +211,10 @@ async function main(): Promise<void> {
     const svc = await startService('waitroom', [SERVER_ENTRY], { ...env, QUEUE_ID: 'bench-hot' });
     started.push(svc.s);
     const active = await joinQueue(svc.base); // ticket 1 of a new queue: W = S, so it is active
+    // Claim at once: the ticket expires after K windows, the pass lives PASS_TTL (15 min).
+    const verify = await verifySpec(svc.base, active.token);
     const waiting = (await joinMany(svc.base, 2 * WINDOW_SIZE)).at(-1)!;
     await measure('waitroom GET /status', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${waiting}` } });
-    const verify = await verifySpec(svc.base, active.token);
     if (typeof verify === 'string') notes.push(`GET /verify skipped: ${verify}`);
     else await measure('waitroom GET /verify', svc.s, verify);
     await measure('waitroom POST /join', svc.s, { url: `${svc.base}/join`, method: 'POST' });
@@ -226,6 +236,7 @@ async function main(): Promise<void> {
     await ex.s.stop();
   } finally {
     for (const s of started.reverse()) await s.stop();
+    for (const c of cleanups) c();
   }
   report(sse);
   const failing = rows.filter((r) => r.r.errors > 0 || r.r.non2xx > 0 || r.r.ok === 0);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { PayloadTooLargeError, toWaitroomError } from '../errors/errors';
+import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
 import { errorResult, sendResult, type HttpResult } from './respond';
 
@@ -33,6 +34,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * which then goes to Express.
  */
 export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  // 4xx lines: one per route and error code per second, with a count of the rest.
+  const refusals = new LogThrottle();
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -54,7 +57,9 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
       if (r.status >= 500) {
         o.logger.error({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, err }, 'request failed');
       } else if (r.status >= 400) {
-        o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code: (r.body as { error?: { code?: string } })?.error?.code }, 'request refused');
+        const code = (r.body as { error?: { code?: string } } | undefined)?.error?.code ?? String(r.status);
+        const suppressed = refusals.admit(`${path} ${code}`, Date.now());
+        if (suppressed >= 0) o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code, suppressed }, 'request refused');
       } else if (o.sampleRate > 0 && Math.random() < o.sampleRate) {
         o.logger.info({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, sampled: o.sampleRate }, 'request completed');
       }

@@ -354,7 +354,7 @@ describe('the compose load balancer and gate (real nginx, three real replicas, t
     expect(`${loc.origin}${loc.pathname}`).toBe(`http://127.0.0.1:${lbPort}/`);
     expect(loc.searchParams.get('return_to')).toBe(`${site()}/shop?x=1`);
     // The waiting page it points to is served there.
-    expect(await (await fetch(loc)).text()).toContain('<script src="/app.js"');
+    expect(await (await fetch(loc)).text()).toContain('<script src="app.js"');
     const api = await viaGate('/api/whoami', API);
     expect(api.status).toBe(401);
     expect((JSON.parse(api.body) as { error: { code: string } }).error.code).toBe('pass_missing');

@@ -38,6 +38,16 @@ describe('TicketTokens', () => {
     expect(jwt.decode(token, { complete: true })?.header.alg).toBe('HS256');
   });
 
+  test('signs exactly the bytes jsonwebtoken would sign', () => {
+    const { token, claims: c } = tokens.sign('default', 42, 'epoch-1', now);
+    const reference = jwt.sign({ queue: c.queue, ticket: c.ticket, epoch: c.epoch, iat: c.iat, exp: c.exp, typ: 'waitroom-ticket' }, SECRET, {
+      algorithm: 'HS256',
+      issuer: 'waitroom',
+    });
+    expect(token).toBe(reference);
+    expect(jwt.verify(token, SECRET, { algorithms: ['HS256'] })).toMatchObject({ queue: 'default', ticket: 42 });
+  });
+
   test('an expired ticket is token_expired', () => {
     expect(codeOf(() => tokens.verify(valid(), now + 3601_000))).toBe('token_expired');
   });
