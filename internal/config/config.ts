@@ -28,6 +28,14 @@ const positiveNumber = makeValidator<number>((input) => {
   return n;
 });
 
+const proxyHops = makeValidator<number>((input) => {
+  if (input === 'true') return 1;
+  if (input === 'false') return 0;
+  const n = Number(input);
+  if (!Number.isInteger(n) || n < 0 || n > 10) throw new EnvError(`must be a number of proxies from 0 to 10 (or true/false), got "${input}"`);
+  return n;
+});
+
 const fraction = makeValidator<number>((input) => {
   const n = Number(input);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new EnvError(`must be a number from 0 to 1, got "${input}"`);
@@ -161,7 +169,11 @@ const specs = {
     desc: 'Fraction of successful hot requests (/status, /join) logged at info; errors are always logged.',
     example: '0.01',
   }),
-  TRUST_PROXY: bool({ default: false, desc: 'Trust X-Forwarded-* headers (set when behind a load balancer).', example: 'true' }),
+  TRUST_PROXY: proxyHops({
+    default: 0,
+    desc: 'How many proxies in front of the replicas append to X-Forwarded-For (1 behind one load balancer); the client address is taken that many entries from the right, so a client cannot choose it. true means 1, false 0.',
+    example: '1',
+  }),
   TARGET_URL: optionalUrl({ default: '', desc: 'Protected site a visitor is sent to once admitted.', example: 'https://shop.example.com/' }),
   // --- visitor side: server-sent events, waiting page, branding, operator view ---
   SSE_HEARTBEAT_MS: positiveInt({
@@ -263,7 +275,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
   readonly logSampleRate: number;
-  readonly trustProxy: boolean;
+  /** Proxies in front that append to X-Forwarded-For (0: use the socket address). */
+  readonly trustProxy: number;
   readonly targetUrl: string;
   // visitor side: server-sent events, waiting page, branding, operator view
   readonly sseHeartbeatMs: number;
@@ -368,6 +381,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.LEASE_RENEW_MS && !problems.LEASE_TTL_MS) {
     if (leaseRenewMs < 0 || !Number.isInteger(leaseRenewMs)) problems.LEASE_RENEW_MS = 'must be a non-negative integer';
     else if (leaseRenewMs >= leaseTtlMs) problems.LEASE_RENEW_MS = `must be shorter than LEASE_TTL_MS (${leaseTtlMs})`;
+  }
+  if (!problems.STATE_REFRESH_MS && !problems.STATE_MAX_STALENESS_MS && raw.STATE_MAX_STALENESS_MS < 2 * raw.STATE_REFRESH_MS) {
+    // One late or failed refresh must not make every replica answer 503 on a quiet queue.
+    problems.STATE_MAX_STALENESS_MS = `must be at least twice STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
   }
   if (!problems.TOKEN_CACHE_SIZE && (raw.TOKEN_CACHE_SIZE < 0 || !Number.isInteger(raw.TOKEN_CACHE_SIZE))) {
     problems.TOKEN_CACHE_SIZE = 'must be a non-negative integer';

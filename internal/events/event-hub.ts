@@ -20,7 +20,8 @@ export interface EventHubOptions {
   readonly retryMs: number;
   readonly maxStreamsPerIp: number;
   readonly maxStreams: number;
-  readonly trustProxy: boolean;
+  /** Proxies in front that append to X-Forwarded-For (TRUST_PROXY). */
+  readonly trustProxy: number;
   /** True once shutdown began: new streams are refused. */
   readonly draining: () => boolean;
   /** Local clock in ms, injectable for tests. */
@@ -35,6 +36,10 @@ interface Stream {
   /** Id of the last state sent (or the client's Last-Event-ID). */
   lastId: string;
   closed: boolean;
+}
+
+function ticketKey(c: TicketClaims): string {
+  return `${c.epoch}:${c.ticket}`;
 }
 
 /**
@@ -55,7 +60,8 @@ const FANOUT_SLICE = 2000;
  * changed; `active` and `expired` are final and followed by `end`.
  */
 export class EventHub {
-  private readonly byTicket = new Map<number, Set<Stream>>();
+  /** Streams grouped by "epoch:ticket": a ticket number is only unique within an epoch. */
+  private readonly byTicket = new Map<string, Set<Stream>>();
   private readonly perIp = new Map<string, number>();
   private count = 0;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -175,8 +181,9 @@ export class EventHub {
   }
 
   private add(st: Stream): void {
-    let set = this.byTicket.get(st.claims.ticket);
-    if (!set) this.byTicket.set(st.claims.ticket, (set = new Set()));
+    const key = ticketKey(st.claims);
+    let set = this.byTicket.get(key);
+    if (!set) this.byTicket.set(key, (set = new Set()));
     set.add(st);
     this.perIp.set(st.ip, (this.perIp.get(st.ip) ?? 0) + 1);
     this.count++;
@@ -186,9 +193,10 @@ export class EventHub {
   private remove(st: Stream): void {
     if (st.closed) return;
     st.closed = true;
-    const set = this.byTicket.get(st.claims.ticket);
+    const key = ticketKey(st.claims);
+    const set = this.byTicket.get(key);
     if (!set?.delete(st)) return;
-    if (set.size === 0) this.byTicket.delete(st.claims.ticket);
+    if (set.size === 0) this.byTicket.delete(key);
     const n = (this.perIp.get(st.ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(st.ip);
     else this.perIp.set(st.ip, n);

@@ -21,7 +21,8 @@ export interface AppDeps {
   readonly api: ApiEndpoints;
   readonly readiness: Readiness;
   /** Express's "trust proxy" setting: true behind a load balancer. */
-  readonly trustProxy: boolean;
+  /** Proxies in front that append to X-Forwarded-For (TRUST_PROXY). */
+  readonly trustProxy: number;
   /** Fraction of successful hot requests logged. */
   readonly logSampleRate: number;
   // visitor side (optional): GET /events, the waiting page and client, the operator view

@@ -54,7 +54,14 @@ export class Ticker {
 
   private async step(): Promise<void> {
     this.timer = undefined;
-    if (this.closed || !this.o.lease.isLeader()) return;
+    if (this.closed) return;
+    if (!this.o.lease.isLeader()) {
+      // Not leading now. Usually 'acquired' wakes us, but a renewal that answers after
+      // the lease's local validity lapsed restores leadership without an event: keep
+      // checking (a local call, no Redis) so a leader never holds the lease without ticking.
+      this.kick(this.idlePollMs);
+      return;
+    }
     const run = this.o.store.advance(this.o.lease.owner, this.o.settings);
     this.inFlight = run.then(
       (r) => this.handle(r),

@@ -30,6 +30,8 @@ export type SnapshotListener = (s: QueueSnapshot, previous: QueueSnapshot | unde
 export class QueueStateCache {
   private snap: QueueSnapshot | undefined;
   private confirmedAt = -Infinity;
+  /** Epochs this replica saw replaced by a newer one (bounded): their tickets are certainly reset. */
+  private readonly replaced: string[] = [];
   private offsetMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
@@ -105,7 +107,11 @@ export class QueueStateCache {
       // An epoch change that is not a fresh read could be a delayed message from the
       // old epoch; only reads of the state itself may switch epochs.
       if (prev && source === 'pubsub') return;
-      if (prev) this.o.logger.warn({ from: prev.epoch, to: s.epoch }, 'queue epoch changed: the queue was re-created');
+      if (prev) {
+        this.o.logger.warn({ from: prev.epoch, to: s.epoch }, 'queue epoch changed: the queue was re-created');
+        this.replaced.push(prev.epoch);
+        if (this.replaced.length > 16) this.replaced.shift();
+      }
       next = s;
     } else if (s.version > prev.version) {
       next = { ...s, counter: Math.max(s.counter, prev.counter) };
@@ -141,6 +147,16 @@ export class QueueStateCache {
   /** The last snapshot however old (for admin views and metrics), or undefined. */
   peek(): QueueSnapshot | undefined {
     return this.snap;
+  }
+
+  /** True if this replica saw `epoch` as current and then saw it replaced. */
+  wasReplaced(epoch: string): boolean {
+    return this.replaced.includes(epoch);
+  }
+
+  /** Local time (ms) at which the store last confirmed the state. */
+  confirmedAtMs(): number {
+    return this.confirmedAt;
   }
 
   /** Milliseconds since the state was last confirmed by the store. */

@@ -1,4 +1,4 @@
-import { ForbiddenError, QueueResetError } from '../errors/errors';
+import { ForbiddenError, QueueResetError, UnavailableError } from '../errors/errors';
 import { pollAfterMs, viewTicket, type TicketView, type WindowView } from '../queue/arithmetic';
 import type { QueueSnapshot } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
@@ -96,7 +96,19 @@ export class QueueService {
 
   statusOf(claims: TicketClaims): StatusResult {
     const snap = this.d.cache.current();
-    if (claims.epoch !== snap.epoch) throw new QueueResetError();
+    if (claims.epoch !== snap.epoch) {
+      // An epoch this replica saw replaced is certainly reset. An epoch it never saw may
+      // be newer: right after Redis lost the queue, the replica that re-created it issues
+      // tickets of the new epoch while the others hold the old one for up to
+      // STATE_REFRESH_MS. Unless this replica's last confirmed read is newer than the
+      // token, re-read and ask the client to retry in a second (iat has whole seconds;
+      // the extra second covers the rounding).
+      if (!this.d.cache.wasReplaced(claims.epoch) && this.d.cache.confirmedAtMs() < (claims.iat + 1) * 1000) {
+        void this.d.cache.refresh();
+        throw new UnavailableError('not_ready', 'the queue state is being re-read; retry shortly', 1);
+      }
+      throw new QueueResetError();
+    }
     const now = this.d.cache.storeNow();
     const view = viewTicket(claims.ticket, windowOf(snap), now);
     return {

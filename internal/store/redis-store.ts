@@ -218,7 +218,7 @@ export class RedisQueueStore implements QueueStore {
     const sub = createRedisClient(this.url, this.commandTimeoutMs);
     this.watch(sub, 'subscriber');
     this.subscribers.add(sub);
-    await this.call('subscribe', async () => {
+    const subscribed = this.call('subscribe', async () => {
       await sub.connect();
       await sub.subscribe(this.keys.events, (message: string) => {
         try {
@@ -239,6 +239,15 @@ export class RedisQueueStore implements QueueStore {
         }
       });
     });
+    try {
+      await subscribed;
+    } catch (err) {
+      // node-redis keeps retrying connect() after our timeout: stop it, or every
+      // later attempt would leave one more reconnecting client behind.
+      this.subscribers.delete(sub);
+      if (sub.isOpen) sub.destroy();
+      throw err;
+    }
     let closed = false;
     return {
       close: async () => {

@@ -102,6 +102,13 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(res.body.error.code).toBe('wrong_queue');
   });
 
+  test('a ticket of an epoch this replica never saw, older than its last read, is 409 queue_reset', async () => {
+    const iat = Math.floor(Date.now() / 1000) - 30;
+    const token = jwt.sign({ queue: 'api', ticket: 3, epoch: 'an-earlier-epoch', typ: 'waitroom-ticket', iat }, TEST_SECRET, { issuer: 'waitroom', expiresIn: 3600 });
+    const res = await request(base).get('/status').set('Authorization', `Bearer ${token}`).expect(409);
+    expect(res.body.error.code).toBe('queue_reset');
+  });
+
   test('unknown routes are 404 JSON', async () => {
     const res = await request(base).get('/nope').expect(404);
     expect(res.body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });

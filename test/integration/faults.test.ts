@@ -47,6 +47,7 @@ describe('epochs: a queue that Redis lost is never confused with the new one', (
     expect((await status(old.token)).status).toBe(200);
     await redis.withClient((c) => c.flushAll());
     await waitFor(() => server.cache.peek()!.epoch !== oldEpoch, { what: 'a new epoch' });
+    // This replica saw the old epoch replaced: the answer is certain at once.
     const r = await status(old.token);
     expect(r.status).toBe(409);
     expect(await errorCode(r)).toBe('queue_reset');
@@ -119,6 +120,25 @@ describe('Redis outages: 503 with Retry-After, never a fake answer, then recover
       redis.resume();
     }
     await waitFor(async () => (await join()).status === 201, { timeoutMs: 10_000, what: 'joins after resume' });
+  });
+});
+
+describe('a ticket of a new epoch is not mistaken for a reset on a replica that has not re-read yet', () => {
+  test('503 not_ready with Retry-After, then 200 once the replica has re-read the state', async () => {
+    await boot('lag');
+    const other = await startInProcess({ REDIS_URL: redis.url, QUEUE_ID: 'lag', WINDOW_SIZE: '5', WINDOW_INTERVAL: '3600', STATE_REFRESH_MS: '5000', STATE_MAX_STALENESS_MS: '60000' });
+    try {
+      const oldEpoch = other.cache.peek()!.epoch;
+      await redis.withClient((c) => c.flushAll());
+      // This replica re-creates the queue at once by joining; the other still holds the old epoch.
+      const fresh = await joinOk();
+      expect(other.cache.peek()!.epoch).toBe(oldEpoch);
+      expect(() => other.service.status(fresh.token)).toThrow(expect.objectContaining({ status: 503, code: 'not_ready' }));
+      await waitFor(() => other.cache.peek()!.epoch !== oldEpoch, { what: 'the other replica to re-read' });
+      expect(other.service.status(fresh.token).ticket).toBe(fresh.ticket);
+    } finally {
+      await other.shutdown();
+    }
   });
 });
 

@@ -23,23 +23,25 @@
 -- advance is due one interval after the first late one, never a burst.
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount')
 if not f[1] then return redis.error_reply('WAITROOM_CORRUPT queue state has no epoch') end
 local W, due, version = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local storedS, storedI, storedK = tonumber(f[5]), tonumber(f[6]), tonumber(f[7])
 local counter = tonumber(redis.call('GET', KEYS[2]))
-if not (W and due and version and counter) then
+if not (W and due and version and storedS and storedI and storedK and counter) then
   return redis.error_reply('WAITROOM_CORRUPT queue state or counter missing or not numeric')
 end
-local S, I, K = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Nothing changes unless W advances, so these replies carry the stored settings.
 if now < due then
-  return {2, f[1], W, due, S, I, K, version, counter, now, 0}
+  return {2, f[1], W, due, storedS, storedI, storedK, version, counter, now, 0}
 end
 local lag = now - due
 if counter <= W then
-  return {0, f[1], W, due, S, I, K, version, counter, now, lag}
+  return {0, f[1], W, due, storedS, storedI, storedK, version, counter, now, lag}
 end
+local S, I, K = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 W = W + S
 due = now + I
 version = version + 1
