@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PassStore } from '../store/pass-store';
-import type { Subscription } from '../store/store';
+import { LiveSync } from '../sync/live-sync';
 
 export interface RevocationListOptions {
   readonly store: PassStore;
@@ -24,64 +24,38 @@ export interface RevocationListOptions {
  */
 export class RevocationList {
   private revoked = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-  private sub: Subscription | undefined;
-  private subscribing: Promise<void> | undefined;
-  private refreshing: Promise<void> | undefined;
   private confirmedAt = -Infinity;
   private readonly now: () => number;
-  private closed = false;
-  private started = false;
+  private readonly sync: LiveSync;
 
   constructor(private readonly o: RevocationListOptions) {
     this.now = o.now ?? Date.now;
+    this.sync = new LiveSync({
+      subscribe: () => o.store.subscribeRevocations((jti, expMs) => this.add(jti, expMs)),
+      read: () => this.read(),
+      refreshMs: o.refreshMs,
+      logger: o.logger,
+      what: 'revoked passes',
+    });
   }
 
-  async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    this.timer = setInterval(() => void this.refresh(), this.o.refreshMs);
-    await Promise.all([this.trySubscribe(), this.refresh()]);
+  start(): Promise<void> {
+    return this.sync.start();
   }
 
-  /** Subscribes once; a call while a subscription is being set up joins it instead of opening a second one. */
-  private trySubscribe(): Promise<void> {
-    if (this.sub || this.closed) return Promise.resolve();
-    this.subscribing ??= (async () => {
-      try {
-        const sub = await this.o.store.subscribeRevocations((jti, expMs) => this.add(jti, expMs));
-        if (this.closed) await sub.close();
-        else this.sub = sub;
-      } catch (err) {
-        this.o.logger.warn({ err: (err as Error).message }, 'revocation subscription failed; will retry');
-      } finally {
-        this.subscribing = undefined;
-      }
-    })();
-    return this.subscribing;
-  }
-
-
-  /** One full read; concurrent calls share it. */
+  /** One full read now; concurrent calls share it. */
   refresh(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.refreshing ??= (async () => {
-      try {
-        const r = await this.o.store.sweep(true);
-        const next = new Map<string, number>(r.revoked);
-        // A revocation published while the sweep was in flight is in Redis too, unless it
-        // landed after the read; keep local entries the read did not know yet.
-        for (const [jti, exp] of this.revoked) if (!next.has(jti) && exp > r.storeNowMs) next.set(jti, exp);
-        this.revoked = next;
-        this.confirmedAt = this.now();
-        if (!this.sub) void this.trySubscribe();
-      } catch (err) {
-        this.o.logger.warn({ err: (err as Error).message }, 'revoked passes not refreshed; using the last known set');
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+    return this.sync.refresh();
+  }
+
+  private async read(): Promise<void> {
+    const r = await this.o.store.sweep(true);
+    const next = new Map<string, number>(r.revoked);
+    // A revocation published while the sweep was in flight is in Redis too, unless it
+    // landed after the read; keep local entries the read did not know yet.
+    for (const [jti, exp] of this.revoked) if (!next.has(jti) && exp > r.storeNowMs) next.set(jti, exp);
+    this.revoked = next;
+    this.confirmedAt = this.now();
   }
 
   add(jti: string, expMs: number): void {
@@ -101,16 +75,7 @@ export class RevocationList {
     return this.now() - this.confirmedAt;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.refreshing;
-    // A subscription still being set up closes itself when it sees `closed`.
-    await this.subscribing;
-    const sub = this.sub;
-    this.sub = undefined;
-    if (sub) await sub.close();
+  close(): Promise<void> {
+    return this.sync.close();
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
-import type { QueueStore, Subscription } from '../store/store';
+import type { QueueStore } from '../store/store';
+import { LiveSync } from '../sync/live-sync';
 import type { QueueSettings, QueueSnapshot } from './queue-state';
 
 export interface StateCacheOptions {
@@ -33,66 +34,38 @@ export class QueueStateCache {
   /** Epochs this replica saw replaced by a newer one (bounded): their tickets are certainly reset. */
   private readonly replaced: string[] = [];
   private offsetMs = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private sub: Subscription | undefined;
-  private subscribing: Promise<void> | undefined;
   private readonly listeners = new Set<SnapshotListener>();
   private readonly now: () => number;
-  private refreshing: Promise<void> | undefined;
-  private closed = false;
-  private started = false;
+  private readonly sync: LiveSync;
 
   constructor(private readonly o: StateCacheOptions) {
     this.now = o.now ?? Date.now;
+    this.sync = new LiveSync({
+      subscribe: () => o.store.subscribe((s) => this.apply(s, 'pubsub')),
+      read: () => this.read(),
+      refreshMs: o.refreshMs,
+      logger: o.logger,
+      what: 'queue state',
+    });
   }
 
   /** Subscribes and loads the state; failures are retried by the refresh loop, not thrown. */
-  async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    this.timer = setInterval(() => void this.refresh(), this.o.refreshMs);
-    await Promise.all([this.trySubscribe(), this.refresh()]);
+  start(): Promise<void> {
+    return this.sync.start();
   }
 
-  /** Subscribes once; a call while a subscription is being set up joins it instead of opening a second one. */
-  private trySubscribe(): Promise<void> {
-    if (this.sub || this.closed) return Promise.resolve();
-    this.subscribing ??= (async () => {
-      try {
-        const sub = await this.o.store.subscribe((s) => this.apply(s, 'pubsub'));
-        if (this.closed) await sub.close();
-        else this.sub = sub;
-      } catch (err) {
-        this.o.logger.warn({ err: (err as Error).message }, 'queue event subscription failed; will retry');
-      } finally {
-        this.subscribing = undefined;
-      }
-    })();
-    return this.subscribing;
-  }
-
-
-  /** One ensure-queue read; concurrent calls share it. */
+  /** One ensure-queue read now; concurrent calls share it. */
   refresh(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (this.refreshing) return this.refreshing;
-    this.refreshing = (async () => {
-      const before = this.now();
-      try {
-        const s = await this.o.store.ensureQueue(this.o.settings);
-        const after = this.now();
-        // Redis read its clock somewhere between before and after; assume the middle.
-        this.offsetMs = s.storeNowMs - (before + after) / 2;
-        this.apply(s, 'refresh');
-        if (!this.sub) void this.trySubscribe();
-      } catch (err) {
-        // Already logged and counted by the store; staleness makes /status answer 503.
-        this.o.logger.debug({ err: (err as Error).message }, 'queue state refresh failed');
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+    return this.sync.refresh();
+  }
+
+  private async read(): Promise<void> {
+    const before = this.now();
+    const s = await this.o.store.ensureQueue(this.o.settings);
+    const after = this.now();
+    // Redis read its clock somewhere between before and after; assume the middle.
+    this.offsetMs = s.storeNowMs - (before + after) / 2;
+    this.apply(s, 'refresh');
   }
 
   /**
@@ -180,15 +153,7 @@ export class QueueStateCache {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    // A subscription still being set up closes itself when it sees `closed`.
-    await this.subscribing;
-    const sub = this.sub;
-    this.sub = undefined;
-    if (sub) await sub.close();
+    await this.sync.close();
     this.listeners.clear();
   }
 }
