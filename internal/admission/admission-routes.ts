@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize as serializeCookie } from 'cookie';
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { BadRequestError, MethodNotAllowedError } from '../errors/errors';
 import type { HotRoute } from '../http/hot-path';
 import { sendResult, type HttpResult } from '../http/respond';
@@ -8,6 +8,7 @@ import { bearerToken } from '../tokens/ticket-token';
 import type { AdmissionService } from './admission-service';
 import type { KeyRing } from './key-ring';
 import type { SiteKeys } from './site-auth';
+import { expressRoute } from '../http/express-route';
 
 export interface AdmissionRoutesDeps {
   readonly service: AdmissionService;
@@ -20,15 +21,6 @@ export interface AdmissionRoutesDeps {
   readonly now?: () => number;
 }
 
-function wrap(fn: (req: Request) => HttpResult | Promise<HttpResult>) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      sendResult(res, await fn(req));
-    } catch (err) {
-      next(err);
-    }
-  };
-}
 
 function body(req: Request): Record<string, unknown> {
   const b: unknown = req.body;
@@ -53,7 +45,7 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
 
   r.post(
     '/claim',
-    wrap(async (req) => {
+    expressRoute(async (req) => {
       const b = body(req);
       const q = req.query.return_to;
       const returnTo = typeof b.returnTo === 'string' ? b.returnTo : typeof q === 'string' ? q : undefined;
@@ -81,21 +73,21 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
     });
   });
 
-  const gate = wrap((req) => d.gate(req));
+  const gate = expressRoute((req) => d.gate(req));
   r.get('/verify', gate);
   r.head('/verify', gate);
   r.all('/verify/{*path}', gate);
 
   r.post(
     '/passes/done',
-    wrap(async (req) => {
+    expressRoute(async (req) => {
       d.siteKeys.check(req.headers.authorization);
       return { status: 200, body: await d.service.done(body(req)) };
     }),
   );
   r.get(
     '/passes/stats',
-    wrap(async (req) => {
+    expressRoute(async (req) => {
       d.siteKeys.check(req.headers.authorization);
       return { status: 200, body: { queue: d.queueId, ...(await d.service.stats()) } };
     }),

@@ -13,7 +13,8 @@ import { adminRouter, type AdminDeps } from '../web/admin-routes';
 import { webRouter, type WebDeps } from '../web/web-routes';
 import type { ApiEndpoints } from './api';
 import { createHotPath, type HotRoute } from './hot-path';
-import { errorResult, sendResult, type HttpResult } from './respond';
+import { errorResult, sendResult } from './respond';
+import { expressRoute } from './express-route';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -44,15 +45,6 @@ export const BODY_LIMIT_BYTES = 4096;
 /** Probes and scrapes are frequent and uninteresting; they are not logged. */
 const QUIET_PATHS = new Set(['/livez', '/readyz', '/metrics']);
 
-function wrap(fn: (req: Request) => HttpResult | Promise<HttpResult>) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      sendResult(res, await fn(req));
-    } catch (err) {
-      next(err);
-    }
-  };
-}
 
 /**
  * The Express application with every route, including the hot ones, so it is
@@ -107,9 +99,9 @@ export function buildApp(d: AppDeps): express.Express {
   });
   app.use(express.json({ limit: BODY_LIMIT_BYTES }));
 
-  app.post('/join', wrap(() => d.api.join()));
-  app.get('/status', wrap((req) => d.api.status(req.headers)));
-  app.get('/window', wrap(() => d.api.window()));
+  app.post('/join', expressRoute(() => d.api.join()));
+  app.get('/status', expressRoute((req) => d.api.status(req.headers)));
+  app.get('/window', expressRoute(() => d.api.window()));
 
   if (d.events) {
     const hub = d.events;

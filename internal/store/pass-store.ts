@@ -86,32 +86,16 @@ export class RedisPassStore implements PassStore {
     };
   }
 
-  async subscribeRevocations(onRevoked: (jti: string, expMs: number) => void): Promise<Subscription> {
-    // Pub/sub needs its own connection; duplicate() keeps the URL, timeouts and reconnect policy.
-    const sub = this.store.redis.duplicate();
-    sub.on('error', (err: Error) => this.logger.warn({ err: { name: err.name, message: err.message }, role: 'revocation-subscriber' }, 'redis connection error'));
-    await this.store.call('subscribeRevocations', async () => {
-      await sub.connect();
-      await sub.subscribe(this.keys.passRevocations, (message: string) => {
-        const [jti, exp] = message.split(' ');
-        const expMs = Number(exp);
-        if (!jti || !Number.isFinite(expMs)) {
-          this.logger.error({ message }, 'unreadable revocation message ignored');
-          return;
-        }
-        onRevoked(jti, expMs);
-      });
-    }).catch(async (err: unknown) => {
-      if (sub.isOpen) await sub.close().catch(() => sub.destroy());
-      throw err;
+  subscribeRevocations(onRevoked: (jti: string, expMs: number) => void): Promise<Subscription> {
+    return this.store.subscribeChannel(this.keys.passRevocations, (message) => {
+      const [jti, exp] = message.split(' ');
+      const expMs = Number(exp);
+      if (!jti || !Number.isFinite(expMs)) {
+        this.logger.error({ message }, 'unreadable revocation message ignored');
+        return;
+      }
+      onRevoked(jti, expMs);
     });
-    let closed = false;
-    return {
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        if (sub.isOpen) await sub.close().catch(() => sub.destroy());
-      },
-    };
   }
+
 }

@@ -213,34 +213,41 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async subscribe(onSnapshot: (s: QueueSnapshot) => void): Promise<Subscription> {
-    // Pub/sub needs its own connection; node-redis resubscribes after a reconnect,
-    // and the periodic refresh covers messages lost while it was down.
+    return this.subscribeChannel(this.keys.events, (message) => {
+      try {
+        const m = JSON.parse(message) as Record<string, unknown>;
+        onSnapshot({
+          epoch: String(m.epoch),
+          windowEnd: Number(m.windowEnd),
+          nextDueMs: Number(m.nextDueMs),
+          windowSize: Number(m.windowSize),
+          intervalMs: Number(m.intervalMs),
+          activeWindowCount: Number(m.activeWindowCount),
+          version: Number(m.version),
+          counter: Number(m.counter),
+          storeNowMs: Number(m.nowMs),
+        });
+      } catch (err) {
+        this.log.error({ err }, 'unreadable queue event ignored');
+      }
+    });
+  }
+
+  /**
+   * Subscribes to one channel on a connection of its own (pub/sub needs one);
+   * node-redis resubscribes after a reconnect, and each owner's periodic full
+   * read covers messages lost while it was down. Also used for modules' own
+   * channels (pass revocations).
+   */
+  async subscribeChannel(channel: string, onMessage: (message: string) => void): Promise<Subscription> {
     const sub = createRedisClient(this.url, this.commandTimeoutMs);
     this.watch(sub, 'subscriber');
     this.subscribers.add(sub);
-    const subscribed = this.call('subscribe', async () => {
-      await sub.connect();
-      await sub.subscribe(this.keys.events, (message: string) => {
-        try {
-          const m = JSON.parse(message) as Record<string, unknown>;
-          onSnapshot({
-            epoch: String(m.epoch),
-            windowEnd: Number(m.windowEnd),
-            nextDueMs: Number(m.nextDueMs),
-            windowSize: Number(m.windowSize),
-            intervalMs: Number(m.intervalMs),
-            activeWindowCount: Number(m.activeWindowCount),
-            version: Number(m.version),
-            counter: Number(m.counter),
-            storeNowMs: Number(m.nowMs),
-          });
-        } catch (err) {
-          this.log.error({ err }, 'unreadable queue event ignored');
-        }
-      });
-    });
     try {
-      await subscribed;
+      await this.call(`subscribe ${channel}`, async () => {
+        await sub.connect();
+        await sub.subscribe(channel, onMessage);
+      });
     } catch (err) {
       // node-redis keeps retrying connect() after our timeout: stop it, or every
       // later attempt would leave one more reconnecting client behind.
