@@ -5,7 +5,7 @@
 //   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e RATE=20 loadtest/journey.js
 // Visitors wait for real: with WINDOW_SIZE=S per WINDOW_INTERVAL=T the queue
 // admits S/T per second, so keep RATE near that or raise MAX_WAIT.
-import { firstTicket, lastTicketAfterRun, visit } from './lib/visitor.js';
+import { firstTicket, lastTicketAfterRun, visit, visitorVUs } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -19,14 +19,12 @@ export const options = {
       startRate: 1,
       timeUnit: '1s',
       // Each visitor waits up to MAX_WAIT s: enough VUs for RATE arrivals that long.
-      preAllocatedVUs: Math.min(2000, RATE * 10),
-      maxVUs: Math.min(20000, RATE * (MAX_WAIT + 10)),
+      ...visitorVUs(RATE, MAX_WAIT),
       stages: [
         { target: RATE, duration: __ENV.RAMP || '2m' },
         { target: RATE, duration: __ENV.HOLD || '5m' },
         { target: 0, duration: '30s' },
       ],
-      gracefulStop: `${MAX_WAIT + 30}s`,
     },
   },
   thresholds: { ...thresholds(), 'checks{step:admitted}': ['rate>0.99'] },

@@ -4,7 +4,7 @@
 //   k6 run -e WAITROOM_URL=http://127.0.0.1:8080 loadtest/smoke.js
 import { check } from 'k6';
 import http from 'k6/http';
-import { BASE_URL, firstTicket, join, lastTicketAfterRun, status } from './lib/visitor.js';
+import { BASE_URL, firstTicket, joinAndCheck, lastTicketAfterRun } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -21,10 +21,7 @@ export function setup() {
 
 /** @param {{ firstTicket: number }} data */
 export default function (data) {
-  const joined = join(data.firstTicket);
-  if (!joined) return;
-  const s = status(joined.token);
-  check(s, { 'status: same ticket': (x) => x !== undefined && x.ticket === joined.ticket });
+  joinAndCheck(data);
   const bad = http.get(`${BASE_URL}/status`, { headers: { Authorization: 'Bearer not-a-token' }, tags: { name: 'status-bad' }, responseCallback: http.expectedStatuses(401) });
   check(bad, { 'bad token: 401 invalid_token': (r) => r.status === 401 && r.json('error.code') === 'invalid_token' });
   check(http.get(`${BASE_URL}/livez`, { tags: { name: 'livez' } }), { 'livez: 200': (r) => r.status === 200 });

@@ -3,7 +3,7 @@
 // (default 2h), to find leaks, slow drifts in latency, and trouble that only
 // shows after many leader handovers or Redis AOF rewrites.
 //   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e DURATION=30m loadtest/soak.js
-import { firstTicket, lastTicketAfterRun, visit } from './lib/visitor.js';
+import { firstTicket, lastTicketAfterRun, visit, visitorVUs } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -17,9 +17,7 @@ export const options = {
       rate: RATE,
       timeUnit: '1s',
       duration: __ENV.DURATION || '2h',
-      preAllocatedVUs: Math.min(2000, RATE * 10),
-      maxVUs: Math.min(20000, RATE * (MAX_WAIT + 10)),
-      gracefulStop: `${MAX_WAIT + 30}s`,
+      ...visitorVUs(RATE, MAX_WAIT),
     },
   },
   thresholds: { ...thresholds(), 'checks{step:admitted}': ['rate>0.99'] },

@@ -3,8 +3,7 @@
 // for a minute, then quiet again, like a sale opening. Each arrival joins and
 // checks its status once (the sudden load is on /join).
 //   k6 run -e WAITROOM_URL=http://$(minikube ip):30080 -e SPIKE=300 loadtest/spike.js
-import { check } from 'k6';
-import { firstTicket, join, lastTicketAfterRun, status } from './lib/visitor.js';
+import { firstTicket, joinAndCheck, lastTicketAfterRun } from './lib/visitor.js';
 import { summaryHandler } from './lib/summary.js';
 import { thresholds } from './lib/thresholds.js';
 
@@ -37,10 +36,7 @@ export function setup() {
 
 /** @param {{ firstTicket: number }} data */
 export default function (data) {
-  const joined = join(data.firstTicket);
-  if (!joined) return;
-  const s = status(joined.token);
-  check(s, { 'status: same ticket': (x) => x !== undefined && x.ticket === joined.ticket });
+  joinAndCheck(data);
 }
 
 export const teardown = lastTicketAfterRun;

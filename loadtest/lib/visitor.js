@@ -117,6 +117,31 @@ export function visit(data, maxWaitSeconds) {
   if (final === 'active') claim(joined.token);
 }
 
+/**
+ * Join, then read the status once and check it is the same ticket: the
+ * iteration of the smoke and spike scenarios.
+ * @param {{ firstTicket: number }} data
+ */
+export function joinAndCheck(data) {
+  const joined = join(data.firstTicket);
+  if (!joined) return;
+  const s = status(joined.token);
+  check(s, { 'status: same ticket': (x) => x !== undefined && x.ticket === joined.ticket });
+}
+
+/**
+ * VU pool for visitors who each wait up to maxWaitSeconds, arriving at `rate` per second.
+ * @param {number} rate
+ * @param {number} maxWaitSeconds
+ */
+export function visitorVUs(rate, maxWaitSeconds) {
+  return {
+    preAllocatedVUs: Math.min(2000, rate * 10),
+    maxVUs: Math.min(20000, rate * (maxWaitSeconds + 10)),
+    gracefulStop: `${maxWaitSeconds + 30}s`,
+  };
+}
+
 /** setup(): the service is up, and the ticket issued before any VU runs. */
 export function firstTicket() {
   const ready = http.get(`${BASE_URL}/readyz`, { tags: { name: 'readyz' } });

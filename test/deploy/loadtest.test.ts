@@ -77,7 +77,7 @@ describe('loadtest/ k6 scripts', () => {
     expect(src).toMatch(/^export const teardown = lastTicketAfterRun;$/m);
     expect(src).toMatch(/^export const handleSummary = summaryHandler\('[a-z]+'\);$/m);
     // Each iteration joins with the ticket recorded in setup(), directly or through visit().
-    expect(src).toMatch(/join\(data\.firstTicket\)|visit\(data, MAX_WAIT\)/);
+    expect(src).toMatch(/visit\(data, MAX_WAIT\)|joinAndCheck\(data\)/);
     // No hard-coded target: only loopback defaults and $(minikube ip) examples.
     expect(src).not.toMatch(/https?:\/\/(?!127\.0\.0\.1|\$\()/);
   });
@@ -92,5 +92,7 @@ describe('loadtest/ k6 scripts', () => {
     expect(visit).toMatch(/join\(data\.firstTicket\)/);
     expect(visit).toMatch(/waitUntilAdmitted\(/);
     expect(visit).toMatch(/claim\(joined\.token\)/);
+    const lib = readFileSync(join(DIR, 'lib', 'visitor.js'), 'utf8');
+    expect(/export function joinAndCheck\([^)]*\) \{([\s\S]*?)\n\}/.exec(lib)?.[1]).toMatch(/join\(data\.firstTicket\)/);
   });
 });
