@@ -1,4 +1,5 @@
 import { cleanEnv, makeValidator, num, port, str, bool, EnvError, EnvMissingError } from 'envalid';
+import { FIELD_RANGES } from '../queue/state-check';
 
 /**
  * JWT secrets that appear in this repository's docs, examples or compose file.
@@ -22,9 +23,21 @@ const positiveInt = makeValidator<number>((input) => {
   return n;
 });
 
-const positiveNumber = makeValidator<number>((input) => {
+/** A positive integer up to `max`: the queue-state bounds the scripts enforce (internal/queue/state-check.ts). */
+function boundedInt(max: number) {
+  return makeValidator<number>((input) => {
+    const n = Number(input);
+    if (!Number.isInteger(n) || n <= 0 || n > max) throw new EnvError(`must be an integer from 1 to ${max}, got "${input}"`);
+    return n;
+  });
+}
+
+/** WINDOW_INTERVAL: rounds to whole ms (at least 1) and stays within the state's bound on I. */
+const intervalSeconds = makeValidator<number>((input) => {
   const n = Number(input);
-  if (!Number.isFinite(n) || n <= 0) throw new EnvError(`must be a positive number, got "${input}"`);
+  if (!Number.isFinite(n) || n <= 0 || n * 1000 > FIELD_RANGES.intervalMs[1]) {
+    throw new EnvError(`must be a positive number of seconds up to ${FIELD_RANGES.intervalMs[1] / 1000}, got "${input}"`);
+  }
   return n;
 });
 
@@ -127,15 +140,15 @@ const specs = {
     example: 'output of: openssl rand -base64 48',
   }),
   QUEUE_ID: queueId({ default: 'default', desc: 'Id of the queue this deployment serves; scopes every Redis key and token.', example: 'launch-2026' }),
-  WINDOW_SIZE: positiveInt({ default: 10, desc: 'Tickets admitted per window advance (S).', example: '100' }),
-  WINDOW_INTERVAL: positiveNumber({
+  WINDOW_SIZE: boundedInt(FIELD_RANGES.windowSize[1])({ default: 10, desc: 'Tickets admitted per window advance (S), at most 1000000000.', example: '100' }),
+  WINDOW_INTERVAL: intervalSeconds({
     default: 10,
-    desc: 'Seconds between window advances; fractions allowed (tests use 0.05).',
+    desc: 'Seconds between window advances; fractions allowed (tests use 0.05), at most 604800 (a week).',
     example: '5',
   }),
-  ACTIVE_WINDOW_COUNT: positiveInt({
+  ACTIVE_WINDOW_COUNT: boundedInt(FIELD_RANGES.activeWindowCount[1])({
     default: 2,
-    desc: 'How many windows a ticket stays active for (K); 1 means a ticket can expire one interval after admission.',
+    desc: 'How many windows a ticket stays active for (K), at most 1000000; 1 means a ticket can expire one interval after admission.',
     example: '3',
   }),
   TICKET_TTL: positiveInt({ default: 6 * 3600, desc: 'Seconds a signed ticket is valid for (JWT exp).', example: '21600' }),

@@ -62,7 +62,7 @@ export class Ticker {
       this.kick(this.idlePollMs);
       return;
     }
-    const run = this.o.store.advance(this.o.lease.owner, this.o.settings);
+    const run = this.o.store.advance(this.o.lease.owner, this.o.settings, this.o.cache.highWater());
     this.inFlight = run.then(
       (r) => this.handle(r),
       (err: unknown) => {
@@ -83,6 +83,13 @@ export class Ticker {
         return;
       case 'missing':
         // Redis lost the queue: re-create it (new epoch) via the cache's read, then go on.
+        void this.o.cache.refresh().then(() => this.kick(0));
+        return;
+      case 'rolled_back':
+        // The state is behind what this replica saw: the cache's read (ensure-queue.lua with
+        // the same high-water mark) starts a new epoch; advancing the old one could lift its
+        // version back over the mark and hide the rollback.
+        this.o.logger.warn({ reason: r.rollback }, 'advance refused: the queue state went backwards');
         void this.o.cache.refresh().then(() => this.kick(0));
         return;
       case 'advanced': {

@@ -93,6 +93,18 @@ export class Metrics {
     help: 'Errors from the queue store (Redis).',
     registers: [this.registry],
   });
+  readonly stateCorrupt = new Counter({
+    name: 'waitroom_state_corrupt_total',
+    help: 'Times the queue state was found damaged (a field not a valid integer in range, a missing counter, a valid ticket above the counter); each answered 503 state_corrupt.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+  readonly stateRollbacks = new Counter({
+    name: 'waitroom_state_rollbacks_total',
+    help: 'New epochs started because the queue state in the store went backwards, by what showed it.',
+    labelNames: ['queue', 'reason'] as const,
+    registers: [this.registry],
+  });
   /** Set by the server: returns [queue id, seconds since the state was confirmed]. */
   stateAgeSource: (() => [string, number]) | undefined;
   readonly stateAge = new Gauge({

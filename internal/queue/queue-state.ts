@@ -21,12 +21,46 @@ export interface QueueSnapshot extends QueueSettings {
   readonly storeNowMs: number;
 }
 
-export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'not_leader' | 'missing';
+export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'not_leader' | 'missing' | 'rolled_back';
+
+/**
+ * What a replica has already seen of its queue (docs/system.md, "A store that goes
+ * backwards"). Every value came from a store reply or a signed ticket, so the store held at
+ * least this much in `epoch`; a store state below it went backwards and must not issue
+ * another ticket in that epoch.
+ */
+export interface HighWater {
+  /** The epoch the values below belong to; '' when nothing was seen yet. */
+  readonly epoch: string;
+  /** Highest counter seen in that epoch (store replies and valid tickets). */
+  readonly counter: number;
+  /** Highest window end seen in that epoch. */
+  readonly windowEnd: number;
+  /** Highest state version seen in that epoch. */
+  readonly version: number;
+  /** Epochs seen replaced by a newer one: they come back only in a restored copy. */
+  readonly retired: readonly string[];
+}
+
+export const NOTHING_SEEN: HighWater = Object.freeze({ epoch: '', counter: 0, windowEnd: 0, version: 0, retired: Object.freeze([]) });
+
+/** Why the store's state was found behind what was seen (the scripts' reason strings). */
+export type RollbackReason = 'retired_epoch' | 'window_above_counter' | 'counter_below_seen' | 'window_below_seen' | 'version_below_seen';
+
+/** The result of ensureQueue: the state, and whether this call made a new epoch and why. */
+export interface EnsuredQueue extends QueueSnapshot {
+  /** True when this call created the state (missing, or re-created after a rollback). */
+  readonly created: boolean;
+  /** Set when the state was re-created because the store went backwards. */
+  readonly rollback?: RollbackReason;
+}
 
 export interface AdvanceResult {
   readonly outcome: AdvanceOutcome;
-  /** Present unless outcome is not_leader or missing. */
+  /** Present unless outcome is not_leader, missing or rolled_back. */
   readonly snapshot?: QueueSnapshot;
+  /** Set when outcome is rolled_back. */
+  readonly rollback?: RollbackReason;
   /** How late the step ran against its due time (advanced or skipped), in ms. */
   readonly lagMs: number;
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
 import type { QueueStore } from '../store/store';
 import { LiveSync } from '../sync/live-sync';
-import type { QueueSettings, QueueSnapshot } from './queue-state';
+import type { HighWater, QueueSettings, QueueSnapshot } from './queue-state';
 
 export interface StateCacheOptions {
   readonly store: QueueStore;
@@ -22,7 +22,14 @@ export type SnapshotListener = (s: QueueSnapshot, previous: QueueSnapshot | unde
  * Each replica's copy of its queue's shared state, so that GET /status makes
  * no Redis call. Kept fresh by pub/sub (every advance publishes) and, as a
  * fallback, by a periodic ensure-queue read (~1 s). Snapshots arriving by
- * either path are ordered by (epoch, version); the counter only grows.
+ * either path are ordered by (epoch, version); the counter only grows. A
+ * snapshot older than the one held confirms nothing: it neither replaces the
+ * copy nor counts towards freshness.
+ *
+ * What the cache holds is also the replica's high-water mark (highWater()):
+ * every read, join and advance passes it to its script, which starts a new epoch
+ * instead of issuing or advancing when the store is behind it (docs/system.md,
+ * "A store that goes backwards"). Valid tickets polled here add to it.
  *
  * It also tracks the offset between the local clock and Redis's clock, since
  * the next due time is in Redis time: status ETAs do not depend on replicas'
@@ -34,6 +41,12 @@ export class QueueStateCache {
   /** Epochs this replica saw replaced by a newer one (bounded): their tickets are certainly reset. */
   private readonly replaced: string[] = [];
   private offsetMs = 0;
+  /** Highest ticket of the current epoch seen in a valid token (a signed proof the counter reached it). */
+  private witnessed = 0;
+  /** Set while the store reports the state damaged; cleared by the next sound reply. */
+  private corrupt: UnavailableError | undefined;
+  /** Local send time of the latest refresh read that confirmed the state. */
+  private readSentAt = -Infinity;
   private readonly listeners = new Set<SnapshotListener>();
   private readonly now: () => number;
   private readonly sync: LiveSync;
@@ -61,40 +74,63 @@ export class QueueStateCache {
 
   private async read(): Promise<void> {
     const before = this.now();
-    const s = await this.o.store.ensureQueue(this.o.settings);
+    let s;
+    try {
+      s = await this.o.store.ensureQueue(this.o.settings, this.highWater());
+    } catch (err) {
+      this.noteStoreError(err);
+      throw err;
+    }
     const after = this.now();
     // Redis read its clock somewhere between before and after; assume the middle.
     this.offsetMs = s.storeNowMs - (before + after) / 2;
-    this.apply(s, 'refresh');
+    this.apply(s, 'refresh', before);
+  }
+
+  /** A store call failed: a damaged state makes every answer 503 state_corrupt until a sound reply. */
+  noteStoreError(err: unknown): void {
+    if (err instanceof UnavailableError && err.code === 'state_corrupt') this.corrupt = err;
   }
 
   /**
    * Accepts a snapshot from any path (refresh, pub/sub, a join or an advance)
-   * if it is not older than what the cache holds. A new epoch always wins: it
-   * means the queue was re-created.
+   * if it is not older than what the cache holds. A new epoch wins (the queue was
+   * re-created) unless it is one this replica saw replaced: that one can only be a
+   * restored copy, which the scripts refuse.
    */
-  apply(s: QueueSnapshot, source: 'refresh' | 'pubsub' | 'join' | 'advance'): void {
+  apply(s: QueueSnapshot, source: 'refresh' | 'pubsub' | 'join' | 'advance', sentAtMs?: number): void {
     const prev = this.snap;
     let next: QueueSnapshot;
     if (!prev || prev.epoch !== s.epoch) {
       // An epoch change that is not a fresh read could be a delayed message from the
       // old epoch; only reads of the state itself may switch epochs.
       if (prev && source === 'pubsub') return;
+      if (this.replaced.includes(s.epoch)) {
+        this.o.logger.error({ epoch: s.epoch, source }, 'a replaced queue epoch came back; ignored');
+        return;
+      }
       if (prev) {
         this.o.logger.warn({ from: prev.epoch, to: s.epoch }, 'queue epoch changed: the queue was re-created');
         this.replaced.push(prev.epoch);
         if (this.replaced.length > 16) this.replaced.shift();
       }
+      this.witnessed = 0;
       next = s;
+    } else if (s.version < prev.version) {
+      // Older than the copy held (a late reply or message): it confirms nothing. A store
+      // that is really behind is caught by the next read, which carries the high-water mark.
+      return;
     } else if (s.version > prev.version) {
       next = { ...s, counter: Math.max(s.counter, prev.counter) };
-    } else if (s.version === prev.version && s.counter > prev.counter) {
+    } else if (s.counter > prev.counter) {
       next = { ...prev, counter: s.counter };
     } else {
       next = prev;
     }
-    // Every path is a reply from the store itself, so each one confirms the state.
+    // A reply at least as new as the copy: the store confirms the state.
     this.confirmedAt = this.now();
+    this.corrupt = undefined;
+    if (sentAtMs !== undefined) this.readSentAt = Math.max(this.readSentAt, sentAtMs);
     if (next === prev) return;
     this.snap = next;
     for (const l of this.listeners) {
@@ -106,8 +142,34 @@ export class QueueStateCache {
     }
   }
 
+  /** What this replica has seen of the queue, for the scripts' rollback checks. */
+  highWater(): HighWater {
+    const s = this.snap;
+    if (!s) return { epoch: '', counter: 0, windowEnd: 0, version: 0, retired: this.replaced };
+    return { epoch: s.epoch, counter: Math.max(s.counter, this.witnessed), windowEnd: s.windowEnd, version: s.version, retired: this.replaced };
+  }
+
+  /**
+   * A valid ticket of the current epoch: the counter reached it, whatever the store says
+   * now. The next read passes it on, so a counter that fell below it starts a new epoch.
+   */
+  witness(ticket: number): void {
+    if (ticket > this.witnessed) this.witnessed = ticket;
+  }
+
+  /** Local time (ms) at which the latest confirming refresh read was sent (-Infinity before one). */
+  readSentAtMs(): number {
+    return this.readSentAt;
+  }
+
+  /** True while the store reports the state damaged. */
+  isCorrupt(): boolean {
+    return this.corrupt !== undefined;
+  }
+
   /** The cached state, or a 503 if it is missing or older than the staleness bound. */
   current(): QueueSnapshot {
+    if (this.corrupt) throw this.corrupt;
     const s = this.snap;
     if (!s) throw new UnavailableError('not_ready', 'the queue state is not loaded yet', 1);
     const age = this.now() - this.confirmedAt;
@@ -138,7 +200,7 @@ export class QueueStateCache {
   }
 
   isFresh(): boolean {
-    return this.snap !== undefined && this.ageMs() <= this.o.maxStalenessMs;
+    return this.snap !== undefined && !this.corrupt && this.ageMs() <= this.o.maxStalenessMs;
   }
 
   /** The store's clock now, estimated from the local clock and the measured offset. */

@@ -20,10 +20,17 @@ import { MemoryPassStore } from '../store/memory-pass-store';
 import { MemoryQueueStore } from '../store/memory-store';
 import { RedisPassStore } from '../store/pass-store';
 import { RedisQueueStore } from '../store/redis-store';
-import type { QueueStore } from '../store/store';
+import type { QueueStore, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
 import { EventHub } from '../events/event-hub';
 import { QueueOverview } from '../service/queue-overview';
+
+function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
+  return {
+    onCorrupt: () => metrics.stateCorrupt.inc({ queue }),
+    onRollback: (reason) => metrics.stateRollbacks.inc({ queue, reason }),
+  };
+}
 
 /**
  * Chooses the store for a config: Redis when REDIS_URL is set; otherwise, outside
@@ -40,13 +47,14 @@ export function createStore(config: Config, logger: Logger, metrics: Metrics): R
       'EMBEDDED STORE: REDIS_URL is not set, so the queue lives in this process only. ' +
         'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
     );
-    return new MemoryQueueStore({ queueId: config.queueId, logger: logger.child({ component: 'memory-store' }) });
+    return new MemoryQueueStore({ queueId: config.queueId, logger: logger.child({ component: 'memory-store' }), ...integrityHooks(config.queueId, metrics) });
   }
   return new RedisQueueStore({
     url: config.redisUrl,
     queueId: config.queueId,
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
+    ...integrityHooks(config.queueId, metrics),
   });
 }
 
@@ -106,16 +114,23 @@ export class WaitroomServer {
     });
     const tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
     const q = config.queueId;
-    const batcher = new TicketBatcher(this.store, this.settings, 512, (b) => {
-      this.metrics.ticketsIssued.inc({ queue: q }, b.count);
-      this.metrics.joinBatchSize.observe(b.count);
-    });
+    const batcher = new TicketBatcher(
+      this.store,
+      this.settings,
+      512,
+      (b) => {
+        this.metrics.ticketsIssued.inc({ queue: q }, b.count);
+        this.metrics.joinBatchSize.observe(b.count);
+      },
+      () => this.cache.highWater(),
+    );
     this.service = new QueueService({
       queueId: q,
       cache: this.cache,
       tokens,
       batcher,
       onIssued: (_t, view) => this.metrics.lastTicketEta.set({ queue: q }, view.etaSeconds),
+      onTicketAboveCounter: () => this.metrics.stateCorrupt.inc({ queue: q }),
     });
     this.readiness = new Readiness(this.store, this.cache);
     this.wireMetrics();

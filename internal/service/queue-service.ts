@@ -38,6 +38,8 @@ export interface QueueServiceDeps {
   readonly tokens: TicketTokens;
   readonly batcher: TicketBatcher;
   readonly onIssued?: (ticket: number, view: TicketView) => void;
+  /** A valid ticket above the counter the replica confirmed after it was issued (for metrics). */
+  readonly onTicketAboveCounter?: () => void;
 }
 
 function windowOf(s: QueueSnapshot): WindowView {
@@ -57,7 +59,14 @@ export class QueueService {
 
   /** Issues a ticket (one INCR shared with concurrent joins) and signs it. */
   async join(): Promise<JoinResult> {
-    const { ticket, snapshot } = await this.d.batcher.issue();
+    let issued;
+    try {
+      issued = await this.d.batcher.issue();
+    } catch (err) {
+      this.d.cache.noteStoreError(err);
+      throw err;
+    }
+    const { ticket, snapshot } = issued;
     this.d.cache.apply(snapshot, 'join');
     const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
@@ -78,6 +87,26 @@ export class QueueService {
   status(token: string): StatusResult {
     const claims = this.verifyTicket(token);
     return this.statusOf(claims);
+  }
+
+  /**
+   * A valid ticket above the counter this replica holds. Usually the ticket is just newer
+   * than the replica's copy (another replica issued it since the last read): it is noted as
+   * seen, and the next read checks the store against it. But if the replica confirmed the
+   * counter by a read sent after the ticket was issued (iat has whole seconds; the extra
+   * second covers the rounding), the counter went backwards below a number a visitor holds:
+   * 503 state_corrupt now, and a read at once, which starts a new epoch (then 409 queue_reset).
+   */
+  private aboveCounter(claims: TicketClaims): void {
+    this.d.cache.witness(claims.ticket);
+    if (this.d.cache.readSentAtMs() < (claims.iat + 1) * 1000) return;
+    this.d.onTicketAboveCounter?.();
+    void this.d.cache.refresh();
+    throw new UnavailableError(
+      'state_corrupt',
+      `ticket ${claims.ticket} is above the queue's ticket counter (${this.d.cache.peek()?.counter}): the counter went backwards; the queue is being restarted`,
+      1,
+    );
   }
 
   /** The public window: everything a client needs to compute its own status from its ticket. */
@@ -109,6 +138,7 @@ export class QueueService {
       }
       throw new QueueResetError();
     }
+    if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
     const view = viewTicket(claims.ticket, windowOf(snap), now);
     return {

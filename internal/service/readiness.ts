@@ -2,7 +2,7 @@ import type { QueueStateCache } from '../queue/state-cache';
 import type { QueueStore } from '../store/store';
 
 /** Why the replica is not ready, or null when it is. */
-export type NotReadyReason = 'shutting_down' | 'store_unreachable' | 'state_not_loaded' | 'state_stale' | null;
+export type NotReadyReason = 'shutting_down' | 'store_unreachable' | 'state_not_loaded' | 'state_stale' | 'state_corrupt' | null;
 
 /** Readiness: Redis reachable, queue state loaded and fresh, and not shutting down. */
 export class Readiness {
@@ -25,6 +25,7 @@ export class Readiness {
   reason(): NotReadyReason {
     if (this.draining) return 'shutting_down';
     if (!this.store.isReady()) return 'store_unreachable';
+    if (this.cache.isCorrupt()) return 'state_corrupt';
     if (!this.cache.peek()) return 'state_not_loaded';
     if (!this.cache.isFresh()) return 'state_stale';
     return null;

@@ -1,4 +1,4 @@
-import type { IssuedTickets, QueueSettings, QueueSnapshot } from '../queue/queue-state';
+import type { HighWater, IssuedTickets, QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import type { QueueStore } from '../store/store';
 
 export interface IssuedTicket {
@@ -28,6 +28,8 @@ export class TicketBatcher {
     /** Upper bound per round trip; a bigger burst is split over several calls. */
     private readonly maxBatch = 512,
     private readonly onBatch?: (b: IssuedTickets) => void,
+    /** The replica's high-water mark (QueueStateCache.highWater), read when each batch is sent. */
+    private readonly seen?: () => HighWater,
   ) {}
 
   issue(): Promise<IssuedTicket> {
@@ -46,7 +48,7 @@ export class TicketBatcher {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      this.store.issueTickets(batch.length, this.settings).then(
+      this.store.issueTickets(batch.length, this.settings, this.seen?.()).then(
         (issued) => {
           this.onBatch?.(issued);
           batch.forEach((p, i) => p.resolve({ ticket: issued.first + i, snapshot: issued.snapshot }));

@@ -2,10 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
-import type { AdvanceResult, IssuedTickets, QueueSettings, QueueSnapshot } from '../queue/queue-state';
-import type { QueueStore, Subscription } from './store';
+import {
+  NOTHING_SEEN,
+  type AdvanceResult,
+  type EnsuredQueue,
+  type HighWater,
+  type IssuedTickets,
+  type QueueSettings,
+  type QueueSnapshot,
+  type RollbackReason,
+} from '../queue/queue-state';
+import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
+import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
-export interface MemoryStoreOptions {
+export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
   readonly logger: Logger;
   /**
@@ -19,7 +29,7 @@ export interface MemoryStoreOptions {
 
 /** The queue state hash of the Redis store, as one record. */
 interface QueueState {
-  readonly epoch: string;
+  epoch: string;
   windowEnd: number;
   nextDueMs: number;
   windowSize: number;
@@ -60,11 +70,13 @@ export class MemoryQueueStore implements QueueStore {
   private readonly listeners = new Set<(s: QueueSnapshot) => void>();
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly hooks: StoreIntegrityHooks;
   private closed = false;
 
   constructor(opts: MemoryStoreOptions) {
     this.queueId = opts.queueId;
     this.log = opts.logger;
+    this.hooks = opts;
     this.now = opts.now ?? monotonicEpochClock();
   }
 
@@ -97,9 +109,24 @@ export class MemoryQueueStore implements QueueStore {
     };
   }
 
-  /** ensure-queue.lua: create with a new epoch and W = S if missing. */
-  private ensure(settings: QueueSettings, nowMs: number): { state: QueueState; created: boolean } {
-    if (this.state) return { state: this.state, created: false };
+  /**
+   * The scripts' field validation: a state that fails it answers 503 state_corrupt and is
+   * never computed with (in memory only a bug could damage it, but the rule is the same).
+   */
+  private checked(s: QueueState): QueueState {
+    const c = checkState(s as unknown as Record<string, unknown>);
+    if (c.ok) return s;
+    return this.corrupt(`queue state field ${c.field} is "${String(c.value)}"`);
+  }
+
+  private corrupt(detail: string): never {
+    this.log.error({ queue: this.queueId, detail }, 'embedded queue state is damaged; refusing to guess');
+    this.hooks.onCorrupt?.(detail);
+    throw new UnavailableError('state_corrupt', `the queue state is damaged (${detail})`, 5);
+  }
+
+  /** The state as ensure-queue.lua sets it up: a new epoch, W = S, counter 0. */
+  private create(settings: QueueSettings, nowMs: number, version: number): QueueState {
     this.state = {
       epoch: randomUUID(),
       // W starts at S: the first batch is admitted at once; the second after one interval.
@@ -108,37 +135,55 @@ export class MemoryQueueStore implements QueueStore {
       windowSize: settings.windowSize,
       intervalMs: settings.intervalMs,
       activeWindowCount: settings.activeWindowCount,
-      version: 1,
+      version,
       counter: 0,
     };
-    this.log.warn({ queue: this.queueId, epoch: this.state.epoch }, 'queue state created (new epoch)');
-    return { state: this.state, created: true };
+    return this.state;
   }
 
-  async ensureQueue(settings: QueueSettings): Promise<QueueSnapshot & { readonly created: boolean }> {
+  /** ensure-queue.lua: create if missing, re-create (new epoch) if behind `seen`. */
+  private ensure(settings: QueueSettings, nowMs: number, seen: HighWater): { state: QueueState; created: boolean; rollback?: RollbackReason } {
+    if (!this.state) {
+      const state = this.create(settings, nowMs, seen.version + 1);
+      this.log.warn({ queue: this.queueId, epoch: state.epoch }, 'queue state created (new epoch)');
+      return { state, created: true };
+    }
+    const s = this.checked(this.state);
+    const rollback = rollbackReason(s, seen);
+    if (!rollback) return { state: s, created: false };
+    const state = this.create(settings, nowMs, Math.max(s.version, seen.version) + 1);
+    this.log.error({ queue: this.queueId, reason: rollback, epoch: state.epoch }, 'the queue state went backwards; started a new epoch');
+    this.hooks.onRollback?.(rollback);
+    return { state, created: true, rollback };
+  }
+
+  async ensureQueue(settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
     this.assertOpen();
     const now = this.now();
-    const { state, created } = this.ensure(settings, now);
-    return { ...this.snapshot(state, now), created };
+    const { state, created, rollback } = this.ensure(settings, now, seen);
+    return { ...this.snapshot(state, now), created, ...(rollback ? { rollback } : {}) };
   }
 
-  /** join.lua, after ensure-queue.lua when the state is missing (as RedisQueueStore does). */
-  async issueTickets(count: number, settings: QueueSettings): Promise<IssuedTickets> {
+  /** join.lua, after ensure-queue.lua when the state is missing or behind (as RedisQueueStore does). */
+  async issueTickets(count: number, settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<IssuedTickets> {
     this.assertOpen();
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`ticket count must be a positive integer, got ${count}`);
     const now = this.now();
-    const { state } = this.ensure(settings, now);
+    const { state } = this.ensure(settings, now, seen);
+    if (state.counter > MAX_EXACT - count) this.corrupt(`ticket counter is "${state.counter}" (no room for ${count} more)`);
     state.counter += count;
     return { first: state.counter - count + 1, count, snapshot: this.snapshot(state, now) };
   }
 
   /** advance-window.lua: lease fence, due check, skip while nobody waits, no catch-up. */
-  async advance(owner: string, settings: QueueSettings): Promise<AdvanceResult> {
+  async advance(owner: string, settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     this.assertOpen();
     const now = this.now();
     if (this.holder(now) !== owner) return { outcome: 'not_leader', lagMs: 0 };
-    const s = this.state;
-    if (!s) return { outcome: 'missing', lagMs: 0 };
+    if (!this.state) return { outcome: 'missing', lagMs: 0 };
+    const s = this.checked(this.state);
+    const rollback = rollbackReason(s, seen);
+    if (rollback) return { outcome: 'rolled_back', lagMs: 0, rollback };
     if (now < s.nextDueMs) return { outcome: 'not_due', snapshot: this.snapshot(s, now), lagMs: 0 };
     const lagMs = now - s.nextDueMs;
     // Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.

@@ -2,12 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
-import type { AdvanceOutcome, AdvanceResult, IssuedTickets, QueueSettings, QueueSnapshot } from '../queue/queue-state';
+import {
+  NOTHING_SEEN,
+  type AdvanceOutcome,
+  type AdvanceResult,
+  type EnsuredQueue,
+  type HighWater,
+  type IssuedTickets,
+  type QueueSettings,
+  type QueueSnapshot,
+  type RollbackReason,
+} from '../queue/queue-state';
+import { checkState } from '../queue/state-check';
 import { queueKeys, type QueueKeys } from './keys';
-import { scripts } from './scripts';
-import type { QueueStore, Subscription } from './store';
+import { scripts, type SeenArgs } from './scripts';
+import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends StoreIntegrityHooks {
   readonly url: string;
   readonly queueId: string;
   readonly logger: Logger;
@@ -74,7 +85,19 @@ function parseSnapshot(r: ReadonlyArray<string | number>, offset: number): Queue
   };
 }
 
-const ADVANCE_CODES: Record<number, AdvanceOutcome> = { 1: 'advanced', 0: 'skipped', 2: 'not_due', [-1]: 'not_leader', [-2]: 'missing' };
+const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
+  1: 'advanced',
+  0: 'skipped',
+  2: 'not_due',
+  [-1]: 'not_leader',
+  [-2]: 'missing',
+  [-3]: 'rolled_back',
+};
+
+/** A caller's high-water mark as the scripts' trailing arguments. */
+function seenArgs(seen: HighWater): SeenArgs {
+  return [seen.epoch, seen.counter, seen.windowEnd, seen.version, ...seen.retired];
+}
 
 /**
  * The replicated store: one Redis (or a Redis with failover) shared by every
@@ -86,6 +109,7 @@ export class RedisQueueStore implements QueueStore {
   private readonly client: Client;
   private readonly log: Logger;
   private readonly onError: (err: unknown) => void;
+  private readonly hooks: StoreIntegrityHooks;
   private readonly commandTimeoutMs: number;
   private readonly url: string;
   private readonly subscribers = new Set<Client>();
@@ -97,6 +121,7 @@ export class RedisQueueStore implements QueueStore {
     this.log = opts.logger;
     this.url = opts.url;
     this.onError = opts.onError ?? (() => undefined);
+    this.hooks = opts;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
     this.client = createRedisClient(opts.url, this.commandTimeoutMs);
     this.watch(this.client, 'command');
@@ -135,9 +160,11 @@ export class RedisQueueStore implements QueueStore {
     } catch (err) {
       this.onError(err);
       const msg = (err as Error)?.message ?? String(err);
-      if (msg.includes('WAITROOM_CORRUPT')) {
-        this.log.error({ err, what }, 'queue state in Redis is damaged; refusing to guess');
-        throw new UnavailableError('state_corrupt', 'the queue state is damaged; an operator has to repair it', 5, { cause: err });
+      const corrupt = /WAITROOM_CORRUPT (.*)/.exec(msg);
+      if (corrupt) {
+        this.log.error({ err, what, detail: corrupt[1] }, 'queue state in Redis is damaged; refusing to guess');
+        this.hooks.onCorrupt?.(corrupt[1] ?? msg);
+        throw new UnavailableError('state_corrupt', `the queue state is damaged (${corrupt[1]}); an operator has to repair it`, 5, { cause: err });
       }
       if (isUnavailable(err)) {
         this.log.warn({ err: { name: (err as Error).name, message: msg }, what }, 'redis unavailable');
@@ -150,32 +177,49 @@ export class RedisQueueStore implements QueueStore {
     }
   }
 
-  async ensureQueue(s: QueueSettings): Promise<QueueSnapshot & { created: boolean }> {
+  async ensureQueue(s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
     const r = await this.call('ensureQueue', () =>
-      this.client.ensureQueue(this.keys.state, this.keys.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount),
+      this.client.ensureQueue(this.keys.state, this.keys.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, ...seenArgs(seen)),
     );
     const snap = parseSnapshot(r, 1);
-    const created = Number(r[0]) === 1;
-    if (created) this.log.warn({ queue: this.queueId, epoch: snap.epoch }, 'queue state created (new epoch)');
-    return { ...snap, counter: Number(r[8]), storeNowMs: Number(r[9]), created };
+    const code = Number(r[0]);
+    const out = { ...snap, counter: Number(r[8]), storeNowMs: Number(r[9]), created: code !== 0 };
+    if (code === 1) this.log.warn({ queue: this.queueId, epoch: snap.epoch }, 'queue state created (new epoch)');
+    if (code !== 2) return out;
+    const rollback = String(r[10]) as RollbackReason;
+    this.reportRollback(rollback, seen, snap.epoch);
+    return { ...out, rollback };
   }
 
-  async issueTickets(count: number, s: QueueSettings): Promise<IssuedTickets> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const r = await this.call('join', () => this.client.join(this.keys.state, this.keys.counter, count));
-      if (Number(r[0]) === 0) {
-        // State missing (first join, or Redis lost its data): create it and try once more.
-        await this.ensureQueue(s);
+  private reportRollback(reason: RollbackReason, seen: HighWater, epoch: string): void {
+    this.log.error(
+      { queue: this.queueId, reason, seen: { epoch: seen.epoch, counter: seen.counter, windowEnd: seen.windowEnd, version: seen.version }, epoch },
+      'the queue state in Redis went backwards (lost writes, a lagging replica or a restored copy); started a new epoch so that no place is handed out twice',
+    );
+    this.hooks.onRollback?.(reason);
+  }
+
+  async issueTickets(count: number, s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<IssuedTickets> {
+    // Three attempts: the state may be missing (create it) or behind `seen` (start a new
+    // epoch), and another replica may change it between our calls.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await this.call('join', () => this.client.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
+      const code = Number(r[0]);
+      if (code === 0 || code === -1) {
+        // State missing (first join, or Redis lost its data), or behind what this replica
+        // saw: ensure-queue.lua re-checks both atomically and makes a new epoch; try again.
+        if (code === -1) this.log.warn({ queue: this.queueId, reason: r[1] }, 'join refused: the queue state went backwards');
+        await this.ensureQueue(s, seen);
         continue;
       }
-      const last = Number(r[0]);
+      const last = code;
       const snap = { ...parseSnapshot(r, 1), counter: last, storeNowMs: Number(r[8]) };
       return { first: last - count + 1, count, snapshot: snap };
     }
-    throw new UnavailableError('store_unavailable', 'the queue state keeps disappearing; try again shortly', 1);
+    throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
   }
 
-  async advance(owner: string, s: QueueSettings): Promise<AdvanceResult> {
+  async advance(owner: string, s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     const r = await this.call('advance', () =>
       this.client.advanceWindow(
         this.keys.state,
@@ -186,11 +230,13 @@ export class RedisQueueStore implements QueueStore {
         s.intervalMs,
         s.activeWindowCount,
         this.keys.events,
+        ...seenArgs(seen),
       ),
     );
     const outcome = ADVANCE_CODES[Number(r[0])];
     if (!outcome) throw new Error(`advance-window.lua returned unknown code ${String(r[0])}`);
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
+    if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
     const snapshot = { ...parseSnapshot(r, 1), counter: Number(r[8]), storeNowMs: Number(r[9]) };
     return { outcome, snapshot, lagMs: Number(r[10]) };
   }
@@ -214,22 +260,21 @@ export class RedisQueueStore implements QueueStore {
 
   async subscribe(onSnapshot: (s: QueueSnapshot) => void): Promise<Subscription> {
     return this.subscribeChannel(this.keys.events, (message) => {
+      let m: Record<string, unknown>;
       try {
-        const m = JSON.parse(message) as Record<string, unknown>;
-        onSnapshot({
-          epoch: String(m.epoch),
-          windowEnd: Number(m.windowEnd),
-          nextDueMs: Number(m.nextDueMs),
-          windowSize: Number(m.windowSize),
-          intervalMs: Number(m.intervalMs),
-          activeWindowCount: Number(m.activeWindowCount),
-          version: Number(m.version),
-          counter: Number(m.counter),
-          storeNowMs: Number(m.nowMs),
-        });
+        m = JSON.parse(message) as Record<string, unknown>;
       } catch (err) {
         this.log.error({ err }, 'unreadable queue event ignored');
+        return;
       }
+      // The script validated these before publishing; anything else on the channel is not ours to trust.
+      const c = checkState(m);
+      const nowMs = Number(m.nowMs);
+      if (!c.ok || !Number.isSafeInteger(nowMs)) {
+        this.log.error({ field: c.ok ? 'nowMs' : c.field }, 'queue event with an invalid field ignored');
+        return;
+      }
+      onSnapshot({ ...c.state, storeNowMs: nowMs });
     });
   }
 

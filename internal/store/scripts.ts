@@ -15,6 +15,8 @@ function lua(name: string): string {
 }
 
 type Reply = Array<string | number>;
+/** A caller's high-water mark as script arguments: epoch, counter, W, version, then retired epochs. */
+export type SeenArgs = [epoch: string, counter: number, windowEnd: number, version: number, ...retired: string[]];
 const raw = undefined as unknown as () => Reply;
 const num = undefined as unknown as () => number;
 
@@ -28,13 +30,13 @@ export const scripts = {
   ensureQueue: defineScript({
     NUMBER_OF_KEYS: 2,
     SCRIPT: lua('ensure-queue'),
-    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, epoch: string, s: number, i: number, k: number) => void,
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, epoch: string, s: number, i: number, k: number, ...seen: SeenArgs) => void,
     transformReply: raw,
   }),
   join: defineScript({
     NUMBER_OF_KEYS: 2,
     SCRIPT: lua('join'),
-    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, count: number) => void,
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, count: number, ...seen: SeenArgs) => void,
     transformReply: raw,
   }),
   advanceWindow: defineScript({
@@ -50,6 +52,7 @@ export const scripts = {
       i: number,
       k: number,
       channel: string,
+      ...seen: SeenArgs
     ) => void,
     transformReply: raw,
   }),

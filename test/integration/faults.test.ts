@@ -160,6 +160,36 @@ describe('a damaged state is reported, never silently reset', () => {
     expect((await joinOk()).ticket).toBe(3);
   });
 
+  test.each([
+    ['counter', 'nan'],
+    ['counter', '-100'],
+    ['windowEnd', 'inf'],
+    ['windowEnd', '1e400'],
+    ['windowSize', '0'],
+    ['intervalMs', '-5'],
+  ])('%s = %s: /join and /status answer 503 state_corrupt, /readyz says why, the metric counts it', async (field, value) => {
+    const queue = `bad-${field}-${value.replace(/\W/g, '')}`;
+    await boot(queue);
+    const t = await joinOk();
+    const keys = queueKeys(queue);
+    await redis.withClient((c) => (field === 'counter' ? c.set(keys.counter, value) : c.hSet(keys.state, field, value)));
+    // The replica's own read finds it within STATE_REFRESH_MS (100 ms): not "stale", corrupt.
+    await waitFor(async () => (await status(t.token)).status === 503, { what: '/status 503' });
+    const s = await status(t.token);
+    expect(s.headers.get('retry-after')).toBe('5');
+    expect(await errorCode(s)).toBe('state_corrupt');
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not_ready', reason: 'state_corrupt' });
+    const j = await join();
+    expect(j.status).toBe(503);
+    expect(await errorCode(j)).toBe('state_corrupt');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const counted = Number(/waitroom_state_corrupt_total\{queue="[^"]+"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    // At least the read that found it and the join.
+    expect(counted).toBeGreaterThanOrEqual(2);
+  });
+
   test('a non-numeric window end is refused, not read as zero', async () => {
     await boot('nan');
     const t = await joinOk();
@@ -169,5 +199,54 @@ describe('a damaged state is reported, never silently reset', () => {
     expect(await errorCode(r)).toBe('state_corrupt');
     await waitFor(async () => (await status(t.token)).status === 503, { what: '/status 503' });
     expect(await redis.withClient((c) => c.hGet(queueKeys('nan').state, 'windowEnd'))).toBe('abc');
+  });
+});
+
+describe('a counter that went backwards starts a new epoch, never a duplicate place', () => {
+  test('SET lower by hand: the next join is ticket 1 of a new epoch and old tickets get 409 queue_reset', async () => {
+    await boot('setlower');
+    const held = [];
+    for (let i = 0; i < 6; i++) held.push(await joinOk());
+    const oldEpoch = server.cache.peek()!.epoch;
+    await redis.withClient((c) => c.set(queueKeys('setlower').counter, '2'));
+    const fresh = await joinOk();
+    expect(fresh.ticket).toBe(1);
+    expect(server.cache.peek()!.epoch).not.toBe(oldEpoch);
+    for (const t of held) {
+      const r = await status(t.token);
+      expect(r.status).toBe(409);
+      expect(await errorCode(r)).toBe('queue_reset');
+    }
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/waitroom_state_rollbacks_total\{queue="setlower",reason="counter_below_seen"\} 1/);
+  });
+
+  test('a replica with no memory of the lost numbers learns them from a polled ticket: 503 state_corrupt, then 409 queue_reset', async () => {
+    await boot('witness');
+    const tickets = [];
+    for (let i = 0; i < 8; i++) tickets.push(await joinOk());
+    const last = tickets[7]!;
+    // The replica that saw ticket 8 goes away; the counter then falls back to 3
+    // (W = 5 stays within counter + S, so the state alone does not show it).
+    await server.shutdown();
+    await redis.withClient((c) => c.set(queueKeys('witness').counter, '3'));
+    // Tickets carry whole-second iat: wait until a read sent now is surely after ticket 8 was issued.
+    await new Promise((r) => setTimeout(r, 1100));
+    server = await startInProcess({ REDIS_URL: redis.url, QUEUE_ID: 'witness', WINDOW_SIZE: '5', WINDOW_INTERVAL: '3600', STATE_REFRESH_MS: '100', STATE_MAX_STALENESS_MS: '600' });
+    const addr = (await server.listen(0, '127.0.0.1')) as AddressInfo;
+    base = `http://127.0.0.1:${addr.port}`;
+    // Its first read may have raced the connection; one confirmed read after ticket 8 was issued.
+    await server.cache.refresh();
+    const epoch = server.cache.peek()!.epoch;
+    // Ticket 2 is within the counter: an ordinary answer.
+    expect((await status(tickets[1]!.token)).status).toBe(200);
+    // Ticket 8 is above the counter this replica confirmed after it was issued.
+    const r = await status(last.token);
+    expect(r.status).toBe(503);
+    expect(await errorCode(r)).toBe('state_corrupt');
+    // The read it triggered carried ticket 8 as seen: a new epoch.
+    await waitFor(() => server.cache.peek()!.epoch !== epoch, { what: 'a new epoch' });
+    for (const t of tickets) expect((await status(t.token)).status).toBe(409);
+    expect((await joinOk()).ticket).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { UnavailableError } from '../../internal/errors/errors';
-import type { AdvanceResult, QueueSettings, QueueSnapshot } from '../../internal/queue/queue-state';
+import { NOTHING_SEEN, type AdvanceResult, type HighWater, type QueueSettings, type QueueSnapshot } from '../../internal/queue/queue-state';
 import { MemoryQueueStore } from '../../internal/store/memory-store';
 import { RedisQueueStore } from '../../internal/store/redis-store';
 import type { QueueStore } from '../../internal/store/store';
@@ -270,6 +270,73 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       expect(adv.snapshot).toMatchObject({ windowEnd: 13, windowSize: 10, intervalMs: 2 * I, activeWindowCount: 4 });
       expect(adv.snapshot!.nextDueMs).toBe(adv.snapshot!.storeNowMs + 2 * I);
       expect(await store.ensureQueue(SETTINGS)).toMatchObject({ windowEnd: 13, windowSize: 10, intervalMs: 2 * I, activeWindowCount: 4 });
+    });
+  });
+
+  describe('a store that went backwards (the caller saw more than it holds)', () => {
+    const seenOf = (s: QueueSnapshot, over: Partial<HighWater> = {}): HighWater => ({
+      epoch: s.epoch,
+      counter: s.counter,
+      windowEnd: s.windowEnd,
+      version: s.version,
+      retired: [],
+      ...over,
+    });
+
+    it('accepts exactly what was seen, and a caller that saw nothing', async () => {
+      const store = await open();
+      const a = await store.issueTickets(4, SETTINGS);
+      const again = await store.ensureQueue(SETTINGS, seenOf(a.snapshot));
+      expect(again).toMatchObject({ created: false, epoch: a.snapshot.epoch, counter: 4 });
+      expect(again.rollback).toBeUndefined();
+      expect(await store.issueTickets(1, SETTINGS, seenOf(a.snapshot))).toMatchObject({ first: 5 });
+      expect(await store.issueTickets(1, SETTINGS, NOTHING_SEEN)).toMatchObject({ first: 6 });
+    });
+
+    it.each<[string, (s: QueueSnapshot) => Partial<HighWater>, string]>([
+      ['a counter seen above the stored one', (s) => ({ counter: s.counter + 1 }), 'counter_below_seen'],
+      ['a W seen above the stored one', (s) => ({ windowEnd: s.windowEnd + 1 }), 'window_below_seen'],
+      ['a version seen above the stored one', (s) => ({ version: s.version + 1 }), 'version_below_seen'],
+      ['the stored epoch seen replaced', (s) => ({ epoch: 'another', retired: [s.epoch] }), 'retired_epoch'],
+    ])('ensureQueue starts a new epoch for %s, with a version above both', async (_name, over, reason) => {
+      const store = await open();
+      const a = await store.issueTickets(7, SETTINGS);
+      const seen = seenOf(a.snapshot, over(a.snapshot));
+      const r = await store.ensureQueue(SETTINGS, seen);
+      expect(r).toMatchObject({ created: true, rollback: reason, counter: 0, windowEnd: SETTINGS.windowSize });
+      expect(r.epoch).not.toBe(a.snapshot.epoch);
+      expect(r.version).toBe(Math.max(a.snapshot.version, seen.version) + 1);
+      // The old epoch is gone for good: the next caller sees the new one.
+      expect((await store.ensureQueue(SETTINGS)).epoch).toBe(r.epoch);
+    });
+
+    it('a join never issues a number below what was seen: it starts a new epoch at 1', async () => {
+      const store = await open();
+      const a = await store.issueTickets(5, SETTINGS);
+      // Another replica saw ticket 12 of this epoch (e.g. before a crash lost 7 joins).
+      const b = await store.issueTickets(2, SETTINGS, seenOf(a.snapshot, { counter: 12 }));
+      expect(b.first).toBe(1);
+      expect(b.snapshot.epoch).not.toBe(a.snapshot.epoch);
+      expect(b.snapshot.counter).toBe(2);
+      expect(b.snapshot.version).toBeGreaterThan(a.snapshot.version);
+    });
+
+    it('an advance refuses a state behind what was seen, and changes nothing', async () => {
+      const store = await open();
+      const a = await store.issueTickets(20, SETTINGS);
+      await store.acquireLease('a', 5000);
+      const r = await store.advance('a', SETTINGS, seenOf(a.snapshot, { counter: 25 }));
+      expect(r).toEqual({ outcome: 'rolled_back', lagMs: 0, rollback: 'counter_below_seen' });
+      expect(await store.ensureQueue(SETTINGS)).toMatchObject({ epoch: a.snapshot.epoch, windowEnd: a.snapshot.windowEnd, version: a.snapshot.version });
+      // With an accurate mark it advances as usual.
+      expect((await advanceWhenDue(store, 'a', SETTINGS)).outcome).toBe('advanced');
+    });
+
+    it('a state created after data loss takes a version above what the caller saw', async () => {
+      const store = await open();
+      const r = await store.ensureQueue(SETTINGS, { epoch: 'lost', counter: 900, windowEnd: 800, version: 41, retired: [] });
+      expect(r).toMatchObject({ created: true, version: 42, counter: 0 });
+      expect(r.rollback).toBeUndefined();
     });
   });
 

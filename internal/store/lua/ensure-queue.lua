@@ -1,36 +1,90 @@
--- ensure-queue.lua: create a queue's state if it is missing, then return it.
--- Called at start, by every periodic refresh and after a join found no state.
+-- ensure-queue.lua: create a queue's state if it is missing, start a new epoch if the store
+-- went backwards, then return it. Called at start, by every periodic refresh, after a join
+-- found no state and after a join or an advance found the store behind what was seen.
 --
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- ARGV[1]  candidate epoch: a random id made by the caller, used only if this call creates the state
 -- ARGV[2]  S, window size          ARGV[3]  I, window interval in ms
 -- ARGV[4]  K, active window count
+-- ARGV[5]  the caller's high-water mark: epoch it last saw ('' when it saw none)
+-- ARGV[6]  ... highest counter  ARGV[7]  ... highest W  ARGV[8]  ... highest version, seen in that epoch
+-- ARGV[9..] epochs the caller saw replaced (they can only come back in a restored copy)
 --
--- Returns {created, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs}
---   created is 1 when this call created the state (a new epoch), else 0; nowMs is Redis's TIME.
--- Errors "WAITROOM_CORRUPT <what>" when the state is partially missing or not numeric.
--- It never resets a damaged state: a counter set back to 0 would issue every ticket again.
+-- Returns {created, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, reason}
+--   created 0: the state exists and is sound (reason '')
+--   created 1: the state was missing (Redis lost it) and this call made a new epoch (reason 'missing')
+--   created 2: the state went backwards (reason says how) and this call made a new epoch:
+--     'retired_epoch'        the stored epoch is one the caller saw replaced
+--     'window_above_counter' W > counter + S, which no sequence of joins and advances produces
+--     'counter_below_seen' / 'window_below_seen' / 'version_below_seen' in the caller's epoch
+--   A new epoch's version is one above every version the caller or the store knew, so the
+--   version of a queue never decreases as long as one replica remembers it.
+-- Errors "WAITROOM_CORRUPT <what>" when the state is partially missing or a field is not a
+-- valid integer in range; "WAITROOM_ARG <what>" for a bad argument. A damaged state is
+-- never reset: a counter set back to 0 would issue every ticket again.
+local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
+-- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
+-- integers of at most 16 digits pass here, then the range check.
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local function arg(i, lo, hi)
+  local n = int(ARGV[i], lo, hi)
+  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
+  return n
+end
+local function corrupt(what, v)
+  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
+end
+local S, I, K = arg(2, 1, 1000000000), arg(3, 1, 604800000), arg(4, 1, 1000000)
+local seenCounter, seenW, seenVersion = arg(6, 0, MAX), arg(7, 0, MAX), arg(8, 0, MAX)
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local counter = redis.call('GET', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  if counter then
-    return redis.error_reply('WAITROOM_CORRUPT ticket counter exists without queue state')
-  end
-  local S, I, K = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local rawCounter = redis.call('GET', KEYS[2])
+
+local function create(version, created, reason)
   -- W starts at S: the first batch is admitted at once; the second after one interval.
+  redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'windowEnd', S, 'nextDueMs', now + I,
-    'windowSize', S, 'intervalMs', I, 'activeWindowCount', K, 'version', 1, 'createdAtMs', now)
+    'windowSize', S, 'intervalMs', I, 'activeWindowCount', K, 'version', version, 'createdAtMs', now)
   redis.call('SET', KEYS[2], 0)
-  return {1, ARGV[1], S, now + I, S, I, K, 1, 0, now}
+  return {created, ARGV[1], S, now + I, S, I, K, version, 0, now, reason}
+end
+
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if rawCounter then return corrupt('ticket counter without queue state, counter', rawCounter) end
+  return create(seenVersion + 1, 1, 'missing')
 end
 local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version')
-if not f[1] then return redis.error_reply('WAITROOM_CORRUPT queue state has no epoch') end
-for i = 2, 7 do
-  f[i] = tonumber(f[i])
-  if not f[i] then return redis.error_reply('WAITROOM_CORRUPT queue state field ' .. i .. ' missing or not numeric') end
+if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
+local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
+local sS, sI, sK, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX)
+if not W then return corrupt('queue state field windowEnd', f[2]) end
+if not due then return corrupt('queue state field nextDueMs', f[3]) end
+if not sS then return corrupt('queue state field windowSize', f[4]) end
+if not sI then return corrupt('queue state field intervalMs', f[5]) end
+if not sK then return corrupt('queue state field activeWindowCount', f[6]) end
+if not version then return corrupt('queue state field version', f[7]) end
+local counter = int(rawCounter, 0, MAX)
+if not counter then return corrupt('ticket counter', rawCounter) end
+
+-- The store went backwards (a crash that lost the last writes, a failover to a lagging
+-- replica, a restored backup, a hand edit): numbers above the stored counter may already
+-- be held by visitors, so this epoch can never issue a ticket again.
+local reason
+for i = 9, #ARGV do
+  if ARGV[i] == f[1] then reason = 'retired_epoch' end
 end
-counter = tonumber(counter)
-if not counter then return redis.error_reply('WAITROOM_CORRUPT ticket counter missing or not numeric') end
-return {0, f[1], f[2], f[3], f[4], f[5], f[6], f[7], counter, now}
+if not reason and W > counter + sS then reason = 'window_above_counter' end
+if not reason and ARGV[5] == f[1] then
+  if counter < seenCounter then reason = 'counter_below_seen'
+  elseif W < seenW then reason = 'window_below_seen'
+  elseif version < seenVersion then reason = 'version_below_seen' end
+end
+if reason then return create(math.max(version, seenVersion) + 1, 2, reason) end
+return {0, f[1], W, due, sS, sI, sK, version, counter, now, ''}
