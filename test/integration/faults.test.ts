@@ -172,7 +172,7 @@ describe('a damaged state is reported, never silently reset', () => {
     await boot(queue);
     const t = await joinOk();
     const keys = queueKeys(queue);
-    await redis.withClient((c) => (field === 'counter' ? c.set(keys.counter, value) : c.hSet(keys.state, field, value)));
+    await redis.withClient<unknown>((c) => (field === 'counter' ? c.set(keys.counter, value) : c.hSet(keys.state, field, value)));
     // The replica's own read finds it within STATE_REFRESH_MS (100 ms): not "stale", corrupt.
     await waitFor(async () => (await status(t.token)).status === 503, { what: '/status 503' });
     const s = await status(t.token);

@@ -57,7 +57,7 @@ describe('a damaged state in Redis: 503 state_corrupt from every script', () => 
     await store.issueTickets(3, SETTINGS);
     expect(await store.acquireLease('leader', 60_000)).toBe(true);
     const keys = queueKeys(queueId);
-    await redis.withClient((c) => (field === 'counter' ? c.set(keys.counter, value) : c.hSet(keys.state, field, value)));
+    await redis.withClient<unknown>((c) => (field === 'counter' ? c.set(keys.counter, value) : c.hSet(keys.state, field, value)));
 
     for (const [, run] of CALLS) await expectCorrupt(run(store));
     expect(corrupt).toHaveLength(CALLS.length);
