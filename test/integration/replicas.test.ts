@@ -59,7 +59,11 @@ async function record(queue: string) {
   const list: Advance[] = [];
   const sub = createClient({ url: redis.url });
   await sub.connect();
-  await sub.subscribe(queueKeys(queue).events, (m) => list.push({ ...(JSON.parse(m) as Advance), receivedAt: Date.now() }));
+  // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
+  await sub.subscribe(queueKeys(queue).events, (m) => {
+    const a = JSON.parse(m) as Record<string, string>;
+    list.push({ windowEnd: Number(a.windowEnd), nowMs: Number(a.nowMs), nextDueMs: Number(a.nextDueMs), receivedAt: Date.now() });
+  });
   return { list, close: () => sub.close() };
 }
 

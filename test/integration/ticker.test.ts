@@ -25,7 +25,11 @@ async function recordAdvances(queue: string): Promise<{ list: Advance[]; close: 
   const list: Advance[] = [];
   const sub = createClient({ url: redis.url });
   await sub.connect();
-  await sub.subscribe(queueKeys(queue).events, (m) => list.push(JSON.parse(m) as Advance));
+  // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
+  await sub.subscribe(queueKeys(queue).events, (m) => {
+    const a = JSON.parse(m) as Record<keyof Advance, string>;
+    list.push({ windowEnd: Number(a.windowEnd), nextDueMs: Number(a.nextDueMs), nowMs: Number(a.nowMs) });
+  });
   return { list, close: () => sub.close() };
 }
 
