@@ -19,8 +19,18 @@ function packageFor(group) {
   return 'kubernetes-models';
 }
 
+/**
+ * The model version for an API version. The model packages are pinned to
+ * releases that support Node.js 20 (package.json "engines"; later ones want
+ * Node 22 and make `npm ci` print EBADENGINE): their External Secrets models
+ * stop at v1beta1, and the operator's v1 API is v1beta1 promoted with the same
+ * schema (ESO 0.17), so v1 objects are checked against the v1beta1 schema with
+ * apiVersion rewritten.
+ */
+const SAME_SCHEMA = { 'external-secrets.io/v1': 'external-secrets.io/v1beta1' };
+
 async function modelFor(apiVersion, kind) {
-  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const [group, version] = (SAME_SCHEMA[apiVersion] ?? apiVersion).includes('/') ? (SAME_SCHEMA[apiVersion] ?? apiVersion).split('/') : ['', apiVersion];
   const dir = group === '' ? version : `${group}/${version}`;
   const mod = await import(`${packageFor(group)}/${dir}/${kind}`);
   return mod[kind];
@@ -59,7 +69,7 @@ async function main() {
       for (const k of Object.keys(obj.data)) obj.data[k] = String(obj.data[k]).replace(/[\r\n]/g, '');
     }
     try {
-      new Model(obj).validate();
+      new Model(SAME_SCHEMA[obj.apiVersion] ? { ...obj, apiVersion: SAME_SCHEMA[obj.apiVersion] } : obj).validate();
     } catch (err) {
       errors.push({ object: name, message: err instanceof Error ? err.message : String(err) });
     }

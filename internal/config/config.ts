@@ -205,7 +205,11 @@ const specs = {
     desc: 'Open /events streams allowed on one replica (about 6 KiB of heap each, docs/visitor.md).',
     example: '20000',
   }),
-  BRAND_TITLE: str({ default: 'Waiting room', desc: 'Title of the waiting page (also the browser tab title).', example: 'Launch day at Example Shop' }),
+  BRAND_TITLE: str({
+    default: '',
+    desc: 'Title of the waiting page (also the browser tab title); empty shows the localised default ("Waiting room").',
+    example: 'Launch day at Example Shop',
+  }),
   BRAND_MESSAGE: str({
     default: '',
     desc: 'Operator message shown on the waiting page under the title (plain text); empty shows the localised default.',

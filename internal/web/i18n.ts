@@ -8,9 +8,15 @@ export interface Locale {
   /** Its own name, for the language switcher. */
   readonly name: string;
   readonly dir: 'ltr' | 'rtl';
-  /** Every visible string of the page, by key; `{name}` marks a placeholder. */
-  readonly strings: Readonly<Record<string, string>>;
+  /**
+   * Every visible string of the page, by key; `{name}` marks a placeholder. A
+   * plural string is an object of Intl.PluralRules categories ("one",
+   * "other", ...) with `{count}`, chosen in the browser (static/format.js).
+   */
+  readonly strings: Readonly<Record<string, LocaleString>>;
 }
+
+export type LocaleString = string | Readonly<Record<string, string>>;
 
 export const DEFAULT_LANG = 'en';
 
@@ -27,7 +33,18 @@ export function loadLocales(dir: string): ReadonlyMap<string, Locale> {
     if (typeof raw.name !== 'string' || (raw.dir !== 'ltr' && raw.dir !== 'rtl') || typeof raw.strings !== 'object' || raw.strings === null) {
       throw new Error(`locale ${file}: needs "name", "dir" ("ltr" or "rtl") and "strings"`);
     }
-    out.set(lang, Object.freeze({ lang, name: raw.name, dir: raw.dir, strings: Object.freeze({ ...(raw.strings as Record<string, string>) }) }));
+    const strings = raw.strings as Record<string, unknown>;
+    // Every plural category the language has (Arabic: zero, one, two, few, many, other), so no count falls back to a wrong form.
+    const categories = new Intl.PluralRules(lang).resolvedOptions().pluralCategories;
+    for (const [key, v] of Object.entries(strings)) {
+      if (typeof v === 'string') continue;
+      const forms = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+      const missing = categories.filter((c) => typeof forms[c] !== 'string');
+      if (typeof v !== 'object' || v === null || missing.length > 0) {
+        throw new Error(`locale ${file}: "${key}" must be a string or an object with the plural forms ${categories.join(', ')} (missing ${missing.join(', ')})`);
+      }
+    }
+    out.set(lang, Object.freeze({ lang, name: raw.name, dir: raw.dir, strings: Object.freeze({ ...(strings as Record<string, LocaleString>) }) }));
   }
   const base = out.get(DEFAULT_LANG);
   if (!base) throw new Error(`locale ${DEFAULT_LANG}.json is missing from ${dir}`);
@@ -40,29 +57,21 @@ export function loadLocales(dir: string): ReadonlyMap<string, Locale> {
 
 /**
  * The language for a request: an explicit `lang` parameter if supported,
- * else the best Accept-Language match by q-value (primary subtag: "ar-EG"
- * matches "ar"), else English.
+ * else the best Accept-Language match, else English. `accepts` is Express's
+ * req.acceptsLanguages (negotiator: q-values, "ar-EG" matches "ar", "*"), so
+ * the header is parsed by the framework rather than by hand here.
  */
-export function chooseLocale(locales: ReadonlyMap<string, Locale>, langParam: unknown, acceptLanguage: string | undefined): Locale {
+export function chooseLocale(
+  locales: ReadonlyMap<string, Locale>,
+  langParam: unknown,
+  accepts: (langs: string[]) => string | false,
+): Locale {
   if (typeof langParam === 'string') {
     const l = locales.get(langParam.toLowerCase().split('-')[0] ?? '');
     if (l) return l;
   }
-  if (acceptLanguage) {
-    const ranked = acceptLanguage
-      .split(',')
-      .map((part, i) => {
-        const [tag, ...params] = part.trim().split(';');
-        const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-        const q = qp ? Number(qp.slice(2)) : 1;
-        return { tag: (tag ?? '').toLowerCase().split('-')[0] ?? '', q: Number.isFinite(q) ? q : 0, i };
-      })
-      .filter((x) => x.q > 0)
-      .sort((a, b) => b.q - a.q || a.i - b.i);
-    for (const r of ranked) {
-      const l = locales.get(r.tag);
-      if (l) return l;
-    }
-  }
-  return locales.get(DEFAULT_LANG)!;
+  // The default first: it wins ties and a bare "*".
+  const tags = [DEFAULT_LANG, ...[...locales.keys()].filter((k) => k !== DEFAULT_LANG)];
+  const best = accepts(tags);
+  return (best && locales.get(best)) || locales.get(DEFAULT_LANG)!;
 }

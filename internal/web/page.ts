@@ -2,7 +2,9 @@ import type { Locale } from './i18n';
 
 /** What operators configure about the waiting page (BRAND_* and TARGET_URL). */
 export interface Branding {
+  /** Empty: the locale's default title. */
   readonly title: string;
+  /** Empty: the locale's default message. */
   readonly message: string;
   readonly logoUrl: string;
   readonly primaryColor: string;
@@ -26,7 +28,7 @@ export function renderTemplate(template: string, locale: Locale, vars: Readonly<
   return template.replace(/\{\{(t:)?([A-Za-z0-9_]+)\}\}/g, (whole, t: string | undefined, key: string) => {
     if (t) {
       const s = locale.strings[key];
-      if (s === undefined) throw new Error(`template uses unknown string "${key}"`);
+      if (typeof s !== 'string') throw new Error(`template uses unknown or plural string "${key}"`);
       return escapeHtml(s);
     }
     const v = vars[key];
@@ -37,6 +39,8 @@ export function renderTemplate(template: string, locale: Locale, vars: Readonly<
 
 /** The waiting page for one locale. */
 export function renderWaitingPage(template: string, locale: Locale, brand: Branding, locales: readonly Locale[], queue: string): string {
+  // An empty BRAND_TITLE (the default) is the locale's own "Waiting room", like BRAND_MESSAGE.
+  const title = brand.title || (locale.strings.title as string);
   const config = {
     queue,
     lang: locale.lang,
@@ -54,8 +58,8 @@ export function renderWaitingPage(template: string, locale: Locale, brand: Brand
   return renderTemplate(template, locale, {
     lang: escapeHtml(locale.lang),
     dir: locale.dir,
-    title: escapeHtml(brand.title),
-    message: escapeHtml(brand.message || locale.strings.defaultMessage || ''),
+    title: escapeHtml(title),
+    message: escapeHtml(brand.message || (locale.strings.defaultMessage as string)),
     logo,
     languages: switcher,
     config: jsonForScript(config),
