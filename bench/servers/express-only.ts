@@ -20,7 +20,7 @@ const { apiEndpoints } = dist('http/api') as typeof ApiModule;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger({ level: config.logLevel });
   const server = new WaitroomServer(config, logger);
   const app = buildApp({
     logger,

@@ -1,24 +1,36 @@
-import { ConfigError, loadConfig } from '../../internal/config/config';
+import { KeyFileError } from '../../internal/admission/pass-keys';
+import { ConfigError, loadConfig, type Config } from '../../internal/config/config';
 import { createLogger } from '../../internal/observability/logger';
-import { WaitroomServer } from '../../internal/server/waitroom-server';
+import { WaitroomServer, listenFailure, publicUrl } from '../../internal/server/waitroom-server';
+
+/** sysexits.h: a bad environment (variables, pass keys), and a port that cannot be bound. */
+const EX_CONFIG = 78;
+const EX_UNAVAILABLE = 69;
 
 /**
  * The process entry point: reads the environment once, wires a WaitroomServer,
  * maps signals to a graceful shutdown, and is the only place that exits.
+ * Failures a person can fix print one line on stderr and exit with a
+ * distinct code; JSON logs are for running replicas.
  */
 async function main(): Promise<number> {
-  let config;
+  let config: Config;
+  let server: WaitroomServer;
   try {
     config = loadConfig(process.env);
+    server = new WaitroomServer(config, createLogger({ level: config.logLevel, format: config.logFormat }));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`waitroom: ${err.message}\n`);
-      return 78; // EX_CONFIG
+      return EX_CONFIG;
+    }
+    if (err instanceof KeyFileError) {
+      process.stderr.write(`waitroom: invalid configuration:\n  PASS_KEYS_DIR: ${err.message}\n`);
+      return EX_CONFIG;
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
-  const server = new WaitroomServer(config, logger);
+  const logger = server.logger;
   let exitCode = 0;
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received');
@@ -37,9 +49,22 @@ async function main(): Promise<number> {
     exitCode = 1;
     stop('unhandledRejection');
   });
+  let addr;
+  try {
+    addr = await server.listen();
+  } catch (err) {
+    const why = listenFailure(err, config);
+    if (why === null) throw err;
+    process.stderr.write(`waitroom: ${why}\n`);
+    return EX_UNAVAILABLE;
+  }
   await server.start();
-  const addr = await server.listen();
-  logger.info({ address: addr.address, port: addr.port, queue: config.queueId, store: config.redisUrl ? 'redis' : 'embedded' }, 'waitroom listening');
+  const url = publicUrl(addr);
+  const metrics = server.metricsAddress();
+  logger.info(
+    { url, queue: config.queueId, store: config.redisUrl ? 'redis' : 'embedded', ...(metrics ? { metricsUrl: `${publicUrl(metrics)}metrics` } : {}) },
+    `waitroom listening on ${url}`,
+  );
   return -1;
 }
 

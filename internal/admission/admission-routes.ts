@@ -1,14 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize as serializeCookie } from 'cookie';
 import { Router, type Request } from 'express';
-import { BadRequestError, MethodNotAllowedError } from '../errors/errors';
+import { BadRequestError } from '../errors/errors';
 import type { HotRoute } from '../http/hot-path';
 import { sendResult, type HttpResult } from '../http/respond';
 import { bearerToken } from '../tokens/ticket-token';
 import type { AdmissionService } from './admission-service';
 import type { KeyRing } from './key-ring';
 import type { SiteKeys } from './site-auth';
-import { expressRoute } from '../http/express-route';
+import { expressRoute, otherMethods } from '../http/express-route';
+import { contentEtag } from '../web/static-assets';
 
 export interface AdmissionRoutesDeps {
   readonly service: AdmissionService;
@@ -43,8 +44,7 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
   const now = d.now ?? Date.now;
   const r = Router();
 
-  r.post(
-    '/claim',
+  r.route('/claim').post(
     expressRoute(async (req) => {
       const b = body(req);
       const q = req.query.return_to;
@@ -61,36 +61,49 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
       });
       return { status: 200, headers: { 'Set-Cookie': cookie }, body: { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl } };
     }),
-  );
-  r.all('/claim', (_req, _res, next) => next(new MethodNotAllowedError('POST')));
+  ).all(otherMethods('POST'));
 
-  r.get('/.well-known/jwks.json', (_req, res) => {
-    sendResult(res, {
-      status: 200,
-      // Origins cache the set; they refetch early when they meet an unknown kid.
-      headers: { 'Cache-Control': `public, max-age=${d.jwksMaxAgeSeconds}`, 'Content-Type': 'application/jwk-set+json; charset=utf-8' },
-      body: d.ring.jwks(),
-    });
-  });
+  r.route('/.well-known/jwks.json')
+    .get((req, res) => {
+      const json = JSON.stringify(d.ring.jwks());
+      // The set changes only when keys rotate: an ETag lets origins (jose's
+      // createRemoteJWKSet, proxies) revalidate with a 304 instead of a download.
+      const etag = contentEtag(json);
+      res.setHeader('ETag', etag);
+      if (req.fresh) {
+        res.status(304).setHeader('Cache-Control', `public, max-age=${d.jwksMaxAgeSeconds}`);
+        res.end();
+        return;
+      }
+      sendResult(res, {
+        status: 200,
+        // Origins cache the set; they refetch early when they meet an unknown kid.
+        headers: { 'Cache-Control': `public, max-age=${d.jwksMaxAgeSeconds}`, 'Content-Type': 'application/jwk-set+json; charset=utf-8' },
+        body: JSON.parse(json),
+      });
+    })
+    .all(otherMethods('GET'));
 
   const gate = expressRoute((req) => d.gate(req));
-  r.get('/verify', gate);
-  r.head('/verify', gate);
+  // GET and HEAD only on /verify itself: a forward-auth subrequest never has a body.
+  r.route('/verify').get(gate).head(gate).all(otherMethods('GET', 'HEAD'));
   r.all('/verify/{*path}', gate);
 
-  r.post(
-    '/passes/done',
-    expressRoute(async (req) => {
-      d.siteKeys.check(req.headers.authorization);
-      return { status: 200, body: await d.service.done(body(req)) };
-    }),
-  );
-  r.get(
-    '/passes/stats',
-    expressRoute(async (req) => {
-      d.siteKeys.check(req.headers.authorization);
-      return { status: 200, body: { queue: d.queueId, ...(await d.service.stats()) } };
-    }),
-  );
+  r.route('/passes/done')
+    .post(
+      expressRoute(async (req) => {
+        d.siteKeys.check(req.headers.authorization);
+        return { status: 200, body: await d.service.done(body(req)) };
+      }),
+    )
+    .all(otherMethods('POST'));
+  r.route('/passes/stats')
+    .get(
+      expressRoute(async (req) => {
+        d.siteKeys.check(req.headers.authorization);
+        return { status: 200, body: { queue: d.queueId, ...(await d.service.stats()) } };
+      }),
+    )
+    .all(otherMethods('GET'));
   return r;
 }

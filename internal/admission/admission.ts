@@ -43,6 +43,7 @@ export class Admission {
   readonly hotRoutes: Readonly<Record<string, HotRoute>>;
   readonly metrics: AdmissionMetrics;
   private closed: Promise<void> | undefined;
+  private readonly startupNotes: Array<() => void> = [];
 
   constructor(d: AdmissionDeps) {
     const c = d.config;
@@ -52,9 +53,12 @@ export class Admission {
       // Config refuses this in production; elsewhere a shared dev key keeps passes valid across restarts.
       dir = DEV_KEYS_DIR;
       const created = ensureDevKey(dir);
-      log.warn(
-        { dir, created: created ?? null },
-        'PASS_KEYS_DIR is not set: passes are signed with a generated development key; configure real keys before production',
+      const devDir = dir;
+      this.startupNotes.push(() =>
+        log.warn(
+          { dir: devDir, created: created ?? null },
+          'PASS_KEYS_DIR is not set: passes are signed with a generated development key; configure real keys before production',
+        ),
       );
     }
     // The gauges read the ring and the revocation set lazily, at scrape time.
@@ -97,6 +101,7 @@ export class Admission {
 
   /** Starts key reloads and revocation sync; never throws for an unreachable Redis. */
   async start(): Promise<void> {
+    for (const note of this.startupNotes.splice(0)) note();
     this.ring.start();
     await this.revocations.start();
   }

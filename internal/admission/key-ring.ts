@@ -27,11 +27,12 @@ export class KeyRing {
   constructor(private readonly o: KeyRingOptions) {
     this.set = readKeyDir(o.dir);
     this.byKid = new Map(this.set.keys.map((k) => [k.kid, k]));
-    this.logLoaded('pass keys loaded');
   }
 
+  /** Logs the loaded set (not the constructor: a replica that fails to bind its port logs nothing) and starts reloads. */
   start(): void {
     if (this.timer || this.closed) return;
+    this.logLoaded('pass keys loaded');
     this.timer = setInterval(() => this.reload(), this.o.reloadMs);
     this.timer.unref();
   }

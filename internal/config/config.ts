@@ -129,6 +129,11 @@ const specs = {
   }),
   HOST: str({ default: '0.0.0.0', desc: 'Address the HTTP server binds to.', example: '127.0.0.1' }),
   PORT: port({ default: 8080, desc: 'HTTP port the server listens on.', example: '8080' }),
+  METRICS_PORT: num({
+    default: 0,
+    desc: 'Port of a second listener that serves only GET /metrics (Prometheus scrapes it inside the cluster); the public PORT then answers 404 there. 0 serves /metrics on PORT.',
+    example: '9464',
+  }),
   REDIS_URL: str({
     default: '',
     desc: 'Redis connection URL shared by every replica. Required in production; without it outside production an embedded single-process store is used.',
@@ -174,8 +179,14 @@ const specs = {
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
-    desc: 'Log level (pino); logs are JSON lines on stdout.',
+    desc: 'Log level (pino).',
     example: 'info',
+  }),
+  LOG_FORMAT: str({
+    choices: ['json', 'pretty'],
+    default: 'json',
+    desc: 'json: one JSON object per line on stdout, for log collectors. pretty: coloured one-line text for a terminal (pino-pretty, a development dependency that the container image does not include).',
+    example: 'pretty',
   }),
   LOG_SAMPLE_RATE: fraction({
     default: 0.01,
@@ -276,6 +287,8 @@ export interface Config {
   readonly nodeEnv: 'development' | 'test' | 'production';
   readonly host: string;
   readonly port: number;
+  /** 0: /metrics on `port`; otherwise its own listener. */
+  readonly metricsPort: number;
   readonly redisUrl: string;
   readonly jwtSecret: string;
   readonly queueId: string;
@@ -291,6 +304,7 @@ export interface Config {
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
+  readonly logFormat: 'json' | 'pretty';
   readonly logSampleRate: number;
   /** Proxies in front that append to X-Forwarded-For (0: use the socket address). */
   readonly trustProxy: number;
@@ -378,6 +392,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       problems.JWT_SECRET = 'is a published sample value; generate one with `openssl rand -base64 48`';
     } else if (production && bytes < 32) {
       problems.JWT_SECRET = `must be at least 32 bytes in production (got ${bytes})`;
+    } else if (!production && !env.JWT_SECRET) {
+      warnings.push('JWT_SECRET is not set: tickets are signed with the built-in development secret (production refuses to start without one)');
     } else if (!production && (bytes < 32 || SAMPLE_SECRETS.includes(raw.JWT_SECRET))) {
       warnings.push('JWT_SECRET is a sample or short value: acceptable for development only');
     }
@@ -409,6 +425,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.SHUTDOWN_DELAY_MS && (raw.SHUTDOWN_DELAY_MS < 0 || !Number.isInteger(raw.SHUTDOWN_DELAY_MS))) {
     problems.SHUTDOWN_DELAY_MS = 'must be a non-negative integer';
   }
+  if (!problems.METRICS_PORT && !problems.PORT) {
+    const m = raw.METRICS_PORT;
+    if (!Number.isInteger(m) || m < 0 || m > 65535) problems.METRICS_PORT = `must be a port number from 1 to 65535, or 0 to serve /metrics on PORT; got "${m}"`;
+    else if (m !== 0 && m === raw.PORT) problems.METRICS_PORT = `must differ from PORT (${raw.PORT}); 0 serves /metrics on PORT`;
+  }
   if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && raw.ADMIN_TOKEN.length < 16) {
     problems.ADMIN_TOKEN = 'must be at least 16 characters (or empty to disable the operator view)';
   }
@@ -430,6 +451,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.WAITING_PAGE_URL && !raw.WAITING_PAGE_URL && targetUrl) {
     warnings.push('WAITING_PAGE_URL is not set: page requests refused by the gate get a JSON 401 instead of a redirect to the waiting page');
   }
+  if (targetUrl && new URL(targetUrl).protocol === 'http:' && !problems.PASS_COOKIE_SECURE && raw.PASS_COOKIE_SECURE) {
+    // Browsers refuse a Secure cookie on plain http (Chrome and Firefox except on
+    // localhost): the site never sees the pass and sends the visitor back, again and again.
+    warnings.push(
+      `TARGET_URL ${targetUrl} is plain http while PASS_COOKIE_SECURE=true: browsers drop the Secure pass cookie there, so the site would send visitors back to the waiting room; serve the site over https, or set PASS_COOKIE_SECURE=false for plain-http development`,
+    );
+  }
   if (Object.keys(problems).length > 0) throw new ConfigError(problems);
   // WCAG AA asks 4.5:1 for body text; the page draws white on the accent and dark text on the background.
   if (contrastRatio(raw.BRAND_PRIMARY_COLOR, '#ffffff') < 4.5) {
@@ -447,6 +475,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     nodeEnv: raw.NODE_ENV as Config['nodeEnv'],
     host: raw.HOST,
     port: raw.PORT,
+    metricsPort: raw.METRICS_PORT,
     redisUrl: raw.REDIS_URL,
     jwtSecret: raw.JWT_SECRET,
     queueId: raw.QUEUE_ID,
@@ -463,6 +492,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT as Config['logFormat'],
     logSampleRate: raw.LOG_SAMPLE_RATE,
     trustProxy: raw.TRUST_PROXY,
     targetUrl: raw.TARGET_URL,

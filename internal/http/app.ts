@@ -14,7 +14,7 @@ import { webRouter, type WebDeps } from '../web/web-routes';
 import type { ApiEndpoints } from './api';
 import { createHotPath, type HotRoute } from './hot-path';
 import { errorResult, sendResult } from './respond';
-import { expressRoute } from './express-route';
+import { expressRoute, otherMethods } from './express-route';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -30,6 +30,8 @@ export interface AppDeps {
   readonly events?: EventHub;
   readonly web?: WebDeps;
   readonly admin?: AdminDeps;
+  /** False when METRICS_PORT serves /metrics on its own listener (metricsApp); default true. */
+  readonly metricsOnMainPort?: boolean;
   /** Feature routers (e.g. admission) mounted after the core routes, before the 404. */
   readonly extraRouters?: readonly Router[];
 }
@@ -99,39 +101,37 @@ export function buildApp(d: AppDeps): express.Express {
   });
   app.use(express.json({ limit: BODY_LIMIT_BYTES }));
 
-  app.post('/join', expressRoute(() => d.api.join()));
-  app.get('/status', expressRoute((req) => d.api.status(req.headers)));
-  app.get('/window', expressRoute(() => d.api.window()));
+  app.route('/join').post(expressRoute(() => d.api.join())).all(otherMethods('POST'));
+  app.route('/status').get(expressRoute((req) => d.api.status(req.headers))).all(otherMethods('GET'));
+  app.route('/window').get(expressRoute(() => d.api.window())).all(otherMethods('GET'));
 
   if (d.events) {
     const hub = d.events;
-    app.get('/events', (req, res, next) => {
-      try {
-        hub.open(req, res);
-      } catch (err) {
-        next(err);
-      }
-    });
+    app
+      .route('/events')
+      .get((req, res, next) => {
+        try {
+          hub.open(req, res);
+        } catch (err) {
+          next(err);
+        }
+      })
+      .all(otherMethods('GET'));
   }
   if (d.web) app.use(webRouter(d.web));
   if (d.admin) app.use(adminRouter(d.admin));
 
-  app.get('/livez', (_req, res) => sendResult(res, { status: 200, body: { status: 'ok' } }));
-  app.get('/readyz', (_req, res) => {
-    const reason = d.readiness.reason();
-    if (reason === null) return sendResult(res, { status: 200, body: { status: 'ready' } });
-    sendResult(res, { status: 503, headers: { 'Retry-After': '1' }, body: { status: 'not_ready', reason } });
-  });
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      const body = await d.metrics.registry.metrics();
-      res.setHeader('Content-Type', d.metrics.registry.contentType);
-      res.setHeader('Cache-Control', 'no-store');
-      res.end(body);
-    } catch (err) {
-      next(err);
-    }
-  });
+  app.route('/livez').get((_req, res) => sendResult(res, { status: 200, body: { status: 'ok' } })).all(otherMethods('GET'));
+  app
+    .route('/readyz')
+    .get((_req, res) => {
+      const reason = d.readiness.reason();
+      if (reason === null) return sendResult(res, { status: 200, body: { status: 'ready' } });
+      sendResult(res, { status: 503, headers: { 'Retry-After': '1' }, body: { status: 'not_ready', reason } });
+    })
+    .all(otherMethods('GET'));
+  // With METRICS_PORT set, /metrics is served only there (metricsApp), not on the public port.
+  if (d.metricsOnMainPort !== false) app.route('/metrics').get(metricsHandler(d.metrics)).all(otherMethods('GET'));
 
   for (const r of d.extraRouters ?? []) app.use(r);
 
@@ -146,6 +146,33 @@ export function buildApp(d: AppDeps): express.Express {
     }
     sendResult(res, errorResult(e));
   });
+  return app;
+}
+
+function metricsHandler(metrics: Metrics) {
+  return async (_req: Request, res: Response, next: NextFunction) => {
+    try {
+      const body = await metrics.registry.metrics();
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(body);
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/**
+ * The handler of the METRICS_PORT listener: GET /metrics and nothing else, so
+ * the public port (and whatever routes it to the internet) never exposes
+ * queue sizes, the leader or process internals.
+ */
+export function metricsApp(metrics: Metrics): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.route('/metrics').get(metricsHandler(metrics)).all(otherMethods('GET'));
+  app.use((_req, _res, next) => next(new NotFoundError()));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendResult(res, errorResult(toWaitroomError(err))));
   return app;
 }
 

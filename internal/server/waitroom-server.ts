@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Admission } from '../admission/admission';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
-import { buildHandler } from '../http/app';
+import { buildHandler, metricsApp } from '../http/app';
 import { LeaderLease } from '../leader/lease';
 import { Ticker } from '../leader/ticker';
 import { Metrics } from '../observability/metrics';
@@ -40,13 +40,6 @@ function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
 export function createStore(config: Config, logger: Logger, metrics: Metrics): RedisQueueStore | MemoryQueueStore {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
-    // Loud on purpose: a second replica started this way would run its own separate
-    // queue, handing out the same ticket numbers and admitting twice as fast.
-    logger.warn(
-      { store: 'embedded', queue: config.queueId, replicas: 1 },
-      'EMBEDDED STORE: REDIS_URL is not set, so the queue lives in this process only. ' +
-        'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
-    );
     return new MemoryQueueStore({ queueId: config.queueId, logger: logger.child({ component: 'memory-store' }), ...integrityHooks(config.queueId, metrics) });
   }
   return new RedisQueueStore({
@@ -55,6 +48,37 @@ export function createStore(config: Config, logger: Logger, metrics: Metrics): R
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
     ...integrityHooks(config.queueId, metrics),
+  });
+}
+
+/**
+ * The one line to print when binding failed for a reason a person fixes
+ * (a busy port, a port below 1024 without privilege); null for anything else.
+ */
+export function listenFailure(err: unknown, config: Pick<Config, 'host' | 'port' | 'metricsPort'>): string | null {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  const port = e.port ?? config.port;
+  const which = port === config.metricsPort && config.metricsPort !== 0 ? 'METRICS_PORT' : 'PORT';
+  if (e.code === 'EADDRINUSE') return `cannot listen on ${config.host}:${port}: the port is already in use (EADDRINUSE); stop the other process or set ${which}`;
+  if (e.code === 'EACCES') return `cannot listen on ${config.host}:${port}: permission denied (EACCES); use a port above 1023 or set ${which}`;
+  if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${config.host}:${port}: no such local address (EADDRNOTAVAIL); set HOST`;
+  return null;
+}
+
+/** A URL a person can open for a bound address: a wildcard address becomes localhost. */
+export function publicUrl(a: AddressInfo): string {
+  const wildcard = a.address === '0.0.0.0' || a.address === '::';
+  const host = wildcard ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}/`;
+}
+
+function bind(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
   });
 }
 
@@ -73,6 +97,8 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly settings: QueueSettings;
   readonly http: Server;
+  /** The METRICS_PORT listener, when configured. */
+  readonly metricsHttp: Server | undefined;
   readonly events: EventHub;
   readonly admission: Admission;
   private shuttingDown: Promise<void> | undefined;
@@ -181,12 +207,14 @@ export class WaitroomServer {
         },
       },
       admin: { token: config.adminToken, overview },
+      metricsOnMainPort: config.metricsPort === 0,
       extraRouters: [this.admission.router],
     }, this.admission.hotRoutes);
     // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
     this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
     // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
     this.http.keepAliveTimeout = 65_000;
+    this.metricsHttp = config.metricsPort ? createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, metricsApp(this.metrics)) : undefined;
   }
 
   private wireMetrics(): void {
@@ -212,10 +240,24 @@ export class WaitroomServer {
     };
   }
 
-  /** Connects to the store, loads the state and starts the lease and ticker. Never throws for an unreachable store. */
+  /**
+   * Connects to the store, loads the state and starts the lease and ticker.
+   * Never throws for an unreachable store. The first connection attempt is
+   * awaited (node-redis settles it within its connect timeout) so that the
+   * first state read does not race it and log a spurious "client is offline".
+   */
   async start(): Promise<void> {
     for (const w of this.config.warnings) this.logger.warn(w);
-    this.store.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
+    if (this.store instanceof MemoryQueueStore) {
+      // Loud on purpose: a second replica started this way would run its own separate
+      // queue, handing out the same ticket numbers and admitting twice as fast.
+      this.logger.warn(
+        { store: 'embedded', queue: this.config.queueId, replicas: 1 },
+        'EMBEDDED STORE: REDIS_URL is not set, so the queue lives in this process only. ' +
+          'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
+      );
+    }
+    await this.store.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
     this.events.start();
     await this.cache.start();
     this.lease.start();
@@ -223,14 +265,28 @@ export class WaitroomServer {
     await this.admission.start();
   }
 
-  listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
-        resolve(this.http.address() as AddressInfo);
-      });
-    });
+  /**
+   * Binds PORT (and METRICS_PORT): cmd/server/main.ts calls it before start(),
+   * so a busy port fails before this replica touches Redis or takes the ticker
+   * lease. Until start() has loaded the state, /readyz answers 503 and
+   * /status not_ready. Rejects with the listen error (EADDRINUSE, EACCES).
+   */
+  async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    const main = await bind(this.http, port, host);
+    if (this.metricsHttp) {
+      try {
+        await bind(this.metricsHttp, this.config.metricsPort, host);
+      } catch (err) {
+        this.http.close();
+        throw err;
+      }
+    }
+    return main;
+  }
+
+  /** The METRICS_PORT listener's address, once listening. */
+  metricsAddress(): AddressInfo | null {
+    return (this.metricsHttp?.address() as AddressInfo | null) ?? null;
   }
 
   /**
@@ -260,6 +316,10 @@ export class WaitroomServer {
       if (this.http.listening) await closed;
       clearTimeout(timeout);
       clearInterval(idleSweep);
+      if (this.metricsHttp?.listening) {
+        const m = this.metricsHttp;
+        await new Promise<void>((resolve) => m.close(() => resolve()));
+      }
       await this.cache.close();
       await this.admission.close();
       await this.store.close();

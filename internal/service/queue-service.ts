@@ -119,7 +119,8 @@ export class QueueService {
       windowSize: s.windowSize,
       activeWindowCount: s.activeWindowCount,
       intervalSeconds: s.intervalMs / 1000,
-      nextTickInMs: Math.max(0, s.nextDueMs - this.d.cache.storeNow()),
+      // Whole milliseconds: the store clock offset makes the difference fractional.
+      nextTickInMs: Math.max(0, Math.round(s.nextDueMs - this.d.cache.storeNow())),
     };
   }
 

@@ -130,7 +130,7 @@ export class RedisQueueStore implements QueueStore {
   private watch(c: Client, role: string): void {
     c.on('error', (err: Error) => {
       this.onError(err);
-      this.log.warn({ err: { name: err.name, message: err.message }, role }, 'redis connection error');
+      this.log.warn({ err: `${err.name}: ${err.message}`, role }, 'redis connection error');
     });
     c.on('reconnecting', () => this.log.debug({ role }, 'redis reconnecting'));
     c.on('ready', () => this.log.info({ role }, 'redis ready'));
@@ -167,7 +167,7 @@ export class RedisQueueStore implements QueueStore {
         throw new UnavailableError('state_corrupt', `the queue state is damaged (${corrupt[1]}); an operator has to repair it`, 5, { cause: err });
       }
       if (isUnavailable(err)) {
-        this.log.warn({ err: { name: (err as Error).name, message: msg }, what }, 'redis unavailable');
+        this.log.warn({ err: `${(err as Error).name}: ${msg}`, what }, 'redis unavailable');
         throw new UnavailableError('store_unavailable', 'the queue store is unreachable; try again shortly', 1, { cause: err });
       }
       this.log.error({ err, what }, 'redis command failed');

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { NotFoundError, TokenError, TooManyRequestsError } from '../errors/errors';
+import { otherMethods } from '../http/express-route';
 import { sendResult } from '../http/respond';
 import type { QueueOverview } from '../service/queue-overview';
 import { bearerToken } from '../tokens/ticket-token';
@@ -33,8 +34,10 @@ export function adminRouter(d: AdminDeps): express.Router {
   const r = express.Router();
   if (!d.token) {
     const off = (_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError('the operator view is disabled; set ADMIN_TOKEN'));
-    r.get('/admin', off);
-    r.get('/admin/state', off);
+    // Every method, OPTIONS included: a disabled feature does not exist (Express would answer OPTIONS 200 itself).
+    r.all('/admin', off);
+    r.all('/admin.js', off);
+    r.all('/admin/state', off);
     return r;
   }
   const dir = d.staticDir ?? STATIC_DIR;
@@ -50,16 +53,18 @@ export function adminRouter(d: AdminDeps): express.Router {
     handler: (_req, _res, next) => next(new TooManyRequestsError('too many failed admin token attempts; wait and retry', FAILED_WINDOW_MS / 1000)),
   });
 
-  r.get('/admin', pageCsp(''), (_req, res) => sendAsset(res, page, 'no-cache'));
-  r.get('/admin.js', (_req, res) => sendAsset(res, script, 'no-cache'));
-  r.get('/admin/state', limiter, async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      const given = digest(bearerToken(req.headers.authorization));
-      if (!timingSafeEqual(given, expected)) throw new TokenError('invalid_token', 'the admin token is not valid');
-      sendResult(res, { status: 200, body: await d.overview.read() });
-    } catch (err) {
-      next(err);
-    }
-  });
+  r.route('/admin').get(pageCsp(''), (_req, res) => sendAsset(res, page, 'no-cache')).all(otherMethods('GET'));
+  r.route('/admin.js').get((_req, res) => sendAsset(res, script, 'no-cache')).all(otherMethods('GET'));
+  r.route('/admin/state')
+    .get(limiter, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const given = digest(bearerToken(req.headers.authorization));
+        if (!timingSafeEqual(given, expected)) throw new TokenError('invalid_token', 'the admin token is not valid');
+        sendResult(res, { status: 200, body: await d.overview.read() });
+      } catch (err) {
+        next(err);
+      }
+    })
+    .all(otherMethods('GET'));
   return r;
 }

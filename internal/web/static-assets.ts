@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -5,6 +6,21 @@ import { join } from 'node:path';
 export interface Asset {
   readonly body: Buffer;
   readonly type: string;
+  /** Validator for conditional GETs (If-None-Match → 304), from the content. */
+  readonly etag: string;
+}
+
+/**
+ * A weak ETag from a hash of the content: weak because the same tag names the
+ * gzip and the identity representation (compression happens after it is set),
+ * which is what W/ means (RFC 9110 8.8.1); If-None-Match compares weakly.
+ */
+export function contentEtag(body: Buffer | string): string {
+  return `W/"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+export function asset(body: Buffer, type: string): Asset {
+  return { body, type, etag: contentEtag(body) };
 }
 
 const TYPES: Record<string, string> = {
@@ -20,5 +36,5 @@ export function loadAsset(dir: string, name: string): Asset {
   const ext = name.slice(name.lastIndexOf('.'));
   const type = TYPES[ext];
   if (!type) throw new Error(`no content type for ${name}`);
-  return { body: readFileSync(join(dir, name)), type };
+  return asset(readFileSync(join(dir, name)), type);
 }

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
+import compression from 'compression';
 import express, { type Request, type Response } from 'express';
 import helmet from 'helmet';
+import { otherMethods } from '../http/express-route';
 import { chooseLocale, loadLocales, type Locale } from './i18n';
 import { renderWaitingPage, themeCss, type Branding } from './page';
-import { STATIC_DIR, loadAsset, type Asset } from './static-assets';
+import { STATIC_DIR, asset, loadAsset, type Asset } from './static-assets';
 
 export interface WebDeps {
   readonly queueId: string;
@@ -39,17 +41,29 @@ export function pageCsp(logoUrl: string) {
   });
 }
 
+/**
+ * gzip/deflate/br for the page and its scripts and styles (the `compression`
+ * middleware, on these routes only: never on /events, whose frames must not
+ * wait in a compressor, nor on the hot JSON routes). app.js plus client.js are
+ * ~20 KiB, ~6 KiB compressed; below 1 KiB it is not worth the CPU.
+ */
+export const compressAssets = compression({ threshold: 1024 });
+
+/**
+ * Writes an in-memory asset with its ETag; Express's res.send answers a
+ * matching If-None-Match with 304 and no body.
+ */
 export function sendAsset(res: Response, a: Asset, cacheControl = ASSET_CACHE): void {
   res.setHeader('Content-Type', a.type);
   res.setHeader('Cache-Control', cacheControl);
-  res.setHeader('Content-Length', a.body.length);
-  res.end(a.body);
+  res.setHeader('ETag', a.etag);
+  res.send(a.body);
 }
 
 /**
  * The visitor-facing files: GET / (the waiting page in the visitor's
- * language), /client.js (the embeddable client), /app.js, /page.css and
- * /theme.css (the operator's colours).
+ * language), /client.js (the embeddable client), /format.js (the page's
+ * Intl formatting), /app.js, /page.css and /theme.css (the operator's colours).
  */
 export function webRouter(d: WebDeps): express.Router {
   const dir = d.staticDir ?? STATIC_DIR;
@@ -57,23 +71,31 @@ export function webRouter(d: WebDeps): express.Router {
   const localeList: readonly Locale[] = [...locales.values()];
   const template = loadAsset(dir, 'index.html').body.toString('utf8');
   // Rendered once per language at start: the page depends only on config and locale.
-  const pages = new Map<string, Buffer>();
-  for (const l of localeList) pages.set(l.lang, Buffer.from(renderWaitingPage(template, l, d.brand, localeList, d.queueId), 'utf8'));
+  const pages = new Map<string, Asset>();
+  for (const l of localeList) {
+    pages.set(l.lang, asset(Buffer.from(renderWaitingPage(template, l, d.brand, localeList, d.queueId), 'utf8'), 'text/html; charset=utf-8'));
+  }
   const assets: Record<string, Asset> = {
     '/client.js': loadAsset(dir, 'client.js'),
+    '/format.js': loadAsset(dir, 'format.js'),
     '/app.js': loadAsset(dir, 'app.js'),
     '/page.css': loadAsset(dir, 'page.css'),
+    '/theme.css': asset(Buffer.from(themeCss(d.brand), 'utf8'), 'text/css; charset=utf-8'),
   };
-  const theme: Asset = { body: Buffer.from(themeCss(d.brand), 'utf8'), type: 'text/css; charset=utf-8' };
 
   const r = express.Router();
-  r.get('/', pageCsp(d.brand.logoUrl), (req: Request, res: Response) => {
-    const locale = chooseLocale(locales, req.query.lang, req.headers['accept-language']);
-    res.setHeader('Vary', 'Accept-Language');
-    res.setHeader('Content-Language', locale.lang);
-    sendAsset(res, { body: pages.get(locale.lang)!, type: 'text/html; charset=utf-8' }, 'no-cache');
-  });
-  for (const [path, asset] of Object.entries(assets)) r.get(path, (_req, res) => sendAsset(res, asset));
-  r.get('/theme.css', (_req, res) => sendAsset(res, theme));
+  r.route('/')
+    .get(compressAssets, pageCsp(d.brand.logoUrl), (req: Request, res: Response) => {
+      const locale = chooseLocale(locales, req.query.lang, (langs) => req.acceptsLanguages(langs));
+      res.setHeader('Vary', 'Accept-Language');
+      res.setHeader('Content-Language', locale.lang);
+      sendAsset(res, pages.get(locale.lang)!, 'no-cache');
+    })
+    .all(otherMethods('GET'));
+  for (const [path, a] of Object.entries(assets)) {
+    r.route(path)
+      .get(compressAssets, (_req, res) => sendAsset(res, a))
+      .all(otherMethods('GET'));
+  }
   return r;
 }

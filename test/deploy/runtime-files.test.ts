@@ -223,7 +223,7 @@ describe('the built output a container image holds', () => {
         return [];
       }
     });
-    const listening = entries.find((e) => e.msg === 'waitroom listening');
+    const listening = entries.find((e) => String(e.msg).startsWith('waitroom listening on http://'));
     expect(listening).toBeDefined();
     // Signal node itself (the child of unshare when it runs as PID 1).
     const asPid1 = process.getuid?.() === 0;

@@ -19,7 +19,7 @@ describe('server without REDIS_URL (embedded store)', () => {
     server = await ServerProcess.start({ REDIS_URL: '', WINDOW_SIZE: '2', WINDOW_INTERVAL: '0.05' });
     const warning = server.logEntries().find((e) => e.store === 'embedded' && e.level === 40);
     expect(String(warning?.msg)).toMatch(/EMBEDDED STORE.*ONE replica/);
-    expect(server.logEntries().find((e) => e.msg === 'waitroom listening')).toMatchObject({ store: 'embedded' });
+    expect(server.logEntries().find((e) => String(e.msg).startsWith('waitroom listening on http://'))).toMatchObject({ store: 'embedded' });
 
     const joins = [];
     for (let i = 0; i < 3; i++) {

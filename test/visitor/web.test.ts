@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import express from 'express';
 import request from 'supertest';
 import { ConfigError, contrastRatio, loadConfig } from '../../internal/config/config';
 import { chooseLocale, loadLocales } from '../../internal/web/i18n';
@@ -120,13 +121,19 @@ describe('visitor configuration', () => {
     expect(loadConfig({}).warnings.some((w) => w.includes('BRAND_'))).toBe(false);
   });
 
+  /** Express's own req.acceptsLanguages over a given header, as the route calls it. */
+  const accepts = (header: string | undefined, langs: string[]): string | false => {
+    const req = Object.assign(Object.create(express.request) as express.Request, { headers: header === undefined ? {} : { 'accept-language': header } });
+    return req.acceptsLanguages(langs);
+  };
+
   it('ships locales with identical keys and chooses by q-value', () => {
     const locales = loadLocales(join(__dirname, '..', '..', 'internal', 'web', 'static', 'i18n'));
     expect([...locales.keys()].sort()).toEqual(['ar', 'en']);
     expect(locales.get('ar')!.dir).toBe('rtl');
-    expect(chooseLocale(locales, undefined, 'en;q=0.2, ar;q=0.9').lang).toBe('ar');
-    expect(chooseLocale(locales, undefined, 'ar;q=0, en').lang).toBe('en');
-    expect(chooseLocale(locales, 'AR', undefined).lang).toBe('ar');
+    expect(chooseLocale(locales, undefined, (l) => accepts('en;q=0.2, ar;q=0.9', l)).lang).toBe('ar');
+    expect(chooseLocale(locales, undefined, (l) => accepts('ar;q=0, en', l)).lang).toBe('en');
+    expect(chooseLocale(locales, 'AR', (l) => accepts(undefined, l)).lang).toBe('ar');
   });
 
   it('masks ticket tokens in logged URLs', () => {
