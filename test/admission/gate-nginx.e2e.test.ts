@@ -1,6 +1,7 @@
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
+import { chromiumPath } from '../helpers/tools';
 import { chromium } from 'playwright-core';
 import { buildOriginApp } from '../../examples/origin/server';
 import { TestNginx } from '../helpers/nginx';
@@ -200,7 +201,7 @@ describe('the nginx gate end to end', () => {
 
   test('in a real browser: a page request is sent to the waiting page under /waitroom/, which admits the visitor back to that page', async () => {
     const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: chromiumPath(),
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     try {

@@ -10,6 +10,7 @@ import { TestNginx } from '../helpers/nginx';
 import { freePort, waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
+import { requireTool } from '../helpers/tools';
 
 /**
  * docker-compose.yml cannot be run here (no container engine), so this test
@@ -252,7 +253,7 @@ describe('the compose load balancer and gate (real nginx, three real replicas, t
       .replace(/^(\s*listen\s+)8080;/m, `$1127.0.0.1:${lbPort};`);
     expect(i).toBe(3);
     writeFileSync(join(dir, 'nginx.conf'), conf);
-    nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`], {
+    nginx = spawn(requireTool('nginx'), ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (d: Buffer) => nginxLogs.push(d.toString('utf8'));

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { chromiumPath } from '../helpers/tools';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
@@ -50,7 +51,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
   });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
 }, 60_000);

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports';
+import { requireTool } from './tools';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -26,6 +27,7 @@ export class TestNginx {
   ) {}
 
   static async start(vars: { WAITROOM_UPSTREAM: string; ORIGIN_UPSTREAM: string }, port?: number): Promise<TestNginx> {
+    const nginx = requireTool('nginx');
     const listen = port ?? (await freePort());
     const prefix = mkdtempSync(join(tmpdir(), 'waitroom-nginx-'));
     for (const d of ['logs', 'tmp']) mkdirSync(join(prefix, d));
@@ -57,7 +59,7 @@ export class TestNginx {
       ].join('\n'),
     );
     const output: string[] = [];
-    const proc = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     const n = new TestNginx(proc, prefix, listen, output);

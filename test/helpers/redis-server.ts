@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { freePort, waitFor } from './ports';
+import { requireTool } from './tools';
 
 /**
  * A private redis-server for one test file, on a free loopback port, never
@@ -19,6 +20,7 @@ export class TestRedis {
   }
 
   static async start(opts: { persist?: boolean } = {}): Promise<TestRedis> {
+    requireTool('redis-server');
     const r = new TestRedis(opts.persist ?? false);
     r.port = await freePort();
     await r.launch();

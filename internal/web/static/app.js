@@ -1,12 +1,15 @@
 /*
  * The hosted waiting page: renders a WaitingRoom (client.js) into index.html.
- * Every visible string comes from the page config (internal/web/static/i18n/<lang>.json).
+ * Every visible string comes from the page config (internal/web/static/i18n/<lang>.json);
+ * waits, counts and plurals are formatted by format.js with the browser's Intl.
  */
 (function () {
   'use strict';
   var config = JSON.parse(document.getElementById('wr-config').textContent);
   var t = config.strings;
-  var numbers = new Intl.NumberFormat(config.lang);
+  var lang = config.lang;
+  var fmt = window.WaitroomFormat;
+  var numbers = new Intl.NumberFormat(lang);
   var $ = function (id) {
     return document.getElementById(id);
   };
@@ -25,17 +28,44 @@
     figures: $('wr-figures'),
   };
 
-  function fill(template, vars) {
-    return template.replace(/\{(\w+)\}/g, function (m, k) {
-      return Object.prototype.hasOwnProperty.call(vars, k) ? vars[k] : m;
-    });
-  }
+  var fill = fmt.fill;
 
   function formatEta(seconds) {
-    if (seconds <= 0) return t.etaNow;
-    var m = Math.floor(seconds / 60);
-    var s = seconds % 60;
-    return m > 0 ? fill(t.etaMinutes, { minutes: numbers.format(m), seconds: numbers.format(s) }) : fill(t.etaSeconds, { seconds: numbers.format(s) });
+    return fmt.formatWait(seconds, lang, t);
+  }
+
+  // The language links keep the rest of the query (return_to above all): switching
+  // language must not lose where the gate will send the visitor back to.
+  var links = document.querySelectorAll('nav.languages a[hreflang]');
+  for (var i = 0; i < links.length; i++) {
+    var params = new URLSearchParams(location.search);
+    params.set('lang', links[i].getAttribute('hreflang'));
+    links[i].setAttribute('href', '?' + params.toString());
+  }
+
+  // Redirects to the site per ticket, kept for this tab: a site that sends the
+  // visitor straight back (its pass cookie was dropped, e.g. a Secure cookie on
+  // plain http) must not become an endless loop of page loads.
+  var REDIRECTS_KEY = 'waitroom:redirects:' + config.queue;
+  var MAX_REDIRECTS = 2;
+  var REDIRECT_MEMORY_MS = 2 * 60 * 1000;
+
+  function redirectsFor(ticket) {
+    try {
+      var r = JSON.parse(sessionStorage.getItem(REDIRECTS_KEY) || 'null');
+      if (r && r.ticket === ticket && Date.now() - r.at < REDIRECT_MEMORY_MS) return r.count;
+    } catch (e) {
+      /* no session storage: count from zero */
+    }
+    return 0;
+  }
+
+  function recordRedirect(ticket, count) {
+    try {
+      sessionStorage.setItem(REDIRECTS_KEY, JSON.stringify({ ticket: ticket, count: count, at: Date.now() }));
+    } catch (e) {
+      /* private mode: nothing to count with; the loop guard is best effort */
+    }
   }
 
   // The page may be served under a path prefix (e.g. /waitroom/ behind the nginx gate):
@@ -75,10 +105,11 @@
       el.ahead.textContent = numbers.format(s.ahead);
       el.eta.textContent = formatEta(remaining());
       setState('waiting', t.stateWaiting);
-      announce(fill(t.announceWaiting, { position: numbers.format(s.position), ahead: numbers.format(s.ahead), eta: formatEta(s.etaSeconds) }));
+      announce(fill(t.announceWaiting, { position: numbers.format(s.position), ahead: fmt.plural(t.peopleAhead, s.ahead, lang), eta: formatEta(s.etaSeconds) }));
     } else {
+      // Not in line any more: no place, nobody ahead, no wait; the state line says why.
       el.position.textContent = '–';
-      el.ahead.textContent = numbers.format(0);
+      el.ahead.textContent = '–';
       el.eta.textContent = '–';
     }
   }
@@ -94,34 +125,82 @@
     }
   }
 
+  var watchTimer = 0;
+
+  /**
+   * After admission with nowhere to go (no TARGET_URL, or a redirect loop), the
+   * page stays and must not keep saying "your turn" once the ticket expires:
+   * it asks /status again after each tick until the ticket is expired.
+   */
+  function watchActive() {
+    clearTimeout(watchTimer);
+    var token = room.ticket && room.ticket.token;
+    if (!token) return;
+    room.request('GET', '/status', token).then(
+      function (r) {
+        if (r.body.status === 'expired') return showExpired();
+        watchTimer = setTimeout(watchActive, Math.max(1, r.body.pollAfterSeconds || 1) * 1000);
+      },
+      function (err) {
+        if (err.code === 'token_expired' || err.code === 'queue_reset') return showExpired();
+        watchTimer = setTimeout(watchActive, 5000);
+      },
+    );
+  }
+
+  function goTo(url, ticket) {
+    var count = redirectsFor(ticket);
+    if (count >= MAX_REDIRECTS) {
+      // The site sent the visitor back twice already: stop and say so.
+      setState('bounced', t.bounced, t.bouncedHelp);
+      announce(t.bounced);
+      el.go.textContent = t.tryAgain;
+      el.go.onclick = function () {
+        recordRedirect(ticket, MAX_REDIRECTS - 1);
+      };
+      showGo(url);
+      el.go.focus();
+      watchActive();
+      return;
+    }
+    recordRedirect(ticket, count + 1);
+    showGo(url);
+    el.help.textContent = t.redirecting;
+    window.location.assign(url);
+  }
+
   room.on('update', render);
   room.on('active', function () {
     setState('active', t.stateActive, t.activeHelp);
     announce(t.announceActive);
+    var ticket = room.ticket ? room.ticket.ticket : 0;
     // Sent here by the gate with where the visitor wanted to go: go back there once admitted.
     var returnTo = new URLSearchParams(location.search).get('return_to') || undefined;
     room.claim(returnTo).then(
       function (pass) {
         // No admission endpoint (404): go to the configured site directly.
         var url = pass ? pass.redirectUrl : config.targetUrl;
-        showGo(url);
-        if (url) {
-          el.help.textContent = t.redirecting;
-          window.location.assign(url);
-        }
-        el.go.focus();
+        if (url) return goTo(url, ticket);
+        setState('active', t.stateActive, t.activeNoTarget);
+        watchActive();
       },
-      function () {
+      function (err) {
+        if (err && err.code === 'ticket_expired') return showExpired();
         showGo(config.targetUrl);
+        watchActive();
       },
     );
   });
-  room.on('expired', function () {
+
+  function showExpired() {
+    clearTimeout(watchTimer);
+    el.go.hidden = true;
     setState('expired', t.stateExpired, t.expiredHelp);
     announce(t.announceExpired);
     el.rejoin.hidden = false;
     el.rejoin.focus();
-  });
+  }
+  room.on('expired', showExpired);
   room.on('error', function (err) {
     if (err.code === 'queue_reset') el.note.textContent = t.requeued;
     else if (err.code === 'stream_unavailable') el.note.textContent = t.offline;
@@ -129,6 +208,7 @@
   });
 
   el.rejoin.addEventListener('click', function () {
+    clearTimeout(watchTimer);
     el.rejoin.hidden = true;
     el.go.hidden = true;
     lastAnnounced = '';
