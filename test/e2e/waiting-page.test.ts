@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,9 +12,35 @@ const ARTIFACTS = join(__dirname, '..', '..', '.artifacts');
 
 let redis: TestRedis;
 let waitroom: ServerProcess;
+// No TARGET_URL, no BRAND_TITLE, one visitor a second, admitted for one window: the quick-start demo.
+let demo: ServerProcess;
 let target: Server;
 let targetUrl: string;
 let browser: Browser;
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeResult {
+  id: string;
+  impact: string | null;
+  nodes: Array<{ target: string[] }>;
+}
+
+/**
+ * axe-core in the page (injected through the devtools protocol: the page's CSP
+ * allows no inline script): violations, and "needs review" items that are
+ * serious or critical.
+ */
+async function axe(page: Page): Promise<{ violations: AxeResult[]; seriousReview: AxeResult[] }> {
+  await page.evaluate(AXE);
+  const r = await page.evaluate<{ violations: AxeResult[]; incomplete: AxeResult[] }>(
+    `axe.run(document, { resultTypes: ['violations', 'incomplete'] }).then((r) => ({ violations: r.violations, incomplete: r.incomplete }))`,
+  );
+  const brief = (x: AxeResult) => ({ id: x.id, impact: x.impact, nodes: x.nodes.map((n) => ({ target: n.target })) });
+  return {
+    violations: r.violations.map(brief),
+    seriousReview: r.incomplete.filter((x) => x.impact === 'serious' || x.impact === 'critical').map(brief),
+  };
+}
 
 async function joinApi(n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await waitroom.fetch('/join', { method: 'POST' })).status).toBe(201);
@@ -50,6 +76,14 @@ beforeAll(async () => {
     BRAND_TITLE: 'Launch day',
     LOG_LEVEL: 'warn',
   });
+  demo = await ServerProcess.start({
+    REDIS_URL: redis.url,
+    QUEUE_ID: 'e2e-demo',
+    WINDOW_SIZE: '1',
+    WINDOW_INTERVAL: '1',
+    ACTIVE_WINDOW_COUNT: '1',
+    LOG_LEVEL: 'warn',
+  });
   browser = await chromium.launch({
     executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -59,6 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await waitroom?.stop();
+  await demo?.stop();
   await new Promise((r) => target?.close(r));
   await redis?.close();
 });
@@ -144,3 +179,97 @@ it('renders the Arabic page right to left, chosen from Accept-Language', async (
   expect(await page.evaluate('document.documentElement.dir')).toBe('ltr');
   await context.close();
 }, 30_000);
+
+it('has no axe violations and no serious "needs review" items while waiting, in English and in Arabic', async () => {
+  await joinApi(40);
+  for (const locale of ['en-US', 'ar-EG']) {
+    const context = await browser.newContext({ locale, viewport: { width: 420, height: 760 } });
+    const page = await context.newPage();
+    await page.goto(`${waitroom.url}/`);
+    await waitFor(async () => (await text(page, '#wr-position')) !== '–', { what: 'a place in line' });
+    const r = await axe(page);
+    expect({ locale, ...r }).toEqual({ locale, violations: [], seriousReview: [] });
+    await context.close();
+  }
+}, 30_000);
+
+it('without TARGET_URL: a localised title, an honest "let in" message, and "expired" once the ticket expires, without a reload', async () => {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const page = await context.newPage();
+  await page.goto(`${demo.url}/`);
+  expect(await page.title()).toBe('Waiting room');
+  await waitFor(async () => (await page.getAttribute('#wr-state', 'data-state')) === 'active', { timeoutMs: 10_000, what: 'admission' });
+  await waitFor(async () => /no site to send you to/.test(await text(page, '#wr-help')), { what: 'the no-target message' });
+  expect([await text(page, '#wr-position'), await text(page, '#wr-ahead'), await text(page, '#wr-eta')]).toEqual(['–', '–', '–']);
+  // The window advances only while someone waits: three more visitors, and with
+  // ACTIVE_WINDOW_COUNT=1 and a 1 s window the ticket expires within a couple of seconds.
+  for (let i = 0; i < 3; i++) expect((await demo.fetch('/join', { method: 'POST' })).status).toBe(201);
+  await waitFor(async () => (await page.getAttribute('#wr-state', 'data-state')) === 'expired', { timeoutMs: 10_000, what: 'expiry shown without a reload' });
+  expect(await page.isVisible('#wr-rejoin')).toBe(true);
+  await context.close();
+}, 30_000);
+
+it('in Arabic: the default title, waits with "و" and plural forms from Intl, and language links that keep return_to', async () => {
+  // About 70 s of people ahead: the wait has minutes and seconds.
+  for (let i = 0; i < 70; i++) expect((await demo.fetch('/join', { method: 'POST' })).status).toBe(201);
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 420, height: 760 } });
+  const page = await context.newPage();
+  const returnTo = 'https://shop.example.com/cart?id=7';
+  await page.goto(`${demo.url}/?lang=ar&return_to=${encodeURIComponent(returnTo)}`);
+  expect(await page.title()).toBe('غرفة الانتظار');
+  expect(await text(page, 'h1')).toBe('غرفة الانتظار');
+  await waitFor(async () => (await text(page, '#wr-position')) !== '–', { what: 'a place in line' });
+  const eta = await text(page, '#wr-eta');
+  expect(eta).toMatch(/^(دقيقة|دقيقتان) و\d+ (ثانية|ثوان)$/);
+  expect(await text(page, '#wr-live')).toMatch(/وأمامك \d+ شخصًا/);
+  await page.screenshot({ path: join(ARTIFACTS, 'waiting-page-ar-demo.png'), fullPage: true });
+  const href = await page.getAttribute('nav.languages a[hreflang="en"]', 'href');
+  const params = new URLSearchParams(String(href).replace(/^\?/, ''));
+  expect({ lang: params.get('lang'), returnTo: params.get('return_to') }).toEqual({ lang: 'en', returnTo });
+  const r = await axe(page);
+  expect(r).toEqual({ violations: [], seriousReview: [] });
+  await page.click('nav.languages a[hreflang="en"]');
+  await page.waitForLoadState();
+  expect(new URL(page.url()).searchParams.get('return_to')).toBe(returnTo);
+  expect(await page.evaluate('document.documentElement.lang')).toBe('en');
+  await context.close();
+}, 40_000);
+
+it('stops after the site sends the visitor back a second time, and says why', async () => {
+  // A site that never sees the pass (as when the browser drops a Secure cookie on
+  // plain http): it sends every visitor straight back to the waiting page.
+  let bounces = 0;
+  const bouncer = createServer((_req, res) => {
+    bounces++;
+    res.writeHead(302, { Location: `${loop.url}/` }).end();
+  });
+  await new Promise<void>((r) => bouncer.listen(0, '127.0.0.1', () => r()));
+  const loop = await ServerProcess.start({
+    REDIS_URL: redis.url,
+    QUEUE_ID: 'e2e-loop',
+    TARGET_URL: `http://127.0.0.1:${(bouncer.address() as AddressInfo).port}/shop`,
+    LOG_LEVEL: 'warn',
+  });
+  try {
+    // The start-up warning names the cause.
+    expect(loop.logEntries().some((e) => /plain http while PASS_COOKIE_SECURE=true/.test(String(e.msg)))).toBe(true);
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    let loads = 0;
+    page.on('load', () => loads++);
+    await page.goto(`${loop.url}/`);
+    await waitFor(async () => (await page.getAttribute('#wr-state', 'data-state').catch(() => null)) === 'bounced', { timeoutMs: 15_000, what: 'the loop to stop' });
+    expect(await text(page, '#wr-state')).toBe('The site sent you back here again.');
+    expect(await page.isVisible('#wr-go')).toBe(true);
+    const seen = bounces;
+    // Nothing more happens by itself.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect({ bounces, loads }).toEqual({ bounces: seen, loads: 3 });
+    expect(seen).toBe(2);
+    await page.screenshot({ path: join(ARTIFACTS, 'waiting-page-bounced.png'), fullPage: true });
+    await context.close();
+  } finally {
+    await loop.stop();
+    await new Promise((r) => bouncer.close(r));
+  }
+}, 40_000);
