@@ -19,6 +19,27 @@ import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
  */
 
 const ROOT = join(__dirname, '..', '..');
+
+// The stream arithmetic of docs/k8s.md: RSS of an idle replica, of one open
+// /events stream (npm run bench, docs/benchmarks.md), and the share of the
+// limit kept free for GC, request bursts and buffers.
+const IDLE_RSS_MIB = 69;
+const STREAM_RSS_KIB = 7.8;
+const HEADROOM = 0.25;
+
+function mebibytes(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(String(q));
+  if (!m) throw new Error(`unexpected memory quantity ${q}`);
+  const n = Number(m[1]);
+  return { Mi: n, Gi: n * 1024, M: (n * 1e6) / 2 ** 20, G: (n * 1e9) / 2 ** 20 }[m[2] as 'Mi' | 'Gi' | 'M' | 'G'];
+}
+
+/** Whether an Ingress path rule routes a request path (Kubernetes Exact and Prefix semantics). */
+function ingressMatches(rule: Obj, path: string): boolean {
+  if (rule.pathType === 'Exact') return rule.path === path;
+  const prefix = String(rule.path).replace(/\/+$/, '');
+  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+}
 const KUBECTL = process.env.KUBECTL || 'kubectl';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -174,7 +195,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
 
   it('probes the real endpoints on the declared port, and the shutdown budget covers preStop plus the drain timeout', () => {
     const d = one('Deployment', 'waitroom');
-    expect(d.spec.replicas).toBeGreaterThanOrEqual(3);
+    expect(one('HorizontalPodAutoscaler', 'waitroom').spec.minReplicas).toBeGreaterThanOrEqual(3);
     const spec = d.spec.template.spec;
     const c = spec.containers[0];
     expect(c.ports.map((p: Obj) => p.name)).toContain('http');
@@ -253,7 +274,6 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(matches(one('PodDisruptionBudget', 'waitroom').spec.selector.matchLabels, labels)).toBe(true);
     const hpa = one('HorizontalPodAutoscaler', 'waitroom');
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'waitroom' });
-    expect(hpa.spec.minReplicas).toBeLessThanOrEqual(d.spec.replicas);
     expect(matches(one('NetworkPolicy', 'waitroom').spec.podSelector.matchLabels, labels)).toBe(true);
   });
 
@@ -274,6 +294,44 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(matches(np.spec.podSelector.matchLabels, redis.spec.template.metadata.labels)).toBe(true);
     expect(np.spec.ingress).toHaveLength(1);
     expect(np.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: d.spec.template.metadata.labels } }]);
+  });
+
+  it('leaves the replica count to the HPA: no Deployment an HPA scales sets spec.replicas', () => {
+    // Otherwise every `kubectl apply -k` during a scaled-out sale resets the count.
+    for (const hpa of get().objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')) {
+      const target = one(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name);
+      expect({ deployment: target.metadata.name, replicas: target.spec.replicas }).toEqual({ deployment: target.metadata.name, replicas: undefined });
+    }
+  });
+
+  it('serves /metrics on METRICS_PORT, a container port named metrics, which the Service and the ServiceMonitor use', () => {
+    const d = one('Deployment', 'waitroom');
+    const c = d.spec.template.spec.containers[0];
+    const cm = one('ConfigMap', 'waitroom-config');
+    const metricsPort = Number(cm.data.METRICS_PORT);
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(metricsPort).not.toBe(Number(cm.data.PORT));
+    expect(c.ports).toContainEqual({ name: 'metrics', containerPort: metricsPort, protocol: 'TCP' });
+    const svc = one('Service', 'waitroom');
+    const svcPort = (svc.spec.ports as Obj[]).find((p) => p.targetPort === 'metrics') as Obj;
+    expect(svcPort).toBeDefined();
+    for (const sm of get().objects.filter((o) => o.kind === 'ServiceMonitor')) {
+      expect(sm.spec.endpoints.map((e: Obj) => e.port)).toEqual([svcPort.name]);
+    }
+    expect(one('NetworkPolicy', 'waitroom').spec.ingress[0].ports.map((p: Obj) => p.port)).toEqual(expect.arrayContaining(['http', 'metrics']));
+  });
+
+  it('caps open streams per replica below its memory limit (docs/k8s.md, "Memory and open streams")', () => {
+    const c = one('Deployment', 'waitroom').spec.template.spec.containers[0];
+    const limitMiB = mebibytes(c.resources.limits.memory);
+    const streams = Number(one('ConfigMap', 'waitroom-config').data.SSE_MAX_STREAMS);
+    expect(Number.isInteger(streams) && streams > 0).toBe(true);
+    // Idle replica + every stream open must fit in the limit minus a quarter of headroom.
+    const needMiB = IDLE_RSS_MIB + (streams * STREAM_RSS_KIB) / 1024;
+    expect({ limitMiB, streams, fits: needMiB <= limitMiB * (1 - HEADROOM) }).toEqual({ limitMiB, streams, fits: true });
+    // ...and is not set far below what the limit allows (within 20 %).
+    const allowed = Math.floor(((limitMiB * (1 - HEADROOM) - IDLE_RSS_MIB) * 1024) / STREAM_RSS_KIB);
+    expect(streams).toBeGreaterThanOrEqual(Math.floor(allowed * 0.8));
   });
 
   it('alerts only on metrics the server exports', async () => {
@@ -311,7 +369,18 @@ describe('overlay production specifically', () => {
     expect(keys.spec.dataFrom).toEqual([{ extract: { key: expect.stringMatching(/pass-keys$/) } }]);
     expect(objs().find((o) => o.kind === 'Ingress')?.spec.rules[0].http.paths[0].backend.service.name).toBe('waitroom');
     expect(objs().find((o) => o.kind === 'Service')?.spec.type).toBe('ClusterIP');
-    expect(d.spec.replicas).toBeGreaterThan(3);
+    expect((objs().find((o) => o.kind === 'HorizontalPodAutoscaler') as Obj).spec.minReplicas).toBeGreaterThan(3);
+  });
+
+  it('routes only the visitor paths to the internet: no metrics, operator view, gate or site API', () => {
+    const ingress = objs().find((o) => o.kind === 'Ingress') as Obj;
+    const rules = ingress.spec.rules.flatMap((r: Obj) => r.http.paths) as Obj[];
+    for (const r of rules) expect(r.backend.service).toEqual({ name: 'waitroom', port: { name: 'http' } });
+    const routed = (p: string) => rules.some((r) => ingressMatches(r, p));
+    const visitor = ['/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css', '/.well-known/jwks.json'];
+    const internal = ['/metrics', '/admin', '/admin.js', '/admin/state', '/verify', '/verify/x', '/passes/done', '/passes/stats', '/readyz', '/livez', '/nope'];
+    expect(visitor.filter((p) => !routed(p))).toEqual([]);
+    expect(internal.filter(routed)).toEqual([]);
   });
 
   it('configures admission for a protected site over https: audience, waiting page, secure cookie', () => {
