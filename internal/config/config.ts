@@ -89,6 +89,14 @@ const logoUrl = makeValidator<string>((input) => {
   throw new EnvError(`must be an http(s) URL or a path starting with /, got "${input}"`);
 });
 
+/** An http: URL whose host is not loopback (localhost, 127.0.0.0/8, [::1]), where browsers treat http as secure. */
+export function plainHttpOffLoopback(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol !== 'http:') return false;
+  const h = u.hostname;
+  return !(h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '[::1]');
+}
+
 /** WCAG 2.1 contrast ratio of two #rrggbb colours (1 to 21). */
 export function contrastRatio(a: string, b: string): number {
   const lum = (hex: string) => {
@@ -451,9 +459,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.WAITING_PAGE_URL && !raw.WAITING_PAGE_URL && targetUrl) {
     warnings.push('WAITING_PAGE_URL is not set: page requests refused by the gate get a JSON 401 instead of a redirect to the waiting page');
   }
-  if (targetUrl && new URL(targetUrl).protocol === 'http:' && !problems.PASS_COOKIE_SECURE && raw.PASS_COOKIE_SECURE) {
-    // Browsers refuse a Secure cookie on plain http (Chrome and Firefox except on
-    // localhost): the site never sees the pass and sends the visitor back, again and again.
+  if (targetUrl && plainHttpOffLoopback(targetUrl) && !problems.PASS_COOKIE_SECURE && raw.PASS_COOKIE_SECURE) {
+    // Browsers refuse a Secure cookie on plain http (Chrome and Firefox allow it
+    // only on localhost): the site never sees the pass and sends the visitor back.
     warnings.push(
       `TARGET_URL ${targetUrl} is plain http while PASS_COOKIE_SECURE=true: browsers drop the Secure pass cookie there, so the site would send visitors back to the waiting room; serve the site over https, or set PASS_COOKIE_SECURE=false for plain-http development`,
     );

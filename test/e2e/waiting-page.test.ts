@@ -86,7 +86,8 @@ beforeAll(async () => {
   });
   browser = await chromium.launch({
     executablePath: chromiumPath(),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    // shop.test: a name that is not localhost (where http counts as secure) for the loopback "site" below.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--host-resolver-rules=MAP shop.test 127.0.0.1'],
   });
 }, 60_000);
 
@@ -247,7 +248,7 @@ it('stops after the site sends the visitor back a second time, and says why', as
   const loop = await ServerProcess.start({
     REDIS_URL: redis.url,
     QUEUE_ID: 'e2e-loop',
-    TARGET_URL: `http://127.0.0.1:${(bouncer.address() as AddressInfo).port}/shop`,
+    TARGET_URL: `http://shop.test:${(bouncer.address() as AddressInfo).port}/shop`,
     LOG_LEVEL: 'warn',
   });
   try {

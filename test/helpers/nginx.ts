@@ -26,7 +26,11 @@ export class TestNginx {
     private readonly output: string[],
   ) {}
 
-  static async start(vars: { WAITROOM_UPSTREAM: string; ORIGIN_UPSTREAM: string }, port?: number): Promise<TestNginx> {
+  /**
+   * `before`: other server blocks included ahead of the gate, as the official
+   * image's conf.d/default.conf is (file order), with `${LISTEN_PORT}` filled too.
+   */
+  static async start(vars: { WAITROOM_UPSTREAM: string; ORIGIN_UPSTREAM: string }, port?: number, before?: string): Promise<TestNginx> {
     const nginx = requireTool('nginx');
     const listen = port ?? (await freePort());
     const prefix = mkdtempSync(join(tmpdir(), 'waitroom-nginx-'));
@@ -36,6 +40,7 @@ export class TestNginx {
       LISTEN_PORT: `127.0.0.1:${listen}`,
     });
     writeFileSync(join(prefix, 'waitroom-gate.conf'), server);
+    writeFileSync(join(prefix, 'before.conf'), before ? renderTemplate(before, { LISTEN_PORT: `127.0.0.1:${listen}` }) : '');
     const me = userInfo();
     writeFileSync(
       join(prefix, 'nginx.conf'),
@@ -53,6 +58,7 @@ export class TestNginx {
         `  fastcgi_temp_path ${prefix}/tmp/fastcgi;`,
         `  uwsgi_temp_path ${prefix}/tmp/uwsgi;`,
         `  scgi_temp_path ${prefix}/tmp/scgi;`,
+        `  include ${prefix}/before.conf;`,
         `  include ${prefix}/waitroom-gate.conf;`,
         '}',
         '',

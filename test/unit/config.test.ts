@@ -90,4 +90,39 @@ describe('loadConfig', () => {
       expect(v.example.length).toBeGreaterThan(0);
     }
   });
+
+  describe('METRICS_PORT and LOG_FORMAT', () => {
+    test.each([
+      ['0', 0],
+      ['9464', 9464],
+    ])('METRICS_PORT=%s is accepted', (v, n) => expect(loadConfig({ METRICS_PORT: v }).metricsPort).toBe(n));
+    test.each(['-1', '65536', '1.5', 'x'])('METRICS_PORT=%s is refused', (v) => expect(problems({ METRICS_PORT: v }).METRICS_PORT).toBeDefined());
+    test('METRICS_PORT must differ from PORT', () => expect(problems({ PORT: '9000', METRICS_PORT: '9000' }).METRICS_PORT).toMatch(/differ from PORT/));
+    test('LOG_FORMAT is json by default, pretty on request, nothing else', () => {
+      expect(loadConfig({}).logFormat).toBe('json');
+      expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+      expect(problems({ LOG_FORMAT: 'text' }).LOG_FORMAT).toBeDefined();
+    });
+  });
+
+  describe('start-up warnings', () => {
+    const has = (env: Record<string, string>, text: string) => loadConfig(env).warnings.some((w) => w.includes(text));
+    test.each([
+      ['http://shop.example.com/', true, true],
+      ['http://10.0.0.5:3000/', true, true],
+      ['http://shop.example.com/', false, false], // PASS_COOKIE_SECURE=false: the cookie is not Secure
+      ['https://shop.example.com/', true, false],
+      ['http://localhost:3000/', true, false], // browsers treat loopback http as secure
+      ['http://127.0.0.1:3000/', true, false],
+      ['http://app.localhost:3000/', true, false],
+    ])('TARGET_URL=%s with PASS_COOKIE_SECURE=%s warns of a redirect loop: %s', (url, secure, warns) => {
+      expect(has({ TARGET_URL: url, PASS_COOKIE_SECURE: String(secure), WAITING_PAGE_URL: 'https://q.example.com/' }, 'plain http while PASS_COOKIE_SECURE=true')).toBe(warns);
+    });
+    test('an unset JWT_SECRET is called unset, a short one short', () => {
+      expect(has({}, 'JWT_SECRET is not set')).toBe(true);
+      expect(has({}, 'sample or short')).toBe(false);
+      expect(has({ JWT_SECRET: 'short' }, 'sample or short')).toBe(true);
+      expect(has({ JWT_SECRET: STRONG }, 'JWT_SECRET')).toBe(false);
+    });
+  });
 });
