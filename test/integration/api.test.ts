@@ -112,7 +112,9 @@ describe('bad input gets a clear error and changes nothing', () => {
   test('unknown routes are 404 JSON', async () => {
     const res = await request(base).get('/nope').expect(404);
     expect(res.body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
-    await request(base).delete('/join').expect(404);
+    // A known route with a wrong method is 405 with Allow, not 404 (test/integration/http-details.test.ts covers every route).
+    const wrong = await request(base).delete('/join').expect(405);
+    expect(wrong.headers.allow).toBe('POST, OPTIONS');
   });
 
   test('an oversized body is refused with 413 and issues no ticket', async () => {
