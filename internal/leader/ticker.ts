@@ -4,6 +4,7 @@ import type { AdvanceResult, QueueSettings } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { QueueStore } from '../store/store';
 import type { LeaderLease } from './lease';
+import { nextPlannedMs, stepLagMs, type PlannedStepMs } from './tick-lag';
 
 export interface TickerOptions {
   readonly store: QueueStore;
@@ -24,11 +25,21 @@ export class Ticker {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private inFlight: Promise<void> | undefined;
-  private readonly onAcquired = () => this.kick(0);
-  private readonly onLost = () => this.clear();
+  private readonly onAcquired = () => {
+    this.planned = undefined;
+    this.kick(0);
+  };
+  private readonly onLost = () => {
+    this.clear();
+    // A replica that no longer leads is not late: its lag must not outlive its lease.
+    this.planned = undefined;
+    this.o.metrics?.tickLag.set({ queue: this.o.store.queueId }, 0);
+  };
   private readonly idlePollMs: number;
   /** True after a skipped slot, until the next advance: one skip is counted per idle spell. */
   private idle = false;
+  /** When this ticker planned its next step (store clock), for the lag measure (tick-lag.ts). */
+  private planned: PlannedStepMs;
 
   constructor(private readonly o: TickerOptions) {
     this.idlePollMs = Math.min(o.settings.intervalMs, 100);
@@ -77,6 +88,9 @@ export class Ticker {
   private handle(r: AdvanceResult): void {
     const q = this.o.store.queueId;
     const m = this.o.metrics;
+    const lagMs = stepLagMs(this.planned, r);
+    if (lagMs !== undefined) m?.tickLag.set({ queue: q }, lagMs / 1000);
+    this.planned = nextPlannedMs(r, this.idlePollMs);
     switch (r.outcome) {
       case 'not_leader':
         this.o.lease.markLost('advance refused: the lease belongs to another replica');
@@ -97,8 +111,7 @@ export class Ticker {
         this.o.cache.apply(s, 'advance');
         this.idle = false;
         m?.advances.inc({ queue: q });
-        m?.tickLag.set({ queue: q }, r.lagMs / 1000);
-        this.o.logger.debug({ windowEnd: s.windowEnd, lagMs: r.lagMs }, 'window advanced');
+        this.o.logger.debug({ windowEnd: s.windowEnd, lagMs }, 'window advanced');
         this.kick(s.nextDueMs - s.storeNowMs);
         return;
       }

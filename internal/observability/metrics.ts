@@ -1,12 +1,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueGaugeValues } from './queue-gauges';
+
+/**
+ * prom-client's default collectors export these three sums as gauges named
+ * `_total`, which `promtool check metrics` rejects (a `_total` name promises a
+ * counter). The same numbers are the sums of `nodejs_active_handles` and its
+ * siblings, which are exported by type, so nothing is lost by dropping them.
+ */
+const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /**
  * Every Prometheus metric waitroom exports, created once per process.
  * Labels are bounded: route is one of the known route names (never the raw
- * URL), status is the numeric code, queue is the configured queue id.
+ * URL), status is the numeric code, queue is a queue id this replica serves.
+ * Everything about a queue carries its `queue` label, so one replica serving
+ * several queues exports one series per queue.
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** Per-queue readings taken at scrape time (trackQueue). */
+  private readonly queueReaders = new Map<string, () => QueueGaugeValues>();
 
   readonly httpRequests = new Counter({
     name: 'waitroom_http_requests_total',
@@ -34,30 +47,18 @@ export class Metrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });
-  readonly windowEnd = new Gauge({
-    name: 'waitroom_window_end',
-    help: 'Highest admitted ticket (W) as last seen by this replica.',
-    labelNames: ['queue'] as const,
-    registers: [this.registry],
-  });
-  readonly counter = new Gauge({
-    name: 'waitroom_ticket_counter',
-    help: 'Highest ticket issued, as last seen by this replica.',
-    labelNames: ['queue'] as const,
-    registers: [this.registry],
-  });
-  readonly waiting = new Gauge({
-    name: 'waitroom_waiting',
-    help: 'Tickets issued but not yet admitted (counter - W).',
-    labelNames: ['queue'] as const,
-    registers: [this.registry],
-  });
-  readonly lastTicketEta = new Gauge({
-    name: 'waitroom_last_ticket_eta_seconds',
-    help: 'Estimated wait of the newest ticket.',
-    labelNames: ['queue'] as const,
-    registers: [this.registry],
-  });
+  readonly windowEnd = this.queueGauge('waitroom_window_end', 'Highest admitted ticket (W) as last seen by this replica.', (v) => v.window?.windowEnd);
+  readonly lastTicket = this.queueGauge(
+    'waitroom_last_ticket',
+    "Highest ticket issued (the queue's ticket counter), as last seen by this replica.",
+    (v) => v.window?.lastTicket,
+  );
+  readonly waiting = this.queueGauge('waitroom_waiting', 'Tickets issued but not yet admitted (counter - W).', (v) => v.window?.waiting);
+  readonly lastTicketEta = this.queueGauge(
+    'waitroom_last_ticket_eta_seconds',
+    'Estimated wait of the newest ticket from now (0 when nobody waits).',
+    (v) => v.window?.lastTicketEtaSeconds,
+  );
   readonly advances = new Counter({
     name: 'waitroom_window_advances_total',
     help: 'Window advances performed by this replica while leader.',
@@ -72,7 +73,7 @@ export class Metrics {
   });
   readonly tickLag = new Gauge({
     name: 'waitroom_tick_lag_seconds',
-    help: 'How late the last advance ran against its due time.',
+    help: 'How late the leader\'s last ticker step ran against the time it was due to run (0 on replicas not leading).',
     labelNames: ['queue'] as const,
     registers: [this.registry],
   });
@@ -105,18 +106,11 @@ export class Metrics {
     labelNames: ['queue', 'reason'] as const,
     registers: [this.registry],
   });
-  /** Set by the server: returns [queue id, seconds since the state was confirmed]. */
-  stateAgeSource: (() => [string, number]) | undefined;
-  readonly stateAge = new Gauge({
-    name: 'waitroom_state_age_seconds',
-    help: 'Time since this replica last confirmed the queue state (-1 before the first load).',
-    labelNames: ['queue'] as const,
-    registers: [this.registry],
-    collect: () => {
-      const src = this.stateAgeSource?.();
-      if (src) this.stateAge.set({ queue: src[0] }, src[1]);
-    },
-  });
+  readonly stateAge = this.queueGauge(
+    'waitroom_state_age_seconds',
+    'Time since this replica last confirmed the queue state (-1 before the first load).',
+    (v) => v.stateAgeSeconds,
+  );
   readonly sseStreams = new Gauge({
     name: 'waitroom_sse_streams',
     help: 'Open server-sent event streams on this replica.',
@@ -137,6 +131,57 @@ export class Metrics {
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of MISNAMED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /**
+   * A per-queue gauge read from the queue state when scraped, so it never
+   * freezes at the value of the last event that happened to set it (the ETA
+   * gauge used to be set on join only and kept the last joiner's ETA).
+   */
+  private queueGauge(name: string, help: string, pick: (v: QueueGaugeValues) => number | undefined): Gauge<'queue'> {
+    const readers = this.queueReaders;
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['queue'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [queue, reader] of readers) {
+          const v = pick(reader());
+          if (v === undefined) this.remove({ queue });
+          else this.set({ queue }, v);
+        }
+      },
+    });
+  }
+
+  /**
+   * Starts exporting one queue: its state gauges are read from `reader` at
+   * every scrape, and its counters start at 0 so that rates and the dashboard
+   * have a series before the first event (a counter that appears only at its
+   * first increment makes `rate()` miss that increment and panels show "No
+   * data"). Returns a function that stops exporting the queue and removes its
+   * series, for a queue this replica no longer serves.
+   */
+  trackQueue(queue: string, reader: () => QueueGaugeValues): () => void {
+    this.queueReaders.set(queue, reader);
+    const labels = { queue };
+    this.ticketsIssued.inc(labels, 0);
+    this.advances.inc(labels, 0);
+    this.advancesSkipped.inc(labels, 0);
+    for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.inc({ queue, change }, 0);
+    this.leader.set(labels, 0);
+    this.tickLag.set(labels, 0);
+    return () => {
+      if (this.queueReaders.get(queue) !== reader) return;
+      this.queueReaders.delete(queue);
+      for (const g of [this.stateAge, this.windowEnd, this.lastTicket, this.waiting, this.lastTicketEta, this.leader, this.tickLag]) g.remove(labels);
+      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped]) c.remove(labels);
+      for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.remove({ queue, change });
+    };
   }
 }

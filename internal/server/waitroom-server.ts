@@ -10,7 +10,7 @@ import { buildHandler, metricsApp } from '../http/app';
 import { LeaderLease } from '../leader/lease';
 import { Ticker } from '../leader/ticker';
 import { Metrics } from '../observability/metrics';
-import { waitingCount } from '../queue/arithmetic';
+import { queueGauges } from '../observability/queue-gauges';
 import type { QueueSettings } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
 import { QueueService } from '../service/queue-service';
@@ -155,7 +155,6 @@ export class WaitroomServer {
       cache: this.cache,
       tokens,
       batcher,
-      onIssued: (_t, view) => this.metrics.lastTicketEta.set({ queue: q }, view.etaSeconds),
       onTicketAboveCounter: () => this.metrics.stateCorrupt.inc({ queue: q }),
     });
     this.readiness = new Readiness(this.store, this.cache);
@@ -220,12 +219,7 @@ export class WaitroomServer {
   private wireMetrics(): void {
     const q = this.config.queueId;
     const m = this.metrics;
-    this.cache.onChange((s) => {
-      m.windowEnd.set({ queue: q }, s.windowEnd);
-      m.counter.set({ queue: q }, s.counter);
-      m.waiting.set({ queue: q }, waitingCount(s.counter, s.windowEnd));
-    });
-    m.leader.set({ queue: q }, 0);
+    m.trackQueue(q, () => queueGauges(this.cache.peek(), this.cache.storeNow(), this.cache.ageMs()));
     this.lease.on('acquired', () => {
       m.leader.set({ queue: q }, 1);
       m.leadershipChanges.inc({ queue: q, change: 'acquired' });
@@ -234,10 +228,6 @@ export class WaitroomServer {
       m.leader.set({ queue: q }, 0);
       m.leadershipChanges.inc({ queue: q, change: 'lost' });
     });
-    m.stateAgeSource = () => {
-      const age = this.cache.ageMs();
-      return [q, Number.isFinite(age) ? age / 1000 : -1];
-    };
   }
 
   /**
