@@ -341,12 +341,35 @@ describe.each(overlays)('overlay %s', (overlay) => {
     for (const r of rules) {
       const alerts = r.spec.groups.flatMap((g: Obj) => g.rules) as Obj[];
       expect(alerts.map((a) => a.alert)).toEqual(
-        expect.arrayContaining(['WaitroomNoLeader', 'WaitroomTickLag', 'WaitroomRedisErrors', 'WaitroomHighErrorRate', 'WaitroomQueueLong']),
+        expect.arrayContaining([
+          'WaitroomDown',
+          'WaitroomNoLeader',
+          'WaitroomTickLag',
+          'WaitroomRedisErrors',
+          'WaitroomHighErrorRate',
+          'WaitroomQueueLong',
+          'WaitroomStateStale',
+        ]),
       );
+      // Prometheus's own `up` series, by the job the ServiceMonitor gives the targets:
+      // its jobLabel names a label of the Service, whose value is the job.
+      const monitor = get().objects.find((o) => o.kind === 'ServiceMonitor');
+      expect(monitor).toBeDefined();
+      if (!monitor) continue;
+      const service = get().objects.find((o) => o.kind === 'Service' && matches(monitor.spec.selector.matchLabels, o.metadata.labels ?? {})) as Obj;
+      const job = service.metadata.labels[monitor.spec.jobLabel] as string;
+      expect(job).toBe('waitroom');
       for (const a of alerts) {
         const used = metricNamesIn(a.expr);
+        for (const m of a.expr.matchAll(/\bup\{([^}]*)\}/g)) {
+          expect({ alert: a.alert, selector: m[1] }).toEqual({ alert: a.alert, selector: `job="${job}"` });
+          used.push('up');
+        }
         expect(used.length).toBeGreaterThan(0);
-        for (const n of used) expect({ alert: a.alert, metric: n, exported: names.has(n) }).toEqual({ alert: a.alert, metric: n, exported: true });
+        for (const n of used) {
+          const known = n === 'up' || names.has(n);
+          expect({ alert: a.alert, metric: n, exported: known }).toEqual({ alert: a.alert, metric: n, exported: true });
+        }
       }
     }
   });
