@@ -1,9 +1,10 @@
+import { waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 import { requireTool, runTool } from '../helpers/prometheus-tools';
 
 /**
- * `promtool check metrics` applies Prometheus's naming conventions to a real
+ * What a real /metrics scrape says. `promtool check metrics` applies Prometheus's naming conventions to a real
  * scrape: a gauge whose name says counter (the old waitroom_ticket_counter),
  * a `_total` that is not a counter, a missing HELP. The scrape comes from a
  * real server process against a real Redis, after traffic has touched every
@@ -16,7 +17,7 @@ let server: ServerProcess;
 beforeAll(async () => {
   requireTool('promtool');
   redis = await TestRedis.start();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, QUEUE_ID: 'lint', WINDOW_SIZE: '1', WINDOW_INTERVAL: '0.2' });
+  server = await ServerProcess.start({ REDIS_URL: redis.url, QUEUE_ID: 'lint', WINDOW_SIZE: '1', WINDOW_INTERVAL: '5' });
 });
 afterAll(async () => {
   await server?.stop();
@@ -45,4 +46,30 @@ test('the check is not vacuous: it flags a gauge named like a counter', () => {
   const r = runTool('promtool', ['check', 'metrics'], { input: bad });
   expect(r.status).not.toBe(0);
   expect(r.output).toContain('waitroom_ticket_counter');
+});
+
+/** One sample of a family for queue "lint" from a fresh scrape. */
+async function sample(family: string): Promise<number> {
+  const text = await (await server.fetch('/metrics')).text();
+  const m = new RegExp(`^${family}\\{queue="lint"\\} (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`${family} is not in the scrape`);
+  return Number(m[1]);
+}
+
+test('the ETA of the last ticket counts down between scrapes while nobody joins', async () => {
+  // S = 1 and I = 5 s: three more tickets wait at least 10 s.
+  for (let i = 0; i < 3; i++) await server.fetch('/join', { method: 'POST' });
+  const first = await sample('waitroom_last_ticket_eta_seconds');
+  expect(first).toBeGreaterThanOrEqual(10);
+  // No join in between: a gauge set on join (the old one) would stay at `first`.
+  let later = first;
+  await waitFor(
+    async () => {
+      later = await sample('waitroom_last_ticket_eta_seconds');
+      return later < first;
+    },
+    { timeoutMs: 8000, intervalMs: 200, what: 'the ETA to count down' },
+  );
+  expect(later).toBeGreaterThan(0);
+  expect(await sample('waitroom_waiting')).toBeGreaterThan(0);
 });
