@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { requireTool, runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
+import { PROMETHEUS_RULE, requireTool, runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
 
 /**
  * The alert rules, run by Prometheus's own rule engine: the PrometheusRule's
@@ -59,6 +60,24 @@ describe('the PrometheusRule under promtool', () => {
     for (const a of alerts) expect({ alert: a, fires: fires.has(a), mustNotFire: silent.has(a) }).toEqual({ alert: a, fires: true, mustNotFire: true });
     // No test names an alert that does not exist (a renamed alert would pass silently).
     for (const a of [...fires, ...silent]) expect(alerts).toContain(a);
+  });
+
+  test('the sed line in the docs turns the PrometheusRule into the same rules file', () => {
+    const docs = readFileSync(join(__dirname, '..', '..', 'docs', 'k8s.md'), 'utf8');
+    const line = /^(sed -n '\/\^  groups:\/,\$p' k8s\/components\/prometheus-operator\/prometheusrule\.yaml \| sed 's\/\^  \/\/') > "\$d\/waitroom\.rules\.yaml"$/m.exec(docs);
+    expect(line).not.toBeNull();
+    const cmd = line![1]!.replace('k8s/components/prometheus-operator/prometheusrule.yaml', JSON.stringify(PROMETHEUS_RULE));
+    const out = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(parse(out.stdout)).toEqual({ groups: shippedRuleGroups() });
+  });
+
+  test('the threshold snippet in the docs is the one the tests load', () => {
+    const docs = readFileSync(join(__dirname, '..', '..', 'docs', 'k8s.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('### Queue-length thresholds per queue'));
+    const snippet = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const fixture = parse(readFileSync(join(FIXTURES, 'queue-thresholds.yaml'), 'utf8')) as { groups: unknown[] };
+    expect(parse(snippet)).toEqual(fixture.groups);
   });
 
   test('a broken expectation makes promtool fail (the harness can fail)', () => {
