@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ROLLBACK_REASONS } from '../queue/queue-state';
 import type { QueueGaugeValues } from './queue-gauges';
 
 /**
@@ -174,14 +175,18 @@ export class Metrics {
     this.advances.inc(labels, 0);
     this.advancesSkipped.inc(labels, 0);
     for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.inc({ queue, change }, 0);
+    // The integrity alerts use increase(): a counter born at 1 would show no increase.
+    this.stateCorrupt.inc(labels, 0);
+    for (const reason of ROLLBACK_REASONS) this.stateRollbacks.inc({ queue, reason }, 0);
     this.leader.set(labels, 0);
     this.tickLag.set(labels, 0);
     return () => {
       if (this.queueReaders.get(queue) !== reader) return;
       this.queueReaders.delete(queue);
       for (const g of [this.stateAge, this.windowEnd, this.lastTicket, this.waiting, this.lastTicketEta, this.leader, this.tickLag]) g.remove(labels);
-      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped]) c.remove(labels);
+      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt]) c.remove(labels);
       for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.remove({ queue, change });
+      for (const reason of ROLLBACK_REASONS) this.stateRollbacks.remove({ queue, reason });
     };
   }
 }

@@ -45,7 +45,8 @@ export interface HighWater {
 export const NOTHING_SEEN: HighWater = Object.freeze({ epoch: '', counter: 0, windowEnd: 0, version: 0, retired: Object.freeze([]) });
 
 /** Why the store's state was found behind what was seen (the scripts' reason strings). */
-export type RollbackReason = 'retired_epoch' | 'window_above_counter' | 'counter_below_seen' | 'window_below_seen' | 'version_below_seen';
+export const ROLLBACK_REASONS = ['retired_epoch', 'window_above_counter', 'counter_below_seen', 'window_below_seen', 'version_below_seen'] as const;
+export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
 /** The result of ensureQueue: the state, and whether this call made a new epoch and why. */
 export interface EnsuredQueue extends QueueSnapshot {

@@ -47,6 +47,8 @@ describe('Metrics.trackQueue', () => {
       'waitroom_window_advances_skipped_total{queue="b"} 0',
     ]);
     expect(await lines(m, 'waitroom_leadership_changes_total')).toHaveLength(4);
+    expect(await lines(m, 'waitroom_state_corrupt_total')).toEqual(['waitroom_state_corrupt_total{queue="a"} 0', 'waitroom_state_corrupt_total{queue="b"} 0']);
+    expect((await lines(m, 'waitroom_state_rollbacks_total')).filter((l) => l.includes('queue="a"') && l.endsWith(' 0'))).toHaveLength(5);
     expect(await lines(m, 'waitroom_tick_lag_seconds')).toEqual(['waitroom_tick_lag_seconds{queue="a"} 0', 'waitroom_tick_lag_seconds{queue="b"} 0']);
   });
 
