@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { PROMETHEUS_RULE, requireTool, runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
+import { PROMETHEUS_RULE, runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
+import { requireTool } from '../helpers/tools';
 
 /**
  * The alert rules, run by Prometheus's own rule engine: the PrometheusRule's

@@ -1,7 +1,8 @@
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { requireTool, runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
+import { runTool, shippedRuleGroups, tempDir } from '../helpers/prometheus-tools';
+import { requireTool } from '../helpers/tools';
 
 /**
  * deploy/alertmanager/ is an example an operator copies; Alertmanager's own

@@ -2,7 +2,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
-import { requireTool, runTool, tempDir } from '../helpers/prometheus-tools';
+import { runTool, tempDir } from '../helpers/prometheus-tools';
+import { requireTool } from '../helpers/tools';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 

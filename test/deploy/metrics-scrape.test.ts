@@ -1,7 +1,8 @@
 import { waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
-import { requireTool, runTool } from '../helpers/prometheus-tools';
+import { runTool } from '../helpers/prometheus-tools';
+import { requireTool } from '../helpers/tools';
 
 /**
  * What a real /metrics scrape says. `promtool check metrics` applies Prometheus's naming conventions to a real

@@ -21,18 +21,6 @@ export function shippedRuleGroups(): RuleGroup[] {
   return doc.spec.groups;
 }
 
-/**
- * Fails with one clear line when a Debian tool the test drives is missing,
- * instead of a bare `spawn ... ENOENT`.
- */
-export function requireTool(tool: 'promtool' | 'amtool'): void {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    const pkg = tool === 'promtool' ? 'prometheus' : 'prometheus-alertmanager';
-    throw new Error(`${tool} is not installed: apt-get install ${pkg} (bash .ci/run installs it)`);
-  }
-}
-
 export interface ToolRun {
   status: number | null;
   output: string;

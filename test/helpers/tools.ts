@@ -12,6 +12,8 @@ export const TOOLS = {
   nginx: 'nginx-light',
   chromium: 'chromium',
   kubectl: 'kubectl (bash .ci/run unpacks a pinned one)',
+  promtool: 'prometheus',
+  amtool: 'prometheus-alertmanager',
 } as const;
 
 export class MissingToolError extends Error {
