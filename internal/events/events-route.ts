@@ -12,7 +12,7 @@ import type { EventHub } from './event-hub';
  * the stream opens are the same JSON as /status. Returns false for any other
  * request.
  */
-export function createEventsRoute(hub: EventHub, logger: Logger, metrics?: Metrics): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createEventsRoute(hubFor: (req: IncomingMessage) => EventHub, logger: Logger, metrics?: Metrics): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'GET') return false;
     const url = req.url ?? '/';
@@ -20,7 +20,7 @@ export function createEventsRoute(hub: EventHub, logger: Logger, metrics?: Metri
     if ((q < 0 ? url : url.slice(0, q)) !== '/events') return false;
     req.resume();
     try {
-      hub.open(req, res);
+      hubFor(req).open(req, res);
       metrics?.httpRequests.inc({ route: '/events', method: 'GET', status: res.statusCode });
     } catch (err) {
       const e = toWaitroomError(err);

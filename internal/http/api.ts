@@ -1,18 +1,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerToken } from '../tokens/ticket-token';
-import type { QueueService, StatusResult } from '../service/queue-service';
+import type { QueueRegistry } from '../queues/queue-registry';
+import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
+import type { StatusResult } from '../service/queue-service';
 import type { HttpResult } from './respond';
 
 /**
  * The JSON API's hot endpoints as plain functions of the request headers.
  * internal/http/hot-path.ts serves them straight from node:http and
  * internal/http/app.ts mounts the same functions in Express, so the two paths
- * cannot drift apart.
+ * cannot drift apart. `queue` is the id of a /q/{id}/ route, undefined for the
+ * default queue's unprefixed routes; /status takes the queue from the ticket.
  */
 export interface ApiEndpoints {
-  join(): Promise<HttpResult>;
+  join(queue?: string): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
-  window(): HttpResult;
+  window(queue?: string): HttpResult;
 }
 
 /**
@@ -34,17 +36,27 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
     etaSeconds: r.etaSeconds,
     activeForSeconds: r.activeForSeconds,
     windowEnd: r.windowEnd,
+    state: r.state,
+    message: r.message,
+    opensAt: r.opensAt,
   };
 }
 
-export function apiEndpoints(service: QueueService): ApiEndpoints {
+export interface ApiDeps {
+  readonly registry: QueueRegistry;
+  readonly tokens: TicketTokens;
+  readonly defaultQueueId: string;
+}
+
+export function apiEndpoints(d: ApiDeps): ApiEndpoints {
   return {
-    async join() {
-      const r = await service.join();
+    async join(queue) {
+      const r = await d.registry.require(queue ?? d.defaultQueueId).service.join();
       return { status: 201, body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt } };
     },
     status(headers) {
-      const r = service.status(bearerToken(headers.authorization));
+      const claims = d.tokens.verify(bearerToken(headers.authorization));
+      const r = d.registry.forTicket(claims.queue).service.statusOf(claims);
       return {
         status: 200,
         // Retry-After on a 200 is a hint (RFC 9110 10.2.3 allows it on any response):
@@ -53,11 +65,11 @@ export function apiEndpoints(service: QueueService): ApiEndpoints {
         body: statusBody(r),
       };
     },
-    window() {
+    window(queue) {
       // Public and identical for every visitor, so a CDN may serve it for up to 1 s:
       // clients holding a ticket can work out their own status from it
       // (docs/benchmarks.md, "A cacheable public window endpoint").
-      return { status: 200, headers: { 'Cache-Control': 'public, max-age=1' }, body: service.window() };
+      return { status: 200, headers: { 'Cache-Control': 'public, max-age=1' }, body: d.registry.require(queue ?? d.defaultQueueId).service.window() };
     },
   };
 }

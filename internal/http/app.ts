@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics';
 import type { Readiness } from '../service/readiness';
 import type { EventHub } from '../events/event-hub';
 import { createEventsRoute } from '../events/events-route';
+import { queueOf, stripQueuePrefix } from './queue-prefix';
 import { adminRouter, type AdminDeps } from '../web/admin-routes';
 import { webRouter, type WebDeps } from '../web/web-routes';
 import type { ApiEndpoints } from './api';
@@ -27,7 +28,8 @@ export interface AppDeps {
   /** Fraction of successful hot requests logged. */
   readonly logSampleRate: number;
   // visitor side (optional): GET /events, the waiting page and client, the operator view
-  readonly events?: EventHub;
+  /** The event hub of the queue a /events request's ticket belongs to (throws a typed error otherwise). */
+  readonly events?: (req: IncomingMessage) => EventHub;
   readonly web?: WebDeps;
   readonly admin?: AdminDeps;
   /** False when METRICS_PORT serves /metrics on its own listener (metricsApp); default true. */
@@ -101,17 +103,17 @@ export function buildApp(d: AppDeps): express.Express {
   });
   app.use(express.json({ limit: BODY_LIMIT_BYTES }));
 
-  app.route('/join').post(expressRoute(() => d.api.join())).all(otherMethods('POST'));
+  app.route('/join').post(expressRoute((req) => d.api.join(queueOf(req)))).all(otherMethods('POST'));
   app.route('/status').get(expressRoute((req) => d.api.status(req.headers))).all(otherMethods('GET'));
-  app.route('/window').get(expressRoute(() => d.api.window())).all(otherMethods('GET'));
+  app.route('/window').get(expressRoute((req) => d.api.window(queueOf(req)))).all(otherMethods('GET'));
 
   if (d.events) {
-    const hub = d.events;
+    const hubFor = d.events;
     app
       .route('/events')
       .get((req, res, next) => {
         try {
-          hub.open(req, res);
+          hubFor(req).open(req, res);
         } catch (err) {
           next(err);
         }
@@ -184,9 +186,9 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
   const app = buildApp(d);
   const hot = createHotPath({
     routes: {
-      'POST /join': () => d.api.join(),
+      'POST /join': (req) => d.api.join(queueOf(req)),
       'GET /status': (req) => d.api.status(req.headers),
-      'GET /window': () => d.api.window(),
+      'GET /window': (req) => d.api.window(queueOf(req)),
       ...extraHotRoutes,
     },
     logger: d.logger,
@@ -198,6 +200,13 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
   // Streams bypass Express too: a stream's per-request objects would live as long as it does.
   const events = d.events ? createEventsRoute(d.events, d.logger, d.metrics) : undefined;
   return (req: IncomingMessage, res: ServerResponse) => {
+    // /q/{id}/... is the same route for queue {id}: strip the prefix once, here.
+    if (stripQueuePrefix(req) === 'redirect') {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      res.writeHead(301, { Location: `${path}/`, 'Content-Length': '0' });
+      res.end();
+      return;
+    }
     if (events?.(req, res)) return;
     if (!hot(req, res)) app(req, res);
   };
