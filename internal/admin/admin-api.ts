@@ -174,6 +174,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         activeWindowCount: b.activeWindowCount ?? d.defaults.activeWindowCount,
         state: b.state ?? 'open',
         opensAt: b.opensAt ?? null,
+        maxActive: b.maxActive ?? null,
       });
       const result = await d.catalog.createQueue(b.id, JSON.stringify(doc), settings);
       if (result.outcome === 'exists') {

@@ -91,6 +91,11 @@ export class AdmissionService {
       this.d.onClaim?.('refused');
       throw new ConflictError('already_claimed', 'this ticket was already claimed: one ticket admits one visitor');
     }
+    if (r.outcome === 'full') {
+      // Only a ticket whose claim window closed gets here: its place was given to the next visitor.
+      this.d.onClaim?.('full');
+      throw new ConflictError('capacity_full', 'the site is full and this ticket\'s turn to enter has passed; join the queue again');
+    }
     let expiresAt = claims.exp;
     if (r.outcome === 'same') {
       const stored = decodeJwt(r.pass);

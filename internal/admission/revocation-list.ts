@@ -8,6 +8,8 @@ export interface RevocationListOptions {
   readonly refreshMs: number;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Called for every revocation message (a place on the site freed): wakes a capped queue's ticker. */
+  readonly onRevoked?: () => void;
 }
 
 /**
@@ -31,7 +33,11 @@ export class RevocationList {
   constructor(private readonly o: RevocationListOptions) {
     this.now = o.now ?? Date.now;
     this.sync = new LiveSync({
-      subscribe: () => o.store.subscribeRevocations((jti, expMs) => this.add(jti, expMs)),
+      subscribe: () =>
+        o.store.subscribeRevocations((jti, expMs) => {
+          this.add(jti, expMs);
+          o.onRevoked?.();
+        }),
       read: () => this.read(),
       refreshMs: o.refreshMs,
       logger: o.logger,

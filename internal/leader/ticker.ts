@@ -36,6 +36,8 @@ export class Ticker {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private inFlight: Promise<void> | undefined;
+  /** A place freed while an advance was in flight: step again once it is handled. */
+  private again = false;
   private readonly onAcquired = () => {
     this.planned = undefined;
     this.kick(0);
@@ -78,6 +80,23 @@ export class Ticker {
     if (prev && (prev.nextDueMs !== s.nextDueMs || prev.mode !== s.mode)) this.kick(0);
   }
 
+  /**
+   * A place on the site was freed (a pass reported done: pass-done.lua's message). With a
+   * capacity cap the leader tries to admit the next visitor now, not at the next interval
+   * (advance-window.lua tops up a started slot, never past S per slot). Without a cap it is
+   * a no-op: admissions follow the rate only.
+   */
+  wake(): void {
+    if (this.closed || !this.o.lease.isLeader()) return;
+    const s = this.o.cache.peek();
+    if (!s || !s.maxActive || s.mode !== 'open' || s.counter <= s.windowEnd) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.kick(0);
+  }
+
   /** `ms`, or one interval of the queue when that is shorter (a 50 ms queue must not wait 250 ms). */
   private shortWaitMs(ms: number): number {
     return Math.min(ms, this.o.cache.peek()?.intervalMs ?? ms);
@@ -116,6 +135,10 @@ export class Ticker {
     );
     await this.inFlight;
     this.inFlight = undefined;
+    if (this.again) {
+      this.again = false;
+      if (!this.closed && this.o.lease.isLeader()) this.kick(0);
+    }
   }
 
   private handle(r: AdvanceResult): void {
@@ -144,7 +167,7 @@ export class Ticker {
         this.o.cache.apply(s, 'advance');
         this.idle = false;
         m?.advances.inc({ queue: q });
-        this.o.logger.debug({ windowEnd: s.windowEnd, lagMs }, 'window advanced');
+        this.o.logger.debug({ windowEnd: s.windowEnd, lagMs, occupancy: r.occupancy }, 'window advanced');
         this.kick(s.nextDueMs - s.storeNowMs);
         return;
       }
@@ -155,6 +178,15 @@ export class Ticker {
         this.kick(this.idleCheckMs, true);
         return;
       }
+      case 'full': {
+        // Every place is taken: nothing moves until a pass is done (wake()), a pass expires or
+        // a claim window closes (nextFreeMs, which the script computed), whichever comes first.
+        const s = r.snapshot!;
+        this.o.cache.apply(s, 'advance');
+        const untilFree = r.nextFreeMs ? r.nextFreeMs - s.storeNowMs : this.idleCheckMs;
+        this.kick(Math.min(this.idleCheckMs, Math.max(0, untilFree)), true);
+        return;
+      }
       case 'held': {
         this.o.cache.apply(r.snapshot!, 'advance');
         this.kick(this.idleCheckMs, true);
@@ -163,7 +195,9 @@ export class Ticker {
       case 'not_due': {
         const s = r.snapshot!;
         this.o.cache.apply(s, 'advance');
-        this.kick(s.nextDueMs - s.storeNowMs);
+        // With a cap, a place that frees by itself before the due time tops up the slot.
+        const untilDue = s.nextDueMs - s.storeNowMs;
+        this.kick(r.nextFreeMs ? Math.min(untilDue, Math.max(0, r.nextFreeMs - s.storeNowMs)) : untilDue);
         return;
       }
     }

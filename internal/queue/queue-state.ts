@@ -20,6 +20,11 @@ export interface QueueSettings {
   readonly mode: QueueMode;
   /** Store-clock epoch ms at which a pre-queue opens; 0 for none. */
   readonly opensAtMs: number;
+  /**
+   * The capacity cap: at most this many admitted visitors on the site at once (docs/system.md,
+   * "Occupancy"); 0 or absent for none (admission by rate only).
+   */
+  readonly maxActive?: number;
 }
 
 /** One consistent read of a queue's shared state. */
@@ -38,7 +43,7 @@ export interface QueueSnapshot extends QueueSettings {
   readonly storeNowMs: number;
 }
 
-export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'held' | 'not_leader' | 'missing' | 'rolled_back';
+export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'held' | 'full' | 'not_leader' | 'missing' | 'rolled_back';
 
 /**
  * What a replica has already seen of its queue (docs/system.md, "A store that goes
@@ -81,6 +86,10 @@ export interface AdvanceResult {
   readonly rollback?: RollbackReason;
   /** How late the step ran against its due time (advanced or skipped), in ms. */
   readonly lagMs: number;
+  /** Places taken on the site after this step (0 when the step did not count them: held, not due without a cap). */
+  readonly occupancy?: number;
+  /** Outcome full (or not_due with a cap): store-clock ms when a place frees by itself; 0 for none. */
+  readonly nextFreeMs?: number;
 }
 
 export interface IssuedTickets {

@@ -105,7 +105,12 @@ export class QueueRuntime {
       onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
     });
     this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
-    this.revocations = new RevocationList({ store: o.passStore, refreshMs: o.revocationRefreshMs, logger: log.child({ component: 'revocations' }) });
+    this.revocations = new RevocationList({
+      store: o.passStore,
+      refreshMs: o.revocationRefreshMs,
+      logger: log.child({ component: 'revocations' }),
+      onRevoked: () => this.ticker.wake(),
+    });
     this.wireMetrics();
   }
 
@@ -151,7 +156,7 @@ export class QueueRuntime {
   rateSettings(): QueueSettings {
     const s = this.cache.peek();
     if (!s) throw new Error(`queue ${this.id} has no state loaded`);
-    return { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs };
+    return { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 };
   }
 
   /** The settings as the admin API shows them. */
@@ -214,6 +219,7 @@ export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnaps
     message: doc.message,
     targetUrl: doc.targetUrl,
     branding: doc.branding,
+    maxActive: s.maxActive ? s.maxActive : null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     version,

@@ -71,6 +71,16 @@ const settingsShape = {
   message: z.string().max(1000).nullable().openapi({ description: 'Broadcast message shown to every visitor of this queue, live' }),
   targetUrl: z.union([z.literal(''), HttpUrl]).openapi({ description: 'Where admitted visitors are sent' }),
   branding: BrandingSchema,
+  maxActive: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000_000)
+    .nullable()
+    .openapi({
+      description:
+        'Capacity cap: at most this many admitted visitors on the site at once (claimed passes not done or expired, plus admitted tickets whose claim window is open); an advance admits at most min(S, maxActive − occupancy). null for none. With a cap the ETA is an estimate (etaKind).',
+    }),
 };
 
 export const CreateQueueBodySchema = z
@@ -85,6 +95,7 @@ export const CreateQueueBodySchema = z
     message: settingsShape.message.optional(),
     targetUrl: settingsShape.targetUrl.optional(),
     branding: BrandingSchema.partial().strict().optional(),
+    maxActive: settingsShape.maxActive.optional(),
   })
   .strict()
   .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
@@ -101,6 +112,7 @@ export const PatchQueueBodySchema = z
     message: settingsShape.message.optional(),
     targetUrl: settingsShape.targetUrl.optional(),
     branding: BrandingSchema.partial().strict().optional(),
+    maxActive: settingsShape.maxActive.optional(),
   })
   .strict()
   .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
@@ -184,12 +196,13 @@ export function opensAtMs(opensAt: string | null | undefined): number {
 }
 
 /** The rate settings the scripts keep in the queue state. */
-export function rateSettings(v: Pick<QueueSettingsView, 'windowSize' | 'intervalSeconds' | 'activeWindowCount' | 'state' | 'opensAt'>): QueueSettings {
+export function rateSettings(v: Pick<QueueSettingsView, 'windowSize' | 'intervalSeconds' | 'activeWindowCount' | 'state' | 'opensAt'> & { maxActive?: number | null }): QueueSettings {
   return {
     windowSize: v.windowSize,
     intervalMs: Math.round(v.intervalSeconds * 1000),
     activeWindowCount: v.activeWindowCount,
     mode: v.state,
     opensAtMs: opensAtMs(v.opensAt),
+    maxActive: v.maxActive ?? 0,
   };
 }

@@ -6,7 +6,8 @@
 export interface QueueKeys {
   /**
    * Hash: epoch, windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount, version,
-   * createdAtMs, mode (open|paused|passthrough|closed; absent = open), opensAtMs (0 = none).
+   * createdAtMs, mode (open|paused|passthrough|closed; absent = open), opensAtMs (0 = none),
+   * maxActive (the capacity cap; absent or 0 = none).
    */
   readonly state: string;
   /**
@@ -32,6 +33,16 @@ export interface QueueKeys {
   readonly passStats: string;
   /** Pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
   readonly passRevocations: string;
+  // --- occupancy (docs/system.md, "Occupancy") ---
+  /**
+   * Hash: epoch, pending (admitted tickets not yet claimed whose claim window is open),
+   * openFrom (lowest ticket whose claim window is open), lastCloseMs, slotUsed, slotDueMs.
+   */
+  readonly occupancy: string;
+  /** Sorted set: one member per advance, the highest ticket it admitted, scored by when its claim window closes (ms). */
+  readonly claimWindows: string;
+  /** Sorted set: tickets claimed inside their open claim window, scored by ticket number. */
+  readonly claimedTickets: string;
 }
 
 export const KEY_PREFIX = 'waitroom';
@@ -49,6 +60,9 @@ export function queueKeys(queueId: string): QueueKeys {
     revokedPasses: `${base}:revoked-passes`,
     passStats: `${base}:pass-stats`,
     passRevocations: `${base}:pass-revocations`,
+    occupancy: `${base}:occupancy`,
+    claimWindows: `${base}:claim-windows`,
+    claimedTickets: `${base}:claimed-tickets`,
   });
 }
 

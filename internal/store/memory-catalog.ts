@@ -105,7 +105,7 @@ export class MemoryCatalog implements QueueCatalog {
     if (c.state) {
       // Adopted with its epoch and counter, as create-queue.lua does (after the same checks).
       const st = this.checkedState(id, c);
-      Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs });
+      Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 });
       if (s.opensAtMs > now) st.nextDueMs = s.opensAtMs;
       st.version += 1;
     } else {
@@ -146,7 +146,7 @@ export class MemoryCatalog implements QueueCatalog {
     }
     if (s.opensAtMs > now) st.nextDueMs = s.opensAtMs;
     else if (oldOpensAt > now && s.mode === 'open') st.nextDueMs = now;
-    Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs });
+    Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 });
     st.version += 1;
     c.config = { doc, version: c.config.version + 1 };
     publish(c, snapshotOf(st, now), () => !this.closed, this.o.logger);
@@ -161,6 +161,8 @@ export class MemoryCatalog implements QueueCatalog {
     if (expectedVersion !== undefined && expectedVersion !== version) return { outcome: 'conflict', version };
     this.deletedVersions.set(id, version);
     c.config = undefined;
+    c.occupancy = undefined;
+    c.passes.clear();
     c.state = undefined;
     c.lease = undefined;
     this.passStores.delete(id);

@@ -12,14 +12,23 @@ import type { Subscription } from './store';
 export class MemoryPassStore implements PassStore {
   /** claim key "epoch:ticket" -> the pass and when the claim lapses. */
   private readonly claims = new Map<string, { pass: string; untilMs: number }>();
-  /** Live passes: jti -> exp ms. */
-  private readonly live = new Map<string, number>();
   /** Revoked passes: jti -> exp ms. */
   private readonly revoked = new Map<string, number>();
   private readonly counters = { claimed: 0, completed: 0, abandoned: 0, timedOut: 0 };
   private readonly listeners = new Set<(jti: string, expMs: number) => void>();
 
-  constructor(private readonly queue: MemoryQueueStore) {}
+  constructor(private readonly queue: MemoryQueueStore) {
+    // The advance retires expired passes too (advance-window.lua): they count as sweep counts them.
+    queue.data.onPassesTimedOut = (n) => {
+      this.counters.abandoned += n;
+      this.counters.timedOut += n;
+    };
+  }
+
+  /** Live passes (jti -> exp ms), in the queue's data: the advance counts them as occupied places. */
+  private get live(): Map<string, number> {
+    return this.queue.data.passes;
+  }
 
   private now(): number {
     // A closed queue store makes the pass store unavailable too, as one Redis would be.
@@ -33,6 +42,21 @@ export class MemoryPassStore implements PassStore {
     const existing = this.claims.get(key);
     if (existing && existing.untilMs > now) {
       return policy === 'same' ? { outcome: 'same', pass: existing.pass } : { outcome: 'refused' };
+    }
+    // claim-pass.lua's occupancy step: a claim inside its open window moves its place to the
+    // live passes; any other claim takes a new place, which a cap grants only while one is free.
+    const cell = this.queue.data;
+    const st = cell.state;
+    const acc = cell.occupancy;
+    const tracked = st !== undefined && acc !== undefined && st.epoch === epoch && acc.epoch === epoch;
+    if (tracked && ticket >= acc.openFrom && ticket <= st.windowEnd && !acc.claimed.has(ticket)) {
+      if (acc.pending < 1) throw new UnavailableError('state_corrupt', 'the occupancy count is damaged (a claim in an open window found none)', 5);
+      acc.claimed.add(ticket);
+      acc.pending -= 1;
+    } else if (st && st.maxActive > 0 && st.mode !== 'passthrough') {
+      let live = 0;
+      for (const exp of this.live.values()) if (exp > now) live++;
+      if (live + (tracked ? acc.pending : 0) >= st.maxActive) return { outcome: 'full' };
     }
     this.claims.set(key, { pass: pass.token, untilMs: now + Math.max(1, Math.ceil(claimTtlMs)) });
     this.live.set(pass.jti, pass.expMs);

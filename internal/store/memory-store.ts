@@ -42,6 +42,22 @@ export interface MemoryQueueState {
   counter: number;
   mode: QueueMode;
   opensAtMs: number;
+  /** The capacity cap; 0 for none. */
+  maxActive: number;
+}
+
+/** The occupancy hash, claim-window and claimed-ticket sets of advance-window.lua, as one record. */
+export interface MemoryOccupancy {
+  epoch: string;
+  pending: number;
+  openFrom: number;
+  lastCloseMs: number;
+  slotUsed: number;
+  slotDueMs: number;
+  /** Claim windows in ticket order: highest ticket of the advance, and when its window closes. */
+  readonly windows: Array<{ hi: number; closeMs: number }>;
+  /** Tickets claimed inside their open claim window. */
+  readonly claimed: Set<number>;
 }
 
 interface Lease {
@@ -55,6 +71,12 @@ export class MemoryQueueCell {
   lease: Lease | undefined;
   /** The config hash: descriptive settings (JSON) and the ETag version. */
   config: { doc: string; version: number } | undefined;
+  /** Live passes (the `passes` sorted set): jti -> exp ms. Shared with MemoryPassStore. */
+  readonly passes = new Map<string, number>();
+  /** Occupancy accounting (advance-window.lua); undefined until the first advance of an epoch. */
+  occupancy: MemoryOccupancy | undefined;
+  /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
+  onPassesTimedOut: ((n: number) => void) | undefined;
   readonly listeners = new Set<(s: QueueSnapshot) => void>();
 }
 
@@ -77,6 +99,7 @@ export function snapshotOf(s: MemoryQueueState, nowMs: number): QueueSnapshot {
     storeNowMs: nowMs,
     mode: s.mode,
     opensAtMs: s.opensAtMs,
+    maxActive: s.maxActive,
   };
 }
 
@@ -94,6 +117,7 @@ export function newState(settings: QueueSettings, nowMs: number, epoch: string =
     counter: 0,
     mode: settings.mode,
     opensAtMs: settings.opensAtMs,
+    maxActive: settings.maxActive ?? 0,
   };
 }
 
@@ -144,6 +168,11 @@ export class MemoryQueueStore implements QueueStore {
   /** The store's clock (what Redis's TIME is to the Redis store), for companion stores. */
   clock(): number {
     return this.now();
+  }
+
+  /** The queue's data, for the pass store of the same queue (the same Redis keys' slot). */
+  get data(): MemoryQueueCell {
+    return this.cell;
   }
 
   /** Nothing to connect to; present so the server can treat both stores alike. */
@@ -223,18 +252,74 @@ export class MemoryQueueStore implements QueueStore {
     const s = this.checked(this.cell.state);
     const rollback = rollbackReason(s, seen);
     if (rollback) return { outcome: 'rolled_back', lagMs: 0, rollback };
-    if (s.mode !== 'open') return { outcome: 'held', snapshot: snapshotOf(s, now), lagMs: 0 };
-    if (now < s.nextDueMs) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0 };
-    const lagMs = now - s.nextDueMs;
-    // Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
-    if (s.counter <= s.windowEnd) return { outcome: 'skipped', snapshot: snapshotOf(s, now), lagMs };
-    if (s.windowEnd > MAX_EXACT - s.windowSize) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
-    s.windowEnd += s.windowSize;
-    s.nextDueMs = now + s.intervalMs;
+    if (s.mode !== 'open') return { outcome: 'held', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: 0, nextFreeMs: 0 };
+    const newSlot = now >= s.nextDueMs;
+    if (!newSlot && s.maxActive === 0) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: 0, nextFreeMs: 0 };
+    const occ = this.occupancyOf(s, now);
+    const lagMs = newSlot ? now - s.nextDueMs : 0;
+    const used = newSlot ? 0 : occ.acc.slotDueMs === s.nextDueMs ? occ.acc.slotUsed : s.windowSize;
+    const n = s.counter <= s.windowEnd ? 0 : s.maxActive === 0 ? s.windowSize : Math.min(s.windowSize - used, s.counter - s.windowEnd, s.maxActive - occ.occupancy);
+    if (n <= 0) {
+      if (!newSlot) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: occ.occupancy, nextFreeMs: this.nextFreeMs() };
+      // Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
+      if (s.counter <= s.windowEnd) return { outcome: 'skipped', snapshot: snapshotOf(s, now), lagMs, occupancy: occ.occupancy, nextFreeMs: 0 };
+      return { outcome: 'full', snapshot: snapshotOf(s, now), lagMs, occupancy: occ.occupancy, nextFreeMs: this.nextFreeMs() };
+    }
+    if (s.windowEnd > MAX_EXACT - n) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
+    s.windowEnd += n;
+    if (newSlot) {
+      s.nextDueMs = now + s.intervalMs;
+      occ.acc.slotUsed = n;
+    } else {
+      occ.acc.slotUsed = used + n;
+    }
+    occ.acc.slotDueMs = s.nextDueMs;
+    occ.acc.pending += n;
+    occ.acc.lastCloseMs = Math.max(now + s.activeWindowCount * s.intervalMs, occ.acc.lastCloseMs);
+    occ.acc.windows.push({ hi: s.windowEnd, closeMs: occ.acc.lastCloseMs });
     s.version += 1;
     const snap = snapshotOf(s, now);
     publish(this.cell, snap, () => !this.closed, this.log);
-    return { outcome: 'advanced', snapshot: snap, lagMs };
+    return { outcome: 'advanced', snapshot: snap, lagMs, occupancy: occ.occupancy + n, nextFreeMs: 0 };
+  }
+
+  /**
+   * advance-window.lua's accounting step: reset for a new epoch, retire expired passes
+   * (counted by `onTimedOut`), close the claim windows that ended. Returns the occupancy.
+   */
+  private occupancyOf(s: MemoryQueueState, now: number): { acc: MemoryOccupancy; occupancy: number } {
+    let acc = this.cell.occupancy;
+    if (!acc || acc.epoch !== s.epoch) {
+      acc = this.cell.occupancy = { epoch: s.epoch, pending: 0, openFrom: s.windowEnd + 1, lastCloseMs: 0, slotUsed: 0, slotDueMs: 0, windows: [], claimed: new Set() };
+    }
+    let timedOut = 0;
+    for (const [jti, exp] of this.cell.passes) {
+      if (exp <= now) {
+        this.cell.passes.delete(jti);
+        timedOut++;
+      }
+    }
+    if (timedOut > 0) this.cell.onPassesTimedOut?.(timedOut);
+    while (acc.windows.length > 0 && acc.windows[0]!.closeMs <= now) {
+      const { hi } = acc.windows.shift()!;
+      if (hi < acc.openFrom) continue;
+      let claimed = 0;
+      for (const t of acc.claimed) if (t >= acc.openFrom && t <= hi) claimed++;
+      acc.pending -= hi - acc.openFrom + 1 - claimed;
+      acc.openFrom = hi + 1;
+      for (const t of acc.claimed) if (t < acc.openFrom) acc.claimed.delete(t);
+    }
+    if (acc.pending < 0) this.corrupt(`occupancy field pending is "${acc.pending}" (below 0 after closing windows)`);
+    return { acc, occupancy: this.cell.passes.size + acc.pending };
+  }
+
+  /** When a place frees by itself: the first pass expiry or claim-window end; 0 for none. */
+  private nextFreeMs(): number {
+    let nf = 0;
+    for (const exp of this.cell.passes.values()) if (nf === 0 || exp < nf) nf = exp;
+    const w = this.cell.occupancy?.windows[0];
+    if (w && (nf === 0 || w.closeMs < nf)) nf = w.closeMs;
+    return nf;
   }
 
   /** The lease holder by the store clock: an expired lease is no lease (Redis PX expiry). */

@@ -25,7 +25,12 @@ export interface SweepResult {
   readonly revoked: ReadonlyArray<readonly [string, number]>;
 }
 
-export type ClaimOutcome = { readonly outcome: 'issued' | 'same'; readonly pass: string } | { readonly outcome: 'refused' };
+/**
+ * refused: claimed before under the "refuse" policy; full: the queue's cap is reached and this
+ * ticket's claim window had closed, so it would take a new place (claim-pass.lua).
+ */
+export type ClaimOutcome = { readonly outcome: 'issued' | 'same'; readonly pass: string } | { readonly outcome: 'refused' }
+  | { readonly outcome: 'full' };
 export type DoneOutcome = { readonly outcome: 'done' | 'already_done'; readonly expMs: number } | { readonly outcome: 'unknown' };
 
 /** The shared state behind passes: one claim per ticket, revocations, counters. */
@@ -55,12 +60,27 @@ export class RedisPassStore implements PassStore {
   async claim(epoch: string, ticket: number, pass: { jti: string; token: string; expMs: number }, claimTtlMs: number, policy: 'same' | 'refuse'): Promise<ClaimOutcome> {
     const k = this.keys;
     const r = await this.store.call('claimPass', () =>
-      this.store.redis.claimPass(k.passClaim(epoch, ticket), k.passes, k.passStats, pass.jti, pass.token, pass.expMs, Math.max(1, Math.ceil(claimTtlMs)), policy),
+      this.store.redis.claimPass(
+        k.passClaim(epoch, ticket),
+        k.passes,
+        k.passStats,
+        k.state,
+        k.occupancy,
+        k.claimedTickets,
+        pass.jti,
+        pass.token,
+        pass.expMs,
+        Math.max(1, Math.ceil(claimTtlMs)),
+        policy,
+        epoch,
+        ticket,
+      ),
     );
     const code = Number(r[0]);
     if (code === 1) return { outcome: 'issued', pass: String(r[1]) };
     if (code === 2) return { outcome: 'same', pass: String(r[1]) };
     if (code === 0) return { outcome: 'refused' };
+    if (code === 3) return { outcome: 'full' };
     throw new Error(`claim-pass.lua returned unknown code ${String(r[0])}`);
   }
 

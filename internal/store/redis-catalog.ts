@@ -79,7 +79,7 @@ export class RedisCatalog implements QueueCatalog {
   async createQueue(id: string, doc: string, s: QueueSettings): Promise<CreateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('createQueue', () =>
-      this.redis.createQueue(k.config, k.state, k.counter, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events),
+      this.redis.createQueue(k.config, k.state, k.counter, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events, s.maxActive ?? 0),
       id,
     );
     if (Number(r[0]) === 0) return { outcome: 'exists', version: Number(r[1]) };
@@ -96,7 +96,7 @@ export class RedisCatalog implements QueueCatalog {
   async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings): Promise<UpdateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('updateQueue', () =>
-      this.redis.updateQueue(k.config, k.state, k.counter, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events),
+      this.redis.updateQueue(k.config, k.state, k.counter, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events, s.maxActive ?? 0),
       id,
     );
     const code = Number(r[0]);
@@ -108,7 +108,7 @@ export class RedisCatalog implements QueueCatalog {
   async deleteQueue(id: string, expectedVersion?: number): Promise<DeleteQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('deleteQueue', () =>
-      this.redis.deleteQueue(k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, expectedVersion === undefined ? '' : String(expectedVersion)),
+      this.redis.deleteQueue(k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets, expectedVersion === undefined ? '' : String(expectedVersion)),
       id,
     );
     const code = Number(r[0]);

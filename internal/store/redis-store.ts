@@ -58,6 +58,7 @@ export function parseSnapshot(r: Reply, offset: number, modeAt: number, counter:
     storeNowMs,
     mode,
     opensAtMs: Number(r[modeAt + 1] ?? 0),
+    maxActive: Number(r[modeAt + 2] ?? 0),
   };
 }
 
@@ -80,6 +81,7 @@ const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
   0: 'skipped',
   2: 'not_due',
   3: 'held',
+  4: 'full',
   [-1]: 'not_leader',
   [-2]: 'missing',
   [-3]: 'rolled_back',
@@ -139,7 +141,7 @@ export class RedisQueueStore implements QueueStore {
   async ensureQueue(s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
     const k = this.keys;
     const r = await this.call('ensureQueue', () =>
-      this.redis.ensureQueue(k.state, k.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, ...seenArgs(seen)),
+      this.redis.ensureQueue(k.state, k.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, s.maxActive ?? 0, ...seenArgs(seen)),
     );
     const snap = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     const code = Number(r[0]);
@@ -181,13 +183,13 @@ export class RedisQueueStore implements QueueStore {
 
   async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     const k = this.keys;
-    const r = await this.call('advance', () => this.redis.advanceWindow(k.state, k.counter, k.leader, owner, k.events, ...seenArgs(seen)));
+    const r = await this.call('advance', () => this.redis.advanceWindow(k.state, k.counter, k.leader, k.passes, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets, owner, k.events, ...seenArgs(seen)));
     const outcome = ADVANCE_CODES[Number(r[0])];
     if (!outcome) throw new Error(`advance-window.lua returned unknown code ${String(r[0])}`);
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
     if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
     const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
-    return { outcome, snapshot, lagMs: Number(r[10]) };
+    return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[14] ?? 0), nextFreeMs: Number(r[15] ?? 0) };
   }
 
   async acquireLease(owner: string, ttlMs: number): Promise<boolean> {

@@ -40,6 +40,7 @@ export const scripts = {
       k: number,
       mode: string,
       opensAtMs: number,
+      maxActive: number,
       ...seen: SeenArgs
     ) => void,
     transformReply: raw,
@@ -51,13 +52,18 @@ export const scripts = {
     transformReply: raw,
   }),
   advanceWindow: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 8,
     SCRIPT: lua('advance-window'),
-    parseCommand: keysAndArgs(3) as (
+    parseCommand: keysAndArgs(8) as (
       p: CommandParser,
       state: string,
       counter: string,
       leader: string,
+      passes: string,
+      stats: string,
+      occupancy: string,
+      claimWindows: string,
+      claimedTickets: string,
       owner: string,
       channel: string,
       ...seen: SeenArgs
@@ -93,6 +99,7 @@ export const scripts = {
       mode: string,
       opensAtMs: number,
       channel: string,
+      maxActive: number,
     ) => void,
     transformReply: raw,
   }),
@@ -112,13 +119,14 @@ export const scripts = {
       mode: string,
       opensAtMs: number,
       channel: string,
+      maxActive: number,
     ) => void,
     transformReply: raw,
   }),
   deleteQueue: defineScript({
-    NUMBER_OF_KEYS: 7,
+    NUMBER_OF_KEYS: 10,
     SCRIPT: lua('delete-queue'),
-    parseCommand: keysAndArgs(7) as (
+    parseCommand: keysAndArgs(10) as (
       p: CommandParser,
       config: string,
       state: string,
@@ -127,6 +135,9 @@ export const scripts = {
       passes: string,
       revoked: string,
       stats: string,
+      occupancy: string,
+      claimWindows: string,
+      claimedTickets: string,
       expectedVersion: string,
     ) => void,
     transformReply: raw,
@@ -157,18 +168,23 @@ export const scripts = {
   }),
   // --- admission (docs/admission.md) ---
   claimPass: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 6,
     SCRIPT: lua('claim-pass'),
-    parseCommand: keysAndArgs(3) as (
+    parseCommand: keysAndArgs(6) as (
       p: CommandParser,
       claim: string,
       passes: string,
       stats: string,
+      state: string,
+      occupancy: string,
+      claimedTickets: string,
       jti: string,
       pass: string,
       expMs: number,
       ttlMs: number,
       policy: string,
+      epoch: string,
+      ticket: number,
     ) => void,
     transformReply: raw,
   }),

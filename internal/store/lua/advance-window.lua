@@ -3,6 +3,11 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- KEYS[3]  leader lease       waitroom:{<queue>}:leader
+-- KEYS[4]  live passes (zset)            waitroom:{<queue>}:passes
+-- KEYS[5]  pass counters (hash)          waitroom:{<queue>}:pass-stats
+-- KEYS[6]  occupancy accounting (hash)   waitroom:{<queue>}:occupancy
+-- KEYS[7]  open claim windows (zset)     waitroom:{<queue>}:claim-windows
+-- KEYS[8]  claimed tickets (zset)        waitroom:{<queue>}:claimed-tickets
 -- ARGV[1]  owner id of the caller's lease
 -- ARGV[2]  pub/sub channel to announce the new state on
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
@@ -13,8 +18,12 @@
 -- replicas started with different settings (a rolling restart) still advance one queue
 -- one way. The admin API changes them with update-queue.lua.
 --
--- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs, mode, opensAtMs}
---   code  1 advanced: W += S, nextDue = now + I, state published
+-- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs, mode, opensAtMs,
+--          maxActive, occupancy, nextFreeMs}
+--   code  1 advanced: W += S (with a cap: W += n, see below), state published
+--   code  4 full: due and somebody waits, but occupancy = maxActive; nothing changed. nextFreeMs
+--           is when a place frees by itself (the first pass expiry or claim-window end; 0 for
+--           none): the ticker sleeps until then, or until a pass is reported done.
 --   code  0 skipped: due, but nobody waits (counter <= W); nextDue stays so that the
 --           first ticket over W is admitted at the next check instead of a full interval later
 --   code  2 not due yet (now < nextDue); nothing changed
@@ -26,6 +35,22 @@
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
+--
+-- Occupancy (docs/system.md, "Occupancy"): the places taken on the site are the live passes
+-- (claimed, not done, not expired: ZCARD of KEYS[4] once the expired ones are retired here, as
+-- pass-sweep.lua does) plus the admitted tickets not yet claimed whose claim window is open.
+-- Every advance records its tickets (W+1 .. W+n) as one claim window in KEYS[7], scored by the
+-- time it closes (now + K*I, never before an earlier window: windows close in ticket order), and
+-- adds n to `pending`; claim-pass.lua moves a ticket of an open window from pending to the live
+-- passes (ZADD KEYS[8]) and this script subtracts the unclaimed rest of each window that closed.
+-- The accounting is kept with or without a cap, so a cap set on a running queue applies at once.
+--
+-- With a cap (maxActive > 0) an advance admits n = min(S - used, counter - W, maxActive -
+-- occupancy) where `used` counts what this slot already admitted: when places are full at the
+-- due time the slot does not start (nextDue stays, code 4), and a place that frees later in a
+-- started slot tops it up at once (the ticker is woken by the done message), never more than S
+-- per slot. W never passes the counter with a cap: a ticket issued later must wait its turn.
+-- Without a cap nothing changes: W += S once per slot.
 --
 -- Why a slot can never advance twice: the lease check and the due check run in one
 -- atomic script against Redis's TIME, and an advance moves nextDue to now + I. A second
@@ -54,7 +79,7 @@ local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount', 'mode', 'opensAtMs')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount', 'mode', 'opensAtMs', 'maxActive')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due, version = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX)
 local S, I, K = int(f[5], 1, 1000000000), int(f[6], 1, 604800000), int(f[7], 1, 1000000)
@@ -68,6 +93,8 @@ if not I then return corrupt('queue state field intervalMs', f[6]) end
 if not K then return corrupt('queue state field activeWindowCount', f[7]) end
 if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
 if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
+local cap = int(f[10] or '0', 0, 1000000000)
+if not cap then return corrupt('queue state field maxActive', f[10]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
@@ -85,18 +112,106 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if mode ~= 'open' then
-  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt}
+  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, 0, 0}
 end
-if now < due then
-  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt}
+local newSlot = now >= due
+-- Without a cap a slot is one advance: nothing to do before it is due (no Redis writes).
+if not newSlot and cap == 0 then
+  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, 0, 0}
 end
-local lag = now - due
+
+-- Occupancy accounting, reset with every new epoch (the tickets it counts are the epoch's).
+local a = redis.call('HMGET', KEYS[6], 'epoch', 'pending', 'openFrom', 'lastCloseMs', 'slotUsed', 'slotDueMs')
+local pending, openFrom, lastClose, slotUsed, slotDue
+if a[1] ~= f[1] then
+  pending, openFrom, lastClose, slotUsed, slotDue = 0, W + 1, 0, 0, 0
+  redis.call('DEL', KEYS[7], KEYS[8])
+else
+  pending, openFrom, lastClose = int(a[2], 0, MAX), int(a[3], 0, MAX), int(a[4], 0, MAX)
+  slotUsed, slotDue = int(a[5], 0, MAX), int(a[6], 0, MAX)
+  if not pending then return corrupt('occupancy field pending', a[2]) end
+  if not openFrom then return corrupt('occupancy field openFrom', a[3]) end
+  if not lastClose then return corrupt('occupancy field lastCloseMs', a[4]) end
+  if not slotUsed then return corrupt('occupancy field slotUsed', a[5]) end
+  if not slotDue then return corrupt('occupancy field slotDueMs', a[6]) end
+end
+-- Passes past their exp free their place now (counted as pass-sweep.lua counts them).
+local timedOut = redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+if timedOut > 0 then
+  redis.call('HINCRBY', KEYS[5], 'abandoned', timedOut)
+  redis.call('HINCRBY', KEYS[5], 'timedOut', timedOut)
+end
+-- Claim windows that closed free the places of their unclaimed tickets.
+local closed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
+for _, member in ipairs(closed) do
+  local hi = int(member, 0, MAX)
+  if not hi then return corrupt('claim window end', member) end
+  if hi >= openFrom then
+    local claimed = redis.call('ZCOUNT', KEYS[8], openFrom, hi)
+    pending = pending - (hi - openFrom + 1 - claimed)
+    openFrom = hi + 1
+  end
+end
+if #closed > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', openFrom - 1)
+end
+if pending < 0 then return corrupt('occupancy field pending (below 0 after closing windows)', pending) end
+local occupancy = redis.call('ZCARD', KEYS[4]) + pending
+local function saveAccounting()
+  redis.call('HSET', KEYS[6], 'epoch', f[1], 'pending', pending, 'openFrom', openFrom, 'lastCloseMs', lastClose,
+    'slotUsed', slotUsed, 'slotDueMs', slotDue)
+end
+-- When a place frees by itself: the first pass expiry or the first claim window to close.
+local function nextFree()
+  local nf = 0
+  local p = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  if p[2] then nf = tonumber(p[2]) end
+  local c = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+  if c[2] and (nf == 0 or tonumber(c[2]) < nf) then nf = tonumber(c[2]) end
+  return nf
+end
+
+local lag = 0
+if newSlot then lag = now - due end
+local used = 0
+if not newSlot then
+  -- A started slot: only what it has not admitted yet (a slot this script did not record is spent).
+  if slotDue == due then used = slotUsed else used = S end
+end
+local n
 if counter <= W then
-  return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}
+  n = 0
+elseif cap == 0 then
+  n = S
+else
+  n = math.min(S - used, counter - W, cap - occupancy)
 end
-if W + S > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
-W = W + S
-due = now + I
+if n <= 0 then
+  saveAccounting()
+  if not newSlot then
+    return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, occupancy, nextFree()}
+  end
+  if counter <= W then
+    -- Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
+    return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, 0}
+  end
+  return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, nextFree()}
+end
+if W + n > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
+W = W + n
+if newSlot then
+  due = now + I
+  slotUsed = n
+else
+  slotUsed = used + n
+end
+slotDue = due
+pending = pending + n
+occupancy = occupancy + n
+lastClose = math.max(now + K * I, lastClose)
+redis.call('ZADD', KEYS[7], lastClose, string.format('%d', W))
+saveAccounting()
 version = version + 1
 redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version)
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
@@ -104,5 +219,5 @@ redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version
 local function d(x) return string.format('%d', x) end
 redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt)}))
-return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}
+  opensAtMs = d(opensAt), maxActive = d(cap)}))
+return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, 0}

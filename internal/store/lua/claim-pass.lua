@@ -5,20 +5,76 @@
 -- KEYS[1]  the ticket's claim   waitroom:{<queue>}:pass:<epoch>:<ticket>
 -- KEYS[2]  live passes (zset)   waitroom:{<queue>}:passes
 -- KEYS[3]  pass counters (hash) waitroom:{<queue>}:pass-stats
+-- KEYS[4]  queue state hash     waitroom:{<queue>}:state
+-- KEYS[5]  occupancy (hash)     waitroom:{<queue>}:occupancy
+-- KEYS[6]  claimed tickets (zset) waitroom:{<queue>}:claimed-tickets
 -- ARGV[1]  jti of the new pass          ARGV[2]  the new pass (compact JWT)
 -- ARGV[3]  the new pass's exp, ms since the Unix epoch
 -- ARGV[4]  claim TTL in ms: the ticket's remaining lifetime (after it, the ticket cannot claim)
 -- ARGV[5]  policy: "same" or "refuse"
+-- ARGV[6]  the ticket's epoch           ARGV[7]  the ticket number
 --
 -- Returns {1, pass}  the new pass was stored and counted as claimed
 --         {2, pass}  the ticket was claimed before and the policy is "same": the stored pass
 --         {0}        the ticket was claimed before and the policy is "refuse"
+--         {3}        the queue has a cap, the ticket's claim window closed, and every place
+--                    is taken: nothing stored (HTTP 409 capacity_full)
+--
+-- Occupancy (advance-window.lua explains the accounting): a ticket claimed inside its open
+-- claim window already holds a place (counted in `pending`): the place moves to the live
+-- passes, so occupancy does not change. A ticket claimed after its window closed (or one the
+-- accounting never saw: the first batch of an epoch, admitted at creation) takes a new place,
+-- which a queue with a cap grants only while occupancy < maxActive.
+local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
+-- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
+-- integers of at most 16 digits pass here, then the range check.
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local function arg(i, lo, hi)
+  local n = int(ARGV[i], lo, hi)
+  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
+  return n
+end
+local function corrupt(what, v)
+  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
+end
+local expMs, ttl, ticket = arg(3, 0, MAX), arg(4, 1, MAX), arg(7, 1, MAX)
+if ARGV[5] ~= 'same' and ARGV[5] ~= 'refuse' then error({err = 'WAITROOM_ARG argument 5 is not a claim policy'}) end
+
 local existing = redis.call('GET', KEYS[1])
 if existing then
   if ARGV[5] == 'same' then return {2, existing} end
   return {0}
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[4]))
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+
+local st = redis.call('HMGET', KEYS[4], 'epoch', 'windowEnd', 'maxActive', 'mode')
+local a = redis.call('HMGET', KEYS[5], 'epoch', 'pending', 'openFrom')
+local W, cap = int(st[2], 0, MAX), int(st[3] or '0', 0, 1000000000)
+if st[1] and not W then return corrupt('queue state field windowEnd', st[2]) end
+if not cap then return corrupt('queue state field maxActive', st[3]) end
+local tracked = st[1] == ARGV[6] and a[1] == ARGV[6]
+local pending, openFrom = 0, 0
+if tracked then
+  pending, openFrom = int(a[2], 0, MAX), int(a[3], 0, MAX)
+  if not pending then return corrupt('occupancy field pending', a[2]) end
+  if not openFrom then return corrupt('occupancy field openFrom', a[3]) end
+end
+if tracked and ticket >= openFrom and ticket <= W and not redis.call('ZSCORE', KEYS[6], ARGV[7]) then
+  -- Its place moves from the admitted-unclaimed count to the live passes.
+  if pending < 1 then return corrupt('occupancy field pending (a claim in an open window found none)', pending) end
+  redis.call('ZADD', KEYS[6], ticket, ARGV[7])
+  redis.call('HSET', KEYS[5], 'pending', pending - 1)
+elseif cap > 0 and st[4] ~= 'passthrough' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+  if live + pending >= cap then return {3} end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+redis.call('ZADD', KEYS[2], expMs, ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'claimed', 1)
 return {1, ARGV[2]}

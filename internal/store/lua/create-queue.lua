@@ -7,8 +7,9 @@
 -- ARGV[2]  candidate epoch (a random id made by the caller)
 -- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
 -- ARGV[8]  pub/sub channel of the queue's state
+-- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
 --
--- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs}
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive}
 --           created; version (the ETag) is Redis's TIME in ms, so a queue deleted and created
 --           again never repeats an ETag a client may still hold
 --         {0, version}  the queue exists; nothing changed
@@ -47,6 +48,7 @@ end
 local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
+local cap = arg(9, 0, 1000000000)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch, W, due, sv, counter
@@ -71,9 +73,9 @@ else
   redis.call('SET', KEYS[3], 0)
 end
 redis.call('HSET', KEYS[2], 'epoch', epoch, 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
-  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt)
+  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap)
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', now)
 redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt)}))
-return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt}
+  opensAtMs = d(opensAt), maxActive = d(cap)}))
+return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt, cap}

@@ -2,7 +2,8 @@
 --
 -- KEYS[1]  queue config hash   KEYS[2]  queue state hash   KEYS[3]  ticket counter
 -- KEYS[4]  leader lease        KEYS[5]  live passes        KEYS[6]  revoked passes
--- KEYS[7]  pass counters
+-- KEYS[7]  pass counters       KEYS[8]  occupancy hash     KEYS[9]  claim windows
+-- KEYS[10] claimed tickets
 -- ARGV[1]  expected config version, or "" to delete whatever it is
 -- Errors "WAITROOM_CORRUPT <what>" when the stored version is damaged; "WAITROOM_ARG" for a bad ARGV[1].
 --
@@ -29,5 +30,5 @@ if ARGV[1] ~= '' then
   if not expected then return redis.error_reply('WAITROOM_ARG argument 1 is not an integer in [0, ' .. MAX .. ']') end
   if expected ~= version then return {-2, version} end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 return {1, version}

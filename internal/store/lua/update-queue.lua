@@ -7,8 +7,9 @@
 -- ARGV[2]  doc: the new descriptive settings (JSON)
 -- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
 -- ARGV[8]  pub/sub channel of the queue's state
+-- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
 --
--- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs}
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive}
 --         {-1}           no such queue
 --         {-2, version}  the queue changed since the caller read it (HTTP 412)
 --
@@ -53,6 +54,7 @@ if arg(1, 0, MAX) ~= version then return {-2, version} end
 local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
+local cap = arg(9, 0, 1000000000)
 local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs')
 local raw = redis.call('GET', KEYS[3])
 local W, due, sv, oldI = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(f[5], 1, 604800000)
@@ -85,9 +87,9 @@ end
 version = version + 1
 sv = sv + 1
 redis.call('HSET', KEYS[2], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
-  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt)
+  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap)
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version)
 redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt)}))
-return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt}
+  opensAtMs = d(opensAt), maxActive = d(cap)}))
+return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt, cap}
