@@ -34,6 +34,7 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
     status: r.status,
     ahead: r.ahead,
     etaSeconds: r.etaSeconds,
+    etaKind: r.etaKind,
     activeForSeconds: r.activeForSeconds,
     windowEnd: r.windowEnd,
     state: r.state,

@@ -11,6 +11,15 @@ import type { QueueMode } from './queue-state';
 
 export type TicketStatus = 'waiting' | 'active' | 'expired';
 
+/**
+ * How far a waiting ticket's etaSeconds can be trusted (docs/system.md, "ETA kinds"):
+ * - exact: admission by rate only; the ticket is admitted at that time (to the second);
+ * - estimate: the queue has a capacity cap, so admissions follow the site's pace: computed
+ *   from the measured rate at which places free up;
+ * - unknown: nothing is scheduled (paused, closed); etaSeconds is null.
+ */
+export type EtaKind = 'exact' | 'estimate' | 'unknown';
+
 /** The part of the shared queue state the arithmetic needs. */
 export interface WindowView {
   /** W: highest admitted ticket number. */
@@ -23,6 +32,8 @@ export interface WindowView {
   readonly activeWindowCount: number;
   /** I in milliseconds. */
   readonly intervalMs: number;
+  /** The capacity cap; 0 or absent for none. */
+  readonly maxActive?: number;
   /**
    * The queue's state: paused and closed hold the window (a waiting ticket has no
    * ETA that could hold); passthrough admits every ticket at once. Absent means open.
@@ -41,6 +52,8 @@ export interface TicketView {
    * queue is paused or closed (no advance is scheduled, so no number would hold).
    */
   readonly etaSeconds: number | null;
+  /** How etaSeconds was computed (exact for every ticket not waiting). */
+  readonly etaKind: EtaKind;
   /**
    * Seconds the ticket stays active at least (advances are skipped while nobody
    * waits, so it can stay longer); 0 unless active.
@@ -92,25 +105,62 @@ export function ceilSeconds(ms: number): number {
   return Math.max(0, Math.ceil(ms / 1000));
 }
 
-/** The full view of one ticket against the window at clock value nowMs. */
-export function viewTicket(ticket: number, w: WindowView, nowMs: number): TicketView {
+/**
+ * With a capacity cap: ms until a ticket `position` places from the front is admitted, if
+ * admissions go on at `admittedPerSecond` (measured: with a full site the window moves when a
+ * place frees, so this is the rate at which places free up). Never below `rateBoundMs`, the
+ * time the rate S/I alone needs; without a measured rate (0) that bound is the estimate.
+ */
+export function estimateEtaMs(position: number, rateBoundMs: number, admittedPerSecond: number): number {
+  if (!(admittedPerSecond > 0) || !Number.isFinite(admittedPerSecond)) return rateBoundMs;
+  return Math.max(rateBoundMs, Math.ceil((position / admittedPerSecond) * 1000));
+}
+
+/**
+ * The full view of one ticket against the window at clock value nowMs. `admittedPerSecond`
+ * is the replica's measured admission rate (QueueRuntime), used only when the queue has a cap.
+ */
+export function viewTicket(ticket: number, w: WindowView, nowMs: number, admittedPerSecond = 0): TicketView {
   // Passthrough admits every ticket issued: a ticket over W counts as admitted by itself
   // (W catches up with the counter when passthrough ends, see update-queue.lua).
   const windowEnd = w.mode === 'passthrough' ? Math.max(w.windowEnd, ticket) : w.windowEnd;
   const status = classify(ticket, windowEnd, w.windowSize, w.activeWindowCount);
   if (status === 'waiting') {
     const ahead = ticket - windowEnd - 1;
-    if (w.mode === 'paused' || w.mode === 'closed') return { status, position: ahead + 1, ahead, etaSeconds: null, activeForSeconds: 0 };
+    if (w.mode === 'paused' || w.mode === 'closed') return { status, position: ahead + 1, ahead, etaSeconds: null, etaKind: 'unknown', activeForSeconds: 0 };
     const etaMs = msForAdvances(windowsUntilAdmitted(ticket, windowEnd, w.windowSize), w.nextDueMs, w.intervalMs, nowMs);
-    return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(etaMs), activeForSeconds: 0 };
+    if (w.maxActive && w.maxActive > 0) {
+      return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(estimateEtaMs(ahead + 1, etaMs, admittedPerSecond)), etaKind: 'estimate', activeForSeconds: 0 };
+    }
+    return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(etaMs), etaKind: 'exact', activeForSeconds: 0 };
   }
   if (status === 'active') {
     const m = windowsUntilExpired(ticket, windowEnd, w.windowSize, w.activeWindowCount);
     // Flooring keeps this a lower bound ("at least").
     const activeMs = msForAdvances(m, w.nextDueMs, w.intervalMs, nowMs);
-    return { status, position: 0, ahead: 0, etaSeconds: 0, activeForSeconds: Math.floor(activeMs / 1000) };
+    return { status, position: 0, ahead: 0, etaSeconds: 0, etaKind: 'exact', activeForSeconds: Math.floor(activeMs / 1000) };
   }
-  return { status, position: 0, ahead: 0, etaSeconds: 0, activeForSeconds: 0 };
+  return { status, position: 0, ahead: 0, etaSeconds: 0, etaKind: 'exact', activeForSeconds: 0 };
+}
+
+/**
+ * Admissions per second over the samples (window moves seen: when and how many) of the last
+ * `spanMs` before nowMs; 0 with fewer than two moves (no rate can be measured from one).
+ * Measured from the first move in the span, so a queue that started 10 s ago is not diluted
+ * over a whole minute.
+ */
+export function admissionRate(samples: ReadonlyArray<{ readonly atMs: number; readonly count: number }>, nowMs: number, spanMs = 60_000): number {
+  let first = -1;
+  let moves = 0;
+  let count = 0;
+  for (const s of samples) {
+    if (s.atMs < nowMs - spanMs || s.atMs > nowMs) continue;
+    if (first < 0) first = s.atMs;
+    else count += s.count; // the first move opens the span; what came after it is the flow
+    moves++;
+  }
+  if (moves < 2 || nowMs <= first) return 0;
+  return (count * 1000) / (nowMs - first);
 }
 
 /** Tickets issued but not yet admitted: max(0, counter − W). */

@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics';
 import { queueGauges } from '../observability/queue-gauges';
 import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
+import { admissionRate } from '../queue/arithmetic';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
 import { TicketBatcher } from '../service/ticket-batcher';
@@ -103,6 +104,7 @@ export class QueueRuntime {
       batcher,
       describe: () => ({ message: this.docValue.message, configVersion: this.versionValue }),
       onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
+      admittedPerSecond: () => this.admittedPerSecond(),
     });
     this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
     this.revocations = new RevocationList({
@@ -137,6 +139,22 @@ export class QueueRuntime {
     this.admitted.push({ atMs: now, count });
     while (this.admitted.length > 0 && this.admitted[0]!.atMs < now - 60_000) this.admitted.shift();
   }
+
+  /**
+   * Admissions per second over the last minute (arithmetic.ts admissionRate), recomputed at
+   * most every 250 ms: /status of a capped queue reads a number, never walks the samples.
+   */
+  admittedPerSecond(): number {
+    const now = Date.now();
+    if (now - this.rateAt >= 250) {
+      this.rateValue = admissionRate(this.admitted, now);
+      this.rateAt = now;
+    }
+    return this.rateValue;
+  }
+
+  private rateAt = -Infinity;
+  private rateValue = 0;
 
   /** Tickets the window moved over in the last 60 s, as seen by this replica. */
   admittedLastMinute(): number {

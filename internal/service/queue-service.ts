@@ -52,6 +52,8 @@ export interface QueueServiceDeps {
   /** The queue's descriptive settings now (the broadcast message and the config version). */
   readonly describe?: () => { readonly message: string | null; readonly configVersion: number };
   readonly onIssued?: (ticket: number, view: TicketView) => void;
+  /** Admissions per second this replica measured (for the ETA estimate of a capped queue); 0 if unknown. */
+  readonly admittedPerSecond?: () => number;
   /** A valid ticket above the counter the replica confirmed after it was issued (for metrics). */
   readonly onTicketAboveCounter?: () => void;
 }
@@ -82,10 +84,15 @@ export class QueueService {
     }
     const { ticket, snapshot } = issued;
     this.d.cache.apply(snapshot, 'join');
-    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs);
+    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot));
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
     return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view, ...this.notice(snapshot) };
+  }
+
+  /** The measured rate, asked for only when the queue has a cap (the ETA of others is exact). */
+  private rate(s: QueueSnapshot): number {
+    return s.maxActive ? (this.d.admittedPerSecond?.() ?? 0) : 0;
   }
 
   /** The queue's state, message and opening time as visitors see them. */
@@ -167,7 +174,7 @@ export class QueueService {
     }
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
-    const view = viewTicket(claims.ticket, windowOf(snap), now);
+    const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap));
     return {
       queue: this.d.queueId,
       ticket: claims.ticket,

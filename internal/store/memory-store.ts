@@ -106,10 +106,12 @@ export function snapshotOf(s: MemoryQueueState, nowMs: number): QueueSnapshot {
 /** A new state as ensure-queue.lua and create-queue.lua make it: W = S, or W = 0 until a future opensAt. */
 export function newState(settings: QueueSettings, nowMs: number, epoch: string = randomUUID(), version = 1): MemoryQueueState {
   const preQueue = settings.opensAtMs > nowMs;
+  // With a cap the first batch goes through an advance (due now), which counts its places.
+  const capped = (settings.maxActive ?? 0) > 0;
   return {
     epoch,
-    windowEnd: preQueue ? 0 : settings.windowSize,
-    nextDueMs: preQueue ? settings.opensAtMs : nowMs + settings.intervalMs,
+    windowEnd: preQueue || capped ? 0 : settings.windowSize,
+    nextDueMs: preQueue ? settings.opensAtMs : capped ? nowMs : nowMs + settings.intervalMs,
     windowSize: settings.windowSize,
     intervalMs: settings.intervalMs,
     activeWindowCount: settings.activeWindowCount,

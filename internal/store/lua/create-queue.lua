@@ -68,6 +68,8 @@ else
   if raw then return corrupt('ticket counter without queue state, counter', raw) end
   -- As in ensure-queue.lua: W = S (first batch at once), or W = 0 until a pre-queue opens.
   epoch, W, due, sv, counter = ARGV[2], S, now + I, 1, 0
+  -- With a cap the first batch goes through an advance (due now), which counts its places.
+  if cap > 0 then W, due = 0, now end
   if opensAt > now then W, due = 0, opensAt end
   redis.call('HSET', KEYS[2], 'createdAtMs', now)
   redis.call('SET', KEYS[3], 0)

@@ -59,6 +59,8 @@ local function create(version, created, reason, cS, cI, cK, cMode, cOpensAt, cCa
   -- W starts at S: the first batch is admitted at once; the second after one interval.
   -- A pre-queue (opensAt in the future) admits nobody before it opens, then the first batch at opensAt.
   local W, due = cS, now + cI
+  -- With a cap the first batch goes through an advance (due now), which counts its places.
+  if cCap > 0 then W, due = 0, now end
   if cOpensAt > now then W, due = 0, cOpensAt end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'windowEnd', W, 'nextDueMs', due,
