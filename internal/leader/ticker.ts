@@ -71,6 +71,13 @@ export class Ticker {
 
   /** Wakes a sleeping ticker when there is work, and follows a due time moved by a settings change. */
   private onState(s: QueueSnapshot, prev: QueueSnapshot | undefined): void {
+    // With a cap W never passes the counter, so a visitor who joins while the slot still has
+    // room (places free, fewer than S admitted) is admitted at once, as without a cap a
+    // ticket under W is: join.lua announces the first ticket over W.
+    if (s.maxActive && s.counter > s.windowEnd && prev && prev.counter <= prev.windowEnd) {
+      this.wake();
+      return;
+    }
     if (this.closed || this.inFlight || !this.o.lease.isLeader()) return;
     if (this.sleeping) {
       const work = s.mode === 'open' && s.counter > s.windowEnd;

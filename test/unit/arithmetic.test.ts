@@ -1,5 +1,7 @@
 import {
+  admissionRate,
   classify,
+  estimateEtaMs,
   msForAdvances,
   pollAfterMs,
   viewTicket,
@@ -94,7 +96,7 @@ describe('viewTicket', () => {
     [1, 7_500, 'active', 0, 0, 0, 2],
     [0, 7_500, 'expired', 0, 0, 0, 0],
   ])('t=%i now=%i -> %s pos=%i ahead=%i eta=%i active=%i', (t, now, status, position, ahead, eta, active) => {
-    expect(viewTicket(t, w, now)).toEqual({ status, position, ahead, etaSeconds: eta, activeForSeconds: active });
+    expect(viewTicket(t, w, now)).toEqual({ status, position, ahead, etaSeconds: eta, etaKind: 'exact', activeForSeconds: active });
   });
 
   test('an expired ticket reports no wait and no active time', () => {
@@ -103,6 +105,7 @@ describe('viewTicket', () => {
       position: 0,
       ahead: 0,
       etaSeconds: 0,
+      etaKind: 'exact',
       activeForSeconds: 0,
     });
   });
@@ -172,5 +175,67 @@ describe('a rate change: the ETA before and after, exact from the next advance o
     expect(viewTicket(50, after, 2000).etaSeconds).toBe(2);
     expect(viewTicket(50, after, 3500).etaSeconds).toBe(1);
     expect(viewTicket(50, { ...after, windowEnd: 60, nextDueMs: 6000 }, 4000).status).toBe('active');
+  });
+});
+
+describe('a capacity cap: the ETA is an estimate from the measured admission rate', () => {
+  const w: WindowView = { windowEnd: 20, nextDueMs: 10_000, windowSize: 10, activeWindowCount: 2, intervalMs: 5000, maxActive: 50 };
+
+  test.each<[string, number, number, number, number]>([
+    // what, position, rate-bound ms, admitted per second, estimate ms
+    ['no measured rate: the rate S/I alone', 25, 12_500, 0, 12_500],
+    ['the site keeps up with the rate: never below the rate bound', 25, 12_500, 100, 12_500],
+    ['a slow site: position / rate', 25, 12_500, 0.5, 50_000],
+    ['one place a second', 100, 1_000, 1, 100_000],
+    ['a non-finite rate is no rate', 10, 3_000, Infinity, 3_000],
+    ['a negative rate is no rate', 10, 3_000, -2, 3_000],
+  ])('%s', (_what, position, bound, rate, expected) => {
+    expect(estimateEtaMs(position, bound, rate)).toBe(expected);
+  });
+
+  test.each<[number, number, number, number | null, string]>([
+    // t, now, admitted/s, etaSeconds, etaKind
+    [21, 7_500, 0, 3, 'estimate'], // no rate yet: the rate bound (2.5 s)
+    [30, 7_500, 0.5, 20, 'estimate'], // 10th in line at 0.5/s
+    [31, 7_500, 10, 8, 'estimate'], // the site keeps up: the rate bound (second window)
+  ])('t=%i now=%i rate=%f -> eta %p (%s)', (t, now, rate, eta, kind) => {
+    const v = viewTicket(t, w, now, rate);
+    expect([v.etaSeconds, v.etaKind]).toEqual([eta, kind]);
+  });
+
+  test('without a cap a rate changes nothing: exact', () => {
+    const v = viewTicket(30, { ...w, maxActive: 0 }, 7_500, 0.01);
+    expect([v.etaSeconds, v.etaKind]).toEqual([3, 'exact']);
+  });
+
+  test('paused: unknown and null, cap or not', () => {
+    const v = viewTicket(30, { ...w, mode: 'paused' }, 7_500, 1);
+    expect([v.etaSeconds, v.etaKind]).toEqual([null, 'unknown']);
+  });
+
+  test('an admitted ticket is exact', () => {
+    expect(viewTicket(20, w, 7_500, 1).etaKind).toBe('exact');
+  });
+});
+
+describe('admissionRate: window moves per second since the first move in the span', () => {
+  test.each<[string, Array<{ atMs: number; count: number }>, number, number]>([
+    ['no moves', [], 10_000, 0],
+    ['one move: no rate yet', [{ atMs: 9_000, count: 5 }], 10_000, 0],
+    ['two moves of 5, 1 s apart, read 1 s later: 5 over 2 s', [{ atMs: 8_000, count: 5 }, { atMs: 9_000, count: 5 }], 10_000, 2.5],
+    [
+      'moves older than the span are left out',
+      [
+        { atMs: 1_000, count: 100 },
+        { atMs: 70_000, count: 1 },
+        { atMs: 71_000, count: 1 },
+        { atMs: 72_000, count: 1 },
+      ],
+      80_000,
+      0.2,
+    ],
+    ['a move in the future (clock step) is left out', [{ atMs: 8_000, count: 1 }, { atMs: 20_000, count: 50 }], 10_000, 0],
+  ])('%s', (_what, samples, now, expected) => {
+    expect(admissionRate(samples, now)).toBeCloseTo(expected, 6);
   });
 });
