@@ -1,3 +1,4 @@
+import type { SiteKeys } from '../admission/site-auth';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { ConflictError, NotFoundError, PreconditionFailedError, QueueNotFoundError, TooManyRequestsError, BadRequestError } from '../errors/errors';
@@ -14,6 +15,7 @@ import {
   QueueIdSchema,
   parseOrThrow,
   rateSettings,
+  QueueHealthBodySchema,
   type QueueDefaults,
   type QueueDoc,
   type QueueSettingsView,
@@ -23,6 +25,8 @@ import type { QueueCatalog, StoredQueue } from '../store/store';
 import type { AdminAuth } from './admin-auth';
 
 export interface AdminApiDeps {
+  /** The site's keys (SITE_API_KEYS): the site reports its health with one. */
+  readonly siteKeys: SiteKeys;
   readonly auth: AdminAuth;
   readonly catalog: QueueCatalog;
   readonly registry: QueueRegistry;
@@ -85,6 +89,20 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
     }
   };
   const base = ADMIN_API_BASE;
+  // The site reports its own health with its site key (SITE_API_KEYS), not an admin token:
+  // registered before the admin authentication of /queues so that it answers first.
+  r.post(
+    `${base}/queues/:id/health`,
+    expressRoute(async (req): Promise<HttpResult> => {
+      d.siteKeys.check(req.headers.authorization);
+      const id = idParam(req);
+      const b = parseOrThrow(QueueHealthBodySchema, req.body ?? {});
+      const q = d.registry.get(id);
+      if (!q) throw new QueueNotFoundError(id);
+      const changed = await q.setOriginHold(!b.healthy, 'site', b.reason ?? 'reported by the site');
+      return { status: 200, body: { queue: id, healthy: b.healthy, changed } };
+    }),
+  );
   r.use(`${base}/queues`, limiter, authenticate);
   r.use(`${base}/audit`, limiter, authenticate);
 
@@ -165,6 +183,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         message: b.message ?? null,
         targetUrl: b.targetUrl ?? d.defaults.targetUrl,
         branding: { ...d.defaults.branding, ...b.branding },
+        originHealth: b.originHealth ?? null,
         createdAt: now,
         updatedAt: now,
       };
@@ -213,6 +232,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           message: after.message,
           targetUrl: after.targetUrl,
           branding: after.branding,
+          originHealth: after.originHealth,
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };

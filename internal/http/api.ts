@@ -40,6 +40,7 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
     state: r.state,
     message: r.message,
     opensAt: r.opensAt,
+    siteBusy: r.siteBusy,
   };
 }
 

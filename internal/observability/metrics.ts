@@ -72,6 +72,12 @@ export class Metrics {
     labelNames: ['queue'] as const,
     registers: [this.registry],
   });
+  readonly originHolds = new Counter({
+    name: 'waitroom_origin_holds_total',
+    help: 'Admissions held because the queue\'s site was unhealthy (source: probe or site).',
+    labelNames: ['queue', 'source'] as const,
+    registers: [this.registry],
+  });
   readonly tickLag = new Gauge({
     name: 'waitroom_tick_lag_seconds',
     help: 'How late the leader\'s last ticker step ran against the time it was due to run (0 on replicas not leading).',

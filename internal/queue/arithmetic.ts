@@ -34,6 +34,8 @@ export interface WindowView {
   readonly intervalMs: number;
   /** The capacity cap; 0 or absent for none. */
   readonly maxActive?: number;
+  /** 1 while admissions are held because the site is unhealthy: no ETA holds then. */
+  readonly originHold?: number;
   /**
    * The queue's state: paused and closed hold the window (a waiting ticket has no
    * ETA that could hold); passthrough admits every ticket at once. Absent means open.
@@ -127,7 +129,7 @@ export function viewTicket(ticket: number, w: WindowView, nowMs: number, admitte
   const status = classify(ticket, windowEnd, w.windowSize, w.activeWindowCount);
   if (status === 'waiting') {
     const ahead = ticket - windowEnd - 1;
-    if (w.mode === 'paused' || w.mode === 'closed') return { status, position: ahead + 1, ahead, etaSeconds: null, etaKind: 'unknown', activeForSeconds: 0 };
+    if (w.mode === 'paused' || w.mode === 'closed' || w.originHold === 1) return { status, position: ahead + 1, ahead, etaSeconds: null, etaKind: 'unknown', activeForSeconds: 0 };
     const etaMs = msForAdvances(windowsUntilAdmitted(ticket, windowEnd, w.windowSize), w.nextDueMs, w.intervalMs, nowMs);
     if (w.maxActive && w.maxActive > 0) {
       return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(estimateEtaMs(ahead + 1, etaMs, admittedPerSecond)), etaKind: 'estimate', activeForSeconds: 0 };
@@ -176,7 +178,7 @@ export function waitingCount(counter: number, windowEnd: number): number {
 export function pollAfterMs(view: TicketView, w: WindowView, nowMs: number, minMs = 1000, maxMs = 30000): number {
   if (view.status === 'expired') return maxMs;
   // Held: nothing moves until an operator resumes; the event stream tells at once, pollers every 5 s.
-  if (w.mode === 'paused' || w.mode === 'closed') return Math.min(maxMs, Math.max(minMs, 5000));
+  if (w.mode === 'paused' || w.mode === 'closed' || w.originHold === 1) return Math.min(maxMs, Math.max(minMs, 5000));
   const untilTick = msUntilNextTick(w.nextDueMs, nowMs);
   const base = untilTick > 0 ? untilTick : w.intervalMs;
   return Math.min(maxMs, Math.max(minMs, base));

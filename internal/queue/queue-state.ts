@@ -41,6 +41,11 @@ export interface QueueSnapshot extends QueueSettings {
   readonly counter: number;
   /** The store's clock (Redis TIME) when this snapshot was read. */
   readonly storeNowMs: number;
+  /**
+   * 1 while admissions are held because the site (the origin) is unhealthy (set-origin-hold.lua);
+   * 0 or absent otherwise. Visitors see "the site is busy, your place is kept", ETA unknown.
+   */
+  readonly originHold?: number;
 }
 
 export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'held' | 'full' | 'not_leader' | 'missing' | 'rolled_back';

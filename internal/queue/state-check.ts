@@ -23,6 +23,8 @@ export const FIELD_RANGES = Object.freeze({
   opensAtMs: [0, MAX_EXACT],
   // 0 means no capacity cap.
   maxActive: [0, 1_000_000_000],
+  // 1 while admissions are held for an unhealthy origin.
+  originHold: [0, 1],
 } as const);
 
 export type StateField = keyof typeof FIELD_RANGES;
@@ -48,7 +50,7 @@ export type CheckedState = { readonly epoch: string; readonly mode: QueueMode } 
  * Fields a state written before queue states existed lacks: such a queue is open and has
  * no opening time (the scripts read them the same way: `mode or 'open'`, `opensAtMs or 0`).
  */
-const LEGACY_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ mode: 'open', opensAtMs: '0', maxActive: '0' });
+const LEGACY_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ mode: 'open', opensAtMs: '0', maxActive: '0', originHold: '0' });
 
 export type StateCheck = { readonly ok: true; readonly state: CheckedState } | { readonly ok: false; readonly field: string; readonly value: unknown };
 

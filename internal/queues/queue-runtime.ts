@@ -8,6 +8,7 @@ import { queueGauges } from '../observability/queue-gauges';
 import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
 import { admissionRate } from '../queue/arithmetic';
+import { OriginProbe } from '../health/origin-health';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
 import { TicketBatcher } from '../service/ticket-batcher';
@@ -61,13 +62,15 @@ export class QueueRuntime {
   private closing: Promise<void> | undefined;
   private readonly configListeners = new Set<() => void>();
   private untrack: (() => void) | undefined;
+  private readonly originProbe: OriginProbe;
+  private readonly log: Logger;
 
   constructor(private readonly o: QueueRuntimeOptions) {
     this.id = o.stored.id;
     this.docValue = QueueDocSchema.parse(JSON.parse(o.stored.doc));
     this.versionValue = o.stored.version;
     this.passStore = o.passStore;
-    const log = o.logger.child({ queue: this.id });
+    const log = (this.log = o.logger.child({ queue: this.id }));
     this.cache = new QueueStateCache({
       store: o.store,
       settings: () => this.rateSettings(),
@@ -113,7 +116,35 @@ export class QueueRuntime {
       logger: log.child({ component: 'revocations' }),
       onRevoked: () => this.ticker.wake(),
     });
+    this.originProbe = new OriginProbe({
+      settings: () => this.docValue.originHealth ?? null,
+      isLeader: () => this.lease.isLeader(),
+      held: () => this.cache.peek()?.originHold === 1,
+      setHold: async (hold, source, detail) => {
+        await this.setOriginHold(hold, source, detail);
+      },
+      logger: log.child({ component: 'origin-probe' }),
+    });
     this.wireMetrics();
+  }
+
+  /**
+   * Holds or resumes admissions for the site's health (the leader's probe or the site's own
+   * report): one script, every replica sees it in the published state. Logged and counted.
+   */
+  async setOriginHold(hold: boolean, source: 'probe' | 'site', detail: string): Promise<boolean> {
+    const r = await this.o.store.setOriginHold(hold);
+    if (r.outcome === 'missing') return false;
+    this.cache.apply(r.snapshot, 'refresh');
+    if (r.outcome === 'changed') {
+      if (hold) {
+        this.o.metrics.originHolds.inc({ queue: this.id, source });
+        this.log.warn({ source, detail }, 'the site is unhealthy: admissions held (visitors keep their place)');
+      } else {
+        this.log.warn({ source, detail }, 'the site is healthy again: admissions resume');
+      }
+    }
+    return r.outcome === 'changed';
   }
 
   private wireMetrics(): void {
@@ -206,11 +237,13 @@ export class QueueRuntime {
     this.lease.start();
     this.ticker.start();
     await this.revocations.start();
+    this.originProbe.start();
   }
 
   /** Stops ticking, releases the lease, ends streams and subscriptions. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.originProbe.close();
       await this.ticker.close();
       await this.lease.close();
       this.events.close();
@@ -238,6 +271,7 @@ export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnaps
     targetUrl: doc.targetUrl,
     branding: doc.branding,
     maxActive: s.maxActive ? s.maxActive : null,
+    originHealth: doc.originHealth ?? null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     version,

@@ -40,6 +40,19 @@ const HttpUrl = z
 /** An absolute http(s) URL or a path on this server; never javascript: or data:. */
 const LogoUrl = z.union([z.literal(''), z.string().regex(/^\/(?!\/)\S*$/, 'a path starting with /').max(2048), HttpUrl]);
 
+export const OriginHealthSchema = z
+  .object({
+    url: HttpUrl.openapi({ description: 'The URL the leader probes: healthy iff it answers 2xx within timeoutMs (redirects are not followed)' }),
+    intervalSeconds: z.number().min(0.2).max(3600).default(5),
+    timeoutMs: z.number().int().min(50).max(30_000).default(2000),
+    failuresBeforeHold: z.number().int().min(1).max(100).default(3),
+    successesBeforeResume: z.number().int().min(1).max(100).default(2),
+    allowLinkLocal: z.boolean().default(false).openapi({ description: 'Allow a URL that resolves to a link-local address (169.254.0.0/16, fe80::/10: where cloud metadata services live)' }),
+  })
+  .strict()
+  .openapi('OriginHealth', { description: 'Hold admissions while the site is unhealthy' });
+export type OriginHealth = z.infer<typeof OriginHealthSchema>;
+
 export const BrandingSchema = z
   .object({
     title: z.string().max(200).openapi({ description: "Page title; empty shows the localised default (\"Waiting room\")" }),
@@ -81,6 +94,7 @@ const settingsShape = {
       description:
         'Capacity cap: at most this many admitted visitors on the site at once (claimed passes not done or expired, plus admitted tickets whose claim window is open); an advance admits at most min(S, maxActive − occupancy). null for none. With a cap the ETA is an estimate (etaKind).',
     }),
+  originHealth: OriginHealthSchema.nullable().openapi({ description: 'Probe of the site: admissions are held while it fails; null for none' }),
 };
 
 export const CreateQueueBodySchema = z
@@ -96,6 +110,7 @@ export const CreateQueueBodySchema = z
     targetUrl: settingsShape.targetUrl.optional(),
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
+    originHealth: settingsShape.originHealth.optional(),
   })
   .strict()
   .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
@@ -113,6 +128,7 @@ export const PatchQueueBodySchema = z
     targetUrl: settingsShape.targetUrl.optional(),
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
+    originHealth: settingsShape.originHealth.optional(),
   })
   .strict()
   .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
@@ -125,6 +141,8 @@ export const QueueDocSchema = z
     message: settingsShape.message,
     targetUrl: settingsShape.targetUrl,
     branding: BrandingSchema,
+    // Absent in a doc written before origin probes existed: none.
+    originHealth: settingsShape.originHealth.optional(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -143,6 +161,15 @@ export const QueueSettingsSchema = z
   .strict()
   .openapi('QueueSettings');
 export type QueueSettingsView = z.infer<typeof QueueSettingsSchema>;
+
+/** POST /admin/api/v1/queues/{id}/health: the site reports its own health (with its site key). */
+export const QueueHealthBodySchema = z
+  .object({
+    healthy: z.boolean().openapi({ description: 'false holds admissions ("the site is busy, your place is kept"); true resumes them' }),
+    reason: z.string().max(200).optional().openapi({ description: 'Logged with the change' }),
+  })
+  .strict()
+  .openapi('QueueHealth');
 
 /** Live figures of a queue, from the answering replica's cached state. */
 export const QueueLiveSchema = z

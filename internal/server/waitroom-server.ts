@@ -1,3 +1,4 @@
+import { SiteKeys } from '../admission/site-auth';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -187,6 +188,7 @@ export class WaitroomServer {
             defaultQueueId: config.queueId,
             trustProxy: config.trustProxy,
             replicaOwner: this.owner,
+            siteKeys: new SiteKeys(config.siteApiKeys),
           }),
         ],
       },

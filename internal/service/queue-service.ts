@@ -13,6 +13,8 @@ export interface QueueNotice {
   readonly message: string | null;
   /** ISO time a pre-queue opens at, or null. */
   readonly opensAt: string | null;
+  /** True while admissions are held because the site is unhealthy: "the site is busy, your place is kept". */
+  readonly siteBusy: boolean;
 }
 
 export interface JoinResult extends TicketView, QueueNotice {
@@ -97,7 +99,12 @@ export class QueueService {
 
   /** The queue's state, message and opening time as visitors see them. */
   notice(s: QueueSnapshot): QueueNotice {
-    return { state: s.mode, message: this.d.describe?.().message ?? null, opensAt: s.opensAtMs > 0 ? new Date(s.opensAtMs).toISOString() : null };
+    return {
+      state: s.mode,
+      message: this.d.describe?.().message ?? null,
+      opensAt: s.opensAtMs > 0 ? new Date(s.opensAtMs).toISOString() : null,
+      siteBusy: s.originHold === 1,
+    };
   }
 
   /** Config version of the queue's descriptive settings (0 when not known): part of SSE event ids. */

@@ -105,7 +105,7 @@ export class MemoryCatalog implements QueueCatalog {
     if (c.state) {
       // Adopted with its epoch and counter, as create-queue.lua does (after the same checks).
       const st = this.checkedState(id, c);
-      Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 });
+      Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0, originHold: 0 });
       if (s.opensAtMs > now) st.nextDueMs = s.opensAtMs;
       st.version += 1;
     } else {

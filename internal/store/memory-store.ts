@@ -14,7 +14,7 @@ import {
   type RollbackReason,
 } from '../queue/queue-state';
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
-import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
+import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -44,6 +44,8 @@ export interface MemoryQueueState {
   opensAtMs: number;
   /** The capacity cap; 0 for none. */
   maxActive: number;
+  /** 1 while admissions are held for an unhealthy origin. */
+  originHold: number;
 }
 
 /** The occupancy hash, claim-window and claimed-ticket sets of advance-window.lua, as one record. */
@@ -100,6 +102,7 @@ export function snapshotOf(s: MemoryQueueState, nowMs: number): QueueSnapshot {
     mode: s.mode,
     opensAtMs: s.opensAtMs,
     maxActive: s.maxActive,
+    originHold: s.originHold,
   };
 }
 
@@ -120,6 +123,7 @@ export function newState(settings: QueueSettings, nowMs: number, epoch: string =
     mode: settings.mode,
     opensAtMs: settings.opensAtMs,
     maxActive: settings.maxActive ?? 0,
+    originHold: 0,
   };
 }
 
@@ -254,7 +258,7 @@ export class MemoryQueueStore implements QueueStore {
     const s = this.checked(this.cell.state);
     const rollback = rollbackReason(s, seen);
     if (rollback) return { outcome: 'rolled_back', lagMs: 0, rollback };
-    if (s.mode !== 'open') return { outcome: 'held', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: 0, nextFreeMs: 0 };
+    if (s.mode !== 'open' || s.originHold === 1) return { outcome: 'held', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: 0, nextFreeMs: 0 };
     const newSlot = now >= s.nextDueMs;
     if (!newSlot && s.maxActive === 0) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: 0, nextFreeMs: 0 };
     const occ = this.occupancyOf(s, now);
@@ -322,6 +326,21 @@ export class MemoryQueueStore implements QueueStore {
     const w = this.cell.occupancy?.windows[0];
     if (w && (nf === 0 || w.closeMs < nf)) nf = w.closeMs;
     return nf;
+  }
+
+  /** set-origin-hold.lua. */
+  async setOriginHold(hold: boolean): Promise<OriginHoldResult> {
+    this.assertOpen();
+    const now = this.now();
+    if (!this.cell.state) return { outcome: 'missing' };
+    const s = this.checked(this.cell.state);
+    const want = hold ? 1 : 0;
+    if (s.originHold === want) return { outcome: 'unchanged', snapshot: snapshotOf(s, now) };
+    s.originHold = want;
+    s.version += 1;
+    const snap = snapshotOf(s, now);
+    publish(this.cell, snap, () => !this.closed, this.log);
+    return { outcome: 'changed', snapshot: snap };
   }
 
   /** The lease holder by the store clock: an expired lease is no lease (Redis PX expiry). */

@@ -17,7 +17,7 @@ import { checkState } from '../queue/state-check';
 import { queueKeys, type QueueKeys } from './keys';
 import { RedisConnection, type RedisClient } from './redis-connection';
 import type { SeenArgs } from './scripts';
-import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
+import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
 export { StoreTimeoutError } from './redis-connection';
 
@@ -59,6 +59,7 @@ export function parseSnapshot(r: Reply, offset: number, modeAt: number, counter:
     mode,
     opensAtMs: Number(r[modeAt + 1] ?? 0),
     maxActive: Number(r[modeAt + 2] ?? 0),
+    originHold: Number(r[modeAt + 3] ?? 0),
   };
 }
 
@@ -189,7 +190,14 @@ export class RedisQueueStore implements QueueStore {
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
     if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
     const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
-    return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[14] ?? 0), nextFreeMs: Number(r[15] ?? 0) };
+    return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[15] ?? 0), nextFreeMs: Number(r[16] ?? 0) };
+  }
+
+  async setOriginHold(hold: boolean): Promise<OriginHoldResult> {
+    const k = this.keys;
+    const r = await this.call('setOriginHold', () => this.redis.setOriginHold(k.state, k.counter, hold ? 1 : 0, k.events));
+    if (Number(r[0]) === -1) return { outcome: 'missing' };
+    return { outcome: Number(r[0]) === 1 ? 'changed' : 'unchanged', snapshot: parseSnapshot(r, 1, 10, Number(r[8]), Number(r[9])) };
   }
 
   async acquireLease(owner: string, ttlMs: number): Promise<boolean> {

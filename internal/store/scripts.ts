@@ -70,6 +70,12 @@ export const scripts = {
     ) => void,
     transformReply: raw,
   }),
+  setOriginHold: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('set-origin-hold'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, hold: number, channel: string) => void,
+    transformReply: raw,
+  }),
   leaseRenew: defineScript({
     NUMBER_OF_KEYS: 1,
     SCRIPT: lua('lease-renew'),

@@ -1,5 +1,7 @@
 import type { AdvanceResult, EnsuredQueue, HighWater, IssuedTickets, QueueSettings, QueueSnapshot, RollbackReason } from '../queue/queue-state';
 
+export type OriginHoldResult = { readonly outcome: 'changed' | 'unchanged'; readonly snapshot: QueueSnapshot } | { readonly outcome: 'missing' };
+
 /** A live subscription to a queue's published snapshots. */
 export interface Subscription {
   close(): Promise<void>;
@@ -39,6 +41,11 @@ export interface QueueStore {
    * (advance-window.lua); rolled_back if behind `seen`.
    */
   advance(owner: string, seen?: HighWater): Promise<AdvanceResult>;
+  /**
+   * Holds (true) or resumes (false) admissions because the queue's site is unhealthy
+   * (set-origin-hold.lua); a change bumps the state version and is published.
+   */
+  setOriginHold(hold: boolean): Promise<OriginHoldResult>;
   /** SET NX PX: true if `owner` now holds the lease. */
   acquireLease(owner: string, ttlMs: number): Promise<boolean>;
   /** Compare-and-pexpire: false if the lease is no longer `owner`'s. */

@@ -19,7 +19,7 @@
 -- one way. The admin API changes them with update-queue.lua.
 --
 -- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs, mode, opensAtMs,
---          maxActive, occupancy, nextFreeMs}
+--          maxActive, originHold, occupancy, nextFreeMs}
 --   code  1 advanced: W += S (with a cap: W += n, see below), state published
 --   code  4 full: due and somebody waits, but occupancy = maxActive; nothing changed. nextFreeMs
 --           is when a place frees by itself (the first pass expiry or claim-window end; 0 for
@@ -27,7 +27,8 @@
 --   code  0 skipped: due, but nobody waits (counter <= W); nextDue stays so that the
 --           first ticket over W is admitted at the next check instead of a full interval later
 --   code  2 not due yet (now < nextDue); nothing changed
---   code  3 held: the queue is paused, closed or in passthrough; nothing changed
+--   code  3 held: the queue is paused, closed or in passthrough, or its origin is unhealthy
+--           (originHold = 1, set-origin-hold.lua); nothing changed
 --   code -1 the caller does not hold the lease; nothing changed (only {-1} is returned)
 --   code -2 the queue state is missing; nothing changed (only {-2} is returned)
 --   code -3 the state went backwards; nothing changed; returns {-3, reason} with the tests and
@@ -79,7 +80,7 @@ local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount', 'mode', 'opensAtMs', 'maxActive')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount', 'mode', 'opensAtMs', 'maxActive', 'originHold')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due, version = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX)
 local S, I, K = int(f[5], 1, 1000000000), int(f[6], 1, 604800000), int(f[7], 1, 1000000)
@@ -95,6 +96,8 @@ if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
 if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
 local cap = int(f[10] or '0', 0, 1000000000)
 if not cap then return corrupt('queue state field maxActive', f[10]) end
+local hold = int(f[11] or '0', 0, 1)
+if not hold then return corrupt('queue state field originHold', f[11]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
@@ -111,13 +114,14 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if mode ~= 'open' then
-  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, 0, 0}
+-- The site's origin is unhealthy (set-origin-hold.lua): held like a pause, nothing changes.
+if mode ~= 'open' or hold == 1 then
+  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0}
 end
 local newSlot = now >= due
 -- Without a cap a slot is one advance: nothing to do before it is due (no Redis writes).
 if not newSlot and cap == 0 then
-  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, 0, 0}
+  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0}
 end
 
 -- Occupancy accounting, reset with every new epoch (the tickets it counts are the epoch's).
@@ -190,13 +194,13 @@ end
 if n <= 0 then
   saveAccounting()
   if not newSlot then
-    return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, occupancy, nextFree()}
+    return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, occupancy, nextFree()}
   end
   if counter <= W then
     -- Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
-    return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, 0}
+    return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}
   end
-  return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, nextFree()}
+  return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, nextFree()}
 end
 if W + n > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
 W = W + n
@@ -219,5 +223,5 @@ redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version
 local function d(x) return string.format('%d', x) end
 redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt), maxActive = d(cap)}))
-return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, occupancy, 0}
+  opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
+return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}

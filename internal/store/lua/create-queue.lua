@@ -9,7 +9,7 @@
 -- ARGV[8]  pub/sub channel of the queue's state
 -- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
 --
--- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive}
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --           created; version (the ETag) is Redis's TIME in ms, so a queue deleted and created
 --           again never repeats an ETag a client may still hold
 --         {0, version}  the queue exists; nothing changed
@@ -75,9 +75,9 @@ else
   redis.call('SET', KEYS[3], 0)
 end
 redis.call('HSET', KEYS[2], 'epoch', epoch, 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
-  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap)
+  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap, 'originHold', 0)
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', now)
 redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt), maxActive = d(cap)}))
-return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt, cap}
+  opensAtMs = d(opensAt), maxActive = d(cap), originHold = '0'}))
+return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt, cap, 0}

@@ -15,7 +15,7 @@
 -- ARGV[9]  ... highest counter  ARGV[10]  ... highest W  ARGV[11]  ... highest version, seen in that epoch
 -- ARGV[12..] epochs the caller saw replaced (they can only come back in a restored copy)
 --
--- Returns {created, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, reason, mode, opensAtMs, maxActive}
+-- Returns {created, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, reason, mode, opensAtMs, maxActive, originHold}
 --   created 0: the state exists and is sound (reason '')
 --   created 1: the state was missing (Redis lost it) and this call made a new epoch (reason 'missing')
 --   created 2: the state went backwards (reason says how) and this call made a new epoch:
@@ -67,14 +67,14 @@ local function create(version, created, reason, cS, cI, cK, cMode, cOpensAt, cCa
     'windowSize', cS, 'intervalMs', cI, 'activeWindowCount', cK, 'version', version, 'createdAtMs', now,
     'mode', cMode, 'opensAtMs', cOpensAt, 'maxActive', cCap)
   redis.call('SET', KEYS[2], 0)
-  return {created, ARGV[1], W, due, cS, cI, cK, version, 0, now, reason, cMode, cOpensAt, cCap}
+  return {created, ARGV[1], W, due, cS, cI, cK, version, 0, now, reason, cMode, cOpensAt, cCap, 0}
 end
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if rawCounter then return corrupt('ticket counter without queue state, counter', rawCounter) end
   return create(seenVersion + 1, 1, 'missing', S, I, K, mode, opensAt, cap)
 end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
 local sS, sI, sK, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX)
@@ -90,6 +90,8 @@ if not MODES[sMode] then return corrupt('queue state field mode', f[8]) end
 if not sOpensAt then return corrupt('queue state field opensAtMs', f[9]) end
 local sCap = int(f[10] or '0', 0, 1000000000)
 if not sCap then return corrupt('queue state field maxActive', f[10]) end
+local sHold = int(f[11] or '0', 0, 1)
+if not sHold then return corrupt('queue state field originHold', f[11]) end
 local counter = int(rawCounter, 0, MAX)
 if not counter then return corrupt('ticket counter', rawCounter) end
 
@@ -107,4 +109,4 @@ if not reason and ARGV[8] == f[1] then
   elseif version < seenVersion then reason = 'version_below_seen' end
 end
 if reason then return create(math.max(version, seenVersion) + 1, 2, reason, sS, sI, sK, sMode, sOpensAt, sCap) end
-return {0, f[1], W, due, sS, sI, sK, version, counter, now, '', sMode, sOpensAt, sCap}
+return {0, f[1], W, due, sS, sI, sK, version, counter, now, '', sMode, sOpensAt, sCap, sHold}

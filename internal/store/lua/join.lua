@@ -10,7 +10,7 @@
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
 -- ARGV[7..] epochs the caller saw replaced
 --
--- Returns {last, epoch, windowEnd, nextDueMs, S, I, K, version, nowMs, mode, opensAtMs, maxActive}: the
+-- Returns {last, epoch, windowEnd, nextDueMs, S, I, K, version, nowMs, mode, opensAtMs, maxActive, originHold}: the
 --   tickets are last-n+1 .. last, all of the returned epoch.
 -- Returns {0} when the queue state is missing (the caller then runs ensure-queue.lua, which
 --   creates a new epoch, and tries again).
@@ -48,7 +48,7 @@ local n = arg(1, 1, 100000)
 local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
 local S, I, K, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX)
@@ -64,6 +64,8 @@ if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
 if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
 local cap = int(f[10] or '0', 0, 1000000000)
 if not cap then return corrupt('queue state field maxActive', f[10]) end
+local hold = int(f[11] or '0', 0, 1)
+if not hold then return corrupt('queue state field originHold', f[11]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX - n)
 if not counter then return corrupt('ticket counter', raw) end
@@ -88,6 +90,6 @@ if last - n <= W and last > W then
   local function d(x) return string.format('%d', x) end
   redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
     intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(last), nowMs = d(now), mode = mode,
-    opensAtMs = d(opensAt), maxActive = d(cap)}))
+    opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
 end
-return {last, f[1], W, due, S, I, K, version, now, mode, opensAt, cap}
+return {last, f[1], W, due, S, I, K, version, now, mode, opensAt, cap, hold}

@@ -9,7 +9,7 @@
 -- ARGV[8]  pub/sub channel of the queue's state
 -- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
 --
--- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive}
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --         {-1}           no such queue
 --         {-2, version}  the queue changed since the caller read it (HTTP 412)
 --
@@ -55,7 +55,7 @@ local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
 local cap = arg(9, 0, 1000000000)
-local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs')
+local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs', 'originHold')
 local raw = redis.call('GET', KEYS[3])
 local W, due, sv, oldI = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(f[5], 1, 604800000)
 local counter = int(raw, 0, MAX)
@@ -69,6 +69,8 @@ if not oldI then return corrupt('queue state field intervalMs', f[5]) end
 if not MODES[oldMode] then return corrupt('queue state field mode', f[6]) end
 if not oldOpensAt then return corrupt('queue state field opensAtMs', f[7]) end
 if not counter then return corrupt('ticket counter', raw) end
+local hold = int(f[8] or '0', 0, 1)
+if not hold then return corrupt('queue state field originHold', f[8]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if mode == 'passthrough' or oldMode == 'passthrough' then W = math.max(W, counter) end
@@ -91,5 +93,5 @@ redis.call('HSET', KEYS[2], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, '
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version)
 redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
-  opensAtMs = d(opensAt), maxActive = d(cap)}))
-return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt, cap}
+  opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
+return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt, cap, hold}

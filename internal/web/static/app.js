@@ -85,7 +85,7 @@
 
   // Paused or closed: no advance is scheduled, so the server sends etaSeconds null.
   function held(s) {
-    return s && s.status === 'waiting' && (s.state === 'paused' || s.state === 'closed');
+    return s && s.status === 'waiting' && (s.state === 'paused' || s.state === 'closed' || s.siteBusy === true);
   }
 
   function remaining() {
@@ -126,7 +126,9 @@
       el.ahead.textContent = numbers.format(s.ahead);
       if (held(s)) {
         el.eta.textContent = t.etaUnknown;
-        if (s.state === 'paused') setState('paused', t.statePaused, t.pausedHelp);
+        // The site is unhealthy: admissions are held by themselves until it recovers.
+        if (s.siteBusy === true && s.state === 'open') setState('paused', t.stateSiteBusy, t.siteBusyHelp);
+        else if (s.state === 'paused') setState('paused', t.statePaused, t.pausedHelp);
         else setState('closed', t.stateClosed, t.closedHelp);
         announce(fill(t.announcePaused, { position: numbers.format(s.position) }));
         return;

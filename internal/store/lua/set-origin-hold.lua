@@ -1,0 +1,64 @@
+-- set-origin-hold.lua: hold or resume a queue's admissions because its site (the origin) is
+-- unhealthy or healthy again: the leader's probe (internal/health/origin-health.ts) or the
+-- site's own report (POST /admin/api/v1/queues/{id}/health). advance-window.lua holds while
+-- originHold is 1, like a pause; visitors see the hold in the published state (ETA unknown).
+--
+-- KEYS[1]  queue state hash   waitroom:{<queue>}:state
+-- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
+-- ARGV[1]  1 to hold, 0 to resume
+-- ARGV[2]  pub/sub channel of the queue's state
+--
+-- Returns {changed, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, mode, opensAtMs, maxActive, originHold}
+--   changed 1: the hold changed: the state version is bumped and the state published
+--   changed 0: it already was so; nothing written
+-- Returns {-1} when the queue state is missing.
+-- On resume the next advance is due at once when its time passed during the hold (the queue
+-- was due then): admissions resume by themselves at the next ticker check.
+-- Errors "WAITROOM_CORRUPT <what>" when a field is damaged; "WAITROOM_ARG" for a bad argument.
+local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
+-- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
+-- integers of at most 16 digits pass here, then the range check.
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local function corrupt(what, v)
+  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
+end
+local want = int(ARGV[1], 0, 1)
+if not want then error({err = 'WAITROOM_ARG argument 1 is not 0 or 1'}) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local MODES = {open = true, paused = true, passthrough = true, closed = true}
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold')
+if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
+local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
+local S, I, K, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX - 1)
+local mode, opensAt = f[8] or 'open', int(f[9] or '0', 0, MAX)
+local cap, hold = int(f[10] or '0', 0, 1000000000), int(f[11] or '0', 0, 1)
+if not W then return corrupt('queue state field windowEnd', f[2]) end
+if not due then return corrupt('queue state field nextDueMs', f[3]) end
+if not S then return corrupt('queue state field windowSize', f[4]) end
+if not I then return corrupt('queue state field intervalMs', f[5]) end
+if not K then return corrupt('queue state field activeWindowCount', f[6]) end
+if not version then return corrupt('queue state field version', f[7]) end
+if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
+if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
+if not cap then return corrupt('queue state field maxActive', f[10]) end
+if not hold then return corrupt('queue state field originHold', f[11]) end
+local raw = redis.call('GET', KEYS[2])
+local counter = int(raw, 0, MAX)
+if not counter then return corrupt('ticket counter', raw) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if hold == want then
+  return {0, f[1], W, due, S, I, K, version, counter, now, mode, opensAt, cap, hold}
+end
+version = version + 1
+redis.call('HSET', KEYS[1], 'originHold', want, 'version', version)
+local function d(x) return string.format('%d', x) end
+redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+  intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
+  opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(want)}))
+return {1, f[1], W, due, S, I, K, version, counter, now, mode, opensAt, cap, want}
