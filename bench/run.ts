@@ -116,6 +116,31 @@ async function verifySpec(base: string, activeToken: string): Promise<Omit<LoadS
 }
 
 /** Tickets per Redis round trip over the whole run, from the service's own histogram. */
+const BENCH_ADMIN_TOKEN = randomBytes(24).toString('hex');
+
+/** A queue with maxActive and originHealth (probing this same server's /livez), and a waiting ticket of it. */
+async function cappedWaitingTicket(base: string): Promise<string> {
+  const r = await fetch(`${base}/admin/api/v1/queues`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      id: 'bench-capped',
+      windowSize: WINDOW_SIZE,
+      intervalSeconds: WINDOW_INTERVAL_S,
+      maxActive: WINDOW_SIZE,
+      originHealth: { url: `${base}/livez`, intervalSeconds: 1 },
+    }),
+  });
+  if (r.status !== 201) return `creating the capped queue answered ${r.status}: ${(await r.text()).slice(0, 200)}`;
+  let token = '';
+  for (let i = 0; i < 2 * WINDOW_SIZE + 1; i++) {
+    const j = await fetch(`${base}/q/bench-capped/join`, { method: 'POST' });
+    if (j.status !== 201) return `joining the capped queue answered ${j.status}`;
+    token = ((await j.json()) as { token: string }).token;
+  }
+  return token;
+}
+
 async function joinBatching(base: string): Promise<string> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
@@ -154,6 +179,9 @@ function report(sse: SseFigures | string): void {
   ];
   const hot = (p: string) => rows.find((r) => r.name === `waitroom ${p}`);
   const exp = (p: string) => rows.find((r) => r.name === `express-only ${p}`);
+  const plain = hot('GET /status');
+  const ab = rows.find((r) => r.name === 'waitroom GET /status (cap + origin probe on)');
+  if (plain && ab) lines.push(`GET /status with a cap and an origin probe on vs off: ${fmt(ab.r.rps / plain.r.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
   for (const p of ['GET /status', 'POST /join']) {
     const h = hot(p);
     const e = exp(p);
@@ -200,6 +228,8 @@ async function main(): Promise<void> {
       PASS_KEYS_DIR: keysDir,
       REDIS_URL: redis.url,
       JWT_SECRET: randomBytes(48).toString('base64'),
+      // For the A/B of /status with a capacity cap and an origin probe on (a queue made by the admin API).
+      ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
       WINDOW_SIZE: String(WINDOW_SIZE),
       WINDOW_INTERVAL: String(WINDOW_INTERVAL_S),
       LOG_LEVEL: 'info',
@@ -215,6 +245,11 @@ async function main(): Promise<void> {
     const verify = await verifySpec(svc.base, active.token);
     const waiting = (await joinMany(svc.base, 2 * WINDOW_SIZE)).at(-1)!;
     await measure('waitroom GET /status', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${waiting}` } });
+    // A/B: the same /status of a queue with a capacity cap and an origin probe on. Both are
+    // settings the scripts and the leader use; /status must stay arithmetic on the cached window.
+    const capped = await cappedWaitingTicket(svc.base);
+    if (typeof capped === 'string') notes.push(`GET /status with a cap skipped: ${capped}`);
+    else await measure('waitroom GET /status (cap + origin probe on)', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped}` } });
     if (typeof verify === 'string') notes.push(`GET /verify skipped: ${verify}`);
     else await measure('waitroom GET /verify', svc.s, verify);
     await measure('waitroom POST /join', svc.s, { url: `${svc.base}/join`, method: 'POST' });

@@ -89,7 +89,7 @@ describe('GET /events with a ticking queue', () => {
     const statuses = s.statuses();
     expect(statuses[0]).toMatchObject({ ticket: me.ticket, queue: 'sse-tick' });
     expect(Object.keys(statuses[0]!).sort()).toEqual(
-      ['queue', 'ticket', 'position', 'status', 'ahead', 'etaSeconds', 'activeForSeconds', 'windowEnd', 'pollAfterSeconds', 'state', 'message', 'opensAt'].sort(),
+      ['queue', 'ticket', 'position', 'status', 'ahead', 'etaSeconds', 'etaKind', 'activeForSeconds', 'windowEnd', 'pollAfterSeconds', 'state', 'message', 'opensAt', 'siteBusy'].sort(),
     );
     const waiting = statuses.filter((x) => x.status === 'waiting');
     expect(waiting.length).toBeGreaterThanOrEqual(2);
