@@ -118,6 +118,37 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
     await expect(store.issueTickets(1, OPEN)).rejects.toMatchObject({ status: 410, code: 'queue_closed' });
   });
 
+  test('maxActive: stored, read and changed live; a capped queue starts at W = 0, due at once', async () => {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, { ...OPEN, maxActive: 7 });
+    if (c.outcome !== 'created') throw new Error('not created');
+    expect(c.stored.snapshot).toMatchObject({ maxActive: 7, windowEnd: 0, originHold: 0 });
+    expect(c.stored.snapshot.nextDueMs).toBe(c.stored.snapshot.storeNowMs);
+    expect((await cat.readQueue(id))!.snapshot.maxActive).toBe(7);
+    const u = await cat.updateQueue(id, c.stored.version, DOC, { ...OPEN, maxActive: 0 });
+    if (u.outcome !== 'updated') throw new Error('not updated');
+    expect(u.stored.snapshot.maxActive).toBe(0);
+  });
+
+  test('originHold: set and cleared by one call each, holds the advance, kept by a settings change', async () => {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    const store = cat.queue(id);
+    await store.issueTickets(25, OPEN);
+    const held = await store.setOriginHold(true);
+    expect(held).toMatchObject({ outcome: 'changed', snapshot: { originHold: 1 } });
+    expect((await store.setOriginHold(true)).outcome).toBe('unchanged');
+    expect(await store.acquireLease('me', 5000)).toBe(true);
+    expect((await store.advance('me')).outcome).toBe('held');
+    const u = await cat.updateQueue(id, c.stored.version, DOC, { ...OPEN, windowSize: 3 });
+    if (u.outcome !== 'updated') throw new Error('not updated');
+    expect(u.stored.snapshot.originHold).toBe(1);
+    expect((await cat.readQueue(id))!.snapshot.originHold).toBe(1);
+    expect(await store.setOriginHold(false)).toMatchObject({ outcome: 'changed', snapshot: { originHold: 0 } });
+    expect(await cat.queue(fresh()).setOriginHold(true)).toEqual({ outcome: 'missing' });
+  });
+
   test('opensAt in the future: W = 0 and the first advance is due at opensAt exactly', async () => {
     const id = fresh();
     const probe = await cat.createQueue(fresh(), DOC, OPEN);

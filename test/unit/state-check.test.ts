@@ -48,7 +48,7 @@ const GOOD = { epoch: 'e1', windowEnd: '20', nextDueMs: '1795513367000', windowS
 describe('checkState: every field validated, the first bad one named', () => {
   test('a sound state passes with numbers', () => {
     const c = checkState(GOOD);
-    expect(c).toEqual({ ok: true, state: { epoch: 'e1', windowEnd: 20, nextDueMs: 1795513367000, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 3, counter: 25, opensAtMs: 0, maxActive: 0, mode: 'open' } });
+    expect(c).toEqual({ ok: true, state: { epoch: 'e1', windowEnd: 20, nextDueMs: 1795513367000, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 3, counter: 25, opensAtMs: 0, maxActive: 0, originHold: 0, mode: 'open' } });
   });
 
   test('a state with a queue mode and an opening time passes', () => {
@@ -83,6 +83,8 @@ describe('checkState: every field validated, the first bad one named', () => {
   for (const v of ['nan', 'inf', '1e400', '1.5', 'abc', null]) cases.push(['opensAtMs', v]);
   // maxActive (the capacity cap) may be absent too (no cap), never damaged or out of range.
   for (const v of ['nan', 'inf', '1e400', '1.5', 'abc', null, '-1', String(FIELD_RANGES.maxActive[1] + 1)]) cases.push(['maxActive', v]);
+  // originHold (admissions held for an unhealthy site) is 0 or 1, absent = 0.
+  for (const v of ['nan', '2', '-1', 'yes', null]) cases.push(['originHold', v]);
   test.each(cases)('%s = %p is refused', (field, value) => {
     expect(checkState({ ...GOOD, [field]: value })).toEqual({ ok: false, field, value });
   });
