@@ -119,7 +119,7 @@ async function verifySpec(base: string, activeToken: string): Promise<Omit<LoadS
 const BENCH_ADMIN_TOKEN = randomBytes(24).toString('hex');
 
 /** A queue with maxActive and originHealth (probing this same server's /livez), and a waiting ticket of it. */
-async function cappedWaitingTicket(base: string): Promise<string> {
+async function cappedWaitingTicket(base: string): Promise<{ token: string } | string> {
   const r = await fetch(`${base}/admin/api/v1/queues`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
@@ -138,7 +138,7 @@ async function cappedWaitingTicket(base: string): Promise<string> {
     if (j.status !== 201) return `joining the capped queue answered ${j.status}`;
     token = ((await j.json()) as { token: string }).token;
   }
-  return token;
+  return { token };
 }
 
 async function joinBatching(base: string): Promise<string> {
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     // settings the scripts and the leader use; /status must stay arithmetic on the cached window.
     const capped = await cappedWaitingTicket(svc.base);
     if (typeof capped === 'string') notes.push(`GET /status with a cap skipped: ${capped}`);
-    else await measure('waitroom GET /status (cap + origin probe on)', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped}` } });
+    else await measure('waitroom GET /status (cap + origin probe on)', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } });
     if (typeof verify === 'string') notes.push(`GET /verify skipped: ${verify}`);
     else await measure('waitroom GET /verify', svc.s, verify);
     await measure('waitroom POST /join', svc.s, { url: `${svc.base}/join`, method: 'POST' });
