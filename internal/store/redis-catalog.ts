@@ -147,7 +147,9 @@ export class RedisCatalog implements QueueCatalog {
   }
 
   async heartbeat(replicaId: string, ttlMs: number): Promise<string[]> {
-    return this.call('heartbeat', () => this.redis.replicaHeartbeat(globalKeys.replicas, replicaId, ttlMs));
+    // ZRANGE orders by heartbeat time; the contract (and the embedded store) is id order, which
+    // every replica must share for lease placement to agree.
+    return (await this.call('heartbeat', () => this.redis.replicaHeartbeat(globalKeys.replicas, replicaId, ttlMs))).sort();
   }
 
   async leave(replicaId: string): Promise<void> {
