@@ -1,5 +1,6 @@
 import { cleanEnv, makeValidator, num, port, str, bool, EnvError, EnvMissingError } from 'envalid';
 import { FIELD_RANGES } from '../queue/state-check';
+import type { JoinDurability, JoinDurabilityMode } from '../store/durability';
 
 /**
  * JWT secrets that appear in this repository's docs, examples or compose file.
@@ -178,6 +179,22 @@ const specs = {
     desc: 'If the cached queue state has not been confirmed for this long, /status answers 503 instead of a possibly wrong answer.',
     example: '5000',
   }),
+  JOIN_DURABILITY: str({
+    default: 'none',
+    choices: ['none', 'replica', 'aof'],
+    desc: 'What POST /join waits for before answering 201: none; replica (WAIT: the write reached JOIN_DURABILITY_REPLICAS replicas); aof (WAITAOF, Redis 7.2+: fsynced to the AOF). A join whose wait falls short answers 503 store_unavailable and its ticket is not handed out.',
+    example: 'replica',
+  }),
+  JOIN_DURABILITY_REPLICAS: str({
+    default: '',
+    desc: 'Replicas that must acknowledge a durable join (WAIT numreplicas; with aof, replicas whose AOF must have it too). Empty means 1 for replica and 0 for aof.',
+    example: '1',
+  }),
+  JOIN_DURABILITY_TIMEOUT_MS: positiveInt({
+    default: 200,
+    desc: 'Longest wait of a durable join for its acknowledgements, in ms (at most 900, under the 1 s store timeout).',
+    example: '200',
+  }),
   SHUTDOWN_DELAY_MS: num({
     default: 0,
     desc: 'After SIGTERM, keep serving (with /readyz at 503) this long before closing the listener, so load balancers stop sending first. On Kubernetes the preStop hook does this instead.',
@@ -309,6 +326,8 @@ export interface Config {
   readonly leaseRenewMs: number;
   readonly stateRefreshMs: number;
   readonly stateMaxStalenessMs: number;
+  /** JOIN_DURABILITY: what a join waits for; undefined for none. */
+  readonly joinDurability: JoinDurability | undefined;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
@@ -427,6 +446,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     // One late or failed refresh must not make every replica answer 503 on a quiet queue.
     problems.STATE_MAX_STALENESS_MS = `must be at least twice STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
   }
+  let joinDurability: JoinDurability | undefined;
+  {
+    const mode = raw.JOIN_DURABILITY as JoinDurabilityMode;
+    const replicasRaw = raw.JOIN_DURABILITY_REPLICAS;
+    const replicas = replicasRaw === '' ? (mode === 'aof' ? 0 : 1) : Number(replicasRaw);
+    const least = mode === 'aof' ? 0 : 1;
+    if (mode !== 'none' && (!Number.isInteger(replicas) || replicas < least || replicas > 100)) {
+      problems.JOIN_DURABILITY_REPLICAS = `must be an integer from ${least} to 100 for JOIN_DURABILITY=${mode}, got "${replicasRaw}"`;
+    }
+    if (!problems.JOIN_DURABILITY_TIMEOUT_MS && raw.JOIN_DURABILITY_TIMEOUT_MS > 900) {
+      problems.JOIN_DURABILITY_TIMEOUT_MS = 'must be at most 900 (a store call gives up after 1000 ms)';
+    }
+    if (mode !== 'none' && !raw.REDIS_URL && !problems.REDIS_URL) {
+      problems.JOIN_DURABILITY = 'needs REDIS_URL (the embedded store keeps nothing beyond this process)';
+    }
+    if (mode !== 'none') joinDurability = Object.freeze({ mode, replicas, timeoutMs: raw.JOIN_DURABILITY_TIMEOUT_MS });
+  }
   if (!problems.TOKEN_CACHE_SIZE && (raw.TOKEN_CACHE_SIZE < 0 || !Number.isInteger(raw.TOKEN_CACHE_SIZE))) {
     problems.TOKEN_CACHE_SIZE = 'must be a non-negative integer';
   }
@@ -497,6 +533,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     leaseRenewMs,
     stateRefreshMs: raw.STATE_REFRESH_MS,
     stateMaxStalenessMs: raw.STATE_MAX_STALENESS_MS,
+    joinDurability,
     shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,

@@ -107,6 +107,12 @@ export class Metrics {
     labelNames: ['queue', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly joinDurabilityShortfalls = new Counter({
+    name: 'waitroom_join_durability_shortfalls_total',
+    help: 'Join batches whose JOIN_DURABILITY wait (WAIT/WAITAOF) fell short; their tickets were not handed out (503).',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
   readonly stateAge = this.queueGauge(
     'waitroom_state_age_seconds',
     'Time since this replica last confirmed the queue state (-1 before the first load).',
@@ -177,6 +183,7 @@ export class Metrics {
     for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.inc({ queue, change }, 0);
     // The integrity alerts use increase(): a counter born at 1 would show no increase.
     this.stateCorrupt.inc(labels, 0);
+    this.joinDurabilityShortfalls.inc(labels, 0);
     for (const reason of ROLLBACK_REASONS) this.stateRollbacks.inc({ queue, reason }, 0);
     this.leader.set(labels, 0);
     this.tickLag.set(labels, 0);
@@ -184,7 +191,7 @@ export class Metrics {
       if (this.queueReaders.get(queue) !== reader) return;
       this.queueReaders.delete(queue);
       for (const g of [this.stateAge, this.windowEnd, this.lastTicket, this.waiting, this.lastTicketEta, this.leader, this.tickLag]) g.remove(labels);
-      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt]) c.remove(labels);
+      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt, this.joinDurabilityShortfalls]) c.remove(labels);
       for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.remove({ queue, change });
       for (const reason of ROLLBACK_REASONS) this.stateRollbacks.remove({ queue, reason });
     };

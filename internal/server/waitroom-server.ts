@@ -19,6 +19,7 @@ import { TicketBatcher } from '../service/ticket-batcher';
 import { MemoryPassStore } from '../store/memory-pass-store';
 import { MemoryQueueStore } from '../store/memory-store';
 import { RedisPassStore } from '../store/pass-store';
+import { DurabilityUnsupportedError } from '../store/durability';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueStore, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
@@ -48,6 +49,8 @@ export function createStore(config: Config, logger: Logger, metrics: Metrics): R
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
     ...integrityHooks(config.queueId, metrics),
+    durability: config.joinDurability,
+    onDurabilityShortfall: () => metrics.joinDurabilityShortfalls.inc({ queue: config.queueId }),
   });
 }
 
@@ -232,7 +235,8 @@ export class WaitroomServer {
 
   /**
    * Connects to the store, loads the state and starts the lease and ticker.
-   * Never throws for an unreachable store. The first connection attempt is
+   * Never throws for an unreachable store; throws DurabilityUnsupportedError when the
+   * store cannot make joins as durable as JOIN_DURABILITY asks. The first connection attempt is
    * awaited (node-redis settles it within its connect timeout) so that the
    * first state read does not race it and log a spurious "client is offline".
    */
@@ -247,7 +251,12 @@ export class WaitroomServer {
           'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
       );
     }
-    await this.store.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
+    await this.store.connect().catch((err: unknown) => {
+      // A server that cannot make joins as durable as JOIN_DURABILITY asks must not serve:
+      // the entry point prints the reason and exits 78.
+      if (err instanceof DurabilityUnsupportedError) throw err;
+      this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying');
+    });
     this.events.start();
     await this.cache.start();
     this.lease.start();

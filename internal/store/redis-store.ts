@@ -14,6 +14,7 @@ import {
   type RollbackReason,
 } from '../queue/queue-state';
 import { checkState } from '../queue/state-check';
+import { awaitDurable, checkDurabilitySupport, type JoinDurability } from './durability';
 import { queueKeys, type QueueKeys } from './keys';
 import { scripts, type SeenArgs } from './scripts';
 import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
@@ -29,6 +30,10 @@ export interface RedisStoreOptions extends StoreIntegrityHooks {
   readonly commandTimeoutMs?: number;
   /** Called for every Redis error that reaches the store, for metrics. */
   readonly onError?: (err: unknown) => void;
+  /** Wait for replicas or the AOF before a join's tickets are handed out (JOIN_DURABILITY). */
+  readonly durability?: JoinDurability;
+  /** A join whose durability wait fell short (its tickets were not handed out). */
+  readonly onDurabilityShortfall?: () => void;
 }
 
 /** A store call that got no reply within the command timeout. */
@@ -109,10 +114,17 @@ export class RedisQueueStore implements QueueStore {
   private readonly client: Client;
   private readonly log: Logger;
   private readonly onError: (err: unknown) => void;
-  private readonly hooks: StoreIntegrityHooks;
+  private readonly hooks: StoreIntegrityHooks & Pick<RedisStoreOptions, 'onDurabilityShortfall'>;
   private readonly commandTimeoutMs: number;
   private readonly url: string;
   private readonly subscribers = new Set<Client>();
+  /**
+   * With JOIN_DURABILITY, joins run on a connection of their own: WAIT and WAITAOF
+   * block the connection they run on until acknowledged, and they cover that
+   * connection's writes, so the join and its wait share it and nothing else waits.
+   */
+  private readonly joinClient: Client;
+  private readonly durability: JoinDurability | undefined;
   private closed = false;
 
   constructor(opts: RedisStoreOptions) {
@@ -125,6 +137,18 @@ export class RedisQueueStore implements QueueStore {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
     this.client = createRedisClient(opts.url, this.commandTimeoutMs);
     this.watch(this.client, 'command');
+    this.durability = opts.durability;
+    this.joinClient = this.client;
+    if (this.durability) {
+      this.joinClient = createRedisClient(opts.url, this.commandTimeoutMs);
+      this.watch(this.joinClient, 'join');
+      // Checked on every (re)connection: a failover may land on an older server.
+      const d = this.durability;
+      const jc = this.joinClient;
+      jc.on('ready', () => {
+        checkDurabilitySupport(jc, d).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'joins will fail: the durability asked for is not available'));
+      });
+    }
   }
 
   private watch(c: Client, role: string): void {
@@ -139,6 +163,11 @@ export class RedisQueueStore implements QueueStore {
   /** Connects, retrying in the background; resolves once the first connection is up or fails. */
   async connect(): Promise<void> {
     await this.client.connect();
+    if (this.durability && this.joinClient !== this.client) {
+      await this.joinClient.connect();
+      // Thrown to the caller at start: a server that cannot do what is asked must not serve.
+      await checkDurabilitySupport(this.joinClient, this.durability);
+    }
   }
 
   /**
@@ -203,7 +232,7 @@ export class RedisQueueStore implements QueueStore {
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
     // epoch), and another replica may change it between our calls.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.call('join', () => this.client.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
+      const r = await this.call('join', () => this.joinClient.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
       const code = Number(r[0]);
       if (code === 0 || code === -1) {
         // State missing (first join, or Redis lost its data), or behind what this replica
@@ -213,10 +242,24 @@ export class RedisQueueStore implements QueueStore {
         continue;
       }
       const last = code;
+      if (this.durability) await this.awaitJoinDurable(this.durability, count);
       const snap = { ...parseSnapshot(r, 1), counter: last, storeNowMs: Number(r[8]) };
       return { first: last - count + 1, count, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
+  }
+
+  /**
+   * The wait of a durable join. A shortfall answers 503 and the tickets are never
+   * handed out: their numbers stay unused (a gap), which is harmless, while a ticket
+   * shown and then lost to a crash could be issued again.
+   */
+  private async awaitJoinDurable(d: JoinDurability, count: number): Promise<void> {
+    const shortfall = await this.call('join durability wait', () => awaitDurable(this.joinClient, d));
+    if (shortfall === null) return;
+    this.hooks.onDurabilityShortfall?.();
+    this.log.warn({ queue: this.queueId, mode: d.mode, tickets: count, shortfall }, 'join not durable in time; its tickets are not handed out');
+    throw new UnavailableError('store_unavailable', `the join could not be made durable (${shortfall}); try again shortly`, 1);
   }
 
   async advance(owner: string, s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
@@ -316,7 +359,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   isReady(): boolean {
-    return this.client.isReady;
+    return this.client.isReady && this.joinClient.isReady;
   }
 
   /** The raw client, for modules that keep their own keys (rate limits, passes). */
@@ -329,6 +372,7 @@ export class RedisQueueStore implements QueueStore {
     this.closed = true;
     for (const s of this.subscribers) await s.close().catch(() => s.destroy());
     this.subscribers.clear();
+    if (this.joinClient !== this.client && this.joinClient.isOpen) await this.joinClient.close().catch(() => this.joinClient.destroy());
     if (this.client.isOpen) await this.client.close().catch(() => this.client.destroy());
   }
 }
