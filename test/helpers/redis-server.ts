@@ -86,9 +86,13 @@ export class TestRedis {
     await exited;
   }
 
-  /** Starts again on the same port (and data dir). */
-  async restart(): Promise<void> {
+  /**
+   * Starts again on the same port (and data dir). `whileDown` runs between the
+   * kill and the start, e.g. to put an older AOF in place.
+   */
+  async restart(whileDown?: () => void | Promise<void>): Promise<void> {
     await this.stop();
+    await whileDown?.();
     await this.launch();
   }
 
