@@ -447,7 +447,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     problems.STATE_MAX_STALENESS_MS = `must be at least twice STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
   }
   let joinDurability: JoinDurability | undefined;
-  {
+  if (!problems.JOIN_DURABILITY) {
     const mode = raw.JOIN_DURABILITY as JoinDurabilityMode;
     const replicasRaw = raw.JOIN_DURABILITY_REPLICAS;
     const replicas = replicasRaw === '' ? (mode === 'aof' ? 0 : 1) : Number(replicasRaw);

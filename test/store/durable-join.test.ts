@@ -5,6 +5,7 @@ import { queueKeys } from '../../internal/store/keys';
 import { RedisQueueStore } from '../../internal/store/redis-store';
 import { waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
+import { ServerProcess } from '../helpers/server-process';
 
 /**
  * JOIN_DURABILITY against real servers: a primary with a real replica
@@ -82,4 +83,34 @@ test('aof on a Redis without WAITAOF (before 7.2) or without the AOF is refused 
   const version = (await primary.withClient((c) => c.info('server'))).match(/redis_version:(\d+)\.(\d+)/)!;
   const hasWaitAof = Number(version[1]) > 7 || (Number(version[1]) === 7 && Number(version[2]) >= 2);
   expect((err as Error).message).toMatch(hasWaitAof ? /appendonly no/ : /WAITAOF.*7\.2/);
+});
+
+test('a server process with JOIN_DURABILITY=aof on a Redis that cannot do it stops with exit code 78 and says why', async () => {
+  const s = await ServerProcess.start({ REDIS_URL: primary.url, QUEUE_ID: qid(), JOIN_DURABILITY: 'aof' }, { waitReady: false });
+  try {
+    await waitFor(() => s.exitCode !== null || s.signal !== null || undefined, { timeoutMs: 15_000, what: 'the server to exit' });
+    expect(s.exitCode).toBe(78);
+    expect(s.logs.join('\n')).toMatch(/waitroom: JOIN_DURABILITY=aof needs (WAITAOF|the AOF)/);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a server process with JOIN_DURABILITY=replica answers /join 201 with a replica, and the metric counts a shortfall', async () => {
+  const s = await ServerProcess.start({ REDIS_URL: primary.url, QUEUE_ID: qid(), JOIN_DURABILITY: 'replica', JOIN_DURABILITY_TIMEOUT_MS: '100' });
+  try {
+    expect((await s.fetch('/join', { method: 'POST' })).status).toBe(201);
+    replica.pause();
+    let r: Response;
+    try {
+      r = await s.fetch('/join', { method: 'POST' });
+    } finally {
+      replica.resume();
+    }
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('store_unavailable');
+    expect(await (await s.fetch('/metrics')).text()).toMatch(/waitroom_join_durability_shortfalls_total\{queue="[^"]+"\} 1/);
+  } finally {
+    await s.stop();
+  }
 });
