@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createClient, createCluster, createSentinel } from 'redis';
 import type { Logger } from 'pino';
-import type { RedisTarget } from './redis-url';
+import type { RedisNodeAddress, RedisTarget } from './redis-url';
 import { describeRedisTarget } from './redis-url';
 import { scripts } from './scripts';
 import type { Subscription } from './store';
@@ -45,9 +45,15 @@ function createSingle(t: RedisTarget, commandTimeoutMs: number, ca: string | und
   return createClient({ ...base, database: t.database, scripts, socket: { ...base.socket, host: node.host, port: node.port } });
 }
 
-function createClusterClient(t: RedisTarget, commandTimeoutMs: number, ca: string | undefined) {
+function createClusterClient(t: RedisTarget, commandTimeoutMs: number, ca: string | undefined, known: readonly RedisNodeAddress[] = []) {
+  // Nodes seen in the last topology first (the seeds may be the very node that died), then the seeds.
+  const seen = new Set<string>();
+  const roots = [...known, ...t.nodes].filter((n) => {
+    const k = `${n.host}:${n.port}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
   return createCluster({
-    rootNodes: t.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    rootNodes: roots.map((n) => ({ socket: { host: n.host, port: n.port } })),
     defaults: nodeClientOptions(t, commandTimeoutMs, ca),
     scripts,
     // Writes and the reads that decide them go to primaries only: a replica may lag.
@@ -154,10 +160,10 @@ export class RedisConnection {
     return this.client;
   }
 
-  private create(): AnyClient {
+  private create(known: readonly RedisNodeAddress[] = []): AnyClient {
     const c =
       this.t.topology === 'cluster'
-        ? createClusterClient(this.t, this.o.commandTimeoutMs, this.ca)
+        ? createClusterClient(this.t, this.o.commandTimeoutMs, this.ca, known)
         : this.t.topology === 'sentinel'
           ? createSentinelClient(this.t, this.o.commandTimeoutMs, this.ca)
           : createSingle(this.t, this.o.commandTimeoutMs, this.ca);
@@ -216,7 +222,8 @@ export class RedisConnection {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       this.lastRebuildMs = Date.now();
       if (this.closed) return;
-      const next = this.create();
+      const known = this.t.topology === 'cluster' ? (this.client as ClusterClient).masters.map((m) => ({ host: m.host, port: m.port })) : [];
+      const next = this.create(known);
       try {
         await withTimeout(next.connect() as Promise<unknown>, 2000 + this.o.commandTimeoutMs, 'redis rediscovery');
       } catch (err) {
@@ -236,9 +243,12 @@ export class RedisConnection {
       this.log.warn({ reason, rebuilds: this.rebuilds, topology: this.t.topology }, 'redis connection rebuilt from the seed nodes');
       destroyQuietly(old);
       if (oldSub) destroyQuietly(oldSub);
+      // In the background: before the promotion the new map may still name the dead
+      // primary, and a subscribe to it would hold up the next rebuild. A rebuild
+      // destroys the client such an attempt waits on, and re-opens everything again.
       for (const [channel, set] of this.listeners) {
         for (const l of set) {
-          await this.openSubscription(channel, l).catch((err: Error) =>
+          void this.openSubscription(channel, l).catch((err: Error) =>
             this.log.warn({ err: `${err.name}: ${err.message}`, channel }, 'resubscribe after rebuild failed; the periodic read covers it'),
           );
         }

@@ -71,7 +71,7 @@ function parseNode(text: string, defaultPort: number): RedisNodeAddress {
 
 /** Parses REDIS_URL; throws RedisUrlError with a message fit for a config error. */
 export function parseRedisUrl(url: string): RedisTarget {
-  const m = /^([a-z-]+):\/\/([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/i.exec(url.trim());
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/i.exec(url.trim());
   if (!m) throw new RedisUrlError(`must be a URL starting with one of ${REDIS_URL_SCHEMES.join(', ')}`);
   const schemeName = (m[1] ?? '').toLowerCase();
   const scheme = SCHEMES[schemeName];
