@@ -74,6 +74,24 @@ test('queues on every shard serve joins and statuses, whichever node seeded them
   expect(ports.size).toBe(3);
 });
 
+test('100 queues spread over all three primaries (one hash slot per queue)', async () => {
+  // Checks the key design (the {queue} hash tag): every key and channel of a queue
+  // shares one slot, and different queues land on different primaries. Serving
+  // many queues from one deployment is the multi-queue work's; here one deployment
+  // serves one queue, so the test above runs one server per shard.
+  const perPrimary = new Map<number, number>();
+  for (let i = 0; i < 100; i++) {
+    const k = queueKeys(`event-${i}`);
+    const slots = new Set(await Promise.all([k.state, k.counter, k.leader, k.events, k.passes, k.revokedPasses, k.passStats, k.passRevocations, k.passClaim('e', 1)].map((x) => cluster.slotOf(x))));
+    expect(slots.size).toBe(1);
+    const p = (await cluster.primaryFor(k.state)).port;
+    perPrimary.set(p, (perPrimary.get(p) ?? 0) + 1);
+  }
+  expect(perPrimary.size).toBe(3);
+  // Each primary owns a third of the slots; 100 ids give 33 ± 15 each.
+  for (const n of perPrimary.values()) expect(n).toBeGreaterThanOrEqual(15);
+});
+
 test('the window advances over sharded pub/sub on the queue shard', async () => {
   const [q, s] = [...byQueue][0] as [string, ServerProcess];
   const owner = await cluster.primaryFor(queueKeys(q).events);
