@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { freePort, waitFor } from './ports';
+import { requireTool } from './tools';
 
 type Client = ReturnType<typeof createClient>;
 
@@ -76,6 +77,8 @@ export class TestRedisCluster {
   static async start(opts: { primaries?: number; replicas?: number; nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {
     const primaries = opts.primaries ?? 3;
     const replicas = opts.replicas ?? 1;
+    requireTool('redis-server');
+    requireTool('redis-cli');
     const c = new TestRedisCluster();
     try {
       for (let i = 0; i < primaries * (1 + replicas); i++) {
@@ -172,6 +175,7 @@ export class TestRedisSentinel {
   private readonly dir = mkdtempSync(join(tmpdir(), 'waitroom-sentinel-'));
 
   static async start(opts: { replicas?: number; sentinels?: number } = {}): Promise<TestRedisSentinel> {
+    requireTool('redis-server');
     const s = new TestRedisSentinel();
     try {
       const pport = await freePort();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '../helpers/ports';
 import { ServerProcess } from '../helpers/server-process';
+import { requireTool } from '../helpers/tools';
 
 /**
  * rediss:// with an ACL user: a real redis-server that accepts TLS only (its
@@ -23,6 +24,9 @@ function openssl(args: string[]): void {
 }
 
 beforeAll(async () => {
+  requireTool('redis-server');
+  requireTool('openssl');
+  requireTool('redis-cli');
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=waitroom-test-ca']);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
