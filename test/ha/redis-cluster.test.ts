@@ -159,6 +159,14 @@ test('kill -9 of the queue primary: recovers by itself, no ticket handed out twi
   const promoted = await cluster.primaryFor(queueKeys(q).state);
   expect(promoted.port).not.toBe(victim.port);
   await waitFor(async () => (await server.fetch('/readyz')).status === 200, { timeoutMs: 15_000, what: 'ready again' });
+  // The service re-opened its sharded subscription on the promoted primary.
+  await waitFor(
+    async () => {
+      const n = (await promoted.command(['PUBSUB', 'SHARDNUMSUB', queueKeys(q).events])) as [string, number];
+      return Number(n[1]) >= 1;
+    },
+    { timeoutMs: 15_000, what: 'the events subscription on the new primary' },
+  );
 
   // The other shards' queues never noticed.
   for (const [other, s] of byQueue) {

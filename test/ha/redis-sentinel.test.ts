@@ -98,7 +98,16 @@ test('kill -9 of the primary: recovers by itself, no ticket handed out twice', a
   expect(statusAnswers.length).toBeGreaterThan(5);
   expect(statusAnswers.filter((x) => x.status !== 200)).toEqual([]);
 
-  expect(await group.currentPrimaryPort()).not.toBe(victimPort);
+  const promotedPort = await group.currentPrimaryPort();
+  expect(promotedPort).not.toBe(victimPort);
+  // Both service replicas re-opened their sharded subscription on the promoted primary.
+  await waitFor(
+    async () => {
+      const n = (await group.nodeOnPort(promotedPort).command(['PUBSUB', 'SHARDNUMSUB', queueKeys(QUEUE).events])) as [string, number];
+      return Number(n[1]) >= 2;
+    },
+    { timeoutMs: 20_000, what: 'the events subscriptions on the new primary' },
+  );
   for (const s of servers) {
     await waitFor(async () => (await s.fetch('/readyz')).status === 200, { timeoutMs: 15_000, what: 'ready again' });
     expect((await joinOnce(s)).status).toBe(201);
