@@ -1,6 +1,7 @@
 import { cleanEnv, makeValidator, num, port, str, bool, EnvError, EnvMissingError } from 'envalid';
 import { FIELD_RANGES } from '../queue/state-check';
 import type { JoinDurability, JoinDurabilityMode } from '../store/durability';
+import { parseRedisUrl } from '../store/redis-url';
 
 /**
  * JWT secrets that appear in this repository's docs, examples or compose file.
@@ -145,8 +146,17 @@ const specs = {
   }),
   REDIS_URL: str({
     default: '',
-    desc: 'Redis connection URL shared by every replica. Required in production; without it outside production an embedded single-process store is used.',
-    example: 'redis://redis:6379/0',
+    desc:
+      'Redis shared by every replica; the scheme picks the topology: redis:// or rediss:// (one node or a managed endpoint), ' +
+      'redis-cluster://h1:p,h2:p (Redis Cluster, any seed nodes), redis-sentinel://s1:26379,s2:26379/<master> (Sentinel); ' +
+      'rediss-cluster:// and rediss-sentinel:// use TLS. user:password@ before the hosts are the ACL credentials. ' +
+      'Required in production; without it outside production an embedded single-process store is used.',
+    example: 'redis-sentinel://waitroom:secret@sentinel-0:26379,sentinel-1:26379/mymaster',
+  }),
+  REDIS_TLS_CA_FILE: str({
+    default: '',
+    desc: "PEM file of the CA that signed the Redis servers' certificates, for the rediss schemes; empty trusts Node's built-in CAs.",
+    example: '/etc/waitroom/redis-ca.pem',
   }),
   JWT_SECRET: str({
     devDefault: DEV_JWT_SECRET,
@@ -315,6 +325,8 @@ export interface Config {
   /** 0: /metrics on `port`; otherwise its own listener. */
   readonly metricsPort: number;
   readonly redisUrl: string;
+  /** '' when unset. */
+  readonly redisTlsCaFile: string;
   readonly jwtSecret: string;
   readonly queueId: string;
   readonly windowSize: number;
@@ -430,10 +442,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   if (!problems.REDIS_URL && raw.REDIS_URL) {
     try {
-      const u = new URL(raw.REDIS_URL);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.REDIS_URL = 'must start with redis:// or rediss://';
-    } catch {
-      problems.REDIS_URL = `must be a URL, got "${raw.REDIS_URL}"`;
+      parseRedisUrl(raw.REDIS_URL);
+    } catch (err) {
+      // The message names the problem, never the URL (it may hold a password).
+      problems.REDIS_URL = (err as Error).message;
     }
   }
   const leaseTtlMs = raw.LEASE_TTL_MS;
@@ -521,6 +533,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     port: raw.PORT,
     metricsPort: raw.METRICS_PORT,
     redisUrl: raw.REDIS_URL,
+    redisTlsCaFile: raw.REDIS_TLS_CA_FILE,
     jwtSecret: raw.JWT_SECRET,
     queueId: raw.QUEUE_ID,
     windowSize: raw.WINDOW_SIZE,

@@ -45,6 +45,7 @@ export function createStore(config: Config, logger: Logger, metrics: Metrics): R
   }
   return new RedisQueueStore({
     url: config.redisUrl,
+    tlsCaFile: config.redisTlsCaFile || undefined,
     queueId: config.queueId,
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),

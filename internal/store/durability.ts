@@ -1,4 +1,3 @@
-import type { createClient } from 'redis';
 
 /**
  * Durable joins (JOIN_DURABILITY, docs/system.md "Durable joins"): after join.lua
@@ -16,7 +15,10 @@ export interface JoinDurability {
   readonly timeoutMs: number;
 }
 
-type Client = Pick<ReturnType<typeof createClient>, 'sendCommand'>;
+/** Whatever sends one raw command to the node that ran the join (RedisConnection.sendCommand). */
+interface Client {
+  sendCommand(args: string[]): Promise<unknown>;
+}
 
 /** The Redis server cannot give the durability asked for; the replica must not start. */
 export class DurabilityUnsupportedError extends Error {

@@ -10,7 +10,7 @@ export interface QueueKeys {
   readonly counter: string;
   /** String: the leader lease, value = owner id, with a PX TTL. */
   readonly leader: string;
-  /** Pub/sub channel: JSON snapshot published on every window advance. */
+  /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, same slot as the keys): JSON snapshot published on every window advance. */
   readonly events: string;
   // --- admission (docs/admission.md) ---
   /** String per claimed ticket: the pass issued for it, TTL = the ticket's remaining lifetime. */
@@ -21,7 +21,7 @@ export interface QueueKeys {
   readonly revokedPasses: string;
   /** Hash: claimed, completed, abandoned, timedOut counters for capacity reports. */
   readonly passStats: string;
-  /** Pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
+  /** Sharded pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
   readonly passRevocations: string;
 }
 

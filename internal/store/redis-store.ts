@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
 import {
@@ -16,11 +15,16 @@ import {
 import { checkState } from '../queue/state-check';
 import { awaitDurable, checkDurabilitySupport, type JoinDurability } from './durability';
 import { queueKeys, type QueueKeys } from './keys';
-import { scripts, type SeenArgs } from './scripts';
+import type { SeenArgs } from './scripts';
+import { RedisConnection, type StoreCommands } from './redis-connection';
+import { parseRedisUrl } from './redis-url';
 import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
 export interface RedisStoreOptions extends StoreIntegrityHooks {
+  /** Any REDIS_URL form (redis-url.ts): one node, a Sentinel group or a Redis Cluster. */
   readonly url: string;
+  /** PEM file of the CA for TLS schemes (REDIS_TLS_CA_FILE). */
+  readonly tlsCaFile?: string;
   readonly queueId: string;
   readonly logger: Logger;
   /**
@@ -44,34 +48,13 @@ export class StoreTimeoutError extends Error {
   }
 }
 
-function createRedisClient(url: string, commandTimeoutMs: number) {
-  return createClient({
-    url,
-    scripts,
-    // While disconnected, fail commands at once instead of queueing them: a queued
-    // /join would hang the visitor and could be replayed long after they left.
-    disableOfflineQueue: true,
-    // Bounds only the wait before a command is written; see call() for the reply wait.
-    commandOptions: { timeout: commandTimeoutMs },
-    // Detects a silently dead connection (e.g. a SIGSTOPped Redis) within ~1 s.
-    pingInterval: 1000,
-    socket: {
-      connectTimeout: 2000,
-      // Reconnect forever with capped backoff: 50 ms, 100 ms, ... up to 1 s.
-      reconnectStrategy: (retries: number) => Math.min(1000, 50 * 2 ** Math.min(retries, 5)),
-    },
-  });
-}
-
-type Client = ReturnType<typeof createRedisClient>;
-
 /** True for errors that mean "the store is not reachable right now". */
 function isUnavailable(err: unknown): boolean {
   const name = (err as Error)?.name ?? '';
   const msg = (err as Error)?.message ?? '';
   return (
     /Timeout|ClientClosed|ClientOffline|SocketClosed|ConnectionTimeout|ReconnectStrategy|Abort/.test(name) ||
-    /ECONNREFUSED|ECONNRESET|EPIPE|closed|offline|LOADING|BUSY|MASTERDOWN|READONLY/i.test(msg)
+    /ECONNREFUSED|ECONNRESET|EPIPE|closed|offline|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Cannot find node/i.test(msg)
   );
 }
 
@@ -111,19 +94,17 @@ function seenArgs(seen: HighWater): SeenArgs {
 export class RedisQueueStore implements QueueStore {
   readonly queueId: string;
   private readonly keys: QueueKeys;
-  private readonly client: Client;
+  private readonly conn: RedisConnection;
   private readonly log: Logger;
   private readonly onError: (err: unknown) => void;
   private readonly hooks: StoreIntegrityHooks & Pick<RedisStoreOptions, 'onDurabilityShortfall'>;
   private readonly commandTimeoutMs: number;
-  private readonly url: string;
-  private readonly subscribers = new Set<Client>();
   /**
    * With JOIN_DURABILITY, joins run on a connection of their own: WAIT and WAITAOF
    * block the connection they run on until acknowledged, and they cover that
    * connection's writes, so the join and its wait share it and nothing else waits.
    */
-  private readonly joinClient: Client;
+  private readonly joinConn: RedisConnection;
   private readonly durability: JoinDurability | undefined;
   private closed = false;
 
@@ -131,42 +112,38 @@ export class RedisQueueStore implements QueueStore {
     this.queueId = opts.queueId;
     this.keys = queueKeys(opts.queueId);
     this.log = opts.logger;
-    this.url = opts.url;
     this.onError = opts.onError ?? (() => undefined);
     this.hooks = opts;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
-    this.client = createRedisClient(opts.url, this.commandTimeoutMs);
-    this.watch(this.client, 'command');
+    const connOpts = {
+      target: parseRedisUrl(opts.url),
+      commandTimeoutMs: this.commandTimeoutMs,
+      logger: this.log,
+      onError: this.onError,
+      tlsCaFile: opts.tlsCaFile,
+    };
+    this.conn = new RedisConnection(connOpts);
     this.durability = opts.durability;
-    this.joinClient = this.client;
-    if (this.durability) {
-      this.joinClient = createRedisClient(opts.url, this.commandTimeoutMs);
-      this.watch(this.joinClient, 'join');
-      // Checked on every (re)connection: a failover may land on an older server.
-      const d = this.durability;
-      const jc = this.joinClient;
-      jc.on('ready', () => {
-        checkDurabilitySupport(jc, d).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'joins will fail: the durability asked for is not available'));
-      });
-    }
+    this.joinConn = this.durability ? new RedisConnection({ ...connOpts, logger: this.log.child({ role: 'join' }) }) : this.conn;
   }
 
-  private watch(c: Client, role: string): void {
-    c.on('error', (err: Error) => {
-      this.onError(err);
-      this.log.warn({ err: `${err.name}: ${err.message}`, role }, 'redis connection error');
-    });
-    c.on('reconnecting', () => this.log.debug({ role }, 'redis reconnecting'));
-    c.on('ready', () => this.log.info({ role }, 'redis ready'));
+  /** Raw commands on the join connection's node for this queue (WAIT covers that connection's writes). */
+  private joinRaw() {
+    return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };
+  }
+
+  /** The current client of the connection; a failover may replace it, so it is fetched per command. */
+  private get client(): StoreCommands {
+    return this.conn.commands;
   }
 
   /** Connects, retrying in the background; resolves once the first connection is up or fails. */
   async connect(): Promise<void> {
-    await this.client.connect();
-    if (this.durability && this.joinClient !== this.client) {
-      await this.joinClient.connect();
+    await this.conn.connect();
+    if (this.durability && this.joinConn !== this.conn) {
+      await this.joinConn.connect();
       // Thrown to the caller at start: a server that cannot do what is asked must not serve.
-      await checkDurabilitySupport(this.joinClient, this.durability);
+      await checkDurabilitySupport(this.joinRaw(), this.durability);
     }
   }
 
@@ -185,9 +162,15 @@ export class RedisQueueStore implements QueueStore {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new StoreTimeoutError(what, this.commandTimeoutMs)), this.commandTimeoutMs);
       });
-      return await Promise.race([fn(), timeout]);
+      const result = await Promise.race([fn(), timeout]);
+      this.conn.noteSuccess();
+      if (this.joinConn !== this.conn) this.joinConn.noteSuccess();
+      return result;
     } catch (err) {
       this.onError(err);
+      // Lets the connection find a promoted primary (cluster) or a moved endpoint (READONLY).
+      this.conn.noteFailure(err);
+      if (this.joinConn !== this.conn) this.joinConn.noteFailure(err);
       const msg = (err as Error)?.message ?? String(err);
       const corrupt = /WAITROOM_CORRUPT (.*)/.exec(msg);
       if (corrupt) {
@@ -232,7 +215,7 @@ export class RedisQueueStore implements QueueStore {
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
     // epoch), and another replica may change it between our calls.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.call('join', () => this.joinClient.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
+      const r = await this.call('join', () => this.joinConn.commands.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
       const code = Number(r[0]);
       if (code === 0 || code === -1) {
         // State missing (first join, or Redis lost its data), or behind what this replica
@@ -255,7 +238,7 @@ export class RedisQueueStore implements QueueStore {
    * shown and then lost to a crash could be issued again.
    */
   private async awaitJoinDurable(d: JoinDurability, count: number): Promise<void> {
-    const shortfall = await this.call('join durability wait', () => awaitDurable(this.joinClient, d));
+    const shortfall = await this.call('join durability wait', () => awaitDurable(this.joinRaw(), d));
     if (shortfall === null) return;
     this.hooks.onDurabilityShortfall?.();
     this.log.warn({ queue: this.queueId, mode: d.mode, tickets: count, shortfall }, 'join not durable in time; its tickets are not handed out');
@@ -322,57 +305,33 @@ export class RedisQueueStore implements QueueStore {
   }
 
   /**
-   * Subscribes to one channel on a connection of its own (pub/sub needs one);
-   * node-redis resubscribes after a reconnect, and each owner's periodic full
-   * read covers messages lost while it was down. Also used for modules' own
-   * channels (pass revocations).
+   * Subscribes to one sharded channel (SSUBSCRIBE; the channel carries the
+   * queue's hash tag, so on a cluster it lives on the queue's shard). The
+   * connection re-opens it after a reconnect or a failover, and each owner's
+   * periodic full read covers messages lost meanwhile. Also used for modules'
+   * own channels (pass revocations).
    */
   async subscribeChannel(channel: string, onMessage: (message: string) => void): Promise<Subscription> {
-    const sub = createRedisClient(this.url, this.commandTimeoutMs);
-    this.watch(sub, 'subscriber');
-    this.subscribers.add(sub);
-    try {
-      await this.call(`subscribe ${channel}`, async () => {
-        await sub.connect();
-        await sub.subscribe(channel, onMessage);
-      });
-    } catch (err) {
-      // node-redis keeps retrying connect() after our timeout: stop it, or every
-      // later attempt would leave one more reconnecting client behind.
-      this.subscribers.delete(sub);
-      if (sub.isOpen) sub.destroy();
-      throw err;
-    }
-    let closed = false;
-    return {
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        this.subscribers.delete(sub);
-        await sub.close().catch(() => sub.destroy());
-      },
-    };
+    return this.call(`subscribe ${channel}`, () => this.conn.subscribe(channel, onMessage, this.commandTimeoutMs));
   }
 
   async ping(): Promise<void> {
-    await this.call('ping', () => this.client.ping());
+    await this.call('ping', () => this.conn.ping(this.keys.state));
   }
 
   isReady(): boolean {
-    return this.client.isReady && this.joinClient.isReady;
+    return this.conn.isReady() && this.joinConn.isReady();
   }
 
-  /** The raw client, for modules that keep their own keys (rate limits, passes). */
-  get redis(): Client {
+  /** The commands, for modules that keep their own keys (rate limits, passes); same slot rules apply. */
+  get redis(): StoreCommands {
     return this.client;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.subscribers) await s.close().catch(() => s.destroy());
-    this.subscribers.clear();
-    if (this.joinClient !== this.client && this.joinClient.isOpen) await this.joinClient.close().catch(() => this.joinClient.destroy());
-    if (this.client.isOpen) await this.client.close().catch(() => this.client.destroy());
+    if (this.joinConn !== this.conn) await this.joinConn.close();
+    await this.conn.close();
   }
 }

@@ -406,6 +406,21 @@ describe('overlay production specifically', () => {
     expect(internal.filter(routed)).toEqual([]);
   });
 
+  // docs/k8s.md "Managed Redis, Sentinel or Cluster": the production overlay takes
+  // REDIS_URL from the secret store, so pointing it at another topology is a change
+  // of that one value. Every documented form must pass the rendered config.
+  it.each([
+    ['managed with failover (ElastiCache, Azure Cache)', 'rediss://waitroom:pw@master.waitroom.abc123.use1.cache.amazonaws.com:6379/0'],
+    ['Redis Cluster, seed nodes', 'redis-cluster://waitroom:pw@redis-cluster-0.redis-cluster:6379,redis-cluster-1.redis-cluster:6379'],
+    ['Redis Cluster over TLS (ElastiCache cluster mode)', 'rediss-cluster://waitroom:pw@clustercfg.waitroom.abc123.use1.cache.amazonaws.com:6379'],
+    ['Sentinel', 'redis-sentinel://waitroom:pw@redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379,redis-sentinel-2.redis:26379/mymaster'],
+    ['Sentinel over TLS', 'rediss-sentinel://waitroom:pw@sentinel.redis:26379/mymaster?sentinelPassword=spw'],
+  ])('accepts the documented REDIS_URL for %s', (_what, url) => {
+    const cm = objs().find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
+    const config = loadConfig({ ...cm.data, JWT_SECRET: randomBytes(48).toString('base64'), REDIS_URL: url });
+    expect(config.redisUrl).toBe(url);
+  });
+
   it('configures admission for a protected site over https: audience, waiting page, secure cookie', () => {
     const cm = objs().find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
     const config = loadConfig({ ...cm.data, JWT_SECRET: randomBytes(48).toString('base64'), REDIS_URL: 'rediss://u:p@redis.example.com:6380/0' });

@@ -60,7 +60,7 @@ async function record(queue: string) {
   const sub = createClient({ url: redis.url });
   await sub.connect();
   // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
-  await sub.subscribe(queueKeys(queue).events, (m) => {
+  await sub.sSubscribe(queueKeys(queue).events, (m) => {
     const a = JSON.parse(m) as Record<string, string>;
     list.push({ windowEnd: Number(a.windowEnd), nowMs: Number(a.nowMs), nextDueMs: Number(a.nextDueMs), receivedAt: Date.now() });
   });

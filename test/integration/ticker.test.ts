@@ -26,7 +26,7 @@ async function recordAdvances(queue: string): Promise<{ list: Advance[]; close: 
   const sub = createClient({ url: redis.url });
   await sub.connect();
   // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
-  await sub.subscribe(queueKeys(queue).events, (m) => {
+  await sub.sSubscribe(queueKeys(queue).events, (m) => {
     const a = JSON.parse(m) as Record<keyof Advance, string>;
     list.push({ windowEnd: Number(a.windowEnd), nextDueMs: Number(a.nextDueMs), nowMs: Number(a.nowMs) });
   });

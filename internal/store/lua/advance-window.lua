@@ -5,7 +5,8 @@
 -- KEYS[3]  leader lease       waitroom:{<queue>}:leader
 -- ARGV[1]  owner id of the caller's lease
 -- ARGV[2]  S, window size     ARGV[3]  I, interval in ms     ARGV[4]  K, active window count
--- ARGV[5]  pub/sub channel to announce the new state on
+-- ARGV[5]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
+--          queue's hash tag, so on a Redis Cluster the message stays on the queue's shard)
 -- ARGV[6]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[7]  ... highest counter  ARGV[8]  ... highest W  ARGV[9]  ... highest version, seen in that epoch
 -- ARGV[10..] epochs the caller saw replaced
@@ -93,6 +94,6 @@ redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, '
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
 -- could round a large counter up and make a replica believe it saw more than was issued.
 local function d(x) return string.format('%d', x) end
-redis.call('PUBLISH', ARGV[5], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+redis.call('SPUBLISH', ARGV[5], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now)}))
 return {1, f[1], W, due, S, I, K, version, counter, now, lag}

@@ -6,7 +6,8 @@
 -- KEYS[2]  revoked passes (zset)  waitroom:{<queue>}:revoked-passes
 -- KEYS[3]  pass counters (hash)   waitroom:{<queue>}:pass-stats
 -- ARGV[1]  jti     ARGV[2]  outcome: "completed" or "abandoned"
--- ARGV[3]  pub/sub channel the revocation is announced on (every replica's gate listens)
+-- ARGV[3]  sharded pub/sub channel the revocation is announced on (SPUBLISH, same hash tag;
+--          every replica's gate listens)
 --
 -- Returns {1, expMs}  marked done now: counted under the outcome, revoked, announced
 --         {2, expMs}  it was already done (nothing changed)
@@ -20,5 +21,5 @@ end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], exp, ARGV[1])
 redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' ' .. exp)
+redis.call('SPUBLISH', ARGV[3], ARGV[1] .. ' ' .. exp)
 return {1, exp}
