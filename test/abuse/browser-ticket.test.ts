@@ -30,7 +30,7 @@ beforeAll(async () => {
     PASS_COOKIE_SECURE: 'false',
     // Every join needs a proof of work; the page's widget solves it (cost kept small).
     CHALLENGE_MODE: 'always',
-    CHALLENGE_COST: '1000',
+    CHALLENGE_COST: '3000',
     LOG_LEVEL: 'warn',
   });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
@@ -61,6 +61,10 @@ it('the page solves the ALTCHA challenge, keeps its ticket in an HttpOnly cookie
     if (m.type() === 'error') errors.push(m.text());
   });
   await page.goto(`${waitroom.url}/`);
+  // The widget is on screen while it works (a fraction of a second at this cost): keep a
+  // picture of it when the page is caught in time; the assertions below do not depend on it.
+  const widget = await page.waitForSelector('#wr-challenge:not([hidden]) altcha-widget', { timeout: 5000 }).catch(() => null);
+  if (widget) await page.screenshot({ path: join(ARTIFACTS, 'challenge-widget.png'), fullPage: true });
   await waitFor(async () => /^\d+$/.test(await position(page)), { timeoutMs: 60_000, intervalMs: 200, what: 'a place in line after solving the challenge' }).catch(async (err) => {
     await page.screenshot({ path: join(ARTIFACTS, 'challenge-failed.png'), fullPage: true });
     throw new Error(`${(err as Error).message}; requests: ${urls.join(' ')}; errors: ${errors.join(' | ')}`);
