@@ -19,6 +19,8 @@ export interface AdmissionRoutesDeps {
   readonly queueId: string;
   readonly cookie: { readonly name: string; readonly domain: string; readonly secure: boolean };
   readonly jwksMaxAgeSeconds: number;
+  /** The network a claimed pass is bound to, or undefined (PASS_BIND_PREFIX off). */
+  readonly claimNetwork?: (req: IncomingMessage) => string | undefined;
   readonly now?: () => number;
 }
 
@@ -49,7 +51,7 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
       const b = body(req);
       const q = req.query.return_to;
       const returnTo = typeof b.returnTo === 'string' ? b.returnTo : typeof q === 'string' ? q : undefined;
-      const c = await d.service.claim(bearerToken(req.headers.authorization), returnTo);
+      const c = await d.service.claim(bearerToken(req.headers.authorization), returnTo, d.claimNetwork?.(req));
       const cookie = serializeCookie(d.cookie.name, c.pass, {
         path: '/',
         httpOnly: true,

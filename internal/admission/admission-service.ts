@@ -53,7 +53,7 @@ export class AdmissionService {
    * the ticket has no pass yet: concurrent claims sign in parallel but exactly one
    * pass is ever recorded for a ticket.
    */
-  async claim(ticketToken: string, returnTo?: string): Promise<ClaimResult> {
+  async claim(ticketToken: string, returnTo?: string, net?: string): Promise<ClaimResult> {
     const ticket = this.d.queue.verifyTicket(ticketToken);
     const st = this.d.queue.statusOf(ticket);
     if (st.status === 'waiting') {
@@ -70,7 +70,7 @@ export class AdmissionService {
       throw new ForbiddenError('ticket_expired', 'this ticket was admitted but its turn has passed; join the queue again');
     }
     const nowMs = this.now();
-    const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs);
+    const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs, net);
     // The claim record lives as long as the ticket token could still be presented.
     const claimTtlMs = Math.max(1000, ticket.exp * 1000 - nowMs);
     const r = await this.d.store.claim(ticket.epoch, ticket.ticket, { jti: claims.jti, token, expMs: claims.exp * 1000 }, claimTtlMs, this.d.policy);

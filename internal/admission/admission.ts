@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Router } from 'express';
@@ -13,7 +14,7 @@ import { AdmissionService } from './admission-service';
 import { createGate } from './gate';
 import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
-import { PassSigner, PassVerifier } from './pass-tokens';
+import { PassSigner, PassVerifier, type PassClaims } from './pass-tokens';
 import { RevocationList } from './revocation-list';
 import { SiteKeys } from './site-auth';
 
@@ -27,6 +28,10 @@ export interface AdmissionDeps {
   readonly queue: QueueService;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** The gate's check of the client presenting a pass (internal/abuse/pass-holder.ts). */
+  readonly checkClient?: (claims: PassClaims, req: IncomingMessage) => void;
+  /** The network a claimed pass is bound to, or undefined (PASS_BIND_PREFIX off). */
+  readonly claimNetwork?: (req: IncomingMessage) => string | undefined;
 }
 
 /**
@@ -86,6 +91,7 @@ export class Admission {
       headerName: c.passHeader,
       waitingPageUrl: c.waitingPageUrl,
       onDecision: (r) => this.metrics.gate.inc({ result: r }),
+      ...(d.checkClient ? { checkClient: d.checkClient } : {}),
     });
     this.hotRoutes = admissionHotRoutes({ gate });
     this.router = admissionRouter({
@@ -96,6 +102,7 @@ export class Admission {
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,
+      ...(d.claimNetwork ? { claimNetwork: d.claimNetwork } : {}),
     });
   }
 

@@ -15,6 +15,11 @@ export interface GateOptions {
   /** Where refused page requests are sent; '' to answer them with JSON too. */
   readonly waitingPageUrl: string;
   readonly onDecision?: (result: string) => void;
+  /**
+   * Checks the pass against the client presenting it (PASS_BIND_PREFIX) and notes the
+   * pair for sharing detection; throws a PassError to refuse. Synchronous: no I/O.
+   */
+  readonly checkClient?: (claims: PassClaims, req: IncomingMessage) => void;
 }
 
 /** The headers that tell the protected site who was admitted (the proxy forwards them). */
@@ -78,8 +83,9 @@ export function originalUrl(req: Pick<IncomingMessage, 'headers' | 'url'>): stri
  * X-Waitroom-Redirect for nginx's error_page to use.
  */
 export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult | Promise<HttpResult> {
-  const allow = (c: PassClaims): HttpResult => {
-    if (o.revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up: the visit it admitted has ended');
+  const allow = (c: PassClaims, req: IncomingMessage): HttpResult => {
+    if (o.revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
+    o.checkClient?.(c, req);
     o.onDecision?.('allowed');
     return {
       status: 204,
@@ -117,9 +123,9 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
       if (!token) throw new PassError('pass_missing', 'no pass: wait in the queue to be admitted');
       const claims = o.verifier.verify(token.trim());
       if (claims instanceof Promise) {
-        return claims.then(allow).catch((err: unknown) => deny(req, err));
+        return claims.then((c) => allow(c, req)).catch((err: unknown) => deny(req, err));
       }
-      return allow(claims);
+      return allow(claims, req);
     } catch (err) {
       return deny(req, err);
     }

@@ -17,6 +17,8 @@ export interface PassClaims {
   readonly ticket: number;
   /** The key that signed it. */
   readonly kid: string;
+  /** The address prefix the pass is bound to (PASS_BIND_PREFIX), e.g. "203.0.113.0/24". */
+  readonly net?: string;
 }
 
 export interface PassPolicy {
@@ -47,7 +49,7 @@ export class PassSigner {
     private readonly policy: PassPolicy,
   ) {}
 
-  async sign(queue: string, ticket: number, nowMs: number = Date.now()): Promise<{ token: string; claims: PassClaims }> {
+  async sign(queue: string, ticket: number, nowMs: number = Date.now(), net?: string): Promise<{ token: string; claims: PassClaims }> {
     const key = this.ring.signing();
     const iat = Math.floor(nowMs / 1000);
     const claims: PassClaims = {
@@ -61,8 +63,9 @@ export class PassSigner {
       queue,
       ticket,
       kid: key.kid,
+      ...(net ? { net } : {}),
     };
-    const token = await new SignJWT({})
+    const token = await new SignJWT(net ? { net } : {})
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
       .setIssuer(claims.iss)
       .setAudience(claims.aud)
@@ -161,6 +164,7 @@ export class PassVerifier {
       queue: subject.queue,
       ticket: subject.ticket,
       kid,
+      ...(typeof payload.net === 'string' ? { net: payload.net } : {}),
     };
     if (this.cacheSize > 0) {
       if (this.cache.size >= this.cacheSize) {

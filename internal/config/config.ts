@@ -25,6 +25,13 @@ const positiveInt = makeValidator<number>((input) => {
   return n;
 });
 
+/** A finite number above 0 (rates: joins per second). */
+const positiveNumber = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isFinite(n) || n <= 0) throw new EnvError(`must be a positive number, got "${input}"`);
+  return n;
+});
+
 /** A positive integer up to `max`: the queue-state bounds the scripts enforce (internal/queue/state-check.ts). */
 function boundedInt(max: number) {
   return makeValidator<number>((input) => {
@@ -128,6 +135,11 @@ const nonNegativeInt = makeValidator<number>((input) => {
   const n = Number(input);
   if (!Number.isInteger(n) || n < 0) throw new EnvError(`must be a non-negative integer, got "${input}"`);
   return n;
+});
+
+const challengeMode = makeValidator<'off' | 'always' | 'auto'>((input) => {
+  if (input !== 'off' && input !== 'always' && input !== 'auto') throw new EnvError(`must be "off", "always" or "auto", got "${input}"`);
+  return input;
 });
 
 const specs = {
@@ -290,7 +302,7 @@ const specs = {
   }),
   PASS_COOKIE_NAME: cookieName({ default: 'waitroom_pass', desc: 'Cookie that carries the pass to the protected site.', example: 'waitroom_pass' }),
   PASS_COOKIE_DOMAIN: str({ default: '', desc: 'Domain attribute of the pass cookie (the site\'s registrable domain when the waiting room is on a sibling host); empty means host-only.', example: 'example.com' }),
-  PASS_COOKIE_SECURE: bool({ default: true, desc: 'Secure attribute of the pass cookie; turn off only for plain-http development.', example: 'true' }),
+  PASS_COOKIE_SECURE: bool({ default: true, desc: 'Secure attribute of the pass cookie and of the ticket cookie; turn off only for plain-http development.', example: 'true' }),
   PASS_HEADER: headerName({ default: 'x-waitroom-pass', desc: 'Request header the gate also accepts the pass in (API clients, apps).', example: 'x-waitroom-pass' }),
   WAITING_PAGE_URL: optionalUrl({
     default: '',
@@ -313,6 +325,66 @@ const specs = {
     example: '10000',
   }),
   PASS_JWKS_MAX_AGE: nonNegativeInt({ default: 300, desc: 'Cache-Control max-age of /.well-known/jwks.json, in seconds.', example: '300' }),
+  // --- limits and abuse (README "Limits, the ticket cookie and the challenge") ---
+  JOIN_LIMIT_BURST: nonNegativeInt({
+    default: 200,
+    desc: 'Joins one client address may make at once, shared by all replicas (a token bucket); sized for hundreds of visitors behind one NAT address. 0 turns the join limit off.',
+    example: '200',
+  }),
+  JOIN_LIMIT_RATE: positiveNumber({
+    default: 2,
+    desc: 'Sustained joins per second one client address may make once its burst is spent (the bucket refill rate).',
+    example: '2',
+  }),
+  CLAIM_LIMIT_PER_MINUTE: nonNegativeInt({
+    default: 300,
+    desc: 'POST /claim requests one client address may make per minute, shared by all replicas; 0 turns it off.',
+    example: '300',
+  }),
+  CHALLENGE_MODE: challengeMode({
+    default: 'off',
+    desc: 'ALTCHA proof-of-work on POST /join: "off", "always", or "auto" (asked only while joins per second over the queue exceed CHALLENGE_AUTO_JOINS_PER_SECOND).',
+    example: 'auto',
+  }),
+  CHALLENGE_AUTO_JOINS_PER_SECOND: positiveNumber({
+    default: 50,
+    desc: 'In CHALLENGE_MODE=auto, the queue-wide join rate (joins per second, all replicas) above which joins must solve a challenge.',
+    example: '50',
+  }),
+  CHALLENGE_COST: positiveInt({
+    default: 5000,
+    desc: 'PBKDF2/SHA-256 iterations per attempt of the ALTCHA challenge (256 attempts on average): 5000 took a median 0.6 s on one server core (docs/admission.md); the server checks a solution with one attempt.',
+    example: '5000',
+  }),
+  CHALLENGE_TTL: positiveInt({ default: 300, desc: 'Seconds a challenge may be solved and used in; a used solution is remembered this long and refused again.', example: '300' }),
+  FORGERY_LIMIT: nonNegativeInt({
+    default: 100,
+    desc: 'Forged or tampered tokens (bad signature, malformed) one client address may present per minute on one replica before it is refused for FORGERY_BLOCK_SECONDS; high enough that visitors behind one NAT address holding tokens from before a JWT_SECRET rotation are not caught. 0 turns it off.',
+    example: '100',
+  }),
+  FORGERY_BLOCK_SECONDS: positiveInt({ default: 300, desc: 'How long a client address caught forging tokens is refused (429 forgery_blocked).', example: '300' }),
+  PASS_MAX_CLIENTS: nonNegativeInt({
+    default: 6,
+    desc: 'Distinct client addresses one pass may be used from within PASS_SHARING_WINDOW before it is revoked (sharing detection); 0 turns it off.',
+    example: '6',
+  }),
+  PASS_SHARING_WINDOW: positiveInt({ default: 900, desc: 'Seconds over which a pass\'s distinct clients are counted, from its first use at the gate.', example: '900' }),
+  PASS_SHARING_FLUSH_MS: positiveInt({ default: 1000, desc: 'How often each gate sends the (pass, client) pairs it saw to the shared count, in ms; never a Redis call per /verify.', example: '1000' }),
+  PASS_BIND_PREFIX: bool({
+    default: false,
+    desc: 'Bind each pass to the address prefix it was claimed from (/24 for IPv4, /64 for IPv6): the gate refuses it elsewhere. Off by default: mobile visitors change address.',
+    example: 'false',
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt({
+    default: 10000,
+    desc: 'A connection that has not sent complete request headers within this many ms is closed (checked every second).',
+    example: '10000',
+  }),
+  HTTP_MAX_CONNECTIONS_PER_IP: nonNegativeInt({
+    default: 1024,
+    desc: 'Open connections one peer address may hold on one replica; more are closed at once. Applies only with TRUST_PROXY=0 (behind a proxy every peer is the proxy). 0 turns it off.',
+    example: '1024',
+  }),
 } as const;
 
 type Specs = typeof specs;
@@ -375,6 +447,22 @@ export interface Config {
   readonly passRevocationRefreshMs: number;
   readonly passVerifyCacheSize: number;
   readonly passJwksMaxAgeSeconds: number;
+  // --- limits and abuse ---
+  readonly joinLimitBurst: number;
+  readonly joinLimitRate: number;
+  readonly claimLimitPerMinute: number;
+  readonly challengeMode: 'off' | 'always' | 'auto';
+  readonly challengeAutoJoinsPerSecond: number;
+  readonly challengeCost: number;
+  readonly challengeTtlSeconds: number;
+  readonly forgeryLimit: number;
+  readonly forgeryBlockSeconds: number;
+  readonly passMaxClients: number;
+  readonly passSharingWindowSeconds: number;
+  readonly passSharingFlushMs: number;
+  readonly passBindPrefix: boolean;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpMaxConnectionsPerIp: number;
   /** Non-fatal findings, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -488,6 +576,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && raw.ADMIN_TOKEN.length < 16) {
     problems.ADMIN_TOKEN = 'must be at least 16 characters (or empty to disable the operator view)';
+  } else if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && !/^[\x21-\x7e]+$/.test(raw.ADMIN_TOKEN)) {
+    // It travels as "Authorization: Bearer <token>": any visible ASCII character works, spaces do not.
+    problems.ADMIN_TOKEN = 'must be printable ASCII without spaces';
   }
   // --- admission ---
   const siteApiKeys = (raw.SITE_API_KEYS ?? '')
@@ -579,6 +670,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     passRevocationRefreshMs: raw.PASS_REVOCATION_REFRESH_MS,
     passVerifyCacheSize: raw.PASS_VERIFY_CACHE_SIZE,
     passJwksMaxAgeSeconds: raw.PASS_JWKS_MAX_AGE,
+    joinLimitBurst: raw.JOIN_LIMIT_BURST,
+    joinLimitRate: raw.JOIN_LIMIT_RATE,
+    claimLimitPerMinute: raw.CLAIM_LIMIT_PER_MINUTE,
+    challengeMode: raw.CHALLENGE_MODE as Config['challengeMode'],
+    challengeAutoJoinsPerSecond: raw.CHALLENGE_AUTO_JOINS_PER_SECOND,
+    challengeCost: raw.CHALLENGE_COST,
+    challengeTtlSeconds: raw.CHALLENGE_TTL,
+    forgeryLimit: raw.FORGERY_LIMIT,
+    forgeryBlockSeconds: raw.FORGERY_BLOCK_SECONDS,
+    passMaxClients: raw.PASS_MAX_CLIENTS,
+    passSharingWindowSeconds: raw.PASS_SHARING_WINDOW,
+    passSharingFlushMs: raw.PASS_SHARING_FLUSH_MS,
+    passBindPrefix: raw.PASS_BIND_PREFIX,
+    httpHeadersTimeoutMs: raw.HTTP_HEADERS_TIMEOUT_MS,
+    httpMaxConnectionsPerIp: raw.HTTP_MAX_CONNECTIONS_PER_IP,
     warnings: Object.freeze(warnings),
   });
 }

@@ -1,7 +1,25 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { ticketCookie, ticketFromCookie } from '../abuse/ticket-cookie';
+import { ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
 import { bearerToken } from '../tokens/ticket-token';
 import type { QueueService, StatusResult } from '../service/queue-service';
 import type { HttpResult } from './respond';
+
+/**
+ * What runs before a new ticket is issued (the per-client join limit and the
+ * challenge, internal/abuse/join-gate.ts). Returns headers for the reply (the
+ * RateLimit ones); throws a typed error to refuse the join.
+ */
+export interface JoinGate {
+  admit(req: IncomingMessage, queueId: string): Promise<Record<string, string>>;
+}
+
+export interface ApiOptions {
+  readonly gate?: JoinGate;
+  /** Secure attribute of the ticket cookie (PASS_COOKIE_SECURE). */
+  readonly cookieSecure?: boolean;
+  readonly now?: () => number;
+}
 
 /**
  * The JSON API's hot endpoints as plain functions of the request headers.
@@ -10,7 +28,7 @@ import type { HttpResult } from './respond';
  * cannot drift apart.
  */
 export interface ApiEndpoints {
-  join(): Promise<HttpResult>;
+  join(req: IncomingMessage): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
   window(): HttpResult;
 }
@@ -37,11 +55,41 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
   };
 }
 
-export function apiEndpoints(service: QueueService): ApiEndpoints {
+export function apiEndpoints(service: QueueService, o: ApiOptions = {}): ApiEndpoints {
+  const now = o.now ?? Date.now;
+  const secure = o.cookieSecure ?? true;
+  /**
+   * The ticket in the browser's cookie, if it is still a place in this queue: it
+   * verifies, belongs to the current epoch and its turn has not passed. Anything
+   * else (forged, another epoch, expired) is ignored and a new place is issued.
+   */
+  const held = (req: IncomingMessage) => {
+    const token = ticketFromCookie(req.headers, service.queueId);
+    if (!token) return undefined;
+    try {
+      const claims = service.verifyTicket(token);
+      const st = service.statusOf(claims);
+      return st.status === 'expired' ? undefined : { token, claims, st };
+    } catch (err) {
+      if (err instanceof TokenError || err instanceof ForbiddenError || err instanceof QueueResetError) return undefined;
+      throw err;
+    }
+  };
   return {
-    async join() {
+    async join(req) {
+      // One ticket per browser: a join that already holds a live place gets it back (200).
+      const h = held(req);
+      if (h) {
+        const { pollAfterSeconds: _p, ...fields } = h.st;
+        return { status: 200, body: { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp } };
+      }
+      const headers = o.gate ? await o.gate.admit(req, service.queueId) : {};
       const r = await service.join();
-      return { status: 201, body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt } };
+      return {
+        status: 201,
+        headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) },
+        body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt },
+      };
     },
     status(headers) {
       const r = service.status(bearerToken(headers.authorization));

@@ -137,6 +137,46 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // --- limits and abuse (docs/admission.md, "Limits and abuse") ---
+  readonly limited = new Counter({
+    name: 'waitroom_rate_limited_total',
+    help: 'Requests refused 429 too_many_requests by the per-client limits, by route (join, claim).',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly forgedTokens = new Counter({
+    name: 'waitroom_forged_tokens_total',
+    help: 'Forged or tampered tokens presented (invalid_token, pass_invalid), by code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly forgeryBlocks = new Counter({
+    name: 'waitroom_forgery_blocks_total',
+    help: 'Client addresses blocked on this replica for presenting too many forged tokens.',
+    registers: [this.registry],
+  });
+  readonly forgeryRefused = new Counter({
+    name: 'waitroom_forgery_refused_total',
+    help: 'Requests refused 429 forgery_blocked from blocked client addresses.',
+    registers: [this.registry],
+  });
+  readonly challenges = new Counter({
+    name: 'waitroom_challenges_total',
+    help: 'ALTCHA challenge events on POST /join and GET /challenge: issued, solved, missing, invalid, replayed.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly passesShared = new Counter({
+    name: 'waitroom_passes_shared_total',
+    help: 'Passes this replica revoked for being used from more distinct clients than PASS_MAX_CLIENTS.',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'waitroom_connections_refused_total',
+    help: 'Connections closed at once because their peer address already held HTTP_MAX_CONNECTIONS_PER_IP.',
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry });

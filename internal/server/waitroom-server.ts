@@ -3,10 +3,13 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { AbuseControls } from '../abuse/abuse-controls';
+import { claimNetwork, passHolderCheck } from '../abuse/pass-holder';
 import { Admission } from '../admission/admission';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
+import { capConnectionsPerPeer } from '../http/connection-cap';
 import { LeaderLease } from '../leader/lease';
 import { Ticker } from '../leader/ticker';
 import { Metrics } from '../observability/metrics';
@@ -21,6 +24,9 @@ import { MemoryQueueStore } from '../store/memory-store';
 import { RedisPassStore } from '../store/pass-store';
 import { DurabilityUnsupportedError } from '../store/durability';
 import { RedisQueueStore } from '../store/redis-store';
+import { MemoryAbuseStore } from '../store/abuse-store-memory';
+import { RedisAbuseStore } from '../store/abuse-store-redis';
+import { queueKeys } from '../store/keys';
 import type { QueueStore, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
 import { EventHub } from '../events/event-hub';
@@ -105,6 +111,7 @@ export class WaitroomServer {
   readonly metricsHttp: Server | undefined;
   readonly events: EventHub;
   readonly admission: Admission;
+  readonly abuse: AbuseControls;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -183,17 +190,30 @@ export class WaitroomServer {
       replica: () => ({ owner, leader: this.lease.isLeader() }),
       streams: () => this.events.size(),
     });
+    const passStore = store instanceof RedisQueueStore ? new RedisPassStore(store, logger.child({ component: 'admission' })) : new MemoryPassStore(store);
+    this.abuse = new AbuseControls({
+      config,
+      store: store instanceof RedisQueueStore ? new RedisAbuseStore(store) : new MemoryAbuseStore(store, passStore as MemoryPassStore),
+      ...(store instanceof RedisQueueStore ? { sendCommand: (args: string[]) => store.sendCommand(args) } : {}),
+      claimLimitPrefix: queueKeys(q).claimLimitPrefix,
+      cache: this.cache,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'abuse' }),
+      onPassRevoked: (jti, expMs) => this.admission.revocations.add(jti, expMs),
+    });
     this.admission = new Admission({
       config,
-      passStore: store instanceof RedisQueueStore ? new RedisPassStore(store, logger.child({ component: 'admission' })) : new MemoryPassStore(store),
+      passStore,
       queue: this.service,
       logger,
       metrics: this.metrics,
+      checkClient: passHolderCheck({ sharing: this.abuse.sharing, bindPrefix: config.passBindPrefix, trustProxy: config.trustProxy }),
+      claimNetwork: (req) => claimNetwork(req, config.passBindPrefix, config.trustProxy),
     });
     const handler = buildHandler({
       logger,
       metrics: this.metrics,
-      api: apiEndpoints(this.service),
+      api: apiEndpoints(this.service, { gate: this.abuse.joinGate, cookieSecure: config.passCookieSecure }),
       readiness: this.readiness,
       trustProxy: config.trustProxy,
       logSampleRate: config.logSampleRate,
@@ -212,9 +232,24 @@ export class WaitroomServer {
       admin: { token: config.adminToken, overview },
       metricsOnMainPort: config.metricsPort === 0,
       extraRouters: [this.admission.router],
+      abuse: this.abuse.hooks,
     }, this.admission.hotRoutes);
-    // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
-    this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+    this.http = createServer(
+      {
+        // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
+        maxHeaderSize: 8192,
+        headersTimeout: config.httpHeadersTimeoutMs,
+        requestTimeout: Math.max(30_000, config.httpHeadersTimeoutMs + 1000),
+        // Node checks both timeouts only this often (30 s by default): a slow-header
+        // connection was cut at 25-30 s instead of 10 s. Every second keeps the cut
+        // within headersTimeout + 1 s for the cost of one timer walk over open sockets.
+        connectionsCheckingInterval: 1000,
+      },
+      handler,
+    );
+    if (config.trustProxy === 0 && config.httpMaxConnectionsPerIp > 0) {
+      capConnectionsPerPeer(this.http, config.httpMaxConnectionsPerIp, () => this.metrics.connectionsRefused.inc());
+    }
     // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
     this.http.keepAliveTimeout = 65_000;
     this.metricsHttp = config.metricsPort ? createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, metricsApp(this.metrics)) : undefined;
@@ -263,6 +298,7 @@ export class WaitroomServer {
     this.lease.start();
     this.ticker.start();
     await this.admission.start();
+    this.abuse.start();
   }
 
   /**
@@ -321,6 +357,7 @@ export class WaitroomServer {
         await new Promise<void>((resolve) => m.close(() => resolve()));
       }
       await this.cache.close();
+      await this.abuse.close();
       await this.admission.close();
       await this.store.close();
       this.logger.info('shutdown complete');

@@ -23,6 +23,15 @@ export interface QueueKeys {
   readonly passStats: string;
   /** Sharded pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
   readonly passRevocations: string;
+  // --- abuse limits (docs/admission.md, "Limits and abuse") ---
+  /** Hash per client address: the join token bucket of rate-limit.lua (tokens, ts). */
+  joinLimit(client: string): string;
+  /** Prefix of rate-limit-redis's fixed-window counters for POST /claim (it appends the client address). */
+  readonly claimLimitPrefix: string;
+  /** String per solved ALTCHA challenge, SET NX with the challenge's remaining lifetime: refuses a replay. */
+  challengeUsed(id: string): string;
+  /** HyperLogLog per pass: the distinct clients it was used from (pass-clients.lua). */
+  passClients(jti: string): string;
 }
 
 export const KEY_PREFIX = 'waitroom';
@@ -39,5 +48,9 @@ export function queueKeys(queueId: string): QueueKeys {
     revokedPasses: `${base}:revoked-passes`,
     passStats: `${base}:pass-stats`,
     passRevocations: `${base}:pass-revocations`,
+    joinLimit: (client: string) => `${base}:limit:join:${client}`,
+    claimLimitPrefix: `${base}:limit:claim:`,
+    challengeUsed: (id: string) => `${base}:challenge-used:${id}`,
+    passClients: (jti: string) => `${base}:pass-clients:${jti}`,
   });
 }

@@ -17,6 +17,7 @@ export class MemoryPassStore implements PassStore {
   /** Revoked passes: jti -> exp ms. */
   private readonly revoked = new Map<string, number>();
   private readonly counters = { claimed: 0, completed: 0, abandoned: 0, timedOut: 0 };
+  private shared = 0;
   private readonly listeners = new Set<(jti: string, expMs: number) => void>();
 
   constructor(private readonly queue: MemoryQueueStore) {}
@@ -53,6 +54,25 @@ export class MemoryPassStore implements PassStore {
     // Delivered on a later turn, as a Redis pub/sub message would be.
     for (const l of this.listeners) setImmediate(() => l(jti, exp));
     return { outcome: 'done', expMs: exp };
+  }
+
+  /**
+   * Revokes a live pass found shared (pass-clients.lua's revoke step): counted under
+   * "shared" and announced like a pass marked done. Returns false if it is not live.
+   */
+  revokeShared(jti: string): boolean {
+    const exp = this.live.get(jti);
+    if (exp === undefined || exp <= this.now()) return false;
+    this.live.delete(jti);
+    this.revoked.set(jti, exp);
+    this.shared++;
+    for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    return true;
+  }
+
+  /** Passes revoked for being shared (the "shared" field of pass-stats in Redis). */
+  sharedCount(): number {
+    return this.shared;
   }
 
   async sweep(withRevoked: boolean): Promise<SweepResult> {

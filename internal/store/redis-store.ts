@@ -127,6 +127,15 @@ export class RedisQueueStore implements QueueStore {
     this.joinConn = this.durability ? new RedisConnection({ ...connOpts, logger: this.log.child({ role: 'join' }) }) : this.conn;
   }
 
+  /**
+   * One raw command on the node that serves this queue's slot, for libraries that
+   * speak raw commands (rate-limit-redis): every key they are given carries the
+   * queue's {hash tag}, so on a cluster they all live on that node.
+   */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.conn.sendCommand(this.keys.counter, args);
+  }
+
   /** Raw commands on the join connection's node for this queue (WAIT covers that connection's writes). */
   private joinRaw() {
     return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };

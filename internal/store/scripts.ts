@@ -97,6 +97,27 @@ export const scripts = {
     parseCommand: keysAndArgs(3) as (p: CommandParser, passes: string, revoked: string, stats: string, withRevoked: string) => void,
     transformReply: raw,
   }),
+  // --- abuse limits ---
+  rateLimit: defineScript({
+    // NUMBER_OF_KEYS left out: one key per join in the batch, so parseCommand writes the count.
+    SCRIPT: lua('rate-limit'),
+    parseCommand: ((parser: CommandParser, buckets: readonly string[], burst: number, rate: number) => {
+      parser.push(String(buckets.length));
+      for (const k of buckets) parser.pushKey(k);
+      parser.push(String(burst), String(rate));
+    }) as (p: CommandParser, buckets: readonly string[], burst: number, rate: number) => void,
+    transformReply: raw,
+  }),
+  passClients: defineScript({
+    // NUMBER_OF_KEYS left out: the key count varies with the batch, so parseCommand writes it.
+    SCRIPT: lua('pass-clients'),
+    parseCommand: ((parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => {
+      parser.push(String(keys.length));
+      for (const k of keys) parser.pushKey(k);
+      for (const a of args) parser.push(String(a));
+    }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
+    transformReply: raw,
+  }),
 };
 
 export type WaitroomScripts = typeof scripts;

@@ -450,4 +450,15 @@ describe('overlay minikube specifically', () => {
     const keys = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'waitroom-pass-keys') as Obj;
     expect(Object.keys(keys.data)).toEqual(['minikube-1.pem']);
   });
+
+  it('does not trust X-Forwarded-For from visitors and keeps their source address on the NodePort', () => {
+    for (const name of ['minikube', 'minikube-monitoring']) {
+      const objs = (rendered.get(name) as { objects: Obj[] }).objects;
+      const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
+      // Visitors connect straight to the NodePort: nothing of ours appends to X-Forwarded-For.
+      expect(loadConfig({ ...cm.data, JWT_SECRET: 'x'.repeat(48), PASS_KEYS_DIR: '/k' }).trustProxy).toBe(0);
+      const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'waitroom') as Obj;
+      expect(svc.spec.externalTrafficPolicy).toBe('Local');
+    }
+  });
 });
