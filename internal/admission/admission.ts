@@ -14,6 +14,7 @@ import { createGate } from './gate';
 import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
 import { PassSigner, PassVerifier } from './pass-tokens';
+import { RevocationFeed } from './revocation-feed';
 import { RevocationList } from './revocation-list';
 import { SiteKeys } from './site-auth';
 
@@ -93,6 +94,7 @@ export class Admission {
       ring: this.ring,
       siteKeys: new SiteKeys(c.siteApiKeys),
       gate,
+      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: this.revocations, issuer: c.passIssuer, queueId: c.queueId }),
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,

@@ -126,12 +126,13 @@ export class UnavailableError extends WaitroomError {
 
 // --- admission (docs/admission.md) ---
 
-const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked'] as const;
+const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_wrong_queue', 'pass_revoked'] as const;
 export type PassErrorCode = (typeof PASS_CODES)[number];
 
 /**
  * A request the gate refuses: 401 for a missing, malformed, expired, foreign or
- * unverifiable pass; 403 for a pass that is valid but was marked done (revoked).
+ * unverifiable pass; 403 for a pass that is valid but was marked done (revoked)
+ * or belongs to another queue (the visitor is known, just not admitted here).
  */
 export class PassError extends WaitroomError {
   readonly status: number;
@@ -140,7 +141,7 @@ export class PassError extends WaitroomError {
     message: string,
   ) {
     super(message);
-    this.status = code === 'pass_revoked' ? 403 : 401;
+    this.status = code === 'pass_revoked' || code === 'pass_wrong_queue' ? 403 : 401;
   }
   override headers(): Record<string, string> {
     return this.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="waitroom-pass"' } : {};
