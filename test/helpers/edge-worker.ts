@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Miniflare } from 'miniflare';
 import { buildEdgeWorker } from '../../scripts/build-edge';
 
@@ -69,7 +70,7 @@ export class EdgeWorker {
       compatibilityDate: COMPATIBILITY_DATE,
       bindings,
       host: '127.0.0.1',
-      handleRuntimeStdio: (stdout, stderr) => {
+      handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
         collect(stdout);
         collect(stderr);
       },
