@@ -1,7 +1,7 @@
 import { importJWK, type JWK, type KeyLike } from 'jose';
 import { PassError } from '../../../internal/errors/errors';
 import { PASS_ALGORITHMS } from '../../../internal/admission/pass-check';
-import { fetchShared, UpstreamUnavailableError } from './shared-fetch';
+import { fetchShared, RETRY_AFTER_FAILURE_MS, UpstreamUnavailableError } from './shared-fetch';
 
 /**
  * Shortest gap between refetches forced by an unknown kid, per isolate: a rotation
@@ -36,6 +36,7 @@ export class EdgeKeySet {
   private fingerprint = '';
   private fetchedAtMs = -Infinity;
   private forcedAtMs = -Infinity;
+  private failedAtMs = -Infinity;
   private inflight: Promise<void> | undefined;
   private readonly listeners: Array<() => void> = [];
 
@@ -69,14 +70,22 @@ export class EdgeKeySet {
    * held, or when `mustSucceed` (an unknown kid cannot be judged on old keys).
    */
   private async refresh(bypassCache: boolean, mustSucceed = false): Promise<void> {
-    this.inflight ??= this.load(bypassCache).finally(() => {
-      this.inflight = undefined;
-    });
     try {
+      if (Date.now() - this.failedAtMs < RETRY_AFTER_FAILURE_MS) throw new UpstreamUnavailableError(`${this.url}: failed less than ${RETRY_AFTER_FAILURE_MS} ms ago`);
+      this.inflight ??= this.load(bypassCache).then(
+        () => {
+          this.inflight = undefined;
+        },
+        (err: unknown) => {
+          this.inflight = undefined;
+          this.failedAtMs = Date.now();
+          console.warn(`waitroom edge: ${(err as Error).message}`);
+          throw err;
+        },
+      );
       await this.inflight;
     } catch (err) {
       if (!this.keys || mustSucceed) throw err;
-      console.warn(`waitroom edge: keeping the pass keys fetched ${Math.round((Date.now() - this.fetchedAtMs) / 1000)} s ago: ${(err as Error).message}`);
     }
   }
 

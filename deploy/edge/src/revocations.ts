@@ -1,7 +1,7 @@
 import { verifyRevocationList } from '../../../internal/admission/pass-check';
 import { PassError } from '../../../internal/errors/errors';
 import type { EdgeKeySet } from './key-set';
-import { fetchShared, UpstreamUnavailableError } from './shared-fetch';
+import { fetchShared, RETRY_AFTER_FAILURE_MS, UpstreamUnavailableError } from './shared-fetch';
 
 /**
  * The revoked pass ids of one queue, from the waiting room's signed list
@@ -16,6 +16,7 @@ import { fetchShared, UpstreamUnavailableError } from './shared-fetch';
 export class EdgeRevocations {
   private revoked: ReadonlySet<string> | undefined;
   private fetchedAtMs = -Infinity;
+  private failedAtMs = -Infinity;
   private inflight: Promise<void> | undefined;
 
   constructor(
@@ -27,14 +28,22 @@ export class EdgeRevocations {
 
   async isRevoked(jti: string): Promise<boolean> {
     if (!this.revoked || Date.now() - this.fetchedAtMs >= this.maxAgeSeconds * 1000) {
-      this.inflight ??= this.load().finally(() => {
-        this.inflight = undefined;
-      });
       try {
+        if (Date.now() - this.failedAtMs < RETRY_AFTER_FAILURE_MS) throw new UpstreamUnavailableError(`${this.url}: failed less than ${RETRY_AFTER_FAILURE_MS} ms ago`);
+        this.inflight ??= this.load().then(
+          () => {
+            this.inflight = undefined;
+          },
+          (err: unknown) => {
+            this.inflight = undefined;
+            this.failedAtMs = Date.now();
+            console.warn(`waitroom edge: ${(err as Error).message}`);
+            throw err;
+          },
+        );
         await this.inflight;
       } catch (err) {
         if (!this.revoked) throw err;
-        console.warn(`waitroom edge: keeping the revocation list fetched ${Math.round((Date.now() - this.fetchedAtMs) / 1000)} s ago: ${(err as Error).message}`);
       }
     }
     return (this.revoked as ReadonlySet<string>).has(jti);

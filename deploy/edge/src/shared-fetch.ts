@@ -12,6 +12,13 @@ const FETCHED_AT = 'x-waitroom-edge-fetched-at';
 /** A waiting room slower than this counts as unreachable (the visitor is waiting on it). */
 export const FETCH_TIMEOUT_MS = 3_000;
 
+/**
+ * After a failed fetch, the next attempt waits this long: requests meanwhile use
+ * the copy held (or fail at once without one) instead of each waiting on an
+ * unreachable waiting room for up to FETCH_TIMEOUT_MS.
+ */
+export const RETRY_AFTER_FAILURE_MS = 2_000;
+
 /** The waiting room could not give a usable document: FAIL_OPEN decides what the visitor gets. */
 export class UpstreamUnavailableError extends Error {
   override readonly name = 'UpstreamUnavailableError';
