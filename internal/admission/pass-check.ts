@@ -94,12 +94,18 @@ export function checkPassQueue(c: Pick<PassClaims, 'queue'>, queue: string): voi
 export async function verifyPassToken(token: string, resolveKey: PassKeyResolver, policy: PassCheckPolicy, nowMs: number): Promise<PassClaims> {
   let payload: JWTPayload;
   let kid = '';
+  let keyStoreError: unknown;
   try {
     const r = await jwtVerify(
       token,
-      (header: JWTHeaderParameters) => {
+      async (header: JWTHeaderParameters) => {
         kid = typeof header.kid === 'string' ? header.kid : '';
-        return resolveKey(kid, header.alg);
+        try {
+          return await resolveKey(kid, header.alg);
+        } catch (err) {
+          keyStoreError = err;
+          throw err;
+        }
       },
       {
         algorithms: [...PASS_ALGORITHMS],
@@ -114,13 +120,13 @@ export async function verifyPassToken(token: string, resolveKey: PassKeyResolver
     payload = r.payload;
   } catch (err) {
     if (err instanceof PassError) throw err;
+    // The key store's own failure (keys that could not be fetched) is no verdict on the pass: the caller decides.
+    if (keyStoreError !== undefined && err === keyStoreError) throw err;
     if (err instanceof joseErrors.JWTExpired) throw new PassError('pass_expired', 'the pass has expired; join the queue again');
     if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'aud') {
       throw new PassError('pass_wrong_audience', 'the pass is for another site');
     }
-    if (err instanceof joseErrors.JOSEError) throw new PassError('pass_invalid', 'the pass is malformed, tampered with or not a waitroom pass');
-    // Not a verdict on the pass (a key store that could not be reached): the caller decides.
-    throw err;
+    throw new PassError('pass_invalid', 'the pass is malformed, tampered with or not a waitroom pass');
   }
   const subject = parseSubject(payload.sub, payload.queue);
   if (!subject || typeof payload.jti !== 'string' || payload.jti === '') {
