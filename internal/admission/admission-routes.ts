@@ -94,9 +94,9 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
 
   // Public but signed (revocation-feed.ts): edge gates poll it; a CDN may absorb the polling.
   r.route('/passes/revoked')
-    .get(async (_req, res, next) => {
+    .get(async (req, res, next) => {
       try {
-        const token = await d.revocationFeed.current();
+        const token = await d.revocationFeed.current(typeof req.query.queue === 'string' ? req.query.queue : d.queueId);
         res.set({ 'Cache-Control': 'public, max-age=1', 'Content-Type': 'application/jwt' }).send(token);
       } catch (err) {
         next(err);

@@ -94,7 +94,7 @@ export class Admission {
       ring: this.ring,
       siteKeys: new SiteKeys(c.siteApiKeys),
       gate,
-      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: this.revocations, issuer: c.passIssuer, queueId: c.queueId }),
+      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: (id) => (id === c.queueId ? this.revocations : undefined), issuer: c.passIssuer }),
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,

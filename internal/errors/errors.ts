@@ -126,13 +126,12 @@ export class UnavailableError extends WaitroomError {
 
 // --- admission (docs/admission.md) ---
 
-const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_wrong_queue', 'pass_revoked'] as const;
+const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked', 'pass_wrong_queue'] as const;
 export type PassErrorCode = (typeof PASS_CODES)[number];
 
 /**
  * A request the gate refuses: 401 for a missing, malformed, expired, foreign or
- * unverifiable pass; 403 for a pass that is valid but was marked done (revoked)
- * or belongs to another queue (the visitor is known, just not admitted here).
+ * unverifiable pass; 403 for a pass that is valid but was marked done (revoked).
  */
 export class PassError extends WaitroomError {
   readonly status: number;

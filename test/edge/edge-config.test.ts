@@ -54,7 +54,7 @@ describe('the worker bindings', () => {
       failOpen: false,
       waitingRoomUrl: '',
       jwksMaxAgeSeconds: 300,
-      revocationsUrl: 'https://queue.example.com/passes/revoked',
+      revocationsUrl: 'https://queue.example.com/passes/revoked?queue={queue}',
       revocationsMaxAgeSeconds: 2,
       verifyCacheSize: 10_000,
     });
@@ -62,9 +62,9 @@ describe('the worker bindings', () => {
   });
 
   test.each([
-    ['https://q.example.com/.well-known/jwks.json', 'https://q.example.com/passes/revoked'],
-    ['https://example.com/waitroom/.well-known/jwks.json', 'https://example.com/waitroom/passes/revoked'],
-    ['https://example.com/keys', 'https://example.com/keys/passes/revoked'],
+    ['https://q.example.com/.well-known/jwks.json', 'https://q.example.com/passes/revoked?queue={queue}'],
+    ['https://example.com/waitroom/.well-known/jwks.json', 'https://example.com/waitroom/passes/revoked?queue={queue}'],
+    ['https://example.com/keys?x=1', 'https://example.com/keys/passes/revoked?queue={queue}'],
   ])('revocations beside the JWKS: %s → %s', (jwks, want) => {
     expect(defaultRevocationsUrl(jwks)).toBe(want);
   });

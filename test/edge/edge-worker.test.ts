@@ -195,8 +195,8 @@ describe('the edge gate in workerd', () => {
     expect(code(await verifyAnswer(twoWays))).toBe('pass_invalid');
   });
 
-  test('GET /passes/revoked is a list signed with the pass key, verifiable against the JWKS', async () => {
-    const r = await waitroom.fetch('/passes/revoked');
+  test('GET /passes/revoked?queue= is a list signed with the pass key, verifiable against the JWKS', async () => {
+    const r = await waitroom.fetch(`/passes/revoked?queue=${QUEUE}`);
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/^application\/jwt/);
     expect(r.headers.get('cache-control')).toBe('public, max-age=1');
@@ -206,6 +206,11 @@ describe('the edge gate in workerd', () => {
     const list = await verifyRevocationList(jws, (_kid, _alg) => jwks({ alg: 'ES256', kid: '2026-01-a' }), 'waitroom', Date.now());
     expect(list.queue).toBe(QUEUE);
     expect(Array.isArray(list.revoked)).toBe(true);
+    // Without ?queue=, the server's own queue; a queue it does not serve is a 404.
+    expect(decodeJwt(await (await waitroom.fetch('/passes/revoked')).text()).queue).toBe(QUEUE);
+    const other = await waitroom.fetch('/passes/revoked?queue=nope');
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('not_found');
     // A pass is not a revocation list.
     const pass = await claimPass();
     await expect(verifyRevocationList(pass, () => jwks({ alg: 'ES256', kid: '2026-01-a' }), 'waitroom', Date.now())).rejects.toThrow();

@@ -92,14 +92,14 @@ function seconds(name: string, v: string, dflt: number, problems: string[]): num
 }
 
 /**
- * GET /passes/revoked beside the JWKS: https://queue.example.com/.well-known/jwks.json
- * gives https://queue.example.com/passes/revoked (a path prefix is kept).
+ * GET /passes/revoked?queue={queue} beside the JWKS: https://queue.example.com/.well-known/jwks.json
+ * gives https://queue.example.com/passes/revoked?queue={queue} (a path prefix is kept).
  */
 export function defaultRevocationsUrl(jwksUrl: string): string {
   const u = new URL(jwksUrl);
   u.pathname = u.pathname.replace(/\.well-known\/jwks\.json$/, '').replace(/\/?$/, '/') + 'passes/revoked';
   u.search = '';
-  return u.toString();
+  return `${u.toString()}?queue={queue}`;
 }
 
 /** Reads and checks every binding at once; throws EdgeConfigError listing all problems. */
