@@ -7,6 +7,7 @@ import { sendResult, type HttpResult } from '../http/respond';
 import { bearerToken } from '../tokens/ticket-token';
 import type { AdmissionService } from './admission-service';
 import type { KeyRing } from './key-ring';
+import type { RevocationFeed } from './revocation-feed';
 import type { SiteKeys } from './site-auth';
 import { expressRoute, otherMethods } from '../http/express-route';
 import { contentEtag } from '../web/static-assets';
@@ -16,6 +17,7 @@ export interface AdmissionRoutesDeps {
   readonly ring: KeyRing;
   readonly siteKeys: SiteKeys;
   readonly gate: (req: IncomingMessage) => HttpResult | Promise<HttpResult>;
+  readonly revocationFeed: RevocationFeed;
   readonly queueId: string;
   readonly cookie: { readonly name: string; readonly domain: string; readonly secure: boolean };
   readonly jwksMaxAgeSeconds: number;
@@ -40,7 +42,8 @@ export function admissionHotRoutes(d: Pick<AdmissionRoutesDeps, 'gate'>): Record
 /**
  * The admission routes for Express: POST /claim, the JWKS, the gate (also
  * here, so the Express app alone is complete, and for Envoy's /verify/<path>),
- * and the site's POST /passes/done and GET /passes/stats.
+ * the site's POST /passes/done and GET /passes/stats, and the signed list of
+ * revoked passes for edge gates (GET /passes/revoked).
  */
 export function admissionRouter(d: AdmissionRoutesDeps): Router {
   const now = d.now ?? Date.now;
@@ -90,6 +93,18 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
   // GET and HEAD only on /verify itself: a forward-auth subrequest never has a body.
   r.route('/verify').get(gate).head(gate).all(otherMethods('GET', 'HEAD'));
   r.all('/verify/{*path}', gate);
+
+  // Public but signed (revocation-feed.ts): edge gates poll it; a CDN may absorb the polling.
+  r.route('/passes/revoked')
+    .get(async (req, res, next) => {
+      try {
+        const token = await d.revocationFeed.current(typeof req.query.queue === 'string' ? req.query.queue : d.queueId);
+        res.set({ 'Cache-Control': 'public, max-age=1', 'Content-Type': 'application/jwt' }).send(token);
+      } catch (err) {
+        next(err);
+      }
+    })
+    .all(otherMethods('GET'));
 
   r.route('/passes/done')
     .post(

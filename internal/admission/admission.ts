@@ -15,6 +15,7 @@ import { createGate } from './gate';
 import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
 import { PassSigner, PassVerifier, type PassClaims } from './pass-tokens';
+import { RevocationFeed } from './revocation-feed';
 import { RevocationList } from './revocation-list';
 import { SiteKeys } from './site-auth';
 
@@ -99,6 +100,7 @@ export class Admission {
       ring: this.ring,
       siteKeys: new SiteKeys(c.siteApiKeys),
       gate,
+      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: (id) => (id === c.queueId ? this.revocations : undefined), issuer: c.passIssuer }),
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,

@@ -2,9 +2,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parse as parseCookies } from 'cookie';
 import { PassError, toWaitroomError } from '../errors/errors';
 import { errorResult, type HttpResult } from '../http/respond';
+import { admissionHeaders, GATE_HEADERS, isPageNavigation, waitingRoomLocation } from './pass-check';
 import type { PassClaims, PassVerifier } from './pass-tokens';
 import type { RevocationList } from './revocation-list';
 import { stripTokens } from './url-safety';
+
+// The header names and the refusal rules are shared with the edge gate (deploy/edge).
+export { GATE_HEADERS } from './pass-check';
 
 export interface GateOptions {
   readonly verifier: PassVerifier;
@@ -22,34 +26,19 @@ export interface GateOptions {
   readonly checkClient?: (claims: PassClaims, req: IncomingMessage) => void;
 }
 
-/** The headers that tell the protected site who was admitted (the proxy forwards them). */
-export const GATE_HEADERS = Object.freeze({
-  queue: 'X-Waitroom-Queue',
-  ticket: 'X-Waitroom-Ticket',
-  passId: 'X-Waitroom-Pass-Id',
-  passExpires: 'X-Waitroom-Pass-Expires',
-  error: 'X-Waitroom-Error',
-  redirect: 'X-Waitroom-Redirect',
-});
-
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
 /**
- * A navigation that a browser will render, as opposed to a fetch/XHR or an API
- * client: only those are worth a redirect to the waiting page. The proxy's copy
- * of the original method wins over the gate request's own (nginx subrequests are
- * always GET); a POST is never redirected, which would lose its body.
+ * A navigation that a browser will render (pass-check.ts's isPageNavigation),
+ * judged on the visitor's own method: the proxy's copy of it wins over the gate
+ * request's own (nginx subrequests are always GET).
  */
 export function isPageRequest(h: IncomingHttpHeaders, method: string | undefined): boolean {
-  const m = (header(h, 'x-original-method') ?? header(h, 'x-forwarded-method') ?? method ?? 'GET').toUpperCase();
-  if (m !== 'GET' && m !== 'HEAD') return false;
-  if (/xmlhttprequest/i.test(header(h, 'x-requested-with') ?? '')) return false;
-  const mode = header(h, 'sec-fetch-mode');
-  if (mode && mode !== 'navigate') return false;
-  return /text\/html/i.test(header(h, 'accept') ?? '');
+  const m = header(h, 'x-original-method') ?? header(h, 'x-forwarded-method') ?? method ?? 'GET';
+  return isPageNavigation(m, (name) => header(h, name));
 }
 
 /**
@@ -87,15 +76,7 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
     if (o.revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
     o.checkClient?.(c, req);
     o.onDecision?.('allowed');
-    return {
-      status: 204,
-      headers: {
-        [GATE_HEADERS.queue]: c.queue,
-        [GATE_HEADERS.ticket]: String(c.ticket),
-        [GATE_HEADERS.passId]: c.jti,
-        [GATE_HEADERS.passExpires]: String(c.exp),
-      },
-    };
+    return { status: 204, headers: admissionHeaders(c) };
   };
 
   const deny = (req: IncomingMessage, err: unknown): HttpResult => {
@@ -105,10 +86,7 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
     const base = errorResult(e);
     const headers: Record<string, string> = { ...base.headers, [GATE_HEADERS.error]: e.code };
     if (!o.waitingPageUrl || !isPageRequest(req.headers, req.method)) return { ...base, headers };
-    const target = new URL(o.waitingPageUrl);
-    const back = stripTokens(originalUrl(req), [o.cookieName]);
-    if (back) target.searchParams.set('return_to', back);
-    const location = target.toString();
+    const location = waitingRoomLocation(o.waitingPageUrl, originalUrl(req), (u) => stripTokens(u, [o.cookieName]));
     if ((req.url ?? '').includes('mode=auth_request')) return { ...base, headers: { ...headers, [GATE_HEADERS.redirect]: location } };
     return { ...base, status: 302, headers: { ...headers, Location: location } };
   };

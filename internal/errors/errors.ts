@@ -148,7 +148,7 @@ export class UnavailableError extends WaitroomError {
 
 // --- admission (docs/admission.md) ---
 
-const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked', 'pass_wrong_client'] as const;
+const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked', 'pass_wrong_client', 'pass_wrong_queue'] as const;
 export type PassErrorCode = (typeof PASS_CODES)[number];
 
 /**
@@ -162,8 +162,8 @@ export class PassError extends WaitroomError {
     message: string,
   ) {
     super(message);
-    // 403: the pass is genuine but not honoured (used up, shared, or from another network).
-    this.status = code === 'pass_revoked' || code === 'pass_wrong_client' ? 403 : 401;
+    // 403: the pass is genuine but not honoured (used up, shared, from another network, or for another queue).
+    this.status = code === 'pass_revoked' || code === 'pass_wrong_client' || code === 'pass_wrong_queue' ? 403 : 401;
   }
   override headers(): Record<string, string> {
     return this.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="waitroom-pass"' } : {};
