@@ -12,11 +12,16 @@ import { startRedis } from './lib/redis';
  * total_commands_processed, over BENCH_IDLE_SECONDS, default 10). Also counts the
  * commands run while every replica answers /status for a ticket of every queue:
  * /status reads the replica's cache, so that figure stays the idle one.
+ * BENCH_STATE_REFRESH_MS sets the replicas' STATE_REFRESH_MS (default: the
+ * service's default), the per-queue fallback re-read that dominates the idle load.
  * Loopback only; bounded in count and time.
  */
 const QUEUES = Math.max(1, Math.min(5000, Number(process.env.BENCH_QUEUES ?? 1000)));
 const IDLE_SECONDS = Math.max(2, Math.min(120, Number(process.env.BENCH_IDLE_SECONDS ?? 10)));
 const TOKEN = 'bench-admin-token-0123456789abcdef';
+const REFRESH = process.env.BENCH_STATE_REFRESH_MS;
+/** The staleness bound must be at least twice the refresh period (config.ts); 3x leaves room for one lost read. */
+const refreshEnv: Record<string, string> = REFRESH ? { STATE_REFRESH_MS: REFRESH, STATE_MAX_STALENESS_MS: String(Number(REFRESH) * 3) } : {};
 const ROOT = join(__dirname, '..');
 
 /** One INFO stats read over a raw socket: total_commands_processed. */
@@ -55,6 +60,7 @@ async function main(): Promise<void> {
         ADMIN_TOKENS: `bench:${TOKEN}`,
         LOG_LEVEL: 'warn',
         TARGET_URL: 'https://shop.example.com/',
+        ...refreshEnv,
       });
       replicas.push({ ...p, port });
     }
@@ -97,22 +103,26 @@ async function main(): Promise<void> {
     const b2 = await commandsProcessed(redisPort);
     const t2 = Date.now();
     let answered = 0;
+    const other = new Map<number, number>();
     for (const r of replicas) {
       for (const token of tokens) {
         const s = await fetch(`http://127.0.0.1:${r.port}/status`, { headers: { Authorization: `Bearer ${token}` } });
         await s.arrayBuffer();
         if (s.status === 200) answered++;
+        else other.set(s.status, (other.get(s.status) ?? 0) + 1);
       }
     }
     const statusSeconds = (Date.now() - t2) / 1000;
     const duringStatus = (await commandsProcessed(redisPort)) - b2;
 
     console.log(`machine: ${machineDescription()}`);
+    console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}`);
     console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s)`);
     console.log(`idle Redis load: ${idlePerSecond.toFixed(0)} commands/s over ${IDLE_SECONDS} s (${(idlePerSecond / QUEUES).toFixed(2)} per queue per second, all replicas together)`);
     console.log(
       `during ${answered} /status answers in ${statusSeconds.toFixed(1)} s: ${duringStatus} commands, ${(duringStatus / statusSeconds).toFixed(0)}/s (the idle rate: /status makes no Redis call)`,
     );
+    if (other.size > 0) console.log(`/status answers other than 200: ${JSON.stringify(Object.fromEntries(other))}`);
     console.log(`logs: ${WORK_DIR}`);
   } finally {
     for (const r of replicas) await r.stop();
