@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const app = buildApp({
     logger,
     metrics: server.metrics,
-    api: apiEndpoints(server.service),
+    api: apiEndpoints({ registry: server.registry, tokens: server.tokens, defaultQueueId: config.queueId }),
     readiness: server.readiness,
     trustProxy: config.trustProxy,
     logSampleRate: config.logSampleRate,

@@ -6,7 +6,8 @@ import { addressPrefix, clientIdentity } from './address-prefix';
 import type { SharingDetector } from './sharing-detector';
 
 export interface PassHolderOptions {
-  readonly sharing: SharingDetector;
+  /** The sharing detector of a pass's queue (undefined when the queue is not served here). */
+  readonly sharing: (queueId: string) => Pick<SharingDetector, 'note'> | undefined;
   /** PASS_BIND_PREFIX: refuse a pass presented outside the /24 or /64 it was claimed from. */
   readonly bindPrefix: boolean;
   readonly trustProxy: number;
@@ -24,7 +25,7 @@ export function passHolderCheck(o: PassHolderOptions): (claims: PassClaims, req:
     if (o.bindPrefix && claims.net !== undefined && addressPrefix(ip) !== claims.net) {
       throw new PassError('pass_wrong_client', 'this pass was issued to another network; join the queue from here');
     }
-    o.sharing.note(claims.jti, claims.exp, clientIdentity(ip));
+    o.sharing(claims.queue)?.note(claims.jti, claims.exp, clientIdentity(ip));
   };
 }
 

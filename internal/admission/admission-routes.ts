@@ -118,7 +118,8 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
     .get(
       expressRoute(async (req) => {
         d.siteKeys.check(req.headers.authorization);
-        return { status: 200, body: { queue: d.queueId, ...(await d.service.stats()) } };
+        const q = typeof req.query.queue === 'string' ? req.query.queue : d.queueId;
+        return { status: 200, body: { queue: q, ...(await d.service.stats(q)) } };
       }),
     )
     .all(otherMethods('GET'));

@@ -2,8 +2,18 @@ import { decodeJwt } from 'jose';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors/errors';
 import type { QueueService } from '../service/queue-service';
 import type { PassStats, PassStore } from '../store/pass-store';
+import type { TicketTokens } from '../tokens/ticket-token';
 import type { PassSigner } from './pass-tokens';
 import type { RevocationList } from './revocation-list';
+
+/** What admission needs of one queue: its service, its pass records and revocations, its target. */
+export interface AdmissionQueue {
+  readonly service: QueueService;
+  readonly passStore: PassStore;
+  readonly revocations: RevocationList;
+  /** The queue's targetUrl ('' falls back to TARGET_URL). */
+  readonly targetUrl: string;
+}
 import { sameOrigin, stripTokens } from './url-safety';
 
 export interface ClaimResult {
@@ -23,10 +33,12 @@ export interface DoneResult {
 }
 
 export interface AdmissionServiceDeps {
-  readonly queue: QueueService;
-  readonly store: PassStore;
+  readonly tokens: TicketTokens;
+  /** The queue of a valid ticket (410 queue_closed when it no longer exists). */
+  readonly forTicket: (queueId: string) => AdmissionQueue;
+  /** A queue named by the site (404 queue_not_found); undefined names the default queue. */
+  readonly byId: (queueId: string | undefined) => AdmissionQueue;
   readonly signer: PassSigner;
-  readonly revocations: RevocationList;
   readonly policy: 'same' | 'refuse';
   readonly targetUrl: string;
   readonly cookieName: string;
@@ -54,11 +66,12 @@ export class AdmissionService {
    * pass is ever recorded for a ticket.
    */
   async claim(ticketToken: string, returnTo?: string, net?: string): Promise<ClaimResult> {
-    const ticket = this.d.queue.verifyTicket(ticketToken);
-    const st = this.d.queue.statusOf(ticket);
+    const ticket = this.d.tokens.verify(ticketToken);
+    const q = this.d.forTicket(ticket.queue);
+    const st = q.service.statusOf(ticket);
     if (st.status === 'waiting') {
       this.d.onClaim?.('waiting');
-      throw new ForbiddenError('ticket_waiting', `this ticket is not admitted yet; about ${st.etaSeconds} s to go`, {
+      throw new ForbiddenError('ticket_waiting', st.etaSeconds === null ? `this ticket is not admitted yet; the queue is ${st.state}` : `this ticket is not admitted yet; about ${st.etaSeconds} s to go`, {
         etaSeconds: st.etaSeconds,
         position: st.position,
         ahead: st.ahead,
@@ -73,7 +86,7 @@ export class AdmissionService {
     const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs, net);
     // The claim record lives as long as the ticket token could still be presented.
     const claimTtlMs = Math.max(1000, ticket.exp * 1000 - nowMs);
-    const r = await this.d.store.claim(ticket.epoch, ticket.ticket, { jti: claims.jti, token, expMs: claims.exp * 1000 }, claimTtlMs, this.d.policy);
+    const r = await q.passStore.claim(ticket.epoch, ticket.ticket, { jti: claims.jti, token, expMs: claims.exp * 1000 }, claimTtlMs, this.d.policy);
     if (r.outcome === 'refused') {
       this.d.onClaim?.('refused');
       throw new ConflictError('already_claimed', 'this ticket was already claimed: one ticket admits one visitor');
@@ -82,13 +95,13 @@ export class AdmissionService {
     if (r.outcome === 'same') {
       const stored = decodeJwt(r.pass);
       expiresAt = Number(stored.exp);
-      if (!(expiresAt * 1000 > nowMs) || (typeof stored.jti === 'string' && this.d.revocations.isRevoked(stored.jti))) {
+      if (!(expiresAt * 1000 > nowMs) || (typeof stored.jti === 'string' && q.revocations.isRevoked(stored.jti))) {
         this.d.onClaim?.('refused');
         throw new ConflictError('already_claimed', "this ticket's pass has expired or its visit has ended; join the queue again");
       }
     }
     this.d.onClaim?.(r.outcome);
-    return { pass: r.pass, expiresAt, redirectUrl: this.redirectUrl(returnTo), outcome: r.outcome };
+    return { pass: r.pass, expiresAt, redirectUrl: this.redirectUrl(returnTo, q.targetUrl), outcome: r.outcome };
   }
 
   /**
@@ -96,43 +109,50 @@ export class AdmissionService {
    * the gate sent them to the queue) if it is on TARGET_URL's origin: never an
    * open redirect.
    */
-  redirectUrl(returnTo?: string): string {
-    if (returnTo && this.d.targetUrl && sameOrigin(returnTo, this.d.targetUrl)) {
+  redirectUrl(returnTo?: string, queueTarget = ''): string {
+    const target = queueTarget || this.d.targetUrl;
+    if (returnTo && target && sameOrigin(returnTo, target)) {
       const u = stripTokens(returnTo, [this.d.cookieName]);
       if (u) return u;
     }
-    return stripTokens(this.d.targetUrl, [this.d.cookieName]);
+    return stripTokens(target, [this.d.cookieName]);
   }
 
   /** POST /passes/done: the site ends a visit; the pass is revoked and counted once. */
-  async done(input: { jti?: unknown; pass?: unknown; outcome?: unknown }): Promise<DoneResult> {
+  async done(input: { jti?: unknown; pass?: unknown; outcome?: unknown; queue?: unknown }): Promise<DoneResult> {
     const outcome = input.outcome ?? 'completed';
     if (outcome !== 'completed' && outcome !== 'abandoned') {
       throw new BadRequestError('outcome must be "completed" or "abandoned"', 'invalid_outcome');
     }
     let jti = input.jti;
+    let queue = typeof input.queue === 'string' ? input.queue : undefined;
+    if (input.queue !== undefined && typeof input.queue !== 'string') throw new BadRequestError('queue must be a queue id', 'invalid_queue');
     if (jti === undefined && typeof input.pass === 'string') {
       try {
-        jti = decodeJwt(input.pass).jti;
+        const p = decodeJwt(input.pass);
+        jti = p.jti;
+        // The pass names its queue in sub ("<queue>:<ticket>").
+        if (queue === undefined && typeof p.sub === 'string' && p.sub.lastIndexOf(':') > 0) queue = p.sub.slice(0, p.sub.lastIndexOf(':'));
       } catch {
         throw new BadRequestError('pass is not a JWT', 'invalid_pass');
       }
     }
+    const q = this.d.byId(queue);
     if (typeof jti !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(jti)) {
       throw new BadRequestError('send {"jti": "<pass id>"} (the X-Waitroom-Pass-Id header) or {"pass": "<pass>"}', 'invalid_pass_id');
     }
-    const r = await this.d.store.done(jti, outcome);
+    const r = await q.passStore.done(jti, outcome);
     if (r.outcome === 'unknown') throw new NotFoundError('no such live pass: it was never issued, or it expired');
     if (r.outcome === 'done') {
       // This replica's gate refuses it at once; the others hear it by pub/sub.
-      this.d.revocations.add(jti, r.expMs);
+      q.revocations.add(jti, r.expMs);
       this.d.onDone?.(outcome);
       return { jti, result: 'done', outcome };
     }
     return { jti, result: 'already_done' };
   }
 
-  async stats(): Promise<PassStats> {
-    return (await this.d.store.sweep(false)).stats;
+  async stats(queue?: string): Promise<PassStats> {
+    return (await this.d.byId(queue).passStore.sweep(false)).stats;
   }
 }

@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { HotRoute } from '../http/hot-path';
 import type { Metrics } from '../observability/metrics';
-import type { QueueService } from '../service/queue-service';
-import type { PassStore } from '../store/pass-store';
+import type { QueueRegistry } from '../queues/queue-registry';
+import type { TicketTokens } from '../tokens/ticket-token';
 import { AdmissionMetrics } from './admission-metrics';
 import { admissionHotRoutes, admissionRouter } from './admission-routes';
 import { AdmissionService } from './admission-service';
@@ -16,7 +16,6 @@ import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
 import { PassSigner, PassVerifier, type PassClaims } from './pass-tokens';
 import { RevocationFeed } from './revocation-feed';
-import { RevocationList } from './revocation-list';
 import { SiteKeys } from './site-auth';
 
 /** Where a replica without PASS_KEYS_DIR keeps its generated development key. */
@@ -24,9 +23,9 @@ export const DEV_KEYS_DIR = join(tmpdir(), 'waitroom-dev-pass-keys');
 
 export interface AdmissionDeps {
   readonly config: Config;
-  /** RedisPassStore on the queue's Redis, or MemoryPassStore beside the embedded store. */
-  readonly passStore: PassStore;
-  readonly queue: QueueService;
+  /** The queues: each runtime holds its pass store and revocation list. */
+  readonly registry: QueueRegistry;
+  readonly tokens: TicketTokens;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** The gate's check of the client presenting a pass (internal/abuse/pass-holder.ts). */
@@ -43,7 +42,6 @@ export interface AdmissionDeps {
  */
 export class Admission {
   readonly ring: KeyRing;
-  readonly revocations: RevocationList;
   readonly service: AdmissionService;
   readonly router: Router;
   readonly hotRoutes: Readonly<Record<string, HotRoute>>;
@@ -67,18 +65,25 @@ export class Admission {
         ),
       );
     }
-    // The gauges read the ring and the revocation set lazily, at scrape time.
-    this.metrics = new AdmissionMetrics(d.metrics.registry, { keys: () => this.ring.keys().length, revoked: () => this.revocations.size() });
+    // The gauges read the ring and the revocation sets lazily, at scrape time.
+    this.metrics = new AdmissionMetrics(d.metrics.registry, {
+      keys: () => this.ring.keys().length,
+      revoked: () => d.registry.list().reduce((n, r) => n + r.revocations.size(), 0),
+    });
     this.ring = new KeyRing({ dir, reloadMs: c.passKeysReloadMs, logger: log, onReloadError: () => this.metrics.keyReloadErrors.inc() });
-    const store = d.passStore;
-    this.revocations = new RevocationList({ store, refreshMs: c.passRevocationRefreshMs, logger: log });
     const policy = { issuer: c.passIssuer, audience: c.passAudience, ttlSeconds: c.passTtlSeconds };
     const verifier = new PassVerifier(this.ring, policy, c.passVerifyCacheSize);
+    const admissionQueue = (r: ReturnType<QueueRegistry['require']>) => ({
+      service: r.service,
+      passStore: r.passStore,
+      revocations: r.revocations,
+      targetUrl: r.doc.targetUrl,
+    });
     this.service = new AdmissionService({
-      queue: d.queue,
-      store,
+      tokens: d.tokens,
+      forTicket: (id) => admissionQueue(d.registry.forTicket(id)),
+      byId: (id) => admissionQueue(d.registry.require(id ?? c.queueId)),
       signer: new PassSigner(this.ring, policy),
-      revocations: this.revocations,
       policy: c.passClaimPolicy,
       targetUrl: c.targetUrl,
       cookieName: c.passCookieName,
@@ -87,7 +92,7 @@ export class Admission {
     });
     const gate = createGate({
       verifier,
-      revocations: this.revocations,
+      revocations: (id) => d.registry.get(id)?.revocations,
       cookieName: c.passCookieName,
       headerName: c.passHeader,
       waitingPageUrl: c.waitingPageUrl,
@@ -100,7 +105,7 @@ export class Admission {
       ring: this.ring,
       siteKeys: new SiteKeys(c.siteApiKeys),
       gate,
-      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: (id) => (id === c.queueId ? this.revocations : undefined), issuer: c.passIssuer }),
+      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: (id) => d.registry.get(id)?.revocations, issuer: c.passIssuer }),
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,
@@ -112,13 +117,11 @@ export class Admission {
   async start(): Promise<void> {
     for (const note of this.startupNotes.splice(0)) note();
     this.ring.start();
-    await this.revocations.start();
   }
 
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.ring.close();
-      await this.revocations.close();
     })();
     return this.closed;
   }

@@ -12,7 +12,8 @@ export { GATE_HEADERS } from './pass-check';
 
 export interface GateOptions {
   readonly verifier: PassVerifier;
-  readonly revocations: RevocationList;
+  /** The revocations of a pass's queue; undefined when the queue is no longer served (the pass is refused). */
+  readonly revocations: (queueId: string) => RevocationList | undefined;
   readonly cookieName: string;
   /** Lower-case header name. */
   readonly headerName: string;
@@ -61,6 +62,33 @@ export function originalUrl(req: Pick<IncomingMessage, 'headers' | 'url'>): stri
 }
 
 /**
+ * The queue that protects the location being checked: `?queue=<id>` on the gate URL
+ * (nginx: `auth_request /verify-shop;` with `proxy_pass .../verify?queue=shop`), or the
+ * X-Waitroom-Required-Queue header a proxy sets. Undefined: any queue's pass is accepted
+ * (one queue per deployment, as before queues were data).
+ */
+export function requiredQueue(req: Pick<IncomingMessage, 'headers' | 'url'>): string | undefined {
+  const h = header(req.headers, 'x-waitroom-required-queue');
+  if (h) return h;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get('queue') ?? undefined;
+}
+
+/**
+ * The waiting page of the queue protecting a location: `<WAITING_PAGE_URL>q/<id>/`
+ * (the page of queue <id>, beside the default one), or WAITING_PAGE_URL itself when
+ * no queue is named (or the name is not a queue id).
+ */
+export function waitingPageFor(waitingPageUrl: string, queue: string | undefined): URL {
+  const base = new URL(waitingPageUrl);
+  if (queue === undefined || !/^[a-z0-9-]{1,64}$/.test(queue)) return base;
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return new URL(`q/${queue}/`, base);
+}
+
+/**
  * GET /verify, the forward-auth gate: 204 with the admission headers for a valid,
  * unrevoked pass in the cookie or header; otherwise 401 (403 for a pass marked
  * done) with the JSON error, or a 302 to the waiting page for a page request.
@@ -72,8 +100,12 @@ export function originalUrl(req: Pick<IncomingMessage, 'headers' | 'url'>): stri
  * X-Waitroom-Redirect for nginx's error_page to use.
  */
 export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult | Promise<HttpResult> {
-  const allow = (c: PassClaims, req: IncomingMessage): HttpResult => {
-    if (o.revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
+  const allow = (c: PassClaims, req: IncomingMessage, required: string | undefined): HttpResult => {
+    // A location protected by one queue refuses a pass another queue issued (docs/admission.md).
+    if (required !== undefined && c.queue !== required) throw new PassError('pass_wrong_queue', `this pass admits to queue "${c.queue}", not "${required}"`);
+    const revocations = o.revocations(c.queue);
+    if (!revocations) throw new PassError('pass_invalid', `the queue "${c.queue}" that issued this pass no longer exists`);
+    if (revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
     o.checkClient?.(c, req);
     o.onDecision?.('allowed');
     return { status: 204, headers: admissionHeaders(c) };
@@ -86,12 +118,14 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
     const base = errorResult(e);
     const headers: Record<string, string> = { ...base.headers, [GATE_HEADERS.error]: e.code };
     if (!o.waitingPageUrl || !isPageRequest(req.headers, req.method)) return { ...base, headers };
-    const location = waitingRoomLocation(o.waitingPageUrl, originalUrl(req), (u) => stripTokens(u, [o.cookieName]));
+    const target = waitingPageFor(o.waitingPageUrl, requiredQueue(req));
+    const location = waitingRoomLocation(target.toString(), originalUrl(req), (u) => stripTokens(u, [o.cookieName]));
     if ((req.url ?? '').includes('mode=auth_request')) return { ...base, headers: { ...headers, [GATE_HEADERS.redirect]: location } };
     return { ...base, status: 302, headers: { ...headers, Location: location } };
   };
 
   return (req) => {
+    const required = requiredQueue(req);
     let token = header(req.headers, o.headerName);
     if (!token) {
       const cookies = header(req.headers, 'cookie');
@@ -101,9 +135,9 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
       if (!token) throw new PassError('pass_missing', 'no pass: wait in the queue to be admitted');
       const claims = o.verifier.verify(token.trim());
       if (claims instanceof Promise) {
-        return claims.then((c) => allow(c, req)).catch((err: unknown) => deny(req, err));
+        return claims.then((c) => allow(c, req, required)).catch((err: unknown) => deny(req, err));
       }
-      return allow(claims, req);
+      return allow(claims, req, required);
     } catch (err) {
       return deny(req, err);
     }

@@ -281,6 +281,11 @@ const specs = {
     desc: 'Bearer token for the operator view (/admin, /admin/state); empty disables it. At least 16 characters.',
     example: 'output of: openssl rand -hex 24',
   }),
+  ADMIN_TOKENS: str({
+    default: '',
+    desc: 'Named bearer tokens for the admin API (/admin/api/v1), comma-separated name:token pairs; the name is recorded in the audit log. Each token at least 16 characters. ADMIN_TOKEN counts as one more, named "admin".',
+    example: 'alice:output of openssl rand -hex 24,deploy-bot:...',
+  }),
   // --- admission: passes, JWKS, the /verify gate (docs/admission.md) ---
   PASS_KEYS_DIR: str({
     default: '',
@@ -431,6 +436,8 @@ export interface Config {
   readonly brandPrimaryColor: string;
   readonly brandBackgroundColor: string;
   readonly adminToken: string;
+  /** Every admin API token with its name (ADMIN_TOKENS plus ADMIN_TOKEN as "admin"). */
+  readonly adminTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
   // --- admission ---
   readonly passKeysDir: string;
   readonly passKeysReloadMs: number;
@@ -580,6 +587,28 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     // It travels as "Authorization: Bearer <token>": any visible ASCII character works, spaces do not.
     problems.ADMIN_TOKEN = 'must be printable ASCII without spaces';
   }
+  const adminTokens: Array<{ name: string; token: string }> = [];
+  if (!problems.ADMIN_TOKENS && raw.ADMIN_TOKENS) {
+    for (const pair of raw.ADMIN_TOKENS.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const colon = pair.indexOf(':');
+      const name = colon > 0 ? pair.slice(0, colon) : '';
+      const token = colon > 0 ? pair.slice(colon + 1) : '';
+      if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) {
+        problems.ADMIN_TOKENS = 'must be comma-separated name:token pairs, names of 1-64 characters A-Z a-z 0-9 _ . @ -';
+        break;
+      }
+      if (token.length < 16) {
+        problems.ADMIN_TOKENS = `the token named "${name}" must be at least 16 characters`;
+        break;
+      }
+      if (adminTokens.some((t) => t.name === name)) {
+        problems.ADMIN_TOKENS = `the name "${name}" is used twice`;
+        break;
+      }
+      adminTokens.push({ name, token });
+    }
+  }
+  if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && !adminTokens.some((t) => t.name === 'admin')) adminTokens.push({ name: 'admin', token: raw.ADMIN_TOKEN });
   // --- admission ---
   const siteApiKeys = (raw.SITE_API_KEYS ?? '')
     .split(',')
@@ -655,6 +684,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     brandPrimaryColor: raw.BRAND_PRIMARY_COLOR,
     brandBackgroundColor: raw.BRAND_BACKGROUND_COLOR,
     adminToken: raw.ADMIN_TOKEN,
+    adminTokens: Object.freeze(adminTokens.map((t) => Object.freeze(t))),
     passKeysDir: raw.PASS_KEYS_DIR,
     passKeysReloadMs: raw.PASS_KEYS_RELOAD_MS,
     passTtlSeconds: raw.PASS_TTL,

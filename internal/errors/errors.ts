@@ -75,6 +75,51 @@ export class NotFoundError extends WaitroomError {
   }
 }
 
+/** 404 for a queue id no replica serves (never created, or deleted). */
+export class QueueNotFoundError extends WaitroomError {
+  readonly code = 'queue_not_found';
+  readonly status = 404;
+  constructor(id: string) {
+    super(`no queue "${id}"`);
+  }
+}
+
+/** 410: the queue takes no new joins (closed, e.g. sold out) or was deleted. */
+export class QueueClosedError extends WaitroomError {
+  readonly code = 'queue_closed';
+  readonly status = 410;
+  constructor(id: string, why: 'closed' | 'deleted' = 'closed') {
+    super(why === 'closed' ? `queue "${id}" is closed and takes no new visitors` : `queue "${id}" no longer exists`);
+  }
+}
+
+/** 400 for a body or parameter that fails its schema; lists every failing field. */
+export class InvalidRequestError extends WaitroomError {
+  readonly code = 'invalid_request';
+  readonly status = 400;
+  constructor(
+    message: string,
+    readonly fields: ReadonlyArray<{ readonly path: string; readonly message: string }>,
+  ) {
+    super(message);
+  }
+  override details(): Record<string, unknown> {
+    return { fields: this.fields };
+  }
+}
+
+/** 412: If-Match named a version the resource no longer has. */
+export class PreconditionFailedError extends WaitroomError {
+  readonly code = 'precondition_failed';
+  readonly status = 412;
+  constructor(private readonly current: number) {
+    super('the queue changed since you read it; GET it again and re-apply your change');
+  }
+  override headers(): Record<string, string> {
+    return { ETag: `"${this.current}"` };
+  }
+}
+
 export class MethodNotAllowedError extends WaitroomError {
   readonly code = 'method_not_allowed';
   readonly status = 405;

@@ -24,6 +24,8 @@ export interface EventHubOptions {
   readonly trustProxy: number;
   /** True once shutdown began: new streams are refused. */
   readonly draining: () => boolean;
+  /** Streams open on the whole replica (every queue's hub), for maxStreams; default this hub's. */
+  readonly openStreams?: () => number;
   /** Local clock in ms, injectable for tests. */
   readonly now?: () => number;
 }
@@ -102,7 +104,7 @@ export class EventHub {
     // Same checks and errors as /status (queue_reset, not_ready, state_stale) before the stream opens.
     const status = this.o.service.statusOf(claims);
     const ip = clientIp(req, this.o.trustProxy);
-    if (this.count >= this.o.maxStreams) {
+    if ((this.o.openStreams?.() ?? this.count) >= this.o.maxStreams) {
       throw new TooManyRequestsError(`this replica serves its maximum of ${this.o.maxStreams} event streams; poll /status instead`, 5);
     }
     const mine = this.perIp.get(ip) ?? 0;
@@ -111,7 +113,7 @@ export class EventHub {
     }
 
     const snap = this.o.cache.current();
-    const id = stateId(snap.epoch, status.status, status.windowEnd);
+    const id = stateId(snap.epoch, status.status, status.windowEnd, `${status.state}-${this.o.service.configVersion()}`);
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId === id && isFinalId(id)) {
       // The client already saw this final state: 204 tells EventSource to stop reconnecting.
@@ -206,7 +208,7 @@ export class EventHub {
 
   private onChange(s: QueueSnapshot, prev: QueueSnapshot | undefined): void {
     // A join only raises the counter: no ticket's place changes, so nothing is sent.
-    if (prev && prev.epoch === s.epoch && prev.windowEnd === s.windowEnd && prev.nextDueMs === s.nextDueMs) return;
+    if (prev && prev.epoch === s.epoch && prev.windowEnd === s.windowEnd && prev.nextDueMs === s.nextDueMs && prev.mode === s.mode) return;
     if (this.count === 0) return;
     void this.fanOut(++this.pass);
   }
@@ -246,7 +248,7 @@ export class EventHub {
     } else {
       try {
         const st = this.o.service.statusOf(claims);
-        id = stateId(claims.epoch, st.status, st.windowEnd);
+        id = stateId(claims.epoch, st.status, st.windowEnd, `${st.state}-${this.o.service.configVersion()}`);
         final = st.status !== 'waiting';
         // Built lazily: most groups are one stream, and a reconnected one may already have it.
         for (const stream of [...set]) {

@@ -14,7 +14,7 @@ import type { EventHub } from './event-hub';
  * request.
  */
 export function createEventsRoute(
-  hub: EventHub,
+  hubFor: (req: IncomingMessage) => EventHub,
   logger: Logger,
   metrics?: Metrics,
   onRefused?: (req: IncomingMessage, code: string) => void,
@@ -28,7 +28,7 @@ export function createEventsRoute(
     if ((q < 0 ? url : url.slice(0, q)) !== '/events') return false;
     req.resume();
     try {
-      hub.open(req, res);
+      hubFor(req).open(req, res);
       metrics?.httpRequests.inc({ route: '/events', method: 'GET', status: res.statusCode });
     } catch (err) {
       const e = toWaitroomError(err);

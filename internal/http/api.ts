@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { ticketCookie, ticketFromCookie } from '../abuse/ticket-cookie';
 import { ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
-import { bearerToken } from '../tokens/ticket-token';
+import type { QueueRegistry } from '../queues/queue-registry';
+import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
 import type { QueueService, StatusResult } from '../service/queue-service';
 import type { HttpResult } from './respond';
 
@@ -25,12 +26,13 @@ export interface ApiOptions {
  * The JSON API's hot endpoints as plain functions of the request headers.
  * internal/http/hot-path.ts serves them straight from node:http and
  * internal/http/app.ts mounts the same functions in Express, so the two paths
- * cannot drift apart.
+ * cannot drift apart. `queue` is the id of a /q/{id}/ route, undefined for the
+ * default queue's unprefixed routes; /status takes the queue from the ticket.
  */
 export interface ApiEndpoints {
-  join(req: IncomingMessage): Promise<HttpResult>;
+  join(req: IncomingMessage, queue?: string): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
-  window(): HttpResult;
+  window(queue?: string): HttpResult;
 }
 
 /**
@@ -52,18 +54,27 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
     etaSeconds: r.etaSeconds,
     activeForSeconds: r.activeForSeconds,
     windowEnd: r.windowEnd,
+    state: r.state,
+    message: r.message,
+    opensAt: r.opensAt,
   };
 }
 
-export function apiEndpoints(service: QueueService, o: ApiOptions = {}): ApiEndpoints {
-  const now = o.now ?? Date.now;
-  const secure = o.cookieSecure ?? true;
+export interface ApiDeps extends ApiOptions {
+  readonly registry: QueueRegistry;
+  readonly tokens: TicketTokens;
+  readonly defaultQueueId: string;
+}
+
+export function apiEndpoints(d: ApiDeps): ApiEndpoints {
+  const now = d.now ?? Date.now;
+  const secure = d.cookieSecure ?? true;
   /**
-   * The ticket in the browser's cookie, if it is still a place in this queue: it
-   * verifies, belongs to the current epoch and its turn has not passed. Anything
+   * The ticket in the browser's cookie for this queue, if it is still a place in it:
+   * it verifies, belongs to the current epoch and its turn has not passed. Anything
    * else (forged, another epoch, expired) is ignored and a new place is issued.
    */
-  const held = (req: IncomingMessage) => {
+  const held = (req: IncomingMessage, service: QueueService) => {
     const token = ticketFromCookie(req.headers, service.queueId);
     if (!token) return undefined;
     try {
@@ -76,14 +87,15 @@ export function apiEndpoints(service: QueueService, o: ApiOptions = {}): ApiEndp
     }
   };
   return {
-    async join(req) {
-      // One ticket per browser: a join that already holds a live place gets it back (200).
-      const h = held(req);
+    async join(req, queue) {
+      const service = d.registry.require(queue ?? d.defaultQueueId).service;
+      // One ticket per browser and queue: a join that already holds a live place gets it back (200).
+      const h = held(req, service);
       if (h) {
         const { pollAfterSeconds: _p, ...fields } = h.st;
         return { status: 200, body: { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp } };
       }
-      const headers = o.gate ? await o.gate.admit(req, service.queueId) : {};
+      const headers = d.gate ? await d.gate.admit(req, service.queueId) : {};
       const r = await service.join();
       return {
         status: 201,
@@ -92,7 +104,8 @@ export function apiEndpoints(service: QueueService, o: ApiOptions = {}): ApiEndp
       };
     },
     status(headers) {
-      const r = service.status(bearerToken(headers.authorization));
+      const claims = d.tokens.verify(bearerToken(headers.authorization));
+      const r = d.registry.forTicket(claims.queue).service.statusOf(claims);
       return {
         status: 200,
         // Retry-After on a 200 is a hint (RFC 9110 10.2.3 allows it on any response):
@@ -101,11 +114,11 @@ export function apiEndpoints(service: QueueService, o: ApiOptions = {}): ApiEndp
         body: statusBody(r),
       };
     },
-    window() {
+    window(queue) {
       // Public and identical for every visitor, so a CDN may serve it for up to 1 s:
       // clients holding a ticket can work out their own status from it
       // (docs/benchmarks.md, "A cacheable public window endpoint").
-      return { status: 200, headers: { 'Cache-Control': 'public, max-age=1' }, body: service.window() };
+      return { status: 200, headers: { 'Cache-Control': 'public, max-age=1' }, body: d.registry.require(queue ?? d.defaultQueueId).service.window() };
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Metrics } from '../observability/metrics';
 import type { Readiness } from '../service/readiness';
 import type { EventHub } from '../events/event-hub';
 import { createEventsRoute } from '../events/events-route';
+import { queueOf, stripQueuePrefix } from './queue-prefix';
 import { adminRouter, type AdminDeps } from '../web/admin-routes';
 import { webRouter, type WebDeps } from '../web/web-routes';
 import type { ApiEndpoints } from './api';
@@ -43,7 +44,8 @@ export interface AppDeps {
   /** Fraction of successful hot requests logged. */
   readonly logSampleRate: number;
   // visitor side (optional): GET /events, the waiting page and client, the operator view
-  readonly events?: EventHub;
+  /** The event hub of the queue a /events request's ticket belongs to (throws a typed error otherwise). */
+  readonly events?: (req: IncomingMessage) => EventHub;
   readonly web?: WebDeps;
   readonly admin?: AdminDeps;
   /** False when METRICS_PORT serves /metrics on its own listener (metricsApp); default true. */
@@ -152,17 +154,17 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(jsonBody(BODY_LIMIT_BYTES));
   if (d.abuse?.claimLimiter) app.post('/claim', d.abuse.claimLimiter);
 
-  app.route('/join').post(expressRoute((req) => d.api.join(req))).all(otherMethods('POST'));
+  app.route('/join').post(expressRoute((req) => d.api.join(req, queueOf(req)))).all(otherMethods('POST'));
   app.route('/status').get(expressRoute((req) => d.api.status(req.headers))).all(otherMethods('GET'));
-  app.route('/window').get(expressRoute(() => d.api.window())).all(otherMethods('GET'));
+  app.route('/window').get(expressRoute((req) => d.api.window(queueOf(req)))).all(otherMethods('GET'));
 
   if (d.events) {
-    const hub = d.events;
+    const hubFor = d.events;
     app
       .route('/events')
       .get((req, res, next) => {
         try {
-          hub.open(req, res);
+          hubFor(req).open(req, res);
         } catch (err) {
           next(err);
         }
@@ -240,9 +242,9 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
   const app = buildApp(d);
   const hot = createHotPath({
     routes: {
-      'POST /join': (req) => d.api.join(req),
+      'POST /join': (req) => d.api.join(req, queueOf(req)),
       'GET /status': (req) => d.api.status(req.headers),
-      'GET /window': () => d.api.window(),
+      'GET /window': (req) => d.api.window(queueOf(req)),
       ...extraHotRoutes,
     },
     logger: d.logger,
@@ -262,6 +264,21 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
       closeAfterReply(req, res);
       sendResult(res, errorResult(refused), ['Connection', 'close']);
       d.metrics.httpRequests.inc({ route: 'refused', method: req.method ?? '', status: refused.status });
+      return;
+    }
+    // /q/{id}/... is the same route for queue {id}: strip the prefix once, here.
+    const prefix = stripQueuePrefix(req);
+    if (prefix === 'redirect') {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      res.writeHead(301, { Location: `${path}/`, 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+    if (prefix === 'not_found') {
+      // Only visitor routes exist under /q/{id}/ (queue-prefix.ts): never /metrics or the admin API.
+      closeAfterReply(req, res);
+      sendResult(res, errorResult(new NotFoundError()), ['Connection', 'close']);
+      d.metrics.httpRequests.inc({ route: 'not_found', method: req.method ?? '', status: 404 });
       return;
     }
     if (events?.(req, res)) return;

@@ -3,10 +3,10 @@ import { MethodNotAllowedError } from '../errors/errors';
 import { sendResult, type HttpResult } from './respond';
 
 /** Mounts a framework-neutral endpoint in Express: its result is written, its error goes to the one error middleware. */
-export function expressRoute(fn: (req: Request) => HttpResult | Promise<HttpResult>) {
+export function expressRoute(fn: (req: Request, res: Response) => HttpResult | Promise<HttpResult>) {
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
-      sendResult(res, await fn(req));
+      sendResult(res, await fn(req, res));
     } catch (err) {
       next(err);
     }

@@ -11,6 +11,13 @@ export interface LeaseOptions {
   readonly renewMs: number;
   readonly logger: Logger;
   readonly now?: () => number;
+  /**
+   * Whether this replica should lead now (internal/queues/lease-placement.ts spreads
+   * queues over replicas). Not eligible: it does not try to acquire, and gives up a
+   * lease it holds so the chosen replica takes over within one renew period.
+   * Default: always eligible.
+   */
+  readonly eligible?: () => boolean;
 }
 
 /**
@@ -59,6 +66,11 @@ export class LeaderLease extends EventEmitter {
     this.running = (async () => {
       const sentAt = this.now();
       try {
+        const eligible = this.o.eligible?.() ?? true;
+        if (!eligible) {
+          if (this.leading) await this.handOver();
+          return;
+        }
         const ok = this.leading
           ? await this.o.store.renewLease(this.o.owner, this.o.ttlMs)
           : await this.o.store.acquireLease(this.o.owner, this.o.ttlMs);
@@ -95,6 +107,12 @@ export class LeaderLease extends EventEmitter {
     this.validUntil = 0;
     this.o.logger.warn({ owner: this.o.owner, why }, 'lost ticker leadership');
     this.emit('lost');
+  }
+
+  /** Gives the lease up for the replica chosen to lead (see `eligible`). */
+  private async handOver(): Promise<void> {
+    this.lose('handing the queue over to the replica chosen to lead it');
+    await this.o.store.releaseLease(this.o.owner);
   }
 
   /** Called by the ticker when the advance script says the lease is not ours. */

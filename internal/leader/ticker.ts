@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics';
-import type { AdvanceResult, QueueSettings } from '../queue/queue-state';
+import type { AdvanceResult, QueueSnapshot } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { QueueStore } from '../store/store';
 import type { LeaderLease } from './lease';
@@ -10,16 +10,27 @@ export interface TickerOptions {
   readonly store: QueueStore;
   readonly lease: LeaderLease;
   readonly cache: QueueStateCache;
-  readonly settings: QueueSettings;
   readonly logger: Logger;
   readonly metrics?: Metrics;
+  /**
+   * Longest sleep while nobody waits or the queue is held (paused, closed,
+   * passthrough). The ticker is woken earlier by the cache: by the first waiting
+   * join (join.lua publishes it) or a settings change. Default 10 s.
+   */
+  readonly idleCheckMs?: number;
 }
 
 /**
- * While this replica leads, runs advance-window.lua once per due slot. It
- * sleeps until the due time Redis returned (in Redis's clock, so replicas'
- * clocks need not agree), and while nobody waits it re-checks every
- * min(I, 100 ms) so that the first ticket over W is admitted promptly.
+ * While this replica leads its queue, runs advance-window.lua once per due
+ * slot. It sleeps until the due time Redis returned (in Redis's clock, so
+ * replicas' clocks need not agree). S, I, K and the queue's state are read by
+ * the script from the stored queue, never from this process's settings.
+ *
+ * An idle queue (nobody waits) or a held one costs no Redis calls: the ticker
+ * sleeps until the replica's state cache shows somebody waiting or the state
+ * changing (pub/sub delivers both within milliseconds; the periodic refresh
+ * within STATE_REFRESH_MS), with idleCheckMs as a backstop. With 1,000 queues
+ * on a replica, polling every 100 ms would have cost 10,000 calls a second.
  */
 export class Ticker {
   private timer: NodeJS.Timeout | undefined;
@@ -35,21 +46,41 @@ export class Ticker {
     this.planned = undefined;
     this.o.metrics?.tickLag.set({ queue: this.o.store.queueId }, 0);
   };
-  private readonly idlePollMs: number;
+  private unsubscribe: (() => void) | undefined;
+  /** True while sleeping until the cache shows work (idle or held), rather than until a due time. */
+  private sleeping = false;
   /** True after a skipped slot, until the next advance: one skip is counted per idle spell. */
   private idle = false;
+  private readonly idleCheckMs: number;
   /** When this ticker planned its next step (store clock), for the lag measure (tick-lag.ts). */
   private planned: PlannedStepMs;
 
   constructor(private readonly o: TickerOptions) {
-    this.idlePollMs = Math.min(o.settings.intervalMs, 100);
+    this.idleCheckMs = o.idleCheckMs ?? 10_000;
   }
 
   start(): void {
     if (this.closed) return;
     this.o.lease.on('acquired', this.onAcquired);
     this.o.lease.on('lost', this.onLost);
+    this.unsubscribe = this.o.cache.onChange((s, prev) => this.onState(s, prev));
     if (this.o.lease.isLeader()) this.kick(0);
+  }
+
+  /** Wakes a sleeping ticker when there is work, and follows a due time moved by a settings change. */
+  private onState(s: QueueSnapshot, prev: QueueSnapshot | undefined): void {
+    if (this.closed || this.inFlight || !this.o.lease.isLeader()) return;
+    if (this.sleeping) {
+      const work = s.mode === 'open' && s.counter > s.windowEnd;
+      if (work || (prev && prev.mode !== s.mode)) this.kick(0);
+      return;
+    }
+    if (prev && (prev.nextDueMs !== s.nextDueMs || prev.mode !== s.mode)) this.kick(0);
+  }
+
+  /** `ms`, or one interval of the queue when that is shorter (a 50 ms queue must not wait 250 ms). */
+  private shortWaitMs(ms: number): number {
+    return Math.min(ms, this.o.cache.peek()?.intervalMs ?? ms);
   }
 
   private clear(): void {
@@ -57,28 +88,30 @@ export class Ticker {
     this.timer = undefined;
   }
 
-  private kick(ms: number): void {
+  private kick(ms: number, sleeping = false): void {
     this.clear();
     if (this.closed) return;
+    this.sleeping = sleeping;
     this.timer = setTimeout(() => void this.step(), Math.max(0, ms));
   }
 
   private async step(): Promise<void> {
     this.timer = undefined;
+    this.sleeping = false;
     if (this.closed) return;
     if (!this.o.lease.isLeader()) {
       // Not leading now. Usually 'acquired' wakes us, but a renewal that answers after
       // the lease's local validity lapsed restores leadership without an event: keep
       // checking (a local call, no Redis) so a leader never holds the lease without ticking.
-      this.kick(this.idlePollMs);
+      this.kick(this.shortWaitMs(100));
       return;
     }
-    const run = this.o.store.advance(this.o.lease.owner, this.o.settings, this.o.cache.highWater());
+    const run = this.o.store.advance(this.o.lease.owner, this.o.cache.highWater());
     this.inFlight = run.then(
       (r) => this.handle(r),
       (err: unknown) => {
         this.o.logger.warn({ err: (err as Error).message }, 'window advance failed; retrying');
-        this.kick(Math.min(this.o.settings.intervalMs, 250));
+        this.kick(this.shortWaitMs(250));
       },
     );
     await this.inFlight;
@@ -90,7 +123,7 @@ export class Ticker {
     const m = this.o.metrics;
     const lagMs = stepLagMs(this.planned, r);
     if (lagMs !== undefined) m?.tickLag.set({ queue: q }, lagMs / 1000);
-    this.planned = nextPlannedMs(r, this.idlePollMs);
+    this.planned = nextPlannedMs(r, this.idleCheckMs);
     switch (r.outcome) {
       case 'not_leader':
         this.o.lease.markLost('advance refused: the lease belongs to another replica');
@@ -119,7 +152,12 @@ export class Ticker {
         this.o.cache.apply(r.snapshot!, 'advance');
         if (!this.idle) m?.advancesSkipped.inc({ queue: q });
         this.idle = true;
-        this.kick(this.idlePollMs);
+        this.kick(this.idleCheckMs, true);
+        return;
+      }
+      case 'held': {
+        this.o.cache.apply(r.snapshot!, 'advance');
+        this.kick(this.idleCheckMs, true);
         return;
       }
       case 'not_due': {
@@ -136,6 +174,7 @@ export class Ticker {
     if (this.closed) return;
     this.closed = true;
     this.clear();
+    this.unsubscribe?.();
     this.o.lease.off('acquired', this.onAcquired);
     this.o.lease.off('lost', this.onLost);
     await this.inFlight?.catch(() => undefined);

@@ -14,8 +14,8 @@ export interface QueueGaugeValues {
     /** Highest ticket issued (the queue's ticket counter). */
     readonly lastTicket: number;
     readonly waiting: number;
-    /** Wait of the newest ticket from now: 0 when nobody waits. */
-    readonly lastTicketEtaSeconds: number;
+    /** Wait of the newest ticket from now: 0 when nobody waits; absent while the queue is paused or closed (no ETA holds). */
+    readonly lastTicketEtaSeconds: number | undefined;
   };
 }
 
@@ -34,7 +34,7 @@ export function queueGauges(snapshot: QueueSnapshot | undefined, storeNowMs: num
       windowEnd: snapshot.windowEnd,
       lastTicket: snapshot.counter,
       waiting: waitingCount(snapshot.counter, snapshot.windowEnd),
-      lastTicketEtaSeconds: viewTicket(snapshot.counter, snapshot, storeNowMs).etaSeconds,
+      lastTicketEtaSeconds: viewTicket(snapshot.counter, snapshot, storeNowMs).etaSeconds ?? undefined,
     },
   };
 }

@@ -7,6 +7,8 @@
  * W = window end (highest admitted ticket), I = window interval, t = ticket.
  */
 
+import type { QueueMode } from './queue-state';
+
 export type TicketStatus = 'waiting' | 'active' | 'expired';
 
 /** The part of the shared queue state the arithmetic needs. */
@@ -21,6 +23,11 @@ export interface WindowView {
   readonly activeWindowCount: number;
   /** I in milliseconds. */
   readonly intervalMs: number;
+  /**
+   * The queue's state: paused and closed hold the window (a waiting ticket has no
+   * ETA that could hold); passthrough admits every ticket at once. Absent means open.
+   */
+  readonly mode?: QueueMode;
 }
 
 export interface TicketView {
@@ -29,8 +36,11 @@ export interface TicketView {
   readonly position: number;
   /** Waiting tickets before this one. */
   readonly ahead: number;
-  /** Seconds until this ticket becomes active; 0 unless waiting. */
-  readonly etaSeconds: number;
+  /**
+   * Seconds until this ticket becomes active; 0 unless waiting; null while the
+   * queue is paused or closed (no advance is scheduled, so no number would hold).
+   */
+  readonly etaSeconds: number | null;
   /**
    * Seconds the ticket stays active at least (advances are skipped while nobody
    * waits, so it can stay longer); 0 unless active.
@@ -84,14 +94,18 @@ export function ceilSeconds(ms: number): number {
 
 /** The full view of one ticket against the window at clock value nowMs. */
 export function viewTicket(ticket: number, w: WindowView, nowMs: number): TicketView {
-  const status = classify(ticket, w.windowEnd, w.windowSize, w.activeWindowCount);
+  // Passthrough admits every ticket issued: a ticket over W counts as admitted by itself
+  // (W catches up with the counter when passthrough ends, see update-queue.lua).
+  const windowEnd = w.mode === 'passthrough' ? Math.max(w.windowEnd, ticket) : w.windowEnd;
+  const status = classify(ticket, windowEnd, w.windowSize, w.activeWindowCount);
   if (status === 'waiting') {
-    const ahead = ticket - w.windowEnd - 1;
-    const etaMs = msForAdvances(windowsUntilAdmitted(ticket, w.windowEnd, w.windowSize), w.nextDueMs, w.intervalMs, nowMs);
+    const ahead = ticket - windowEnd - 1;
+    if (w.mode === 'paused' || w.mode === 'closed') return { status, position: ahead + 1, ahead, etaSeconds: null, activeForSeconds: 0 };
+    const etaMs = msForAdvances(windowsUntilAdmitted(ticket, windowEnd, w.windowSize), w.nextDueMs, w.intervalMs, nowMs);
     return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(etaMs), activeForSeconds: 0 };
   }
   if (status === 'active') {
-    const m = windowsUntilExpired(ticket, w.windowEnd, w.windowSize, w.activeWindowCount);
+    const m = windowsUntilExpired(ticket, windowEnd, w.windowSize, w.activeWindowCount);
     // Flooring keeps this a lower bound ("at least").
     const activeMs = msForAdvances(m, w.nextDueMs, w.intervalMs, nowMs);
     return { status, position: 0, ahead: 0, etaSeconds: 0, activeForSeconds: Math.floor(activeMs / 1000) };
@@ -111,6 +125,8 @@ export function waitingCount(counter: number, windowEnd: number): number {
  */
 export function pollAfterMs(view: TicketView, w: WindowView, nowMs: number, minMs = 1000, maxMs = 30000): number {
   if (view.status === 'expired') return maxMs;
+  // Held: nothing moves until an operator resumes; the event stream tells at once, pollers every 5 s.
+  if (w.mode === 'paused' || w.mode === 'closed') return Math.min(maxMs, Math.max(minMs, 5000));
   const untilTick = msUntilNextTick(w.nextDueMs, nowMs);
   const base = untilTick > 0 ? untilTick : w.intervalMs;
   return Math.min(maxMs, Math.max(minMs, base));

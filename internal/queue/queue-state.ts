@@ -1,8 +1,25 @@
+/**
+ * What a queue does with visitors (docs/system.md, "Queue states"):
+ * - open: admits by rate (W += S every I);
+ * - paused: joins accepted, no advance (the emergency stop);
+ * - passthrough: the waiting room is off, every ticket is admitted at once;
+ * - closed: no new joins, the window stays where it is.
+ */
+export const QUEUE_MODES = ['open', 'paused', 'passthrough', 'closed'] as const;
+export type QueueMode = (typeof QUEUE_MODES)[number];
+
+export function isQueueMode(s: unknown): s is QueueMode {
+  return typeof s === 'string' && (QUEUE_MODES as readonly string[]).includes(s);
+}
+
 /** Settings the ticker applies to a queue; stored in the queue state so all replicas agree. */
 export interface QueueSettings {
   readonly windowSize: number;
   readonly intervalMs: number;
   readonly activeWindowCount: number;
+  readonly mode: QueueMode;
+  /** Store-clock epoch ms at which a pre-queue opens; 0 for none. */
+  readonly opensAtMs: number;
 }
 
 /** One consistent read of a queue's shared state. */
@@ -21,7 +38,7 @@ export interface QueueSnapshot extends QueueSettings {
   readonly storeNowMs: number;
 }
 
-export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'not_leader' | 'missing' | 'rolled_back';
+export type AdvanceOutcome = 'advanced' | 'skipped' | 'not_due' | 'held' | 'not_leader' | 'missing' | 'rolled_back';
 
 /**
  * What a replica has already seen of its queue (docs/system.md, "A store that goes

@@ -6,7 +6,8 @@ import type { HighWater, QueueSettings, QueueSnapshot } from './queue-state';
 
 export interface StateCacheOptions {
   readonly store: QueueStore;
-  readonly settings: QueueSettings;
+  /** The queue's settings, used only if the state has to be created (ensure-queue.lua). */
+  readonly settings: () => QueueSettings;
   readonly logger: Logger;
   /** Fallback refresh period; pub/sub normally delivers every change first. */
   readonly refreshMs: number;
@@ -76,7 +77,7 @@ export class QueueStateCache {
     const before = this.now();
     let s;
     try {
-      s = await this.o.store.ensureQueue(this.o.settings, this.highWater());
+      s = await this.o.store.ensureQueue(this.o.settings(), this.highWater());
     } catch (err) {
       this.noteStoreError(err);
       throw err;

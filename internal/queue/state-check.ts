@@ -1,4 +1,4 @@
-import type { HighWater, RollbackReason } from './queue-state';
+import { isQueueMode, type HighWater, type QueueMode, type RollbackReason } from './queue-state';
 
 /**
  * The integrity rules of a queue's stored state, as pure functions. The Lua scripts
@@ -19,6 +19,8 @@ export const FIELD_RANGES = Object.freeze({
   activeWindowCount: [1, 1_000_000],
   version: [1, MAX_EXACT],
   counter: [0, MAX_EXACT],
+  // 0 means no opening time (a queue that is not a pre-queue).
+  opensAtMs: [0, MAX_EXACT],
 } as const);
 
 export type StateField = keyof typeof FIELD_RANGES;
@@ -37,8 +39,14 @@ export function strictInt(v: unknown, lo: number, hi: number): number | undefine
   return n;
 }
 
-/** The validated numeric fields of a queue state. */
-export type CheckedState = { readonly epoch: string } & { readonly [F in StateField]: number };
+/** The validated fields of a queue state. */
+export type CheckedState = { readonly epoch: string; readonly mode: QueueMode } & { readonly [F in StateField]: number };
+
+/**
+ * Fields a state written before queue states existed lacks: such a queue is open and has
+ * no opening time (the scripts read them the same way: `mode or 'open'`, `opensAtMs or 0`).
+ */
+const LEGACY_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ mode: 'open', opensAtMs: '0' });
 
 export type StateCheck = { readonly ok: true; readonly state: CheckedState } | { readonly ok: false; readonly field: string; readonly value: unknown };
 
@@ -49,11 +57,14 @@ export function checkState(raw: Readonly<Record<string, unknown>>): StateCheck {
   const out: Record<string, number> = {};
   for (const field of Object.keys(FIELD_RANGES) as StateField[]) {
     const [lo, hi] = FIELD_RANGES[field];
-    const n = strictInt(raw[field], lo, hi);
+    const v = raw[field] === undefined ? LEGACY_DEFAULTS[field] : raw[field];
+    const n = strictInt(v, lo, hi);
     if (n === undefined) return { ok: false, field, value: raw[field] };
     out[field] = n;
   }
-  return { ok: true, state: { epoch, ...(out as { [F in StateField]: number }) } };
+  const mode = raw.mode === undefined ? LEGACY_DEFAULTS.mode : raw.mode;
+  if (!isQueueMode(mode)) return { ok: false, field: 'mode', value: raw.mode };
+  return { ok: true, state: { epoch, mode, ...(out as { [F in StateField]: number }) } };
 }
 
 /**

@@ -1,35 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AbuseControls } from '../abuse/abuse-controls';
 import { claimNetwork, passHolderCheck } from '../abuse/pass-holder';
 import { Admission } from '../admission/admission';
+import { adminApiRouter } from '../admin/admin-api';
+import { AdminAuth } from '../admin/admin-auth';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
+import { queueOf } from '../http/queue-prefix';
 import { capConnectionsPerPeer } from '../http/connection-cap';
-import { LeaderLease } from '../leader/lease';
-import { Ticker } from '../leader/ticker';
 import { Metrics } from '../observability/metrics';
-import { queueGauges } from '../observability/queue-gauges';
-import type { QueueSettings } from '../queue/queue-state';
-import { QueueStateCache } from '../queue/state-cache';
-import { QueueService } from '../service/queue-service';
+import { QueueRegistry } from '../queues/queue-registry';
+import type { QueueDefaults } from '../queues/queue-settings';
 import { Readiness } from '../service/readiness';
-import { TicketBatcher } from '../service/ticket-batcher';
-import { MemoryPassStore } from '../store/memory-pass-store';
-import { MemoryQueueStore } from '../store/memory-store';
+import { MemoryCatalog } from '../store/memory-catalog';
 import { RedisPassStore } from '../store/pass-store';
 import { DurabilityUnsupportedError } from '../store/durability';
-import { RedisQueueStore } from '../store/redis-store';
 import { MemoryAbuseStore } from '../store/abuse-store-memory';
 import { RedisAbuseStore } from '../store/abuse-store-redis';
 import { queueKeys } from '../store/keys';
-import type { QueueStore, StoreIntegrityHooks } from '../store/store';
+import { RedisCatalog } from '../store/redis-catalog';
+import { RedisQueueStore } from '../store/redis-store';
+import type { QueueCatalog, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
-import { EventHub } from '../events/event-hub';
+import { streamToken } from '../events/ticket-source';
 import { QueueOverview } from '../service/queue-overview';
 
 function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
@@ -44,21 +42,37 @@ function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
  * production, the embedded single-process store (loadConfig already refuses a
  * production config without REDIS_URL; the check here guards other callers).
  */
-export function createStore(config: Config, logger: Logger, metrics: Metrics): RedisQueueStore | MemoryQueueStore {
+export function createCatalog(config: Config, logger: Logger, metrics: Metrics): RedisCatalog | MemoryCatalog {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
-    return new MemoryQueueStore({ queueId: config.queueId, logger: logger.child({ component: 'memory-store' }), ...integrityHooks(config.queueId, metrics) });
+    return new MemoryCatalog({ logger: logger.child({ component: 'memory-store' }), integrity: (queue) => integrityHooks(queue, metrics) });
   }
-  return new RedisQueueStore({
+  return new RedisCatalog({
     url: config.redisUrl,
     tlsCaFile: config.redisTlsCaFile || undefined,
-    queueId: config.queueId,
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
-    ...integrityHooks(config.queueId, metrics),
+    integrity: (queue) => integrityHooks(queue, metrics),
     durability: config.joinDurability,
-    onDurabilityShortfall: () => metrics.joinDurabilityShortfalls.inc({ queue: config.queueId }),
+    onDurabilityShortfall: (queue) => metrics.joinDurabilityShortfalls.inc({ queue }),
   });
+}
+
+/** The environment's queue settings: the default queue is created from them, other queues default to them. */
+export function queueDefaults(config: Config): QueueDefaults {
+  return {
+    windowSize: config.windowSize,
+    intervalMs: config.windowIntervalMs,
+    activeWindowCount: config.activeWindowCount,
+    targetUrl: config.targetUrl,
+    branding: {
+      title: config.brandTitle,
+      message: config.brandMessage,
+      logoUrl: config.brandLogoUrl,
+      primaryColor: config.brandPrimaryColor,
+      backgroundColor: config.brandBackgroundColor,
+    },
+  };
 }
 
 /**
@@ -94,24 +108,21 @@ function bind(server: Server, port: number, host: string): Promise<AddressInfo> 
 
 /**
  * One waitroom replica: every long-running part, wired from a Config.
- * start() connects and begins leading/ticking; listen() serves HTTP;
+ * start() connects and begins serving every stored queue; listen() serves HTTP;
  * shutdown() drains gracefully. cmd/server/main.ts owns signals and exit codes.
  */
 export class WaitroomServer {
   readonly metrics: Metrics;
-  readonly store: QueueStore & { connect(): Promise<void> };
-  readonly cache: QueueStateCache;
-  readonly lease: LeaderLease;
-  readonly ticker: Ticker;
-  readonly service: QueueService;
+  readonly catalog: QueueCatalog;
+  readonly registry: QueueRegistry;
   readonly readiness: Readiness;
-  readonly settings: QueueSettings;
+  readonly tokens: TicketTokens;
   readonly http: Server;
   /** The METRICS_PORT listener, when configured. */
   readonly metricsHttp: Server | undefined;
-  readonly events: EventHub;
   readonly admission: Admission;
   readonly abuse: AbuseControls;
+  readonly owner: string;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -119,121 +130,116 @@ export class WaitroomServer {
     readonly logger: Logger,
   ) {
     this.metrics = new Metrics();
-    this.settings = Object.freeze({
-      windowSize: config.windowSize,
-      intervalMs: config.windowIntervalMs,
-      activeWindowCount: config.activeWindowCount,
-    });
-    const store = createStore(config, logger, this.metrics);
-    this.store = store;
-    this.cache = new QueueStateCache({
-      store: this.store,
-      settings: this.settings,
-      logger: logger.child({ component: 'state' }),
+    const catalog = createCatalog(config, logger, this.metrics);
+    this.catalog = catalog;
+    this.owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
+    let streamsOpen = () => 0;
+    this.registry = new QueueRegistry({
+      catalog,
+      passStoreFor: (id, store) =>
+        catalog instanceof MemoryCatalog ? catalog.passStore(id) : new RedisPassStore(store as RedisQueueStore, logger.child({ component: 'admission', queue: id })),
+      defaultQueueId: config.queueId,
+      defaults: queueDefaults(config),
+      owner: this.owner,
+      logger,
       refreshMs: config.stateRefreshMs,
-      maxStalenessMs: config.stateMaxStalenessMs,
-    });
-    const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    this.lease = new LeaderLease({
-      store: this.store,
-      owner,
-      ttlMs: config.leaseTtlMs,
-      renewMs: config.leaseRenewMs,
-      logger: logger.child({ component: 'lease' }),
-    });
-    this.ticker = new Ticker({
-      store: this.store,
-      lease: this.lease,
-      cache: this.cache,
-      settings: this.settings,
-      logger: logger.child({ component: 'ticker' }),
-      metrics: this.metrics,
-    });
-    const tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
-    const q = config.queueId;
-    const batcher = new TicketBatcher(
-      this.store,
-      this.settings,
-      512,
-      (b) => {
-        this.metrics.ticketsIssued.inc({ queue: q }, b.count);
-        this.metrics.joinBatchSize.observe(b.count);
+      runtime: {
+        tokens: this.tokens,
+        metrics: this.metrics,
+        refreshMs: config.stateRefreshMs,
+        maxStalenessMs: config.stateMaxStalenessMs,
+        leaseTtlMs: config.leaseTtlMs,
+        leaseRenewMs: config.leaseRenewMs,
+        revocationRefreshMs: config.passRevocationRefreshMs,
+        events: {
+          heartbeatMs: config.sseHeartbeatMs,
+          retryMs: config.sseRetryMs,
+          maxStreamsPerIp: config.sseMaxStreamsPerIp,
+          maxStreams: config.sseMaxStreams,
+          trustProxy: config.trustProxy,
+          draining: () => this.readiness.isDraining(),
+          openStreams: () => streamsOpen(),
+        },
       },
-      () => this.cache.highWater(),
-    );
-    this.service = new QueueService({
-      queueId: q,
-      cache: this.cache,
-      tokens,
-      batcher,
-      onTicketAboveCounter: () => this.metrics.stateCorrupt.inc({ queue: q }),
     });
-    this.readiness = new Readiness(this.store, this.cache);
-    this.wireMetrics();
-    this.events = new EventHub({
-      service: this.service,
-      cache: this.cache,
-      logger: logger.child({ component: 'events' }),
-      metrics: this.metrics,
-      heartbeatMs: config.sseHeartbeatMs,
-      retryMs: config.sseRetryMs,
-      maxStreamsPerIp: config.sseMaxStreamsPerIp,
-      maxStreams: config.sseMaxStreams,
-      trustProxy: config.trustProxy,
-      draining: () => this.readiness.isDraining(),
-    });
+    streamsOpen = () => this.registry.list().reduce((n, r) => n + r.events.size(), 0);
+    this.readiness = new Readiness(catalog, () => this.registry.defaultRuntime?.cache);
     const overview = new QueueOverview({
-      queueId: q,
-      store: this.store,
-      cache: this.cache,
-      settings: this.settings,
-      replica: () => ({ owner, leader: this.lease.isLeader() }),
-      streams: () => this.events.size(),
+      queueId: config.queueId,
+      queue: () => {
+        const r = this.registry.require(config.queueId);
+        return { store: catalog.queue(config.queueId), cache: r.cache, settings: r.rateSettings() };
+      },
+      replica: () => ({ owner: this.owner, leader: this.registry.defaultRuntime?.lease.isLeader() ?? false }),
+      streams: () => streamsOpen(),
     });
-    const passStore = store instanceof RedisQueueStore ? new RedisPassStore(store, logger.child({ component: 'admission' })) : new MemoryPassStore(store);
     this.abuse = new AbuseControls({
       config,
-      store: store instanceof RedisQueueStore ? new RedisAbuseStore(store) : new MemoryAbuseStore(store, passStore as MemoryPassStore),
-      ...(store instanceof RedisQueueStore ? { sendCommand: (args: string[]) => store.sendCommand(args) } : {}),
-      claimLimitPrefix: queueKeys(q).claimLimitPrefix,
-      cache: this.cache,
+      cache: (id) => this.registry.get(id)?.cache,
+      parts: (id) => {
+        const store = catalog.queue(id);
+        const claimLimitPrefix = queueKeys(id).claimLimitPrefix;
+        if (store instanceof RedisQueueStore) return { store: new RedisAbuseStore(store), sendCommand: (args: string[]) => store.sendCommand(args), claimLimitPrefix };
+        const memory = catalog as MemoryCatalog;
+        return { store: new MemoryAbuseStore(memory.queue(id), memory.passStore(id)), claimLimitPrefix };
+      },
+      queues: {
+        ids: () => this.registry.list().map((r) => r.id),
+        onChange: (l) => this.registry.onChange((id) => l(id)),
+      },
+      tokens: this.tokens,
       metrics: this.metrics,
       logger: logger.child({ component: 'abuse' }),
-      onPassRevoked: (jti, expMs) => this.admission.revocations.add(jti, expMs),
+      onPassRevoked: (queue, jti, expMs) => this.registry.get(queue)?.revocations.add(jti, expMs),
     });
     this.admission = new Admission({
       config,
-      passStore,
-      queue: this.service,
+      registry: this.registry,
+      tokens: this.tokens,
       logger,
       metrics: this.metrics,
-      checkClient: passHolderCheck({ sharing: this.abuse.sharing, bindPrefix: config.passBindPrefix, trustProxy: config.trustProxy }),
+      checkClient: passHolderCheck({ sharing: (queue) => this.abuse.sharingFor(queue), bindPrefix: config.passBindPrefix, trustProxy: config.trustProxy }),
       claimNetwork: (req) => claimNetwork(req, config.passBindPrefix, config.trustProxy),
     });
-    const handler = buildHandler({
-      logger,
-      metrics: this.metrics,
-      api: apiEndpoints(this.service, { gate: this.abuse.joinGate, cookieSecure: config.passCookieSecure }),
-      readiness: this.readiness,
-      trustProxy: config.trustProxy,
-      logSampleRate: config.logSampleRate,
-      events: this.events,
-      web: {
-        queueId: q,
-        brand: {
-          title: config.brandTitle,
-          message: config.brandMessage,
-          logoUrl: config.brandLogoUrl,
-          primaryColor: config.brandPrimaryColor,
-          backgroundColor: config.brandBackgroundColor,
-          targetUrl: config.targetUrl,
-        },
+    const adminAuth = new AdminAuth(config.adminTokens);
+    const handler = buildHandler(
+      {
+        logger,
+        metrics: this.metrics,
+        api: apiEndpoints({
+          registry: this.registry,
+          tokens: this.tokens,
+          defaultQueueId: config.queueId,
+          gate: this.abuse.joinGate,
+          cookieSecure: config.passCookieSecure,
+        }),
+        readiness: this.readiness,
+        trustProxy: config.trustProxy,
+        logSampleRate: config.logSampleRate,
+        // A stream belongs to the queue of its ticket (verified again, from the cache, by the hub);
+        // the ticket cookie read is the one of the /q/{id}/ route's queue (the default queue's otherwise).
+        events: (req: IncomingMessage) =>
+          this.registry.forTicket(this.tokens.verify(streamToken(req, queueOf(req) ?? config.queueId)).queue).events,
+        web: { queueId: config.queueId, registry: this.registry },
+        admin: { token: config.adminToken, overview },
+        metricsOnMainPort: config.metricsPort === 0,
+        extraRouters: [
+          this.admission.router,
+          adminApiRouter({
+            auth: adminAuth,
+            catalog,
+            registry: this.registry,
+            defaults: queueDefaults(config),
+            defaultQueueId: config.queueId,
+            trustProxy: config.trustProxy,
+            replicaOwner: this.owner,
+          }),
+        ],
+        abuse: this.abuse.hooks,
       },
-      admin: { token: config.adminToken, overview },
-      metricsOnMainPort: config.metricsPort === 0,
-      extraRouters: [this.admission.router],
-      abuse: this.abuse.hooks,
-    }, this.admission.hotRoutes);
+      this.admission.hotRoutes,
+    );
     this.http = createServer(
       {
         // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
@@ -255,22 +261,22 @@ export class WaitroomServer {
     this.metricsHttp = config.metricsPort ? createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, metricsApp(this.metrics)) : undefined;
   }
 
-  private wireMetrics(): void {
-    const q = this.config.queueId;
-    const m = this.metrics;
-    m.trackQueue(q, () => queueGauges(this.cache.peek(), this.cache.storeNow(), this.cache.ageMs()));
-    this.lease.on('acquired', () => {
-      m.leader.set({ queue: q }, 1);
-      m.leadershipChanges.inc({ queue: q, change: 'acquired' });
-    });
-    this.lease.on('lost', () => {
-      m.leader.set({ queue: q }, 0);
-      m.leadershipChanges.inc({ queue: q, change: 'lost' });
-    });
+  /** The default queue's runtime (QUEUE_ID); throws until it is loaded. */
+  get defaultQueue() {
+    return this.registry.require(this.config.queueId);
+  }
+
+  /** The default queue's service and cache: the single-queue view of this replica. */
+  get service() {
+    return this.defaultQueue.service;
+  }
+
+  get cache() {
+    return this.defaultQueue.cache;
   }
 
   /**
-   * Connects to the store, loads the state and starts the lease and ticker.
+   * Connects to the store, loads every queue and starts their leases and tickers.
    * Never throws for an unreachable store; throws DurabilityUnsupportedError when the
    * store cannot make joins as durable as JOIN_DURABILITY asks. The first connection attempt is
    * awaited (node-redis settles it within its connect timeout) so that the
@@ -278,25 +284,22 @@ export class WaitroomServer {
    */
   async start(): Promise<void> {
     for (const w of this.config.warnings) this.logger.warn(w);
-    if (this.store instanceof MemoryQueueStore) {
+    if (this.catalog instanceof MemoryCatalog) {
       // Loud on purpose: a second replica started this way would run its own separate
-      // queue, handing out the same ticket numbers and admitting twice as fast.
+      // queues, handing out the same ticket numbers and admitting twice as fast.
       this.logger.warn(
         { store: 'embedded', queue: this.config.queueId, replicas: 1 },
-        'EMBEDDED STORE: REDIS_URL is not set, so the queue lives in this process only. ' +
-          'Run exactly ONE replica; the queue is lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
+        'EMBEDDED STORE: REDIS_URL is not set, so the queues live in this process only. ' +
+          'Run exactly ONE replica; the queues are lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
       );
     }
-    await this.store.connect().catch((err: unknown) => {
+    await this.catalog.connect().catch((err: unknown) => {
       // A server that cannot make joins as durable as JOIN_DURABILITY asks must not serve:
       // the entry point prints the reason and exits 78.
       if (err instanceof DurabilityUnsupportedError) throw err;
       this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying');
     });
-    this.events.start();
-    await this.cache.start();
-    this.lease.start();
-    this.ticker.start();
+    await this.registry.start();
     await this.admission.start();
     this.abuse.start();
   }
@@ -326,8 +329,8 @@ export class WaitroomServer {
   }
 
   /**
-   * Graceful shutdown: readiness turns 503 at once; the ticker stops and the
-   * lease is released (a successor ticks within one renew period); after
+   * Graceful shutdown: readiness turns 503 at once; every ticker stops and every
+   * lease is released (successors tick within one renew period); after
    * SHUTDOWN_DELAY_MS (time for load balancers to notice), the server
    * stops accepting and in-flight requests finish (up to SHUTDOWN_TIMEOUT_MS);
    * then the store connections close. Idempotent.
@@ -336,11 +339,10 @@ export class WaitroomServer {
     this.shuttingDown ??= (async () => {
       this.readiness.beginDrain();
       this.logger.info('shutting down: draining');
-      await this.ticker.close();
-      await this.lease.close();
+      await this.registry.stopTicking();
       if (this.config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.shutdownDelayMs));
       // Open streams would hold http.close() until the timeout; their clients reconnect elsewhere.
-      this.events.close();
+      for (const r of this.registry.list()) r.events.close();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       const timeout = setTimeout(() => {
@@ -356,10 +358,11 @@ export class WaitroomServer {
         const m = this.metricsHttp;
         await new Promise<void>((resolve) => m.close(() => resolve()));
       }
-      await this.cache.close();
+      // The sharing detectors' last flush runs on the queues' stores: before the registry closes them.
       await this.abuse.close();
+      await this.registry.close();
       await this.admission.close();
-      await this.store.close();
+      await this.catalog.close();
       this.logger.info('shutdown complete');
     })();
     return this.shuttingDown;

@@ -5,9 +5,8 @@ import type { QueueStore } from '../store/store';
 
 export interface QueueOverviewDeps {
   readonly queueId: string;
-  readonly store: QueueStore;
-  readonly cache: QueueStateCache;
-  readonly settings: QueueSettings;
+  /** The queue's store, cache and current settings (the default queue's runtime). */
+  readonly queue: () => { readonly store: QueueStore; readonly cache: QueueStateCache; readonly settings: QueueSettings };
   /** This replica's lease owner id and whether it leads now. */
   readonly replica: () => { owner: string; leader: boolean };
   /** Open event streams on this replica. */
@@ -39,19 +38,20 @@ export class QueueOverview {
   constructor(private readonly d: QueueOverviewDeps) {}
 
   async read(): Promise<QueueOverviewData> {
-    const leader = await this.d.store.leaseHolder();
-    const s = this.d.cache.peek();
-    const age = this.d.cache.ageMs();
+    const q = this.d.queue();
+    const leader = await q.store.leaseHolder();
+    const s = q.cache.peek();
+    const age = q.cache.ageMs();
     return {
       queue: this.d.queueId,
       epoch: s?.epoch ?? null,
       counter: s?.counter ?? null,
       windowEnd: s?.windowEnd ?? null,
       waiting: s ? waitingCount(s.counter, s.windowEnd) : null,
-      nextTickInMs: s ? Math.round(msUntilNextTick(s.nextDueMs, this.d.cache.storeNow())) : null,
+      nextTickInMs: s ? Math.round(msUntilNextTick(s.nextDueMs, q.cache.storeNow())) : null,
       nextDueMs: s?.nextDueMs ?? null,
       version: s?.version ?? null,
-      settings: this.d.settings,
+      settings: q.settings,
       leader,
       replica: { ...this.d.replica(), stateAgeMs: Number.isFinite(age) ? Math.round(age) : null, eventStreams: this.d.streams() },
     };

@@ -1,11 +1,21 @@
 import { ForbiddenError, QueueResetError, UnavailableError } from '../errors/errors';
 import { pollAfterMs, viewTicket, type TicketView, type WindowView } from '../queue/arithmetic';
-import type { QueueSnapshot } from '../queue/queue-state';
+import type { QueueMode, QueueSnapshot } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { TicketClaims, TicketTokens } from '../tokens/ticket-token';
 import type { TicketBatcher } from './ticket-batcher';
 
-export interface JoinResult extends TicketView {
+/** What a visitor sees of the queue itself, besides their ticket. */
+export interface QueueNotice {
+  /** open, paused, passthrough or closed. */
+  readonly state: QueueMode;
+  /** The operator's broadcast message, or null. */
+  readonly message: string | null;
+  /** ISO time a pre-queue opens at, or null. */
+  readonly opensAt: string | null;
+}
+
+export interface JoinResult extends TicketView, QueueNotice {
   readonly token: string;
   readonly queue: string;
   readonly ticket: number;
@@ -13,7 +23,7 @@ export interface JoinResult extends TicketView {
   readonly expiresAt: number;
 }
 
-export interface StatusResult extends TicketView {
+export interface StatusResult extends TicketView, QueueNotice {
   readonly queue: string;
   readonly ticket: number;
   readonly windowEnd: number;
@@ -30,6 +40,8 @@ export interface PublicWindow {
   readonly intervalSeconds: number;
   /** Relative, not a timestamp: clients' clocks need not agree with Redis's. */
   readonly nextTickInMs: number;
+  readonly state: QueueMode;
+  readonly opensAt: string | null;
 }
 
 export interface QueueServiceDeps {
@@ -37,6 +49,8 @@ export interface QueueServiceDeps {
   readonly cache: QueueStateCache;
   readonly tokens: TicketTokens;
   readonly batcher: TicketBatcher;
+  /** The queue's descriptive settings now (the broadcast message and the config version). */
+  readonly describe?: () => { readonly message: string | null; readonly configVersion: number };
   readonly onIssued?: (ticket: number, view: TicketView) => void;
   /** A valid ticket above the counter the replica confirmed after it was issued (for metrics). */
   readonly onTicketAboveCounter?: () => void;
@@ -71,7 +85,17 @@ export class QueueService {
     const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
-    return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view };
+    return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view, ...this.notice(snapshot) };
+  }
+
+  /** The queue's state, message and opening time as visitors see them. */
+  notice(s: QueueSnapshot): QueueNotice {
+    return { state: s.mode, message: this.d.describe?.().message ?? null, opensAt: s.opensAtMs > 0 ? new Date(s.opensAtMs).toISOString() : null };
+  }
+
+  /** Config version of the queue's descriptive settings (0 when not known): part of SSE event ids. */
+  configVersion(): number {
+    return this.d.describe?.().configVersion ?? 0;
   }
 
   /** Verifies a ticket token and checks it belongs to this queue and its current epoch. */
@@ -121,6 +145,8 @@ export class QueueService {
       intervalSeconds: s.intervalMs / 1000,
       // Whole milliseconds: the store clock offset makes the difference fractional.
       nextTickInMs: Math.max(0, Math.round(s.nextDueMs - this.d.cache.storeNow())),
+      state: s.mode,
+      opensAt: s.opensAtMs > 0 ? new Date(s.opensAtMs).toISOString() : null,
     };
   }
 
@@ -148,6 +174,7 @@ export class QueueService {
       windowEnd: snap.windowEnd,
       pollAfterSeconds: Math.ceil(pollAfterMs(view, snap, now) / 1000),
       ...view,
+      ...this.notice(snap),
     };
   }
 }

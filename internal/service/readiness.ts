@@ -1,5 +1,4 @@
 import type { QueueStateCache } from '../queue/state-cache';
-import type { QueueStore } from '../store/store';
 
 /** Why the replica is not ready, or null when it is. */
 export type NotReadyReason = 'shutting_down' | 'store_unreachable' | 'state_not_loaded' | 'state_stale' | 'state_corrupt' | null;
@@ -9,8 +8,9 @@ export class Readiness {
   private draining = false;
 
   constructor(
-    private readonly store: QueueStore,
-    private readonly cache: QueueStateCache,
+    private readonly store: { isReady(): boolean },
+    /** The default queue's cache: the replica serves once that queue is loaded and fresh. */
+    private readonly cache: () => QueueStateCache | undefined,
   ) {}
 
   /** Called the moment SIGTERM arrives; readiness is 503 from then on. */
@@ -25,9 +25,10 @@ export class Readiness {
   reason(): NotReadyReason {
     if (this.draining) return 'shutting_down';
     if (!this.store.isReady()) return 'store_unreachable';
-    if (this.cache.isCorrupt()) return 'state_corrupt';
-    if (!this.cache.peek()) return 'state_not_loaded';
-    if (!this.cache.isFresh()) return 'state_stale';
+    const cache = this.cache();
+    if (cache?.isCorrupt()) return 'state_corrupt';
+    if (!cache?.peek()) return 'state_not_loaded';
+    if (!cache.isFresh()) return 'state_stale';
     return null;
   }
 }

@@ -24,7 +24,8 @@ export class TicketBatcher {
 
   constructor(
     private readonly store: QueueStore,
-    private readonly settings: QueueSettings,
+    /** The queue's settings, used only if its state has to be created. */
+    private readonly settings: () => QueueSettings,
     /** Upper bound per round trip; a bigger burst is split over several calls. */
     private readonly maxBatch = 512,
     private readonly onBatch?: (b: IssuedTickets) => void,
@@ -48,7 +49,7 @@ export class TicketBatcher {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      this.store.issueTickets(batch.length, this.settings, this.seen?.()).then(
+      this.store.issueTickets(batch.length, this.settings(), this.seen?.()).then(
         (issued) => {
           this.onBatch?.(issued);
           batch.forEach((p, i) => p.resolve({ ticket: issued.first + i, snapshot: issued.snapshot }));

@@ -4,8 +4,17 @@
  * multi-key Lua scripts require.
  */
 export interface QueueKeys {
-  /** Hash: epoch, windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount, version, createdAtMs. */
+  /**
+   * Hash: epoch, windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount, version,
+   * createdAtMs, mode (open|paused|passthrough|closed; absent = open), opensAtMs (0 = none).
+   */
   readonly state: string;
+  /**
+   * Hash: doc (JSON of the queue's descriptive settings: name, message, targetUrl,
+   * branding, createdAt, updatedAt) and version (the ETag, bumped by every change).
+   * The rate settings (S, I, K, mode, opensAt) live in `state`, where the scripts read them.
+   */
+  readonly config: string;
   /** String: the ticket counter, INCRBY'd by join.lua. */
   readonly counter: string;
   /** String: the leader lease, value = owner id, with a PX TTL. */
@@ -40,6 +49,7 @@ export function queueKeys(queueId: string): QueueKeys {
   const base = `${KEY_PREFIX}:{${queueId}}`;
   return Object.freeze({
     state: `${base}:state`,
+    config: `${base}:config`,
     counter: `${base}:counter`,
     leader: `${base}:leader`,
     events: `${base}:events`,
@@ -54,3 +64,26 @@ export function queueKeys(queueId: string): QueueKeys {
     passClients: (jti: string) => `${base}:pass-clients:${jti}`,
   });
 }
+
+/**
+ * Keys shared by every queue. Each is a single key in its own slot and is only
+ * ever read or written by single-key commands or scripts, never together with a
+ * queue's keys (Redis Cluster refuses cross-slot scripts).
+ */
+export interface GlobalKeys {
+  /** Hash: queue id -> config version. The registry every replica reconciles against. */
+  readonly registry: string;
+  /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, the {registry} slot): "set <id> <version>" or "del <id>" on every registry change. */
+  readonly registryChanges: string;
+  /** Stream: the admin audit log, capped (XADD MAXLEN ~). */
+  readonly audit: string;
+  /** Sorted set: live replica ids scored by their last heartbeat (ms); spreads queue leases. */
+  readonly replicas: string;
+}
+
+export const globalKeys: GlobalKeys = Object.freeze({
+  registry: `${KEY_PREFIX}:{registry}:queues`,
+  registryChanges: `${KEY_PREFIX}:{registry}:changes`,
+  audit: `${KEY_PREFIX}:{audit}:log`,
+  replicas: `${KEY_PREFIX}:{replicas}:live`,
+});

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { UnavailableError } from '../errors/errors';
+import { QueueClosedError, UnavailableError } from '../errors/errors';
 import {
   NOTHING_SEEN,
   type AdvanceResult,
   type EnsuredQueue,
   type HighWater,
   type IssuedTickets,
+  type QueueMode,
   type QueueSettings,
   type QueueSnapshot,
   type RollbackReason,
@@ -25,10 +26,12 @@ export interface MemoryStoreOptions extends StoreIntegrityHooks {
    * the ticker, while values still look like Redis's epoch milliseconds.
    */
   readonly now?: () => number;
+  /** The queue's data, shared with a MemoryCatalog; a store made alone keeps its own. */
+  readonly cell?: MemoryQueueCell;
 }
 
 /** The queue state hash of the Redis store, as one record. */
-interface QueueState {
+export interface MemoryQueueState {
   epoch: string;
   windowEnd: number;
   nextDueMs: number;
@@ -37,6 +40,8 @@ interface QueueState {
   activeWindowCount: number;
   version: number;
   counter: number;
+  mode: QueueMode;
+  opensAtMs: number;
 }
 
 interface Lease {
@@ -44,18 +49,74 @@ interface Lease {
   expiresAtMs: number;
 }
 
-function monotonicEpochClock(): () => number {
+/** Everything one queue keeps in the embedded store: what its Redis keys hold. */
+export class MemoryQueueCell {
+  state: MemoryQueueState | undefined;
+  lease: Lease | undefined;
+  /** The config hash: descriptive settings (JSON) and the ETag version. */
+  config: { doc: string; version: number } | undefined;
+  readonly listeners = new Set<(s: QueueSnapshot) => void>();
+}
+
+export function monotonicEpochClock(): () => number {
   const origin = Date.now() - performance.now();
   // Whole milliseconds, like the Lua scripts' TIME-based clock.
   return () => Math.floor(origin + performance.now());
 }
 
+export function snapshotOf(s: MemoryQueueState, nowMs: number): QueueSnapshot {
+  return {
+    epoch: s.epoch,
+    windowEnd: s.windowEnd,
+    nextDueMs: s.nextDueMs,
+    windowSize: s.windowSize,
+    intervalMs: s.intervalMs,
+    activeWindowCount: s.activeWindowCount,
+    version: s.version,
+    counter: s.counter,
+    storeNowMs: nowMs,
+    mode: s.mode,
+    opensAtMs: s.opensAtMs,
+  };
+}
+
+/** A new state as ensure-queue.lua and create-queue.lua make it: W = S, or W = 0 until a future opensAt. */
+export function newState(settings: QueueSettings, nowMs: number, epoch: string = randomUUID(), version = 1): MemoryQueueState {
+  const preQueue = settings.opensAtMs > nowMs;
+  return {
+    epoch,
+    windowEnd: preQueue ? 0 : settings.windowSize,
+    nextDueMs: preQueue ? settings.opensAtMs : nowMs + settings.intervalMs,
+    windowSize: settings.windowSize,
+    intervalMs: settings.intervalMs,
+    activeWindowCount: settings.activeWindowCount,
+    version,
+    counter: 0,
+    mode: settings.mode,
+    opensAtMs: settings.opensAtMs,
+  };
+}
+
+/** Delivers a snapshot to a cell's listeners on a later turn, as a Redis subscriber connection would. */
+export function publish(cell: MemoryQueueCell, snap: QueueSnapshot, isOpen: () => boolean, log: Logger): void {
+  for (const l of cell.listeners) {
+    setImmediate(() => {
+      if (!isOpen() || !cell.listeners.has(l)) return;
+      try {
+        l(snap);
+      } catch (err) {
+        log.error({ err }, 'queue event listener failed');
+      }
+    });
+  }
+}
+
 /**
- * The embedded single-process store: the same QueueStore contract as
- * RedisQueueStore (test/store/store-contract.test.ts runs one suite against
+ * The embedded single-process store of one queue: the same QueueStore contract
+ * as RedisQueueStore (test/store/store-contract.test.ts runs one suite against
  * both), kept in this process's memory. It lets `npm start` run with nothing
- * installed; it cannot be shared, so it is for one replica only and its queue
- * is lost when the process ends (the next start creates a new epoch, exactly as
+ * installed; it cannot be shared, so it is for one replica only and its queues
+ * are lost when the process ends (the next start creates a new epoch, exactly as
  * a Redis that lost its data would).
  *
  * Each method mirrors one Lua script step for step. Node runs them to
@@ -65,9 +126,8 @@ function monotonicEpochClock(): () => number {
  */
 export class MemoryQueueStore implements QueueStore {
   readonly queueId: string;
-  private state: QueueState | undefined;
-  private lease: Lease | undefined;
-  private readonly listeners = new Set<(s: QueueSnapshot) => void>();
+  private readonly cell: MemoryQueueCell;
+  private readonly mine = new Set<(s: QueueSnapshot) => void>();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly hooks: StoreIntegrityHooks;
@@ -78,6 +138,7 @@ export class MemoryQueueStore implements QueueStore {
     this.log = opts.logger;
     this.hooks = opts;
     this.now = opts.now ?? monotonicEpochClock();
+    this.cell = opts.cell ?? new MemoryQueueCell();
   }
 
   /** The store's clock (what Redis's TIME is to the Redis store), for companion stores. */
@@ -95,25 +156,11 @@ export class MemoryQueueStore implements QueueStore {
     if (this.closed) throw new UnavailableError('store_unavailable', 'the embedded queue store is closed', 1);
   }
 
-  private snapshot(s: QueueState, nowMs: number): QueueSnapshot {
-    return {
-      epoch: s.epoch,
-      windowEnd: s.windowEnd,
-      nextDueMs: s.nextDueMs,
-      windowSize: s.windowSize,
-      intervalMs: s.intervalMs,
-      activeWindowCount: s.activeWindowCount,
-      version: s.version,
-      counter: s.counter,
-      storeNowMs: nowMs,
-    };
-  }
-
   /**
    * The scripts' field validation: a state that fails it answers 503 state_corrupt and is
    * never computed with (in memory only a bug could damage it, but the rule is the same).
    */
-  private checked(s: QueueState): QueueState {
+  private checked(s: MemoryQueueState): MemoryQueueState {
     const c = checkState(s as unknown as Record<string, unknown>);
     if (c.ok) return s;
     return this.corrupt(`queue state field ${c.field} is "${String(c.value)}"`);
@@ -125,33 +172,20 @@ export class MemoryQueueStore implements QueueStore {
     throw new UnavailableError('state_corrupt', `the queue state is damaged (${detail})`, 5);
   }
 
-  /** The state as ensure-queue.lua sets it up: a new epoch, W = S, counter 0. */
-  private create(settings: QueueSettings, nowMs: number, version: number): QueueState {
-    this.state = {
-      epoch: randomUUID(),
-      // W starts at S: the first batch is admitted at once; the second after one interval.
-      windowEnd: settings.windowSize,
-      nextDueMs: nowMs + settings.intervalMs,
-      windowSize: settings.windowSize,
-      intervalMs: settings.intervalMs,
-      activeWindowCount: settings.activeWindowCount,
-      version,
-      counter: 0,
-    };
-    return this.state;
-  }
-
-  /** ensure-queue.lua: create if missing, re-create (new epoch) if behind `seen`. */
-  private ensure(settings: QueueSettings, nowMs: number, seen: HighWater): { state: QueueState; created: boolean; rollback?: RollbackReason } {
-    if (!this.state) {
-      const state = this.create(settings, nowMs, seen.version + 1);
+  /**
+   * ensure-queue.lua: create if missing (with `settings`), re-create (new epoch) if behind
+   * `seen`, keeping the stored settings, which the admin API set.
+   */
+  private ensure(settings: QueueSettings, nowMs: number, seen: HighWater): { state: MemoryQueueState; created: boolean; rollback?: RollbackReason } {
+    if (!this.cell.state) {
+      const state = (this.cell.state = newState(settings, nowMs, randomUUID(), seen.version + 1));
       this.log.warn({ queue: this.queueId, epoch: state.epoch }, 'queue state created (new epoch)');
       return { state, created: true };
     }
-    const s = this.checked(this.state);
+    const s = this.checked(this.cell.state);
     const rollback = rollbackReason(s, seen);
     if (!rollback) return { state: s, created: false };
-    const state = this.create(settings, nowMs, Math.max(s.version, seen.version) + 1);
+    const state = (this.cell.state = newState(s, nowMs, randomUUID(), Math.max(s.version, seen.version) + 1));
     this.log.error({ queue: this.queueId, reason: rollback, epoch: state.epoch }, 'the queue state went backwards; started a new epoch');
     this.hooks.onRollback?.(rollback);
     return { state, created: true, rollback };
@@ -161,7 +195,7 @@ export class MemoryQueueStore implements QueueStore {
     this.assertOpen();
     const now = this.now();
     const { state, created, rollback } = this.ensure(settings, now, seen);
-    return { ...this.snapshot(state, now), created, ...(rollback ? { rollback } : {}) };
+    return { ...snapshotOf(state, now), created, ...(rollback ? { rollback } : {}) };
   }
 
   /** join.lua, after ensure-queue.lua when the state is missing or behind (as RedisQueueStore does). */
@@ -171,74 +205,64 @@ export class MemoryQueueStore implements QueueStore {
     const now = this.now();
     const { state } = this.ensure(settings, now, seen);
     if (state.counter > MAX_EXACT - count) this.corrupt(`ticket counter is "${state.counter}" (no room for ${count} more)`);
+    if (state.mode === 'closed') throw new QueueClosedError(this.queueId);
+    const before = state.counter;
     state.counter += count;
-    return { first: state.counter - count + 1, count, snapshot: this.snapshot(state, now) };
+    const snap = snapshotOf(state, now);
+    // The first batch to wait wakes the sleeping ticker (join.lua publishes it too).
+    if (before <= state.windowEnd && state.counter > state.windowEnd) publish(this.cell, snap, () => !this.closed, this.log);
+    return { first: state.counter - count + 1, count, snapshot: snap };
   }
 
-  /** advance-window.lua: lease fence, due check, skip while nobody waits, no catch-up. */
-  async advance(owner: string, settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
+  /** advance-window.lua: lease fence, rollback checks, held states, due check, skip while nobody waits, no catch-up. */
+  async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     this.assertOpen();
     const now = this.now();
     if (this.holder(now) !== owner) return { outcome: 'not_leader', lagMs: 0 };
-    if (!this.state) return { outcome: 'missing', lagMs: 0 };
-    const s = this.checked(this.state);
+    if (!this.cell.state) return { outcome: 'missing', lagMs: 0 };
+    const s = this.checked(this.cell.state);
     const rollback = rollbackReason(s, seen);
     if (rollback) return { outcome: 'rolled_back', lagMs: 0, rollback };
-    if (now < s.nextDueMs) return { outcome: 'not_due', snapshot: this.snapshot(s, now), lagMs: 0 };
+    if (s.mode !== 'open') return { outcome: 'held', snapshot: snapshotOf(s, now), lagMs: 0 };
+    if (now < s.nextDueMs) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0 };
     const lagMs = now - s.nextDueMs;
     // Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
-    if (s.counter <= s.windowEnd) return { outcome: 'skipped', snapshot: this.snapshot(s, now), lagMs };
-    s.windowEnd += settings.windowSize;
-    s.nextDueMs = now + settings.intervalMs;
-    // The leader's settings become the queue's, as in the Lua script.
-    s.windowSize = settings.windowSize;
-    s.intervalMs = settings.intervalMs;
-    s.activeWindowCount = settings.activeWindowCount;
+    if (s.counter <= s.windowEnd) return { outcome: 'skipped', snapshot: snapshotOf(s, now), lagMs };
+    if (s.windowEnd > MAX_EXACT - s.windowSize) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
+    s.windowEnd += s.windowSize;
+    s.nextDueMs = now + s.intervalMs;
     s.version += 1;
-    const snap = this.snapshot(s, now);
-    this.publish(snap);
+    const snap = snapshotOf(s, now);
+    publish(this.cell, snap, () => !this.closed, this.log);
     return { outcome: 'advanced', snapshot: snap, lagMs };
-  }
-
-  private publish(snap: QueueSnapshot): void {
-    for (const l of this.listeners) {
-      setImmediate(() => {
-        if (this.closed || !this.listeners.has(l)) return;
-        try {
-          l(snap);
-        } catch (err) {
-          this.log.error({ err }, 'queue event listener failed');
-        }
-      });
-    }
   }
 
   /** The lease holder by the store clock: an expired lease is no lease (Redis PX expiry). */
   private holder(nowMs: number): string | null {
-    if (this.lease && nowMs >= this.lease.expiresAtMs) this.lease = undefined;
-    return this.lease?.owner ?? null;
+    if (this.cell.lease && nowMs >= this.cell.lease.expiresAtMs) this.cell.lease = undefined;
+    return this.cell.lease?.owner ?? null;
   }
 
   async acquireLease(owner: string, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     const now = this.now();
     if (this.holder(now) !== null) return false;
-    this.lease = { owner, expiresAtMs: now + ttlMs };
+    this.cell.lease = { owner, expiresAtMs: now + ttlMs };
     return true;
   }
 
   async renewLease(owner: string, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     const now = this.now();
-    if (this.holder(now) !== owner || !this.lease) return false;
-    this.lease.expiresAtMs = now + ttlMs;
+    if (this.holder(now) !== owner || !this.cell.lease) return false;
+    this.cell.lease.expiresAtMs = now + ttlMs;
     return true;
   }
 
   async releaseLease(owner: string): Promise<boolean> {
     this.assertOpen();
     if (this.holder(this.now()) !== owner) return false;
-    this.lease = undefined;
+    this.cell.lease = undefined;
     return true;
   }
 
@@ -251,10 +275,12 @@ export class MemoryQueueStore implements QueueStore {
     this.assertOpen();
     // Wrapped so that subscribing the same function twice gives two deliveries, as two Redis subscriptions would.
     const listener = (s: QueueSnapshot) => onSnapshot(s);
-    this.listeners.add(listener);
+    this.cell.listeners.add(listener);
+    this.mine.add(listener);
     return {
       close: async () => {
-        this.listeners.delete(listener);
+        this.cell.listeners.delete(listener);
+        this.mine.delete(listener);
       },
     };
   }
@@ -269,6 +295,7 @@ export class MemoryQueueStore implements QueueStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.listeners.clear();
+    for (const l of this.mine) this.cell.listeners.delete(l);
+    this.mine.clear();
   }
 }

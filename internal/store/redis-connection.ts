@@ -96,7 +96,10 @@ type AnyClient = SingleClient | ClusterClient | SentinelClient;
  * topology: the Lua scripts and plain single-key commands (routed by their key
  * on a cluster). Nothing here can address two queues at once.
  */
-export type StoreCommands = Pick<SingleClient, keyof typeof scripts | 'get' | 'set' | 'del' | 'exists' | 'hGetAll' | 'hGet' | 'pTTL' | 'zCard' | 'zRangeByScore' | 'time'>;
+export type StoreCommands = Pick<
+  SingleClient,
+  keyof typeof scripts | 'get' | 'set' | 'del' | 'exists' | 'hGetAll' | 'hGet' | 'pTTL' | 'zCard' | 'zRangeByScore' | 'zRem' | 'xAdd' | 'xRevRange' | 'time'
+>;
 
 type Listener = (message: string) => void;
 
@@ -141,6 +144,7 @@ export class RedisConnection {
   /** Cluster only: false from a failed command until the next command or rebuild succeeds. */
   private healthy = false;
   private closed = false;
+  private connecting: Promise<void> | undefined;
   /** Number of rebuilds done, for tests and logs. */
   rebuilds = 0;
 
@@ -183,11 +187,22 @@ export class RedisConnection {
     emitter.on('ready', () => this.log.info({ role }, 'redis ready'));
   }
 
-  /** Connects (single: the node; cluster: discovery; sentinel: sentinels, then the primary). */
-  async connect(): Promise<void> {
-    this.log.info({ redis: describeRedisTarget(this.t) }, 'connecting to redis');
-    await (this.client.connect() as Promise<unknown>);
-    this.healthy = true;
+  /**
+   * Connects (single: the node; cluster: discovery; sentinel: sentinels, then the primary).
+   * Idempotent: a replica's connection is shared by every queue's store, and each may ask.
+   * A failed first attempt may be retried by the next caller.
+   */
+  connect(): Promise<void> {
+    this.connecting ??= (async () => {
+      this.log.info({ redis: describeRedisTarget(this.t) }, 'connecting to redis');
+      // A first attempt that failed leaves node-redis reconnecting in the background: not again.
+      if (!this.client.isOpen) await (this.client.connect() as Promise<unknown>);
+      this.healthy = true;
+    })().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
   }
 
   isReady(): boolean {

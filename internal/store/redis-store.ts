@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { UnavailableError } from '../errors/errors';
+import { QueueClosedError, UnavailableError } from '../errors/errors';
 import {
+  isQueueMode,
   NOTHING_SEEN,
   type AdvanceOutcome,
   type AdvanceResult,
@@ -15,16 +16,15 @@ import {
 import { checkState } from '../queue/state-check';
 import { awaitDurable, checkDurabilitySupport, type JoinDurability } from './durability';
 import { queueKeys, type QueueKeys } from './keys';
-import type { SeenArgs } from './scripts';
+import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
+import type { SeenArgs } from './scripts';
 import type { QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
-export interface RedisStoreOptions extends StoreIntegrityHooks {
-  /** Any REDIS_URL form (redis-url.ts): one node, a Sentinel group or a Redis Cluster. */
-  readonly url: string;
-  /** PEM file of the CA for TLS schemes (REDIS_TLS_CA_FILE). */
-  readonly tlsCaFile?: string;
+export { StoreTimeoutError } from './redis-call';
+
+interface CommonStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
   readonly logger: Logger;
   /**
@@ -40,26 +40,29 @@ export interface RedisStoreOptions extends StoreIntegrityHooks {
   readonly onDurabilityShortfall?: () => void;
 }
 
-/** A store call that got no reply within the command timeout. */
-export class StoreTimeoutError extends Error {
-  override readonly name = 'StoreTimeoutError';
-  constructor(what: string, ms: number) {
-    super(`redis did not answer ${what} within ${ms} ms`);
-  }
-}
+export type RedisStoreOptions =
+  | (CommonStoreOptions & {
+      /** Connections of its own (closed with the store), from any REDIS_URL form (redis-url.ts): tests and single-queue tools. */
+      readonly url: string;
+      /** PEM file of the CA for TLS schemes (REDIS_TLS_CA_FILE). */
+      readonly tlsCaFile?: string;
+    })
+  | (CommonStoreOptions & {
+      /** The replica's shared connection (RedisCatalog): connected and closed by the catalog, not the store. */
+      readonly connection: RedisConnection;
+      /** The replica's shared join connection when durability is on (else `connection`). */
+      readonly joinConnection?: RedisConnection;
+    });
 
-/** True for errors that mean "the store is not reachable right now". */
-function isUnavailable(err: unknown): boolean {
-  const name = (err as Error)?.name ?? '';
-  const msg = (err as Error)?.message ?? '';
-  return (
-    /Timeout|ClientClosed|ClientOffline|SocketClosed|ConnectionTimeout|ReconnectStrategy|Abort/.test(name) ||
-    /ECONNREFUSED|ECONNRESET|EPIPE|closed|offline|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Cannot find node/i.test(msg)
-  );
-}
+type Reply = ReadonlyArray<string | number>;
 
-function parseSnapshot(r: ReadonlyArray<string | number>, offset: number): QueueSnapshot {
-  // offset points at epoch; the scripts share the order epoch, W, nextDue, S, I, K, version.
+/**
+ * Reads the snapshot fields the scripts return: epoch, W, nextDue, S, I, K, version
+ * from `offset`, and mode, opensAtMs from `modeAt` (appended at the end of each reply).
+ */
+export function parseSnapshot(r: Reply, offset: number, modeAt: number, counter: number, storeNowMs: number): QueueSnapshot {
+  const mode = String(r[modeAt] ?? 'open');
+  if (!isQueueMode(mode)) throw new UnavailableError('state_corrupt', `the queue state has an unknown mode "${mode}"`, 5);
   return {
     epoch: String(r[offset]),
     windowEnd: Number(r[offset + 1]),
@@ -68,15 +71,32 @@ function parseSnapshot(r: ReadonlyArray<string | number>, offset: number): Queue
     intervalMs: Number(r[offset + 4]),
     activeWindowCount: Number(r[offset + 5]),
     version: Number(r[offset + 6]),
-    counter: 0,
-    storeNowMs: 0,
+    counter,
+    storeNowMs,
+    mode,
+    opensAtMs: Number(r[modeAt + 1] ?? 0),
   };
+}
+
+/**
+ * A snapshot published as JSON by the scripts (advance, update, create, first waiting join).
+ * The scripts validated it before publishing; anything else on the channel is not ours to
+ * trust, so every field is checked again (internal/queue/state-check.ts). Throws if one fails.
+ */
+export function parsePublishedSnapshot(message: string): QueueSnapshot {
+  const m = JSON.parse(message) as Record<string, unknown>;
+  const c = checkState(m);
+  const nowMs = Number(m.nowMs);
+  if (!c.ok) throw new Error(`queue event with an invalid field ${c.field}`);
+  if (!Number.isSafeInteger(nowMs)) throw new Error('queue event with an invalid field nowMs');
+  return { ...c.state, storeNowMs: nowMs };
 }
 
 const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
   1: 'advanced',
   0: 'skipped',
   2: 'not_due',
+  3: 'held',
   [-1]: 'not_leader',
   [-2]: 'missing',
   [-3]: 'rolled_back',
@@ -88,43 +108,73 @@ function seenArgs(seen: HighWater): SeenArgs {
 }
 
 /**
- * The replicated store: one Redis (or a Redis with failover) shared by every
- * replica. All read-check-writes go through the Lua scripts in ./lua.
+ * One queue on the replicated store: one Redis (or a Redis with failover) shared
+ * by every replica. All read-check-writes go through the Lua scripts in ./lua.
  */
 export class RedisQueueStore implements QueueStore {
   readonly queueId: string;
   private readonly keys: QueueKeys;
-  private readonly conn: RedisConnection;
-  private readonly log: Logger;
-  private readonly onError: (err: unknown) => void;
-  private readonly hooks: StoreIntegrityHooks & Pick<RedisStoreOptions, 'onDurabilityShortfall'>;
-  private readonly commandTimeoutMs: number;
+  /** The command connection: the replica's shared one (RedisCatalog) or the store's own. */
+  readonly connection: RedisConnection;
   /**
    * With JOIN_DURABILITY, joins run on a connection of their own: WAIT and WAITAOF
    * block the connection they run on until acknowledged, and they cover that
    * connection's writes, so the join and its wait share it and nothing else waits.
    */
   private readonly joinConn: RedisConnection;
+  private readonly ownsConnection: boolean;
   private readonly durability: JoinDurability | undefined;
+  private readonly log: Logger;
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall'>;
+  private readonly commandTimeoutMs: number;
+  private readonly ctx: StoreCallContext;
   private closed = false;
 
   constructor(opts: RedisStoreOptions) {
     this.queueId = opts.queueId;
     this.keys = queueKeys(opts.queueId);
     this.log = opts.logger;
-    this.onError = opts.onError ?? (() => undefined);
     this.hooks = opts;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
-    const connOpts = {
-      target: parseRedisUrl(opts.url),
-      commandTimeoutMs: this.commandTimeoutMs,
-      logger: this.log,
-      onError: this.onError,
-      tlsCaFile: opts.tlsCaFile,
-    };
-    this.conn = new RedisConnection(connOpts);
     this.durability = opts.durability;
-    this.joinConn = this.durability ? new RedisConnection({ ...connOpts, logger: this.log.child({ role: 'join' }) }) : this.conn;
+    if ('connection' in opts) {
+      this.connection = opts.connection;
+      this.joinConn = opts.joinConnection ?? opts.connection;
+      this.ownsConnection = false;
+    } else {
+      const connOpts = {
+        target: parseRedisUrl(opts.url),
+        commandTimeoutMs: this.commandTimeoutMs,
+        logger: this.log,
+        onError: opts.onError ?? (() => undefined),
+        tlsCaFile: opts.tlsCaFile,
+      };
+      this.connection = new RedisConnection(connOpts);
+      this.joinConn = this.durability ? new RedisConnection({ ...connOpts, logger: this.log.child({ role: 'join' }) }) : this.connection;
+      this.ownsConnection = true;
+    }
+    this.ctx = {
+      log: this.log,
+      timeoutMs: this.commandTimeoutMs,
+      connections: this.joinConn === this.connection ? [this.connection] : [this.connection, this.joinConn],
+      onError: opts.onError,
+      onCorrupt: opts.onCorrupt,
+    };
+  }
+
+  /**
+   * Connects, retrying in the background; resolves once the first connection is up or fails.
+   * With durability on, checks that the server can do what JOIN_DURABILITY asks (thrown to the
+   * caller at start: a server that cannot must not serve). A shared connection is the catalog's to connect.
+   */
+  async connect(): Promise<void> {
+    if (!this.ownsConnection) return;
+    await this.connection.connect();
+    if (this.durability && this.joinConn !== this.connection) {
+      await this.joinConn.connect();
+      await checkDurabilitySupport(this.joinRaw(), this.durability);
+    }
   }
 
   /**
@@ -133,7 +183,7 @@ export class RedisQueueStore implements QueueStore {
    * queue's {hash tag}, so on a cluster they all live on that node.
    */
   sendCommand(args: string[]): Promise<unknown> {
-    return this.conn.sendCommand(this.keys.counter, args);
+    return this.connection.sendCommand(this.keys.counter, args);
   }
 
   /** Raw commands on the join connection's node for this queue (WAIT covers that connection's writes). */
@@ -141,70 +191,30 @@ export class RedisQueueStore implements QueueStore {
     return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };
   }
 
-  /** The current client of the connection; a failover may replace it, so it is fetched per command. */
-  private get client(): StoreCommands {
-    return this.conn.commands;
-  }
-
-  /** Connects, retrying in the background; resolves once the first connection is up or fails. */
-  async connect(): Promise<void> {
-    await this.conn.connect();
-    if (this.durability && this.joinConn !== this.conn) {
-      await this.joinConn.connect();
-      // Thrown to the caller at start: a server that cannot do what is asked must not serve.
-      await checkDurabilitySupport(this.joinRaw(), this.durability);
-    }
-  }
-
   /**
    * Runs one store call, turning connectivity and corruption errors into typed 503s.
    * Public so that modules keeping their own keys on this client (passes) map errors the same way.
    */
-  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // node-redis's own command timeout only covers the wait before a command is
-      // written, not the wait for its reply (checked against 5.12: a SIGSTOPped Redis
-      // hangs a GET forever). So every call races its own timer. A command that times
-      // out may still run later; for a join that leaves an unused gap in the ticket
-      // numbers, never a duplicate.
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StoreTimeoutError(what, this.commandTimeoutMs)), this.commandTimeoutMs);
-      });
-      const result = await Promise.race([fn(), timeout]);
-      this.conn.noteSuccess();
-      if (this.joinConn !== this.conn) this.joinConn.noteSuccess();
-      return result;
-    } catch (err) {
-      this.onError(err);
-      // Lets the connection find a promoted primary (cluster) or a moved endpoint (READONLY).
-      this.conn.noteFailure(err);
-      if (this.joinConn !== this.conn) this.joinConn.noteFailure(err);
-      const msg = (err as Error)?.message ?? String(err);
-      const corrupt = /WAITROOM_CORRUPT (.*)/.exec(msg);
-      if (corrupt) {
-        this.log.error({ err, what, detail: corrupt[1] }, 'queue state in Redis is damaged; refusing to guess');
-        this.hooks.onCorrupt?.(corrupt[1] ?? msg);
-        throw new UnavailableError('state_corrupt', `the queue state is damaged (${corrupt[1]}); an operator has to repair it`, 5, { cause: err });
-      }
-      if (isUnavailable(err)) {
-        this.log.warn({ err: `${(err as Error).name}: ${msg}`, what }, 'redis unavailable');
-        throw new UnavailableError('store_unavailable', 'the queue store is unreachable; try again shortly', 1, { cause: err });
-      }
-      this.log.error({ err, what }, 'redis command failed');
-      throw new UnavailableError('store_unavailable', 'the queue store failed; try again shortly', 1, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return storeCall(this.ctx, what, fn);
+  }
+
+  /**
+   * The commands, for modules that keep their own keys (rate limits, passes); same slot rules
+   * apply. The current client of the connection: a failover may replace it, so fetch it per command.
+   */
+  get redis(): StoreCommands {
+    return this.connection.commands;
   }
 
   async ensureQueue(s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
+    const k = this.keys;
     const r = await this.call('ensureQueue', () =>
-      this.client.ensureQueue(this.keys.state, this.keys.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, ...seenArgs(seen)),
+      this.redis.ensureQueue(k.state, k.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, ...seenArgs(seen)),
     );
-    const snap = parseSnapshot(r, 1);
+    const snap = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     const code = Number(r[0]);
-    const out = { ...snap, counter: Number(r[8]), storeNowMs: Number(r[9]), created: code !== 0 };
+    const out = { ...snap, created: code !== 0 };
     if (code === 1) this.log.warn({ queue: this.queueId, epoch: snap.epoch }, 'queue state created (new epoch)');
     if (code !== 2) return out;
     const rollback = String(r[10]) as RollbackReason;
@@ -224,8 +234,9 @@ export class RedisQueueStore implements QueueStore {
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
     // epoch), and another replica may change it between our calls.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.call('join', () => this.joinConn.commands.join(this.keys.state, this.keys.counter, count, ...seenArgs(seen)));
+      const r = await this.call('join', () => this.joinConn.commands.join(this.keys.state, this.keys.counter, count, this.keys.events, ...seenArgs(seen)));
       const code = Number(r[0]);
+      if (code === -4) throw new QueueClosedError(this.queueId);
       if (code === 0 || code === -1) {
         // State missing (first join, or Redis lost its data), or behind what this replica
         // saw: ensure-queue.lua re-checks both atomically and makes a new epoch; try again.
@@ -233,10 +244,9 @@ export class RedisQueueStore implements QueueStore {
         await this.ensureQueue(s, seen);
         continue;
       }
-      const last = code;
       if (this.durability) await this.awaitJoinDurable(this.durability, count);
-      const snap = { ...parseSnapshot(r, 1), counter: last, storeNowMs: Number(r[8]) };
-      return { first: last - count + 1, count, snapshot: snap };
+      const snap = parseSnapshot(r, 1, 9, code, Number(r[8]));
+      return { first: code - count + 1, count, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
   }
@@ -254,93 +264,84 @@ export class RedisQueueStore implements QueueStore {
     throw new UnavailableError('store_unavailable', `the join could not be made durable (${shortfall}); try again shortly`, 1);
   }
 
-  async advance(owner: string, s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
-    const r = await this.call('advance', () =>
-      this.client.advanceWindow(
-        this.keys.state,
-        this.keys.counter,
-        this.keys.leader,
-        owner,
-        s.windowSize,
-        s.intervalMs,
-        s.activeWindowCount,
-        this.keys.events,
-        ...seenArgs(seen),
-      ),
-    );
+  async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
+    const k = this.keys;
+    const r = await this.call('advance', () => this.redis.advanceWindow(k.state, k.counter, k.leader, owner, k.events, ...seenArgs(seen)));
     const outcome = ADVANCE_CODES[Number(r[0])];
     if (!outcome) throw new Error(`advance-window.lua returned unknown code ${String(r[0])}`);
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
     if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
-    const snapshot = { ...parseSnapshot(r, 1), counter: Number(r[8]), storeNowMs: Number(r[9]) };
+    const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     return { outcome, snapshot, lagMs: Number(r[10]) };
   }
 
   async acquireLease(owner: string, ttlMs: number): Promise<boolean> {
-    const r = await this.call('acquireLease', () => this.client.set(this.keys.leader, owner, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } }));
+    const r = await this.call('acquireLease', () => this.redis.set(this.keys.leader, owner, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } }));
     return r === 'OK';
   }
 
   async renewLease(owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.call('renewLease', () => this.client.leaseRenew(this.keys.leader, owner, ttlMs))) === 1;
+    return (await this.call('renewLease', () => this.redis.leaseRenew(this.keys.leader, owner, ttlMs))) === 1;
   }
 
   async releaseLease(owner: string): Promise<boolean> {
-    return (await this.call('releaseLease', () => this.client.leaseRelease(this.keys.leader, owner))) === 1;
+    return (await this.call('releaseLease', () => this.redis.leaseRelease(this.keys.leader, owner))) === 1;
   }
 
   async leaseHolder(): Promise<string | null> {
-    return this.call('leaseHolder', () => this.client.get(this.keys.leader));
+    return this.call('leaseHolder', () => this.redis.get(this.keys.leader));
   }
 
   async subscribe(onSnapshot: (s: QueueSnapshot) => void): Promise<Subscription> {
     return this.subscribeChannel(this.keys.events, (message) => {
-      let m: Record<string, unknown>;
+      let s: QueueSnapshot;
       try {
-        m = JSON.parse(message) as Record<string, unknown>;
+        s = parsePublishedSnapshot(message);
       } catch (err) {
-        this.log.error({ err }, 'unreadable queue event ignored');
+        this.log.error({ err }, 'unreadable or invalid queue event ignored');
         return;
       }
-      // The script validated these before publishing; anything else on the channel is not ours to trust.
-      const c = checkState(m);
-      const nowMs = Number(m.nowMs);
-      if (!c.ok || !Number.isSafeInteger(nowMs)) {
-        this.log.error({ field: c.ok ? 'nowMs' : c.field }, 'queue event with an invalid field ignored');
-        return;
-      }
-      onSnapshot({ ...c.state, storeNowMs: nowMs });
+      onSnapshot(s);
     });
   }
 
   /**
    * Subscribes to one sharded channel (SSUBSCRIBE; the channel carries the
-   * queue's hash tag, so on a cluster it lives on the queue's shard). The
-   * connection re-opens it after a reconnect or a failover, and each owner's
-   * periodic full read covers messages lost meanwhile. Also used for modules'
-   * own channels (pass revocations).
+   * queue's hash tag, so on a cluster it lives on the queue's shard) on the
+   * replica's shared connection. The connection re-opens it after a reconnect or
+   * a failover, and each owner's periodic full read covers messages lost
+   * meanwhile. Also used for modules' own channels (pass revocations).
    */
   async subscribeChannel(channel: string, onMessage: (message: string) => void): Promise<Subscription> {
-    return this.call(`subscribe ${channel}`, () => this.conn.subscribe(channel, onMessage, this.commandTimeoutMs));
+    const sub = await this.call(`subscribe ${channel}`, () => this.connection.subscribe(channel, onMessage, this.commandTimeoutMs));
+    if (this.closed) {
+      await sub.close();
+      throw new UnavailableError('store_unavailable', 'the queue store is closed', 1);
+    }
+    this.subscriptions.add(sub);
+    return {
+      close: async () => {
+        this.subscriptions.delete(sub);
+        await sub.close();
+      },
+    };
   }
 
   async ping(): Promise<void> {
-    await this.call('ping', () => this.conn.ping(this.keys.state));
+    await this.call('ping', () => this.connection.ping(this.keys.state));
   }
 
   isReady(): boolean {
-    return this.conn.isReady() && this.joinConn.isReady();
-  }
-
-  /** The commands, for modules that keep their own keys (rate limits, passes); same slot rules apply. */
-  get redis(): StoreCommands {
-    return this.client;
+    return this.connection.isReady() && this.joinConn.isReady();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.joinConn !== this.conn) await this.joinConn.close();
-    await this.conn.close();
+    for (const s of [...this.subscriptions]) await s.close().catch(() => undefined);
+    this.subscriptions.clear();
+    if (!this.ownsConnection) return;
+    if (this.joinConn !== this.connection) await this.joinConn.close();
+    await this.connection.close();
   }
 }

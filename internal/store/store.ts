@@ -22,17 +22,23 @@ export interface StoreIntegrityHooks {
 export interface QueueStore {
   readonly queueId: string;
   /**
-   * Creates the queue (new random epoch, W = S) if missing, or anew if the state is behind
-   * `seen` (ensure-queue.lua), then reads it. A damaged state throws 503 state_corrupt.
+   * Creates the queue state (new random epoch, W = S, or W = 0 until a future opensAt) if
+   * missing, or anew if the state is behind `seen` (ensure-queue.lua), then reads it.
+   * `settings` are used only when the state is missing (a new epoch after a rollback keeps the
+   * stored settings). A damaged state throws 503 state_corrupt.
    */
   ensureQueue(settings: QueueSettings, seen?: HighWater): Promise<EnsuredQueue>;
   /**
    * Issues `count` consecutive tickets, creating the queue first if it is missing and
    * starting a new epoch first if the state is behind `seen`.
+   * Throws QueueClosedError (410) when the queue is closed.
    */
   issueTickets(count: number, settings: QueueSettings, seen?: HighWater): Promise<IssuedTickets>;
-  /** One ticker step, fenced by the lease of `owner` (see advance-window.lua); rolled_back if behind `seen`. */
-  advance(owner: string, settings: QueueSettings, seen?: HighWater): Promise<AdvanceResult>;
+  /**
+   * One ticker step, fenced by the lease of `owner`; S, I, K and the mode come from the store
+   * (advance-window.lua); rolled_back if behind `seen`.
+   */
+  advance(owner: string, seen?: HighWater): Promise<AdvanceResult>;
   /** SET NX PX: true if `owner` now holds the lease. */
   acquireLease(owner: string, ttlMs: number): Promise<boolean>;
   /** Compare-and-pexpire: false if the lease is no longer `owner`'s. */
@@ -41,11 +47,81 @@ export interface QueueStore {
   releaseLease(owner: string): Promise<boolean>;
   /** Current lease holder, or null. */
   leaseHolder(): Promise<string | null>;
-  /** Delivers every snapshot published by an advance. */
+  /** Delivers every snapshot published by an advance, a settings change or the first waiting join. */
   subscribe(onSnapshot: (s: QueueSnapshot) => void): Promise<Subscription>;
   /** Throws if the store cannot be reached. */
   ping(): Promise<void>;
   /** True while the connection is believed usable. */
+  isReady(): boolean;
+  /** Closes this queue's subscriptions (and the connection, if this handle owns it). */
+  close(): Promise<void>;
+}
+
+/** A queue's stored record: the ETag version, its descriptive settings and its state. */
+export interface StoredQueue {
+  readonly id: string;
+  /** Config version: the ETag, bumped by every change. */
+  readonly version: number;
+  /** JSON of the descriptive settings (internal/queues/queue-settings.ts, QueueDoc). */
+  readonly doc: string;
+  readonly snapshot: QueueSnapshot;
+}
+
+export type CreateQueueResult = { readonly outcome: 'created'; readonly stored: StoredQueue } | { readonly outcome: 'exists'; readonly version: number };
+export type UpdateQueueResult =
+  | { readonly outcome: 'updated'; readonly stored: StoredQueue }
+  | { readonly outcome: 'missing' }
+  | { readonly outcome: 'conflict'; readonly version: number };
+export type DeleteQueueResult =
+  | { readonly outcome: 'deleted'; readonly version: number }
+  | { readonly outcome: 'missing' }
+  | { readonly outcome: 'conflict'; readonly version: number };
+
+export type RegistryChange = { readonly op: 'set'; readonly id: string; readonly version: number } | { readonly op: 'del'; readonly id: string };
+
+/** One audit log entry as stored: flat string fields. */
+export interface StoredAuditEntry {
+  /** Stream id: "<ms>-<seq>", ordered. */
+  readonly id: string;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/**
+ * The set of queues: their settings, the registry every replica reconciles
+ * against, the replicas' heartbeats (to spread leases) and the audit log.
+ * Implemented for Redis (RedisCatalog) and for the embedded store (MemoryCatalog);
+ * test/store/catalog-contract.test.ts runs one suite against both.
+ *
+ * Every write to one queue is one script on that queue's keys; the registry,
+ * the heartbeats and the audit log are separate keys written separately (in
+ * Redis Cluster they live in other slots).
+ */
+export interface QueueCatalog {
+  /** The store of one queue, sharing this catalog's connections. */
+  queue(id: string): QueueStore;
+  createQueue(id: string, doc: string, settings: QueueSettings): Promise<CreateQueueResult>;
+  /** The queue's settings and state, or null when it does not exist. */
+  readQueue(id: string): Promise<StoredQueue | null>;
+  updateQueue(id: string, expectedVersion: number, doc: string, settings: QueueSettings): Promise<UpdateQueueResult>;
+  /** expectedVersion undefined deletes whatever version it is. */
+  deleteQueue(id: string, expectedVersion?: number): Promise<DeleteQueueResult>;
+  /** The registry: queue id -> config version. */
+  listQueues(): Promise<Map<string, number>>;
+  /** Records a version in the registry (never an older one) and announces it. */
+  registerQueue(id: string, version: number): Promise<void>;
+  /** Drops a queue from the registry and announces it. */
+  unregisterQueue(id: string): Promise<void>;
+  subscribeRegistry(onChange: (c: RegistryChange) => void): Promise<Subscription>;
+  /** Records this replica as alive for ttlMs; returns every live replica id, sorted. */
+  heartbeat(replicaId: string, ttlMs: number): Promise<string[]>;
+  /** Removes this replica from the live set at once (graceful shutdown), so its queues move now. */
+  leave(replicaId: string): Promise<void>;
+  /** Appends one entry to the capped audit log; returns its id. */
+  appendAudit(fields: Readonly<Record<string, string>>, maxEntries: number): Promise<string>;
+  /** Newest first; `before` (an entry id) pages further back. */
+  readAudit(count: number, before?: string): Promise<StoredAuditEntry[]>;
+  connect(): Promise<void>;
+  ping(): Promise<void>;
   isReady(): boolean;
   close(): Promise<void>;
 }

@@ -38,11 +38,20 @@ export function renderTemplate(template: string, locale: Locale, vars: Readonly<
 }
 
 /** The waiting page for one locale. */
-export function renderWaitingPage(template: string, locale: Locale, brand: Branding, locales: readonly Locale[], queue: string): string {
+export function renderWaitingPage(
+  template: string,
+  locale: Locale,
+  brand: Branding,
+  locales: readonly Locale[],
+  queue: string,
+  broadcast: string | null = null,
+): string {
   // An empty BRAND_TITLE (the default) is the locale's own "Waiting room", like BRAND_MESSAGE.
   const title = brand.title || (locale.strings.title as string);
   const config = {
     queue,
+    // The operator's broadcast message at render time; the page follows later changes live (SSE).
+    broadcast,
     lang: locale.lang,
     targetUrl: brand.targetUrl,
     strings: locale.strings,

@@ -1,16 +1,20 @@
 import { join } from 'node:path';
 import compression from 'compression';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { otherMethods } from '../http/express-route';
+import { queueOf } from '../http/queue-prefix';
+import type { QueueRegistry } from '../queues/queue-registry';
+import type { QueueRuntime } from '../queues/queue-runtime';
 import { chooseLocale, loadLocales, type Locale } from './i18n';
 import { renderWaitingPage, themeCss, type Branding } from './page';
 import { ALTCHA_INLINE_STYLE_HASH } from '../abuse/challenge-assets';
 import { STATIC_DIR, asset, loadAsset, type Asset } from './static-assets';
 
 export interface WebDeps {
+  /** The default queue, served by the unprefixed page. */
   readonly queueId: string;
-  readonly brand: Branding;
+  readonly registry: QueueRegistry;
   /** Defaults to the shipped static directory. */
   readonly staticDir?: string;
 }
@@ -65,36 +69,66 @@ export function sendAsset(res: Response, a: Asset, cacheControl = ASSET_CACHE): 
   res.send(a.body);
 }
 
+/** A queue's branding and target as the page uses them. */
+export function brandingOf(q: QueueRuntime): Branding {
+  const b = q.doc.branding;
+  return { ...b, targetUrl: q.doc.targetUrl };
+}
+
 /**
  * The visitor-facing files: GET / (the waiting page in the visitor's
  * language), /client.js (the embeddable client), /format.js (the page's
- * Intl formatting), /app.js, /page.css and /theme.css (the operator's colours).
+ * Intl formatting), /app.js, /page.css and /theme.css (the queue's colours).
+ * Under /q/{id}/ the same files serve queue {id}, with its branding, message
+ * and target (internal/http/queue-prefix.ts).
  */
 export function webRouter(d: WebDeps): express.Router {
   const dir = d.staticDir ?? STATIC_DIR;
   const locales = loadLocales(join(dir, 'i18n'));
   const localeList: readonly Locale[] = [...locales.values()];
   const template = loadAsset(dir, 'index.html').body.toString('utf8');
-  // Rendered once per language at start: the page depends only on config and locale.
-  const pages = new Map<string, Asset>();
-  for (const l of localeList) {
-    pages.set(l.lang, asset(Buffer.from(renderWaitingPage(template, l, d.brand, localeList, d.queueId), 'utf8'), 'text/html; charset=utf-8'));
-  }
+  // Rendered once per queue, settings version and language: a page depends on nothing else.
+  const pages = new Map<string, { version: number; byLang: Map<string, Asset>; theme: Asset }>();
+  const rendered = (q: QueueRuntime) => {
+    let p = pages.get(q.id);
+    if (!p || p.version !== q.version) {
+      const brand = brandingOf(q);
+      const byLang = new Map<string, Asset>();
+      for (const l of localeList) {
+        byLang.set(l.lang, asset(Buffer.from(renderWaitingPage(template, l, brand, localeList, q.id, q.doc.message), 'utf8'), 'text/html; charset=utf-8'));
+      }
+      p = { version: q.version, byLang, theme: asset(Buffer.from(themeCss(brand), 'utf8'), 'text/css; charset=utf-8') };
+      pages.set(q.id, p);
+    }
+    return p;
+  };
+  d.registry.onChange((id, runtime) => {
+    if (!runtime) pages.delete(id);
+  });
   const assets: Record<string, Asset> = {
     '/client.js': loadAsset(dir, 'client.js'),
     '/format.js': loadAsset(dir, 'format.js'),
     '/app.js': loadAsset(dir, 'app.js'),
     '/page.css': loadAsset(dir, 'page.css'),
-    '/theme.css': asset(Buffer.from(themeCss(d.brand), 'utf8'), 'text/css; charset=utf-8'),
   };
 
   const r = express.Router();
   r.route('/')
-    .get(compressAssets, pageCsp(d.brand.logoUrl), (req: Request, res: Response) => {
-      const locale = chooseLocale(locales, req.query.lang, (langs) => req.acceptsLanguages(langs));
-      res.setHeader('Vary', 'Accept-Language');
-      res.setHeader('Content-Language', locale.lang);
-      sendAsset(res, pages.get(locale.lang)!, 'no-cache');
+    .get(compressAssets, (req: Request, res: Response, next: NextFunction) => {
+      let q: QueueRuntime;
+      try {
+        q = d.registry.require(queueOf(req) ?? d.queueId);
+      } catch (err) {
+        next(err);
+        return;
+      }
+      const page = rendered(q);
+      pageCsp(q.doc.branding.logoUrl)(req, res, () => {
+        const locale = chooseLocale(locales, req.query.lang, (langs) => req.acceptsLanguages(langs));
+        res.setHeader('Vary', 'Accept-Language');
+        res.setHeader('Content-Language', locale.lang);
+        sendAsset(res, page.byLang.get(locale.lang)!, 'no-cache');
+      });
     })
     .all(otherMethods('GET'));
   for (const [path, a] of Object.entries(assets)) {
@@ -102,5 +136,14 @@ export function webRouter(d: WebDeps): express.Router {
       .get(compressAssets, (_req, res) => sendAsset(res, a))
       .all(otherMethods('GET'));
   }
+  r.route('/theme.css')
+    .get(compressAssets, (req, res, next) => {
+      try {
+        sendAsset(res, rendered(d.registry.require(queueOf(req) ?? d.queueId)).theme);
+      } catch (err) {
+        next(err);
+      }
+    })
+    .all(otherMethods('GET'));
   return r;
 }

@@ -182,4 +182,38 @@ describe('POST /claim, JWKS, done and stats', () => {
     const r = await request(s.http).get('/passes/stats').expect(403);
     expect(r.body.error.code).toBe('site_api_disabled');
   });
+
+  test('a location protected by one queue refuses a pass of another (403 pass_wrong_queue) and sends pages to its own queue', async () => {
+    const admin = 'ops-token-0123456789abcdef';
+    const s = await start({ QUEUE_ID: 'gate-a', ADMIN_TOKENS: `ops:${admin}`, WAITING_PAGE_URL: 'https://shop.example.com/waitroom/' });
+    await request(s.http)
+      .post('/admin/api/v1/queues')
+      .set('Authorization', `Bearer ${admin}`)
+      .send({ id: 'gate-b', windowSize: 100 })
+      .expect(201);
+    const passOf = async (path: string) => {
+      const t = (await request(s.http).post(path).expect(201)).body as { token: string };
+      return (await request(s.http).post('/claim').set('Authorization', `Bearer ${t.token}`).expect(200)).body.pass as string;
+    };
+    const passA = await passOf('/join');
+    const passB = await passOf('/q/gate-b/join');
+    const cookie = (p: string) => `waitroom_pass=${p}`;
+
+    // By query parameter (nginx: proxy_pass .../verify?queue=gate-a) and by header.
+    const wrong = await request(s.http).get('/verify?queue=gate-a').set('Cookie', cookie(passB)).expect(403);
+    expect(wrong.body.error.code).toBe('pass_wrong_queue');
+    await request(s.http).get('/verify').set('X-Waitroom-Required-Queue', 'gate-b').set('Cookie', cookie(passA)).expect(403);
+    expect((await request(s.http).get('/verify?queue=gate-b').set('Cookie', cookie(passB)).expect(204)).headers['x-waitroom-queue']).toBe('gate-b');
+    await request(s.http).get('/verify?queue=gate-a').set('Cookie', cookie(passA)).expect(204);
+    // No queue named: any pass this deployment issued (one queue per location is the operator's choice).
+    await request(s.http).get('/verify').set('Cookie', cookie(passB)).expect(204);
+
+    // A page request without a pass goes to the waiting page of the queue protecting it.
+    const page = await request(s.http)
+      .get('/verify?queue=gate-b&mode=auth_request')
+      .set('Accept', 'text/html')
+      .set('X-Original-URL', 'https://shop.example.com/b/tickets')
+      .expect(401);
+    expect(page.headers['x-waitroom-redirect']).toBe('https://shop.example.com/waitroom/q/gate-b/?return_to=https%3A%2F%2Fshop.example.com%2Fb%2Ftickets');
+  });
 });

@@ -1,11 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { readKeyDir, generateKeyPem } from '../../internal/admission/pass-keys';
 import { SAMPLE_SECRETS, describeConfig, loadConfig } from '../../internal/config/config';
+import { stripQueuePrefix } from '../../internal/http/queue-prefix';
 import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
 
 /**
@@ -399,9 +401,23 @@ describe('overlay production specifically', () => {
     const ingress = objs().find((o) => o.kind === 'Ingress') as Obj;
     const rules = ingress.spec.rules.flatMap((r: Obj) => r.http.paths) as Obj[];
     for (const r of rules) expect(r.backend.service).toEqual({ name: 'waitroom', port: { name: 'http' } });
-    const routed = (p: string) => rules.some((r) => ingressMatches(r, p));
-    const visitor = ['/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css', '/.well-known/jwks.json'];
-    const internal = ['/metrics', '/admin', '/admin.js', '/admin/state', '/verify', '/verify/x', '/passes/done', '/passes/stats', '/readyz', '/livez', '/nope'];
+    // Reaches a route: the Ingress routes it and, under the /q/ Prefix, the server has a
+    // visitor route there (queue-prefix.ts answers 404 for anything else under /q/<id>/).
+    const routed = (p: string) => {
+      if (!rules.some((r) => ingressMatches(r, p))) return false;
+      if (!p.startsWith('/q/')) return true;
+      return stripQueuePrefix({ url: p } as IncomingMessage) === 'ok';
+    };
+    const visitor = [
+      '/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css',
+      '/challenge', '/altcha.js', '/altcha.css', '/altcha-pbkdf2-worker.js', '/.well-known/jwks.json',
+      '/q/shop/', '/q/shop/join', '/q/shop/status', '/q/shop/window', '/q/shop/events', '/q/shop/claim', '/q/shop/app.js',
+    ];
+    const internal = [
+      '/metrics', '/admin', '/admin.js', '/admin/state', '/admin/api/v1/queues', '/verify', '/verify/x', '/passes/done', '/passes/stats', '/readyz', '/livez', '/nope',
+      // Routed by the /q/ Prefix rule, refused by the server itself.
+      '/q/x/metrics', '/q/x/admin/api/v1/queues', '/q/x/admin', '/q/x/verify', '/q/x/passes/done', '/q/x/readyz', '/q/x/.well-known/jwks.json',
+    ];
     expect(visitor.filter((p) => !routed(p))).toEqual([]);
     expect(internal.filter(routed)).toEqual([]);
   });

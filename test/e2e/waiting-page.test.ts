@@ -9,6 +9,17 @@ import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 
 const ARTIFACTS = join(__dirname, '..', '..', '.artifacts');
+const ADMIN = 'ops-token-0123456789abcdef';
+
+async function adminCall(method: string, path: string, body: unknown): Promise<number> {
+  const r = await waitroom.fetch(`/admin/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await r.text();
+  return r.status;
+}
 
 let redis: TestRedis;
 let waitroom: ServerProcess;
@@ -75,6 +86,7 @@ beforeAll(async () => {
     TARGET_URL: targetUrl,
     BRAND_TITLE: 'Launch day',
     LOG_LEVEL: 'warn',
+    ADMIN_TOKENS: `ops:${ADMIN}`,
   });
   demo = await ServerProcess.start({
     REDIS_URL: redis.url,
@@ -274,3 +286,27 @@ it('stops after the site sends the visitor back a second time, and says why', as
     await new Promise((r) => bouncer.close(r));
   }
 }, 40_000);
+it('shows a pause and the operator\'s message live, without a reload, and the wait again on resume', async () => {
+  expect(await adminCall('POST', '/queues', { id: 'held', name: 'Held', windowSize: 1, intervalSeconds: 60, branding: { title: 'Second sale' } })).toBe(201);
+  for (let i = 0; i < 3; i++) expect((await waitroom.fetch('/q/held/join', { method: 'POST' })).status).toBe(201);
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 420, height: 760 } });
+  const page = await context.newPage();
+  await page.goto(`${waitroom.url}/q/held/`);
+  expect(await page.title()).toBe('Second sale');
+  await waitFor(async () => /^\d+$/.test(await text(page, '#wr-position')), { what: 'a place in line' });
+  expect(await page.isHidden('#wr-broadcast')).toBe(true);
+
+  expect(await adminCall('PATCH', '/queues/held', { state: 'paused', message: 'We are restocking: back in five minutes.' })).toBe(200);
+  await waitFor(async () => (await page.getAttribute('#wr-state', 'data-state')) === 'paused', { timeoutMs: 5000, what: 'the paused state on the page' });
+  await waitFor(async () => (await text(page, '#wr-broadcast')) === 'We are restocking: back in five minutes.', { what: 'the message on the page' });
+  expect(await text(page, '#wr-eta')).toBe('paused');
+  expect(await text(page, '#wr-state')).toMatch(/paused/);
+  expect(await page.isVisible('#wr-broadcast')).toBe(true);
+  await page.screenshot({ path: join(ARTIFACTS, 'waiting-page-paused.png'), fullPage: true });
+
+  expect(await adminCall('PATCH', '/queues/held', { state: 'open', message: null })).toBe(200);
+  await waitFor(async () => (await page.getAttribute('#wr-state', 'data-state')) === 'waiting', { timeoutMs: 5000, what: 'waiting again' });
+  await waitFor(async () => page.isHidden('#wr-broadcast'), { what: 'the message gone' });
+  expect(await text(page, '#wr-eta')).toMatch(/min|s$/);
+  await context.close();
+});

@@ -57,12 +57,19 @@ async function startTrio(queue: string, extra: Record<string, string> = {}): Pro
 
 async function record(queue: string) {
   const list: Advance[] = [];
+  let seenW = 0;
   const sub = createClient({ url: redis.url });
   await sub.connect();
   // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
   await sub.sSubscribe(queueKeys(queue).events, (m) => {
     const a = JSON.parse(m) as Record<string, string>;
-    list.push({ windowEnd: Number(a.windowEnd), nowMs: Number(a.nowMs), nextDueMs: Number(a.nextDueMs), receivedAt: Date.now() });
+    // The channel also carries the queue's creation and the first waiting join (which wakes
+    // the ticker), both at version 1 and without moving W: an advance is a message that moves W up.
+    const windowEnd = Number(a.windowEnd);
+    const moved = Number(a.version) > 1 && windowEnd > seenW;
+    seenW = Math.max(seenW, windowEnd);
+    if (!moved) return;
+    list.push({ windowEnd, nowMs: Number(a.nowMs), nextDueMs: Number(a.nextDueMs), receivedAt: Date.now() });
   });
   return { list, close: () => sub.close() };
 }

@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/ports';
 test('the ticker keeps ticking after a renewal answered past the lease validity', async () => {
   const logger = pino({ level: 'silent' });
   const store = new MemoryQueueStore({ queueId: 'late', logger });
-  const settings = { windowSize: 1, intervalMs: 20, activeWindowCount: 1 };
+  const settings = { windowSize: 1, intervalMs: 20, activeWindowCount: 1, mode: 'open' as const, opensAtMs: 0 };
   let delayNext = false;
   const realRenew = store.renewLease.bind(store);
   // Fault injection (TTL 200, renew every 120, so the local validity ends 80 ms after a
@@ -29,9 +29,9 @@ test('the ticker keeps ticking after a renewal answered past the lease validity'
     await sleep(60);
     return r;
   };
-  const cache = new QueueStateCache({ store, settings, logger, refreshMs: 1000, maxStalenessMs: 5000 });
+  const cache = new QueueStateCache({ store, settings: () => settings, logger, refreshMs: 1000, maxStalenessMs: 5000 });
   const lease = new LeaderLease({ store, owner: 'me', ttlMs: 200, renewMs: 120, logger });
-  const ticker = new Ticker({ store, lease, cache, settings, logger });
+  const ticker = new Ticker({ store, lease, cache, logger });
   await cache.start();
   await store.issueTickets(10_000, settings);
   lease.start();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import type { QueueSettings } from '../../internal/queue/queue-state';
 import { queueKeys } from '../../internal/store/keys';
 import { MemoryQueueStore } from '../../internal/store/memory-store';
 import { RedisQueueStore } from '../../internal/store/redis-store';
@@ -13,7 +14,7 @@ import { TestRedis } from '../helpers/redis-server';
  * The HTTP side (/status, /readyz, the metric) is in test/integration/faults.test.ts.
  */
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const SETTINGS = { windowSize: 10, intervalMs: 60_000, activeWindowCount: 2 };
+const SETTINGS: QueueSettings = { windowSize: 10, intervalMs: 60_000, activeWindowCount: 2, mode: 'open', opensAtMs: 0 };
 
 const NOT_INTEGERS = ['nan', 'NaN', 'inf', '-inf', '1e400', '1e3', '1.5', '0x10', ' 7', '', 'abc', '99999999999999999999'];
 const CASES: Array<[field: string, value: string]> = [];
@@ -25,12 +26,15 @@ for (const field of ['windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'acti
 CASES.push(['windowSize', '0'], ['windowSize', '1000000001'], ['intervalMs', '0'], ['intervalMs', '604800001']);
 CASES.push(['activeWindowCount', '0'], ['activeWindowCount', '1000001'], ['version', '0'], ['counter', '-100']);
 CASES.push(['epoch', '']);
+// The queue's state and opening time (absent means open, no opening time; never damaged).
+for (const v of ['ajar', '', 'OPEN']) CASES.push(['mode', v]);
+for (const v of ['nan', 'inf', '1e400', '1.5', '-1', 'abc']) CASES.push(['opensAtMs', v]);
 
 type Call = [name: string, run: (s: QueueStore) => Promise<unknown>];
 const CALLS: Call[] = [
   ['ensureQueue', (s) => s.ensureQueue(SETTINGS)],
   ['issueTickets', (s) => s.issueTickets(1, SETTINGS)],
-  ['advance', (s) => s.advance('leader', SETTINGS)],
+  ['advance', (s) => s.advance('leader')],
 ];
 
 async function expectCorrupt(p: Promise<unknown>): Promise<void> {
@@ -91,7 +95,7 @@ describe('a damaged state in Redis: 503 state_corrupt from every script', () => 
     const store = new RedisQueueStore({ url: redis.url, queueId: `c-${randomBytes(5).toString('hex')}`, logger });
     stores.push(store);
     await store.connect();
-    await expect(store.ensureQueue({ windowSize: 0, intervalMs: 1000, activeWindowCount: 2 })).rejects.toMatchObject({ status: 503, code: 'store_unavailable' });
+    await expect(store.ensureQueue({ ...SETTINGS, windowSize: 0 })).rejects.toMatchObject({ status: 503, code: 'store_unavailable' });
     await expect(store.issueTickets(1, SETTINGS, { epoch: 'e', counter: Number.NaN, windowEnd: 0, version: 0, retired: [] })).rejects.toMatchObject({
       code: 'store_unavailable',
     });
@@ -106,10 +110,10 @@ describe('a damaged state in the embedded store: the same answers', () => {
     const store = new MemoryQueueStore({ queueId: 'q', logger, onCorrupt: (d) => corrupt.push(d) });
     await store.issueTickets(3, SETTINGS);
     await store.acquireLease('leader', 60_000);
-    (store as unknown as { state: Record<string, unknown> }).state[field] = value;
+    (store as unknown as { cell: { state: Record<string, unknown> } }).cell.state[field] = value;
     for (const [, run] of CALLS) await expectCorrupt(run(store));
     expect(corrupt).toHaveLength(CALLS.length);
-    expect((store as unknown as { state: Record<string, unknown> }).state[field]).toBe(value);
+    expect((store as unknown as { cell: { state: Record<string, unknown> } }).cell.state[field]).toBe(value);
     await store.close();
   });
 });

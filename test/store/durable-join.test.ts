@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import type { QueueSettings } from '../../internal/queue/queue-state';
 import { DurabilityUnsupportedError } from '../../internal/store/durability';
 import { queueKeys } from '../../internal/store/keys';
 import { RedisQueueStore } from '../../internal/store/redis-store';
@@ -13,7 +14,7 @@ import { ServerProcess } from '../helpers/server-process';
  * support check (Redis before 7.2 has no WAITAOF and must be refused at start).
  */
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const SETTINGS = { windowSize: 10, intervalMs: 60_000, activeWindowCount: 2 };
+const SETTINGS: QueueSettings = { windowSize: 10, intervalMs: 60_000, activeWindowCount: 2, mode: 'open', opensAtMs: 0 };
 const qid = () => `d-${randomBytes(5).toString('hex')}`;
 
 let primary: TestRedis;

@@ -60,10 +60,10 @@ function memoryKit(): StoreKit {
 
 // 50 ms windows keep the suite fast; every wait below polls with a deadline.
 const I = 50;
-const SETTINGS: QueueSettings = Object.freeze({ windowSize: 3, intervalMs: I, activeWindowCount: 2 });
+const SETTINGS: QueueSettings = Object.freeze({ windowSize: 3, intervalMs: I, activeWindowCount: 2, mode: 'open', opensAtMs: 0 });
 // Where a test asserts "not due yet" a few calls after a change, a longer interval keeps
 // a busy CI machine from turning the slot due in between.
-const SLOW: QueueSettings = Object.freeze({ windowSize: 3, intervalMs: 400, activeWindowCount: 2 });
+const SLOW: QueueSettings = Object.freeze({ windowSize: 3, intervalMs: 400, activeWindowCount: 2, mode: 'open', opensAtMs: 0 });
 
 const kits: Array<[string, () => StoreKit]> = [
   ['redis', redisKit],
@@ -91,7 +91,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
   async function advanceWhenDue(store: QueueStore, owner: string, settings = SETTINGS): Promise<AdvanceResult> {
     return waitFor(
       async () => {
-        const r = await store.advance(owner, settings);
+        const r = await store.advance(owner);
         return r.outcome === 'not_due' ? undefined : r;
       },
       { timeoutMs: 5000, intervalMs: 5, what: 'the next slot to fall due' },
@@ -107,7 +107,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       expect(a).toMatchObject({ windowEnd: 3, windowSize: 3, intervalMs: I, activeWindowCount: 2, version: 1, counter: 0 });
       expect(a.nextDueMs).toBe(a.storeNowMs + I);
 
-      const b = await store.ensureQueue({ windowSize: 99, intervalMs: 9999, activeWindowCount: 9 });
+      const b = await store.ensureQueue({ windowSize: 99, intervalMs: 9999, activeWindowCount: 9, mode: 'open', opensAtMs: 0 });
       expect(b.created).toBe(false);
       // Settings passed to a later ensureQueue do not change an existing queue.
       expect(b).toMatchObject({ epoch: a.epoch, windowEnd: 3, windowSize: 3, intervalMs: I, activeWindowCount: 2, version: 1, counter: 0 });
@@ -187,7 +187,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       await waitFor(async () => (await store.leaseHolder()) === null, { timeoutMs: 3000, what: 'lease to expire' });
       expect(await store.renewLease('a', 1000)).toBe(false);
       expect(await store.releaseLease('a')).toBe(false);
-      expect((await store.advance('a', SETTINGS)).outcome).toBe('not_leader');
+      expect((await store.advance('a')).outcome).toBe('not_leader');
       expect(await store.acquireLease('b', 1000)).toBe(true);
     });
   });
@@ -196,9 +196,9 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
     it('refuses a caller without the lease and changes nothing', async () => {
       const store = await open();
       const before = await store.issueTickets(10, SETTINGS);
-      expect(await store.advance('nobody', SETTINGS)).toEqual({ outcome: 'not_leader', lagMs: 0 });
+      expect(await store.advance('nobody')).toEqual({ outcome: 'not_leader', lagMs: 0 });
       await store.acquireLease('a', 5000);
-      expect((await store.advance('b', SETTINGS)).outcome).toBe('not_leader');
+      expect((await store.advance('b')).outcome).toBe('not_leader');
       const after = await store.ensureQueue(SETTINGS);
       expect(after).toMatchObject({ windowEnd: before.snapshot.windowEnd, version: before.snapshot.version });
     });
@@ -206,7 +206,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
     it('reports a missing queue instead of creating it', async () => {
       const store = await open();
       await store.acquireLease('a', 5000);
-      expect(await store.advance('a', SETTINGS)).toEqual({ outcome: 'missing', lagMs: 0 });
+      expect(await store.advance('a')).toEqual({ outcome: 'missing', lagMs: 0 });
       expect((await store.ensureQueue(SETTINGS)).created).toBe(true);
     });
 
@@ -215,7 +215,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       const created = await store.ensureQueue(SLOW);
       await store.acquireLease('a', 5000);
 
-      const early = await store.advance('a', SLOW);
+      const early = await store.advance('a');
       expect(early.outcome).toBe('not_due');
       expect(early.snapshot).toMatchObject({ windowEnd: 3, nextDueMs: created.nextDueMs, version: 1 });
       expect(early.lagMs).toBe(0);
@@ -227,10 +227,10 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       expect(skip.snapshot).toMatchObject({ windowEnd: 3, nextDueMs: created.nextDueMs, version: 1 });
       expect(skip.lagMs).toBe(skip.snapshot!.storeNowMs - created.nextDueMs);
       await store.issueTickets(3, SLOW);
-      expect((await store.advance('a', SLOW)).outcome).toBe('skipped');
+      expect((await store.advance('a')).outcome).toBe('skipped');
 
       await store.issueTickets(1, SLOW); // ticket 4 > W = 3: somebody waits
-      const adv = await store.advance('a', SLOW);
+      const adv = await store.advance('a');
       expect(adv.outcome).toBe('advanced');
       const s = adv.snapshot!;
       expect(s).toMatchObject({ epoch: created.epoch, windowEnd: 6, version: 2, counter: 4 });
@@ -238,7 +238,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       expect(adv.lagMs).toBeGreaterThanOrEqual(0);
 
       // The same slot never advances twice: the next call is not due.
-      const again = await store.advance('a', SLOW);
+      const again = await store.advance('a');
       expect(again.outcome).toBe('not_due');
       expect(again.snapshot).toMatchObject({ windowEnd: 6, version: 2, nextDueMs: s.nextDueMs });
     });
@@ -252,24 +252,23 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       // Let about five slots pass with plenty of tickets waiting.
       const gapUntil = first.snapshot!.nextDueMs + 4 * I;
       await waitFor(async () => (await store.ensureQueue(SETTINGS)).storeNowMs >= gapUntil, { timeoutMs: 5000, what: 'five intervals to pass' });
-      const late = await store.advance('a', SETTINGS);
+      const late = await store.advance('a');
       expect(late.outcome).toBe('advanced');
       expect(late.snapshot!.windowEnd).toBe(first.snapshot!.windowEnd + 3);
       expect(late.lagMs).toBeGreaterThanOrEqual(4 * I);
       expect(late.snapshot!.nextDueMs).toBe(late.snapshot!.storeNowMs + I);
-      expect((await store.advance('a', SETTINGS)).outcome).toBe('not_due');
+      expect((await store.advance('a')).outcome).toBe('not_due');
     });
 
-    it("makes the leader's settings the queue's", async () => {
+    it('advances with the stored S, I, K, never the caller\'s', async () => {
       const store = await open();
       await store.issueTickets(50, SETTINGS);
       await store.acquireLease('a', 5000);
-      const wider = { windowSize: 10, intervalMs: 2 * I, activeWindowCount: 4 };
-      const adv = await advanceWhenDue(store, 'a', wider);
+      const adv = await advanceWhenDue(store, 'a', SETTINGS);
       expect(adv.outcome).toBe('advanced');
-      expect(adv.snapshot).toMatchObject({ windowEnd: 13, windowSize: 10, intervalMs: 2 * I, activeWindowCount: 4 });
-      expect(adv.snapshot!.nextDueMs).toBe(adv.snapshot!.storeNowMs + 2 * I);
-      expect(await store.ensureQueue(SETTINGS)).toMatchObject({ windowEnd: 13, windowSize: 10, intervalMs: 2 * I, activeWindowCount: 4 });
+      expect(adv.snapshot).toMatchObject({ windowEnd: 6, windowSize: 3, intervalMs: I, activeWindowCount: 2 });
+      expect(adv.snapshot!.nextDueMs).toBe(adv.snapshot!.storeNowMs + I);
+      expect(await store.ensureQueue({ ...SETTINGS, windowSize: 10 })).toMatchObject({ windowEnd: 6, windowSize: 3, intervalMs: I, activeWindowCount: 2 });
     });
   });
 
@@ -325,7 +324,7 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       const store = await open();
       const a = await store.issueTickets(20, SETTINGS);
       await store.acquireLease('a', 5000);
-      const r = await store.advance('a', SETTINGS, seenOf(a.snapshot, { counter: 25 }));
+      const r = await store.advance('a', seenOf(a.snapshot, { counter: 25 }));
       expect(r).toEqual({ outcome: 'rolled_back', lagMs: 0, rollback: 'counter_below_seen' });
       expect(await store.ensureQueue(SETTINGS)).toMatchObject({ epoch: a.snapshot.epoch, windowEnd: a.snapshot.windowEnd, version: a.snapshot.version });
       // With an accurate mark it advances as usual.
@@ -345,9 +344,10 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       const store = await open();
       const received: QueueSnapshot[] = [];
       const closedOnes: QueueSnapshot[] = [];
+      await store.issueTickets(20, SETTINGS);
+      // Subscribed after the joins: the first waiting join publishes a wake-up (tested below).
       const sub = await store.subscribe((s) => received.push(s));
       const early = await store.subscribe((s) => closedOnes.push(s));
-      await store.issueTickets(20, SETTINGS);
       await store.acquireLease('a', 5000);
 
       const first = await advanceWhenDue(store, 'a');
@@ -372,12 +372,16 @@ describe.each(kits)('QueueStore contract: %s', (_name, makeKit) => {
       await store.ensureQueue(SETTINGS);
       await store.acquireLease('a', 5000);
       expect((await advanceWhenDue(store, 'a')).outcome).toBe('skipped');
-      // A marker advance proves delivery works, so an empty list before it is meaningful.
-      await store.issueTickets(4, SETTINGS);
-      const adv = await store.advance('a', SETTINGS);
+      // A marker proves delivery works, so an empty list before it is meaningful: the first
+      // join over W publishes the new counter once (it wakes the sleeping ticker), then the advance.
+      const joined = await store.issueTickets(4, SETTINGS);
+      await store.issueTickets(1, SETTINGS); // already waiting: no second wake-up
+      const adv = await store.advance('a');
       expect(adv.outcome).toBe('advanced');
-      await waitFor(() => received.length > 0, { timeoutMs: 3000, what: 'marker event' });
-      expect(received).toEqual([adv.snapshot]);
+      await waitFor(() => received.length >= 2, { timeoutMs: 3000, what: 'wake-up and advance events' });
+      expect(received).toHaveLength(2);
+      expect(received[0]).toMatchObject({ version: joined.snapshot.version, counter: 4, windowEnd: 3 });
+      expect(received[1]).toEqual(adv.snapshot);
     });
   });
 

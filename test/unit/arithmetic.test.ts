@@ -127,3 +127,50 @@ describe('waitingCount and pollAfterMs', () => {
     expect(pollAfterMs(viewTicket(t, w, now), w, now)).toBe(ms);
   });
 });
+
+describe('queue states in the arithmetic: paused and closed hold, passthrough admits', () => {
+  const base = { windowEnd: 20, nextDueMs: 10_000, windowSize: 10, activeWindowCount: 1, intervalMs: 5000 } as const;
+  // [mode, ticket, status, position, etaSeconds]
+  test.each<[WindowView['mode'], number, string, number, number | null]>([
+    ['open', 35, 'waiting', 15, 10], // 2 advances: 5 s to the first, 5 s more
+    ['paused', 35, 'waiting', 15, null], // no advance is scheduled: no number that could hold
+    ['closed', 35, 'waiting', 15, null],
+    ['passthrough', 35, 'active', 0, 0], // admitted at once
+    ['paused', 15, 'active', 0, 0], // admitted tickets stay admitted
+    ['closed', 5, 'expired', 0, 0],
+    [undefined, 35, 'waiting', 15, 10], // absent = open
+  ])('%s: ticket %i is %s, position %i, ETA %p', (mode, t, status, position, eta) => {
+    const v = viewTicket(t, { ...base, mode }, 5000);
+    expect(v).toMatchObject({ status, position, etaSeconds: eta });
+  });
+
+  test('a held queue is polled every 5 s (the event stream tells of a resume at once)', () => {
+    const w = { ...base, mode: 'paused' as const };
+    expect(pollAfterMs(viewTicket(35, w, 5000), w, 5000)).toBe(5000);
+  });
+});
+
+describe('a rate change: the ETA before and after, exact from the next advance on', () => {
+  // The state as update-queue.lua leaves it: S, I changed; a shorter I pulls nextDue in to
+  // now + I; a longer I leaves an advance already due where it is. Ticket 50, W = 20, now = 0.
+  // [case, S, I ms, nextDueMs, ETA s]
+  test.each<[string, number, number, number, number]>([
+    ['before: S 10, I 5 s, next advance in 5 s', 10, 5000, 5000, 15], // 3 advances: 5 + 5 + 5
+    ['S doubled to 20: two advances', 20, 5000, 5000, 10],
+    ['S to 30: one advance', 30, 5000, 5000, 5],
+    ['I halved to 2.5 s: nextDue pulled in to now + 2.5 s', 10, 2500, 2500, 8], // 2.5 + 2.5 + 2.5 = 7.5 -> 8
+    ['I doubled to 10 s: the advance due in 5 s stays, later ones 10 s apart', 10, 10_000, 5000, 25],
+    ['S 1, I 0.05 s (fastest bound)', 1, 50, 50, 2], // 30 advances: 0.05 + 29 * 0.05 = 1.5 -> 2
+  ])('%s', (_case, S, I, nextDueMs, eta) => {
+    const w: WindowView = { windowEnd: 20, nextDueMs, windowSize: S, activeWindowCount: 1, intervalMs: I, mode: 'open' };
+    expect(viewTicket(50, w, 0).etaSeconds).toBe(eta);
+  });
+
+  test('after the first advance at the new rate the ETA counts down exactly', () => {
+    // S 20, I 2 s from t = 0: W 20 -> 40 at 2 s; ticket 50 then needs one more advance at 4 s.
+    const after: WindowView = { windowEnd: 40, nextDueMs: 4000, windowSize: 20, activeWindowCount: 1, intervalMs: 2000, mode: 'open' };
+    expect(viewTicket(50, after, 2000).etaSeconds).toBe(2);
+    expect(viewTicket(50, after, 3500).etaSeconds).toBe(1);
+    expect(viewTicket(50, { ...after, windowEnd: 60, nextDueMs: 6000 }, 4000).status).toBe('active');
+  });
+});

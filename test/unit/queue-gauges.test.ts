@@ -5,7 +5,7 @@ import type { QueueSnapshot } from '../../internal/queue/queue-state';
 const NOW = 1_700_000_000_000;
 
 function snap(windowEnd: number, counter: number, nextDueMs: number, windowSize = 10, intervalMs = 10_000): QueueSnapshot {
-  return { epoch: 'e', windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount: 1, version: 1, counter, storeNowMs: NOW - 5000 };
+  return { epoch: 'e', windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount: 1, version: 1, counter, storeNowMs: NOW - 5000, mode: 'open', opensAtMs: 0 };
 }
 
 describe('queueGauges: the per-queue gauges at scrape time', () => {
@@ -17,6 +17,8 @@ describe('queueGauges: the per-queue gauges at scrape time', () => {
     ['one waiting, next advance in 4 s', snap(10, 11, NOW + 4000), NOW, 0, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 11, waiting: 1, lastTicketEtaSeconds: 4 } }],
     ['S+1 waiting need two advances: 4 s + one interval', snap(10, 21, NOW + 4000), NOW, 0, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 21, waiting: 11, lastTicketEtaSeconds: 14 } }],
     // The ETA counts down with the clock rather than freezing at the last join's value.
+    // Paused or closed: no ETA holds, so the ETA gauge is absent (the other gauges stay).
+    ['paused: no ETA gauge', { ...snap(10, 21, NOW + 4000), mode: 'paused' }, NOW, 0, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 21, waiting: 11, lastTicketEtaSeconds: undefined } }],
     ['same state 3 s later', snap(10, 21, NOW + 4000), NOW + 3000, 0, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 21, waiting: 11, lastTicketEtaSeconds: 11 } }],
     ['due time passed (idle leader, first waiter): ETA of the later advances only', snap(10, 21, NOW - 60_000), NOW, 0, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 21, waiting: 11, lastTicketEtaSeconds: 10 } }],
     ['a negative age (clock step) reads as 0', snap(10, 7, NOW), NOW, -5, { stateAgeSeconds: 0, window: { windowEnd: 10, lastTicket: 7, waiting: 0, lastTicketEtaSeconds: 0 } }],

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { UnavailableError } from '../../internal/errors/errors';
-import type { QueueSnapshot } from '../../internal/queue/queue-state';
+import type { QueueSettings, QueueSnapshot } from '../../internal/queue/queue-state';
 import { QueueStateCache } from '../../internal/queue/state-cache';
 import { MemoryQueueStore } from '../../internal/store/memory-store';
 
@@ -11,18 +11,18 @@ import { MemoryQueueStore } from '../../internal/store/memory-store';
  * real embedded store, used only by refresh().
  */
 const logger = pino({ level: 'silent' });
-const SETTINGS = { windowSize: 10, intervalMs: 1000, activeWindowCount: 2 };
+const SETTINGS: QueueSettings = { windowSize: 10, intervalMs: 1000, activeWindowCount: 2, mode: 'open', opensAtMs: 0 };
 const MAX_STALE = 5000;
 
 function setup() {
   let now = 1_000_000;
   const store = new MemoryQueueStore({ queueId: 'q', logger });
-  const cache = new QueueStateCache({ store, settings: SETTINGS, logger, refreshMs: 60_000, maxStalenessMs: MAX_STALE, now: () => now });
+  const cache = new QueueStateCache({ store, settings: () => SETTINGS, logger, refreshMs: 60_000, maxStalenessMs: MAX_STALE, now: () => now });
   return { cache, store, advance: (ms: number) => (now += ms) };
 }
 
 function snap(over: Partial<QueueSnapshot> = {}): QueueSnapshot {
-  return { epoch: 'e1', windowEnd: 20, nextDueMs: 0, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 5, counter: 30, storeNowMs: 0, ...over };
+  return { epoch: 'e1', windowEnd: 20, nextDueMs: 0, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 5, counter: 30, storeNowMs: 0, mode: 'open', opensAtMs: 0, ...over };
 }
 
 describe('QueueStateCache: snapshot ordering and freshness', () => {

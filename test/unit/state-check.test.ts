@@ -48,7 +48,13 @@ const GOOD = { epoch: 'e1', windowEnd: '20', nextDueMs: '1795513367000', windowS
 describe('checkState: every field validated, the first bad one named', () => {
   test('a sound state passes with numbers', () => {
     const c = checkState(GOOD);
-    expect(c).toEqual({ ok: true, state: { epoch: 'e1', windowEnd: 20, nextDueMs: 1795513367000, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 3, counter: 25 } });
+    expect(c).toEqual({ ok: true, state: { epoch: 'e1', windowEnd: 20, nextDueMs: 1795513367000, windowSize: 10, intervalMs: 1000, activeWindowCount: 2, version: 3, counter: 25, opensAtMs: 0, mode: 'open' } });
+  });
+
+  test('a state with a queue mode and an opening time passes', () => {
+    const c = checkState({ ...GOOD, mode: 'paused', opensAtMs: '1795513368000' });
+    expect(c.ok && c.state.mode).toBe('paused');
+    expect(c.ok && c.state.opensAtMs).toBe(1795513368000);
   });
 
   const cases: Array<[string, unknown]> = [
@@ -65,10 +71,16 @@ describe('checkState: every field validated, the first bad one named', () => {
     ['counter', '-100'],
     ['windowEnd', '-1'],
     ['nextDueMs', '-1'],
+    ['opensAtMs', '-1'],
+    ['mode', 'ajar'],
+    ['mode', ''],
+    ['mode', 7],
   ];
   for (const field of ['windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'counter']) {
     for (const v of ['nan', 'inf', '1e400', '1.5', 'abc', undefined]) cases.push([field, v]);
   }
+  // opensAtMs and mode may be absent (a state from before queue states: open, no opening time), never damaged.
+  for (const v of ['nan', 'inf', '1e400', '1.5', 'abc', null]) cases.push(['opensAtMs', v]);
   test.each(cases)('%s = %p is refused', (field, value) => {
     expect(checkState({ ...GOOD, [field]: value })).toEqual({ ok: false, field, value });
   });

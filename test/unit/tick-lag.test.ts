@@ -7,7 +7,7 @@ const POLL = 100;
 
 /** A step that ran at store time `now` against a due time `due` (the script's lagMs = now - due). */
 function step(outcome: AdvanceOutcome, now: number, due: number, nextDue = due): AdvanceResult {
-  if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
+  if (outcome === 'not_leader' || outcome === 'missing' || outcome === 'rolled_back') return { outcome, lagMs: 0 };
   const lagMs = outcome === 'not_due' ? 0 : now - due;
   return {
     outcome,
@@ -22,6 +22,8 @@ function step(outcome: AdvanceOutcome, now: number, due: number, nextDue = due):
       version: 1,
       counter: 11,
       storeNowMs: now,
+      mode: 'open',
+      opensAtMs: 0,
     },
   };
 }

@@ -89,7 +89,7 @@ describe('GET /events with a ticking queue', () => {
     const statuses = s.statuses();
     expect(statuses[0]).toMatchObject({ ticket: me.ticket, queue: 'sse-tick' });
     expect(Object.keys(statuses[0]!).sort()).toEqual(
-      ['queue', 'ticket', 'position', 'status', 'ahead', 'etaSeconds', 'activeForSeconds', 'windowEnd', 'pollAfterSeconds'].sort(),
+      ['queue', 'ticket', 'position', 'status', 'ahead', 'etaSeconds', 'activeForSeconds', 'windowEnd', 'pollAfterSeconds', 'state', 'message', 'opensAt'].sort(),
     );
     const waiting = statuses.filter((x) => x.status === 'waiting');
     expect(waiting.length).toBeGreaterThanOrEqual(2);
@@ -101,7 +101,7 @@ describe('GET /events with a ticking queue', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids[ids.length - 1]).toMatch(/\.active$/);
     // The server closed the stream and forgot it.
-    await waitFor(() => ctx.server.events.size() === 0, { what: 'stream cleaned up' });
+    await waitFor(() => ctx.server.defaultQueue.events.size() === 0, { what: 'stream cleaned up' });
   });
 
   it('sends the same body as GET /status', async () => {
@@ -176,7 +176,8 @@ describe('GET /events with a slow queue', () => {
     const s = open(`${ctx.url}/events?token=${me.token}`);
     await waitFor(() => s.statuses().length === 1, { what: 'first event' });
     const id = s.got[0]!.id;
-    expect(id).toMatch(/^[0-9a-f-]+\.\d+$/);
+    // <epoch>.<W>.<queue state>-<settings version>: a pause or a new message is a new state.
+    expect(id).toMatch(/^[0-9a-f-]+\.\d+\.open-\d+$/);
 
     // A raw reconnect carrying the id: no repeated event, just the retry hint and a comment.
     const again = raw(`${ctx.url}/events?token=${me.token}`, { 'Last-Event-ID': id });
@@ -189,22 +190,22 @@ describe('GET /events with a slow queue', () => {
     stale.close();
 
     // The eventsource client reconnects by itself after the connection drops, sending Last-Event-ID.
-    await waitFor(() => ctx.server.events.size() === 1, { what: 'one stream left' });
+    await waitFor(() => ctx.server.defaultQueue.events.size() === 1, { what: 'one stream left' });
     ctx.server.http.closeAllConnections();
-    await waitFor(() => ctx.server.events.size() === 1 && s.es.readyState === EventSource.OPEN, { timeoutMs: 10_000, what: 'reconnected' });
+    await waitFor(() => ctx.server.defaultQueue.events.size() === 1 && s.es.readyState === EventSource.OPEN, { timeoutMs: 10_000, what: 'reconnected' });
     expect(s.statuses()).toHaveLength(1);
   });
 
   it('limits streams per client address with 429 and cleans up each closed one', async () => {
     const me = await join(ctx.url);
     const open3 = [0, 1, 2].map(() => raw(`${ctx.url}/events?token=${me.token}`));
-    await waitFor(() => open3.every((r) => r.res?.statusCode === 200) && ctx.server.events.size() === 3, { what: 'three streams' });
+    await waitFor(() => open3.every((r) => r.res?.statusCode === 200) && ctx.server.defaultQueue.events.size() === 3, { what: 'three streams' });
     const fourth = await fetch(`${ctx.url}/events?token=${me.token}`, { signal: AbortSignal.timeout(5000) });
     expect(fourth.status).toBe(429);
     expect(fourth.headers.get('retry-after')).toBe('5');
     expect(((await fourth.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
     open3[0]!.close();
-    await waitFor(() => ctx.server.events.size() === 2, { what: 'closed stream removed' });
+    await waitFor(() => ctx.server.defaultQueue.events.size() === 2, { what: 'closed stream removed' });
     const again = raw(`${ctx.url}/events?token=${me.token}`);
     await waitFor(() => again.res?.statusCode === 200, { what: 'slot reused' });
   });
@@ -235,13 +236,13 @@ describe('GET /events connection churn', () => {
     for (let done = 0; done < cycles; done += parallel) {
       const batch = Array.from({ length: parallel }, () => raw(url));
       await waitFor(() => batch.every((r) => r.events().length > 0), { timeoutMs: 10_000, what: 'batch opened' });
-      peak = Math.max(peak, ctx.server.events.size());
+      peak = Math.max(peak, ctx.server.defaultQueue.events.size());
       for (const r of batch) r.close();
       raws.length = 0;
     }
     expect(peak).toBeGreaterThanOrEqual(parallel);
-    await waitFor(() => ctx.server.events.size() === 0, { timeoutMs: 10_000, what: 'every stream removed' });
-    expect(ctx.server.events.trackedKeys()).toEqual({ tickets: 0, ips: 0 });
+    await waitFor(() => ctx.server.defaultQueue.events.size() === 0, { timeoutMs: 10_000, what: 'every stream removed' });
+    expect(ctx.server.defaultQueue.events.trackedKeys()).toEqual({ tickets: 0, ips: 0 });
     const metrics = await (await fetch(`${ctx.url}/metrics`)).text();
     expect(metrics).toMatch(/^waitroom_sse_streams 0$/m);
   }, 120_000);

@@ -85,8 +85,8 @@ describe('the operator view', () => {
     await server.cache.refresh();
     const r = await request(server.http).get('/admin/state').set('Authorization', `Bearer ${ADMIN}`).expect(200);
     expect(r.body).toMatchObject({ queue: 'web', counter: expect.any(Number), windowEnd: expect.any(Number), waiting: expect.any(Number) });
-    expect(r.body.leader).toBe(server.lease.owner);
-    expect(r.body.replica).toMatchObject({ owner: server.lease.owner, leader: true, eventStreams: 0 });
+    expect(r.body.leader).toBe(server.defaultQueue.lease.owner);
+    expect(r.body.replica).toMatchObject({ owner: server.defaultQueue.lease.owner, leader: true, eventStreams: 0 });
     expect(r.body.nextTickInMs).toBeGreaterThanOrEqual(0);
     const page = await request(server.http).get('/admin').expect(200);
     expect(page.text).toContain('Admin token');

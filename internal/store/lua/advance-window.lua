@@ -4,24 +4,29 @@
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- KEYS[3]  leader lease       waitroom:{<queue>}:leader
 -- ARGV[1]  owner id of the caller's lease
--- ARGV[2]  S, window size     ARGV[3]  I, interval in ms     ARGV[4]  K, active window count
--- ARGV[5]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
+-- ARGV[2]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
 --          queue's hash tag, so on a Redis Cluster the message stays on the queue's shard)
--- ARGV[6]  the caller's high-water mark: epoch it last saw ('' when it saw none)
--- ARGV[7]  ... highest counter  ARGV[8]  ... highest W  ARGV[9]  ... highest version, seen in that epoch
--- ARGV[10..] epochs the caller saw replaced
+-- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
+-- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
+-- ARGV[7..] epochs the caller saw replaced
 --
--- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs}
+-- S, I, K and the queue's mode are read from the state hash, never taken from the caller:
+-- replicas started with different settings (a rolling restart) still advance one queue
+-- one way. The admin API changes them with update-queue.lua.
+--
+-- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs, mode, opensAtMs}
 --   code  1 advanced: W += S, nextDue = now + I, state published
 --   code  0 skipped: due, but nobody waits (counter <= W); nextDue stays so that the
 --           first ticket over W is admitted at the next check instead of a full interval later
 --   code  2 not due yet (now < nextDue); nothing changed
+--   code  3 held: the queue is paused, closed or in passthrough; nothing changed
 --   code -1 the caller does not hold the lease; nothing changed (only {-1} is returned)
 --   code -2 the queue state is missing; nothing changed (only {-2} is returned)
 --   code -3 the state went backwards; nothing changed; returns {-3, reason} with the tests and
 --           reasons of ensure-queue.lua, which the caller runs next to start a new epoch
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
--- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range.
+-- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
+-- (or mode is not a known state).
 --
 -- Why a slot can never advance twice: the lease check and the due check run in one
 -- atomic script against Redis's TIME, and an advance moves nextDue to now + I. A second
@@ -45,30 +50,34 @@ end
 local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
-local S, I, K = arg(2, 1, 1000000000), arg(3, 1, 604800000), arg(4, 1, 1000000)
-local seenCounter, seenW, seenVersion = arg(7, 0, MAX), arg(8, 0, MAX), arg(9, 0, MAX)
+local MODES = {open = true, paused = true, passthrough = true, closed = true}
+local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'windowSize', 'intervalMs', 'activeWindowCount', 'mode', 'opensAtMs')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due, version = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX)
-local storedS, storedI, storedK = int(f[5], 1, 1000000000), int(f[6], 1, 604800000), int(f[7], 1, 1000000)
+local S, I, K = int(f[5], 1, 1000000000), int(f[6], 1, 604800000), int(f[7], 1, 1000000)
+-- A state written before queue states existed has neither field: open, no opening time.
+local mode, opensAt = f[8] or 'open', int(f[9] or '0', 0, MAX)
 if not W then return corrupt('queue state field windowEnd', f[2]) end
 if not due then return corrupt('queue state field nextDueMs', f[3]) end
 if not version then return corrupt('queue state field version', f[4]) end
-if not storedS then return corrupt('queue state field windowSize', f[5]) end
-if not storedI then return corrupt('queue state field intervalMs', f[6]) end
-if not storedK then return corrupt('queue state field activeWindowCount', f[7]) end
+if not S then return corrupt('queue state field windowSize', f[5]) end
+if not I then return corrupt('queue state field intervalMs', f[6]) end
+if not K then return corrupt('queue state field activeWindowCount', f[7]) end
+if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
+if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 10, #ARGV do
+for i = 7, #ARGV do
   if ARGV[i] == f[1] then return {-3, 'retired_epoch'} end
 end
-if W > counter + storedS then return {-3, 'window_above_counter'} end
-if ARGV[6] == f[1] then
+if W > counter + S then return {-3, 'window_above_counter'} end
+if ARGV[3] == f[1] then
   if counter < seenCounter then return {-3, 'counter_below_seen'} end
   if W < seenW then return {-3, 'window_below_seen'} end
   if version < seenVersion then return {-3, 'version_below_seen'} end
@@ -76,24 +85,25 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- Nothing changes unless W advances, so these replies carry the stored settings.
+if mode ~= 'open' then
+  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt}
+end
 if now < due then
-  return {2, f[1], W, due, storedS, storedI, storedK, version, counter, now, 0}
+  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt}
 end
 local lag = now - due
 if counter <= W then
-  return {0, f[1], W, due, storedS, storedI, storedK, version, counter, now, lag}
+  return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}
 end
 if W + S > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
 W = W + S
 due = now + I
 version = version + 1
--- The leader's settings become the queue's, so every replica computes with the same S, I, K.
-redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
-  'activeWindowCount', K, 'version', version)
+redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version)
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
 -- could round a large counter up and make a replica believe it saw more than was issued.
 local function d(x) return string.format('%d', x) end
-redis.call('SPUBLISH', ARGV[5], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
-  intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now)}))
-return {1, f[1], W, due, S, I, K, version, counter, now, lag}
+redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+  intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
+  opensAtMs = d(opensAt)}))
+return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}

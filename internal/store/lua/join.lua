@@ -5,20 +5,27 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- ARGV[1]  n, tickets wanted (1 to 100000)
--- ARGV[2]  the caller's high-water mark: epoch it last saw ('' when it saw none)
--- ARGV[3]  ... highest counter  ARGV[4]  ... highest W  ARGV[5]  ... highest version, seen in that epoch
--- ARGV[6..] epochs the caller saw replaced
+-- ARGV[2]  sharded pub/sub channel of the queue's state (SPUBLISH, same hash tag; see below)
+-- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
+-- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
+-- ARGV[7..] epochs the caller saw replaced
 --
--- Returns {last, epoch, windowEnd, nextDueMs, S, I, K, version, nowMs}: the tickets are
---   last-n+1 .. last, all of the returned epoch.
+-- Returns {last, epoch, windowEnd, nextDueMs, S, I, K, version, nowMs, mode, opensAtMs}: the
+--   tickets are last-n+1 .. last, all of the returned epoch.
 -- Returns {0} when the queue state is missing (the caller then runs ensure-queue.lua, which
 --   creates a new epoch, and tries again).
 -- Returns {-1, reason} when the state went backwards (the same tests and reasons as
 --   ensure-queue.lua): nothing is issued; the caller runs ensure-queue.lua with the same
 --   high-water mark, which starts a new epoch, and tries again.
+-- Returns {-4} when the queue is closed: no ticket is issued (HTTP 410 queue_closed).
 -- Errors "WAITROOM_CORRUPT <what>" when the state is partially missing or a field is not a
--- valid integer in range: INCRBY on a missing counter would silently restart numbering at 1,
--- and a number computed from 'nan' or a negative counter is a place nobody can honour.
+-- valid integer in range (or mode is not a known state): INCRBY on a missing counter would
+-- silently restart numbering at 1, and a number computed from 'nan' or a negative counter
+-- is a place nobody can honour.
+--
+-- When this batch is the first to wait (the counter crosses W), the new counter is published
+-- once on the state channel: the leader's ticker sleeps while nobody waits (an idle queue costs
+-- no Redis calls) and wakes on that message instead of polling.
 local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
 -- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
 -- integers of at most 16 digits pass here, then the range check.
@@ -36,35 +43,49 @@ end
 local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
+local MODES = {open = true, paused = true, passthrough = true, closed = true}
 local n = arg(1, 1, 100000)
-local seenCounter, seenW, seenVersion = arg(3, 0, MAX), arg(4, 0, MAX), arg(5, 0, MAX)
+local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
 local S, I, K, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX)
+-- A state written before queue states existed has neither field: open, no opening time.
+local mode, opensAt = f[8] or 'open', int(f[9] or '0', 0, MAX)
 if not W then return corrupt('queue state field windowEnd', f[2]) end
 if not due then return corrupt('queue state field nextDueMs', f[3]) end
 if not S then return corrupt('queue state field windowSize', f[4]) end
 if not I then return corrupt('queue state field intervalMs', f[5]) end
 if not K then return corrupt('queue state field activeWindowCount', f[6]) end
 if not version then return corrupt('queue state field version', f[7]) end
+if not MODES[mode] then return corrupt('queue state field mode', f[8]) end
+if not opensAt then return corrupt('queue state field opensAtMs', f[9]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX - n)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   if ARGV[i] == f[1] then return {-1, 'retired_epoch'} end
 end
 if W > counter + S then return {-1, 'window_above_counter'} end
-if ARGV[2] == f[1] then
+if ARGV[3] == f[1] then
   if counter < seenCounter then return {-1, 'counter_below_seen'} end
   if W < seenW then return {-1, 'window_below_seen'} end
   if version < seenVersion then return {-1, 'version_below_seen'} end
 end
+if mode == 'closed' then return {-4} end
 
 local last = redis.call('INCRBY', KEYS[2], n)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {last, f[1], W, due, S, I, K, version, now}
+if last - n <= W and last > W then
+  -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
+  -- could round a large counter up and make a replica believe it saw more than was issued.
+  local function d(x) return string.format('%d', x) end
+  redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+    intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(last), nowMs = d(now), mode = mode,
+    opensAtMs = d(opensAt)}))
+end
+return {last, f[1], W, due, S, I, K, version, now, mode, opensAt}

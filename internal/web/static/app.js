@@ -27,6 +27,7 @@
     live: $('wr-live'),
     figures: $('wr-figures'),
     challenge: $('wr-challenge'),
+    broadcast: $('wr-broadcast'),
   };
 
   var fill = fmt.fill;
@@ -114,8 +115,13 @@
     el.live.textContent = text;
   }
 
+  // Paused or closed: no advance is scheduled, so the server sends etaSeconds null.
+  function held(s) {
+    return s && s.status === 'waiting' && (s.state === 'paused' || s.state === 'closed');
+  }
+
   function remaining() {
-    if (!last || last.status !== 'waiting') return 0;
+    if (!last || last.status !== 'waiting' || last.etaSeconds === null) return 0;
     return Math.max(0, last.etaSeconds - Math.floor((Date.now() - last.receivedAt) / 1000));
   }
 
@@ -126,17 +132,39 @@
     document.body.setAttribute('data-state', state);
   }
 
+  // The operator's broadcast message, live: every status (stream or poll) carries it.
+  function renderBroadcast(s) {
+    var text = typeof s.message === 'string' ? s.message : '';
+    if (el.broadcast.textContent !== text) el.broadcast.textContent = text;
+    el.broadcast.hidden = text === '';
+  }
+
+  function opensAtText(s) {
+    if (!s.opensAt) return '';
+    var at = new Date(s.opensAt);
+    if (!(at.getTime() > Date.now())) return '';
+    return fill(t.opensAt, { time: at.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' }) });
+  }
+
   function render(s) {
     last = s;
     el.note.textContent = '';
+    renderBroadcast(s);
     var pct = Math.round(room.progress() * 100);
     el.bar.style.width = pct + '%';
     el.progress.setAttribute('aria-valuenow', String(pct));
     if (s.status === 'waiting') {
       el.position.textContent = numbers.format(s.position);
       el.ahead.textContent = numbers.format(s.ahead);
+      if (held(s)) {
+        el.eta.textContent = t.etaUnknown;
+        if (s.state === 'paused') setState('paused', t.statePaused, t.pausedHelp);
+        else setState('closed', t.stateClosed, t.closedHelp);
+        announce(fill(t.announcePaused, { position: numbers.format(s.position) }));
+        return;
+      }
       el.eta.textContent = formatEta(remaining());
-      setState('waiting', t.stateWaiting);
+      setState('waiting', t.stateWaiting, opensAtText(s));
       announce(fill(t.announceWaiting, { position: numbers.format(s.position), ahead: fmt.plural(t.peopleAhead, s.ahead, lang), eta: formatEta(s.etaSeconds) }));
     } else {
       // Not in line any more: no place, nobody ahead, no wait; the state line says why.
@@ -147,7 +175,7 @@
   }
 
   setInterval(function () {
-    if (last && last.status === 'waiting') el.eta.textContent = formatEta(remaining());
+    if (last && last.status === 'waiting' && !held(last)) el.eta.textContent = formatEta(remaining());
   }, 1000);
 
   function showGo(url) {

@@ -213,6 +213,10 @@
       activeForSeconds: joinBody.activeForSeconds,
       windowEnd: joinBody.windowEnd,
       pollAfterSeconds: 1,
+      // The queue itself: open, paused, passthrough or closed; the operator's message; a pre-queue's opening time.
+      state: joinBody.state || 'open',
+      message: joinBody.message === undefined ? null : joinBody.message,
+      opensAt: joinBody.opensAt === undefined ? null : joinBody.opensAt,
     };
   }
 

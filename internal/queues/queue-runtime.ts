@@ -1,0 +1,221 @@
+import type { Logger } from 'pino';
+import type { EventHubOptions } from '../events/event-hub';
+import { EventHub } from '../events/event-hub';
+import { LeaderLease } from '../leader/lease';
+import { Ticker } from '../leader/ticker';
+import type { Metrics } from '../observability/metrics';
+import { queueGauges } from '../observability/queue-gauges';
+import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
+import { QueueStateCache } from '../queue/state-cache';
+import { RevocationList } from '../admission/revocation-list';
+import { QueueService } from '../service/queue-service';
+import { TicketBatcher } from '../service/ticket-batcher';
+import type { PassStore } from '../store/pass-store';
+import type { QueueStore, StoredQueue } from '../store/store';
+import type { TicketTokens } from '../tokens/ticket-token';
+import { QueueDocSchema, type QueueDoc, type QueueSettingsView } from './queue-settings';
+
+export interface QueueRuntimeOptions {
+  readonly stored: StoredQueue;
+  readonly store: QueueStore;
+  readonly passStore: PassStore;
+  readonly tokens: TicketTokens;
+  readonly owner: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly refreshMs: number;
+  readonly maxStalenessMs: number;
+  readonly leaseTtlMs: number;
+  readonly leaseRenewMs: number;
+  readonly revocationRefreshMs: number;
+  /** Whether this replica should lead this queue now (lease placement). */
+  readonly eligible: () => boolean;
+  readonly events: Omit<EventHubOptions, 'service' | 'cache' | 'logger' | 'metrics' | 'describe'>;
+}
+
+/** Moves of the window seen by this replica, for "admitted in the last minute". */
+interface Admitted {
+  readonly atMs: number;
+  readonly count: number;
+}
+
+/**
+ * One queue on one replica: its state cache, its lease, its ticker, its
+ * ticket batcher and service, its event streams and its revocation list, each
+ * with start() and an idempotent close() like every long-running part. The
+ * registry makes one per stored queue and hands it new settings as they change.
+ */
+export class QueueRuntime {
+  readonly id: string;
+  readonly cache: QueueStateCache;
+  readonly lease: LeaderLease;
+  readonly ticker: Ticker;
+  readonly service: QueueService;
+  readonly events: EventHub;
+  readonly revocations: RevocationList;
+  readonly passStore: PassStore;
+  private docValue: QueueDoc;
+  private versionValue: number;
+  private readonly admitted: Admitted[] = [];
+  private closing: Promise<void> | undefined;
+  private readonly configListeners = new Set<() => void>();
+  private untrack: (() => void) | undefined;
+
+  constructor(private readonly o: QueueRuntimeOptions) {
+    this.id = o.stored.id;
+    this.docValue = QueueDocSchema.parse(JSON.parse(o.stored.doc));
+    this.versionValue = o.stored.version;
+    this.passStore = o.passStore;
+    const log = o.logger.child({ queue: this.id });
+    this.cache = new QueueStateCache({
+      store: o.store,
+      settings: () => this.rateSettings(),
+      logger: log.child({ component: 'state' }),
+      refreshMs: o.refreshMs,
+      maxStalenessMs: o.maxStalenessMs,
+    });
+    this.cache.apply(o.stored.snapshot, 'refresh');
+    this.lease = new LeaderLease({
+      store: o.store,
+      owner: o.owner,
+      ttlMs: o.leaseTtlMs,
+      renewMs: o.leaseRenewMs,
+      logger: log.child({ component: 'lease' }),
+      eligible: o.eligible,
+    });
+    this.ticker = new Ticker({ store: o.store, lease: this.lease, cache: this.cache, logger: log.child({ component: 'ticker' }), metrics: o.metrics });
+    const m = o.metrics;
+    const q = this.id;
+    const batcher = new TicketBatcher(
+      o.store,
+      () => this.rateSettings(),
+      512,
+      (b) => {
+        m.ticketsIssued.inc({ queue: q }, b.count);
+        m.joinBatchSize.observe(b.count);
+      },
+      () => this.cache.highWater(),
+    );
+    this.service = new QueueService({
+      queueId: q,
+      cache: this.cache,
+      tokens: o.tokens,
+      batcher,
+      describe: () => ({ message: this.docValue.message, configVersion: this.versionValue }),
+      onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
+    });
+    this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
+    this.revocations = new RevocationList({ store: o.passStore, refreshMs: o.revocationRefreshMs, logger: log.child({ component: 'revocations' }) });
+    this.wireMetrics();
+  }
+
+  private wireMetrics(): void {
+    const q = this.id;
+    const m = this.o.metrics;
+    // Per-queue gauges are read when Prometheus scrapes (queue-gauges.ts); untracked on close.
+    this.untrack = m.trackQueue(q, () => queueGauges(this.cache.peek(), this.cache.storeNow(), this.cache.ageMs()));
+    this.cache.onChange((s, prev) => {
+      if (prev && prev.epoch === s.epoch && s.windowEnd > prev.windowEnd) this.noteAdmitted(s.windowEnd - prev.windowEnd);
+    });
+    this.lease.on('acquired', () => {
+      m.leader.set({ queue: q }, 1);
+      m.leadershipChanges.inc({ queue: q, change: 'acquired' });
+    });
+    this.lease.on('lost', () => {
+      m.leader.set({ queue: q }, 0);
+      m.leadershipChanges.inc({ queue: q, change: 'lost' });
+    });
+  }
+
+  private noteAdmitted(count: number): void {
+    const now = Date.now();
+    this.admitted.push({ atMs: now, count });
+    while (this.admitted.length > 0 && this.admitted[0]!.atMs < now - 60_000) this.admitted.shift();
+  }
+
+  /** Tickets the window moved over in the last 60 s, as seen by this replica. */
+  admittedLastMinute(): number {
+    const since = Date.now() - 60_000;
+    return this.admitted.reduce((n, a) => (a.atMs >= since ? n + a.count : n), 0);
+  }
+
+  get doc(): QueueDoc {
+    return this.docValue;
+  }
+
+  get version(): number {
+    return this.versionValue;
+  }
+
+  /** S, I, K, state and opening time: from the cached state, which the scripts keep. */
+  rateSettings(): QueueSettings {
+    const s = this.cache.peek();
+    if (!s) throw new Error(`queue ${this.id} has no state loaded`);
+    return { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs };
+  }
+
+  /** The settings as the admin API shows them. */
+  view(): QueueSettingsView {
+    const s = this.cache.peek() as QueueSnapshot;
+    return viewOf(this.id, this.versionValue, this.docValue, s);
+  }
+
+  /** Takes a newer stored record (registry reconcile or an admin write on this replica). */
+  apply(stored: StoredQueue): void {
+    this.cache.apply(stored.snapshot, 'refresh');
+    if (stored.version === this.versionValue) return;
+    this.versionValue = stored.version;
+    this.docValue = QueueDocSchema.parse(JSON.parse(stored.doc));
+    for (const l of this.configListeners) l();
+    // A new message reaches every open stream of this queue now.
+    void this.events.fanOut();
+  }
+
+  /** Called after every accepted config change. */
+  onConfig(l: () => void): () => void {
+    this.configListeners.add(l);
+    return () => this.configListeners.delete(l);
+  }
+
+  async start(): Promise<void> {
+    this.events.start();
+    await this.cache.start();
+    this.lease.start();
+    this.ticker.start();
+    await this.revocations.start();
+  }
+
+  /** Stops ticking, releases the lease, ends streams and subscriptions. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.ticker.close();
+      await this.lease.close();
+      this.events.close();
+      await this.cache.close();
+      await this.revocations.close();
+      await this.o.store.close();
+      this.configListeners.clear();
+      this.untrack?.();
+    })();
+    return this.closing;
+  }
+}
+
+/** The API's view of a queue from its stored parts. */
+export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnapshot): QueueSettingsView {
+  return {
+    id,
+    name: doc.name,
+    windowSize: s.windowSize,
+    intervalSeconds: s.intervalMs / 1000,
+    activeWindowCount: s.activeWindowCount,
+    state: s.mode,
+    opensAt: s.opensAtMs > 0 ? new Date(s.opensAtMs).toISOString() : null,
+    message: doc.message,
+    targetUrl: doc.targetUrl,
+    branding: doc.branding,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    version,
+  };
+}

@@ -1,0 +1,195 @@
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { InvalidRequestError } from '../errors/errors';
+import { QUEUE_MODES, type QueueSettings } from '../queue/queue-state';
+
+/*
+ * The one schema of a queue's settings. The admin API validates every body with
+ * it, and the OpenAPI document (internal/http/openapi.ts) is generated from it
+ * by @asteasolutions/zod-to-openapi, so the two cannot drift apart. zod was
+ * chosen over ajv + hand-written JSON Schema because the TypeScript types, the
+ * validation and the document then come from one declaration (docs/system.md,
+ * "Many queues").
+ */
+extendZodWithOpenApi(z);
+
+export { z };
+
+/** Queue ids are part of Redis keys ({hash tag}), URLs and tokens: short, lower-case, no braces or colons. */
+export const QUEUE_ID_PATTERN = /^[a-z0-9-]{1,64}$/;
+
+export const QueueIdSchema = z
+  .string()
+  .regex(QUEUE_ID_PATTERN, '1-64 characters of a-z, 0-9 and -')
+  .openapi({ example: 'spring-sale', description: 'Queue id: 1-64 characters of a-z 0-9 -' });
+
+const HexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a #rrggbb colour');
+
+const HttpUrl = z
+  .string()
+  .max(2048)
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }, 'an absolute http(s) URL');
+
+/** An absolute http(s) URL or a path on this server; never javascript: or data:. */
+const LogoUrl = z.union([z.literal(''), z.string().regex(/^\/(?!\/)\S*$/, 'a path starting with /').max(2048), HttpUrl]);
+
+export const BrandingSchema = z
+  .object({
+    title: z.string().max(200).openapi({ description: "Page title; empty shows the localised default (\"Waiting room\")" }),
+    message: z.string().max(1000).openapi({ description: 'Text under the title; empty shows the localised default' }),
+    logoUrl: LogoUrl,
+    primaryColor: HexColor,
+    backgroundColor: HexColor,
+  })
+  .strict()
+  .openapi('Branding');
+export type Branding = z.infer<typeof BrandingSchema>;
+
+export const QueueStateSchema = z.enum(QUEUE_MODES).openapi('QueueState', {
+  description:
+    'open: admits by rate; paused: joins accepted, no advance (ETA null); passthrough: every join admitted at once; closed: no new joins (410)',
+});
+
+/** The settings an operator may set; every field bounded. */
+const settingsShape = {
+  name: z.string().min(1).max(200),
+  windowSize: z.number().int().min(1).max(1_000_000).openapi({ description: 'S: tickets admitted per advance' }),
+  intervalSeconds: z.number().min(0.05).max(86_400).openapi({ description: 'I: seconds between advances' }),
+  activeWindowCount: z.number().int().min(1).max(1000).openapi({ description: 'K: windows a ticket stays active for' }),
+  state: QueueStateSchema,
+  opensAt: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .openapi({ description: 'A pre-queue: joins wait until this time, when the first batch is admitted; null for none' }),
+  message: z.string().max(1000).nullable().openapi({ description: 'Broadcast message shown to every visitor of this queue, live' }),
+  targetUrl: z.union([z.literal(''), HttpUrl]).openapi({ description: 'Where admitted visitors are sent' }),
+  branding: BrandingSchema,
+};
+
+export const CreateQueueBodySchema = z
+  .object({
+    id: QueueIdSchema,
+    name: settingsShape.name.optional(),
+    windowSize: settingsShape.windowSize.optional(),
+    intervalSeconds: settingsShape.intervalSeconds.optional(),
+    activeWindowCount: settingsShape.activeWindowCount.optional(),
+    state: settingsShape.state.optional(),
+    opensAt: settingsShape.opensAt.optional(),
+    message: settingsShape.message.optional(),
+    targetUrl: settingsShape.targetUrl.optional(),
+    branding: BrandingSchema.partial().strict().optional(),
+  })
+  .strict()
+  .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
+export type CreateQueueBody = z.infer<typeof CreateQueueBodySchema>;
+
+export const PatchQueueBodySchema = z
+  .object({
+    name: settingsShape.name.optional(),
+    windowSize: settingsShape.windowSize.optional(),
+    intervalSeconds: settingsShape.intervalSeconds.optional(),
+    activeWindowCount: settingsShape.activeWindowCount.optional(),
+    state: settingsShape.state.optional(),
+    opensAt: settingsShape.opensAt.optional(),
+    message: settingsShape.message.optional(),
+    targetUrl: settingsShape.targetUrl.optional(),
+    branding: BrandingSchema.partial().strict().optional(),
+  })
+  .strict()
+  .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
+export type PatchQueueBody = z.infer<typeof PatchQueueBodySchema>;
+
+/** What the config hash stores as JSON: the settings the scripts do not need. */
+export const QueueDocSchema = z
+  .object({
+    name: settingsShape.name,
+    message: settingsShape.message,
+    targetUrl: settingsShape.targetUrl,
+    branding: BrandingSchema,
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .strict();
+export type QueueDoc = z.infer<typeof QueueDocSchema>;
+
+/** A queue's full settings as the API shows them. */
+export const QueueSettingsSchema = z
+  .object({
+    id: QueueIdSchema,
+    ...settingsShape,
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    version: z.number().int().openapi({ description: 'Bumped by every change; the ETag' }),
+  })
+  .strict()
+  .openapi('QueueSettings');
+export type QueueSettingsView = z.infer<typeof QueueSettingsSchema>;
+
+/** Live figures of a queue, from the answering replica's cached state. */
+export const QueueLiveSchema = z
+  .object({
+    epoch: z.string(),
+    counter: z.number().int().openapi({ description: 'Highest ticket issued (as of the replica\'s last read)' }),
+    windowEnd: z.number().int(),
+    waiting: z.number().int(),
+    nextTickInMs: z.number().int().nullable().openapi({ description: 'null while the queue is not open' }),
+    admittedLastMinute: z.number().int().openapi({ description: 'Tickets the window moved over in the last 60 s, seen by this replica' }),
+    lastTicketEtaSeconds: z.number().int().nullable().openapi({ description: 'ETA a visitor joining now would be given; null while paused or closed' }),
+    leader: z.string().nullable(),
+    stateAgeMs: z.number().int().nullable(),
+  })
+  .strict()
+  .openapi('QueueLive');
+
+export const QueueViewSchema = QueueSettingsSchema.extend({ live: QueueLiveSchema.nullable() }).openapi('Queue');
+export type QueueView = z.infer<typeof QueueViewSchema>;
+
+export interface QueueDefaults {
+  readonly windowSize: number;
+  readonly intervalMs: number;
+  readonly activeWindowCount: number;
+  readonly targetUrl: string;
+  readonly branding: Branding;
+}
+
+/**
+ * Validates `input` against `schema`; throws 400 invalid_request listing every
+ * failing field (unknown fields included).
+ */
+export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, what = 'request body'): T {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const fields: Array<{ path: string; message: string }> = [];
+  for (const issue of r.error.issues) {
+    const base = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) fields.push({ path: base ? `${base}.${k}` : k, message: 'unknown field' });
+    } else {
+      fields.push({ path: base || '(body)', message: issue.message });
+    }
+  }
+  throw new InvalidRequestError(`invalid ${what}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, fields);
+}
+
+/** Store-clock ms of an ISO time, 0 for none. */
+export function opensAtMs(opensAt: string | null | undefined): number {
+  return opensAt ? Date.parse(opensAt) : 0;
+}
+
+/** The rate settings the scripts keep in the queue state. */
+export function rateSettings(v: Pick<QueueSettingsView, 'windowSize' | 'intervalSeconds' | 'activeWindowCount' | 'state' | 'opensAt'>): QueueSettings {
+  return {
+    windowSize: v.windowSize,
+    intervalMs: Math.round(v.intervalSeconds * 1000),
+    activeWindowCount: v.activeWindowCount,
+    mode: v.state,
+    opensAtMs: opensAtMs(v.opensAt),
+  };
+}

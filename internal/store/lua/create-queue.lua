@@ -1,0 +1,79 @@
+-- create-queue.lua: create a queue (its settings and its state) unless it exists.
+--
+-- KEYS[1]  queue config hash  waitroom:{<queue>}:config
+-- KEYS[2]  queue state hash   waitroom:{<queue>}:state
+-- KEYS[3]  ticket counter     waitroom:{<queue>}:counter
+-- ARGV[1]  doc: JSON of the descriptive settings (name, message, targetUrl, branding, times)
+-- ARGV[2]  candidate epoch (a random id made by the caller)
+-- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
+-- ARGV[8]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
+--
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs}
+--           created; version (the ETag) is Redis's TIME in ms, so a queue deleted and created
+--           again never repeats an ETag a client may still hold
+--         {0, version}  the queue exists; nothing changed
+-- A state without a config (Redis lost the config only, or a replica that had not yet heard
+-- of a deletion re-created the state) is adopted with its epoch and counter, so tickets
+-- already issued against it stay valid; the settings given here replace its rate settings.
+-- S, I and K are checked against the state's bounds (the schema of the admin API is narrower).
+-- Errors "WAITROOM_CORRUPT <what>" when an adopted state is damaged; "WAITROOM_ARG <what>" for a bad argument.
+local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
+-- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
+-- integers of at most 16 digits pass here, then the range check (the same rules as
+-- ensure-queue.lua and internal/queue/state-check.ts).
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local function arg(i, lo, hi)
+  local n = int(ARGV[i], lo, hi)
+  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
+  return n
+end
+local function corrupt(what, v)
+  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
+end
+local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits.
+local function d(x) return string.format('%d', x) end
+local existing = redis.call('HGET', KEYS[1], 'version')
+if existing then
+  local v = int(existing, 1, MAX)
+  if not v then return corrupt('queue config field version', existing) end
+  return {0, v}
+end
+local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
+local mode = ARGV[6]
+if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch, W, due, sv, counter
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version')
+  local raw = redis.call('GET', KEYS[3])
+  epoch, W, due, sv, counter = f[1], int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(raw, 0, MAX)
+  if type(epoch) ~= 'string' or #epoch == 0 or #epoch > 64 then return corrupt('queue state field epoch', f[1]) end
+  if not W then return corrupt('queue state field windowEnd', f[2]) end
+  if not due then return corrupt('queue state field nextDueMs', f[3]) end
+  if not sv then return corrupt('queue state field version', f[4]) end
+  if not counter then return corrupt('ticket counter', raw) end
+  sv = sv + 1
+  if opensAt > now then due = opensAt end
+else
+  local raw = redis.call('GET', KEYS[3])
+  if raw then return corrupt('ticket counter without queue state, counter', raw) end
+  -- As in ensure-queue.lua: W = S (first batch at once), or W = 0 until a pre-queue opens.
+  epoch, W, due, sv, counter = ARGV[2], S, now + I, 1, 0
+  if opensAt > now then W, due = 0, opensAt end
+  redis.call('HSET', KEYS[2], 'createdAtMs', now)
+  redis.call('SET', KEYS[3], 0)
+end
+redis.call('HSET', KEYS[2], 'epoch', epoch, 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
+  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt)
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', now)
+redis.call('SPUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+  intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
+  opensAtMs = d(opensAt)}))
+return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt}

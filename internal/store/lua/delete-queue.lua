@@ -1,0 +1,33 @@
+-- delete-queue.lua: remove a queue: its settings, state, counter, lease and pass records.
+--
+-- KEYS[1]  queue config hash   KEYS[2]  queue state hash   KEYS[3]  ticket counter
+-- KEYS[4]  leader lease        KEYS[5]  live passes        KEYS[6]  revoked passes
+-- KEYS[7]  pass counters
+-- ARGV[1]  expected config version, or "" to delete whatever it is
+-- Errors "WAITROOM_CORRUPT <what>" when the stored version is damaged; "WAITROOM_ARG" for a bad ARGV[1].
+--
+-- Returns {1, version}  deleted (version is the one it had)
+--         {-1}          no such queue
+--         {-2, version} the queue changed since the caller read it (HTTP 412)
+-- Per-ticket claim records expire by their own TTL. Its tickets are refused from then on
+-- (410 queue_closed): every replica drops the queue when the registry says so.
+-- Versions are checked as every number a script reads (see ensure-queue.lua): plain decimal
+-- integers; a damaged version is refused, never deleted through.
+local MAX = 9007199254740991
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local raw = redis.call('HGET', KEYS[1], 'version')
+if not raw then return {-1} end
+local version = int(raw, 1, MAX)
+if not version then return redis.error_reply('WAITROOM_CORRUPT queue config field version is "' .. raw .. '"') end
+if ARGV[1] ~= '' then
+  local expected = int(ARGV[1], 0, MAX)
+  if not expected then return redis.error_reply('WAITROOM_ARG argument 1 is not an integer in [0, ' .. MAX .. ']') end
+  if expected ~= version then return {-2, version} end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return {1, version}

@@ -1,0 +1,93 @@
+-- update-queue.lua: change a queue's settings, checked against the version the caller read.
+--
+-- KEYS[1]  queue config hash  waitroom:{<queue>}:config
+-- KEYS[2]  queue state hash   waitroom:{<queue>}:state
+-- KEYS[3]  ticket counter     waitroom:{<queue>}:counter
+-- ARGV[1]  expected config version (the ETag the change was made against)
+-- ARGV[2]  doc: the new descriptive settings (JSON)
+-- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
+-- ARGV[8]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
+--
+-- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs}
+--         {-1}           no such queue
+--         {-2, version}  the queue changed since the caller read it (HTTP 412)
+--
+-- Transitions (docs/system.md, "Queue states"):
+--   into or out of passthrough  W = max(W, counter): everyone who joined meanwhile stays admitted
+--   paused/closed/passthrough -> open   the first advance is due one interval after the resume
+--   open, I changed             a shorter I pulls the next advance in to now + I; a longer one
+--                               applies from the next advance (an advance already due stays due)
+--   opensAt set in the future   the next advance is at opensAt exactly (a pre-queue)
+--   opensAt moved to now or before while the queue had not opened   it opens now
+-- S and K apply from the next advance. Every change bumps the state version and publishes the
+-- new state, so every replica's cache (and its visitors' ETAs) follows within one message.
+-- S, I and K are checked against the state's bounds (the schema of the admin API is narrower).
+-- Errors "WAITROOM_CORRUPT <what>" when the stored config or state is damaged (nothing is
+-- written then); "WAITROOM_ARG <what>" for a bad argument.
+local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
+-- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
+-- integers of at most 16 digits pass here, then the range check (the same rules as
+-- ensure-queue.lua and internal/queue/state-check.ts).
+local function int(v, lo, hi)
+  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
+  local n = tonumber(v)
+  if n < lo or n > hi then return nil end
+  return n
+end
+local function arg(i, lo, hi)
+  local n = int(ARGV[i], lo, hi)
+  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
+  return n
+end
+local function corrupt(what, v)
+  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
+end
+local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits.
+local function d(x) return string.format('%d', x) end
+local rawVersion = redis.call('HGET', KEYS[1], 'version')
+if not rawVersion then return {-1} end
+local version = int(rawVersion, 1, MAX - 1)
+if not version then return corrupt('queue config field version', rawVersion) end
+if arg(1, 0, MAX) ~= version then return {-2, version} end
+local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
+local mode = ARGV[6]
+if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
+local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs')
+local raw = redis.call('GET', KEYS[3])
+local W, due, sv, oldI = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(f[5], 1, 604800000)
+local counter = int(raw, 0, MAX)
+-- A state written before queue states existed has neither field: open, no opening time.
+local oldMode, oldOpensAt = f[6] or 'open', int(f[7] or '0', 0, MAX)
+if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
+if not W then return corrupt('queue state field windowEnd', f[2]) end
+if not due then return corrupt('queue state field nextDueMs', f[3]) end
+if not sv then return corrupt('queue state field version', f[4]) end
+if not oldI then return corrupt('queue state field intervalMs', f[5]) end
+if not MODES[oldMode] then return corrupt('queue state field mode', f[6]) end
+if not oldOpensAt then return corrupt('queue state field opensAtMs', f[7]) end
+if not counter then return corrupt('ticket counter', raw) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if mode == 'passthrough' or oldMode == 'passthrough' then W = math.max(W, counter) end
+if mode == 'open' then
+  if oldMode ~= 'open' then
+    due = now + I
+  elseif I < oldI and due > now + I then
+    due = now + I
+  end
+end
+if opensAt > now then
+  due = opensAt
+elseif oldOpensAt > now and mode == 'open' then
+  due = now
+end
+version = version + 1
+sv = sv + 1
+redis.call('HSET', KEYS[2], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
+  'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt)
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version)
+redis.call('SPUBLISH', ARGV[8], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+  intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
+  opensAtMs = d(opensAt)}))
+return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt}

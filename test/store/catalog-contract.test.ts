@@ -1,0 +1,204 @@
+import pino from 'pino';
+import type { QueueSettings } from '../../internal/queue/queue-state';
+import { queueKeys } from '../../internal/store/keys';
+import { MemoryCatalog } from '../../internal/store/memory-catalog';
+import { RedisCatalog } from '../../internal/store/redis-catalog';
+import type { QueueCatalog, RegistryChange } from '../../internal/store/store';
+import { waitFor } from '../helpers/ports';
+import { TestRedis } from '../helpers/redis-server';
+
+/**
+ * One contract for the set of queues, run against the Redis catalog (real redis-server)
+ * and the embedded one: create/read/update/delete with versions, the state transitions of
+ * update-queue.lua, the registry and its announcements, heartbeats and the audit log.
+ */
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+const OPEN: QueueSettings = { windowSize: 10, intervalMs: 1000, activeWindowCount: 2, mode: 'open', opensAtMs: 0 };
+const DOC = JSON.stringify({ name: 'q' });
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await TestRedis.start();
+});
+afterAll(async () => {
+  await redis?.close();
+});
+
+let n = 0;
+const fresh = () => `cq-${process.pid}-${++n}`;
+
+/** Writes a damaged value into a queue's stored state, and reads it back. */
+interface Damage {
+  write(id: string, field: string, v: string): Promise<void>;
+  read(id: string, field: string): Promise<unknown>;
+}
+type MemoryCells = { cells: Map<string, { state: Record<string, unknown> }> };
+
+describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
+  [
+    'RedisCatalog',
+    async () => {
+      const cat = new RedisCatalog({ url: redis.url, logger });
+      await cat.connect();
+      const damage: Damage = {
+        write: async (id, field, v) => void (await redis.withClient((c) => c.hSet(queueKeys(id).state, field, v))),
+        read: (id, field) => redis.withClient((c) => c.hGet(queueKeys(id).state, field)),
+      };
+      return { cat, damage };
+    },
+  ],
+  [
+    'MemoryCatalog',
+    async () => {
+      const cat = new MemoryCatalog({ logger });
+      // The embedded state lives in process memory, where only a bug could damage it: written directly.
+      const cells = (cat as unknown as MemoryCells).cells;
+      const damage: Damage = {
+        write: async (id, field, v) => void (cells.get(id)!.state[field] = v),
+        read: async (id, field) => cells.get(id)!.state[field],
+      };
+      return { cat, damage };
+    },
+  ],
+])('%s', (_name, open) => {
+  let cat: QueueCatalog;
+  let damage: Damage;
+  beforeEach(async () => {
+    ({ cat, damage } = await open());
+  });
+  afterEach(async () => {
+    await cat.close();
+  });
+
+  test('create, then a second create is exists with the same version; read returns what was stored', async () => {
+    const id = fresh();
+    expect(await cat.readQueue(id)).toBeNull();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    expect(c.stored).toMatchObject({ id, doc: DOC, snapshot: { windowEnd: 10, counter: 0, mode: 'open', windowSize: 10, intervalMs: 1000, activeWindowCount: 2 } });
+    expect(await cat.createQueue(id, '{}', OPEN)).toEqual({ outcome: 'exists', version: c.stored.version });
+    expect(await cat.readQueue(id)).toMatchObject({ id, version: c.stored.version, doc: DOC });
+  });
+
+  test('update checks the version (conflict, missing) and bumps it', async () => {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    const v = c.stored.version;
+    expect(await cat.updateQueue(id, v - 1, DOC, OPEN)).toEqual({ outcome: 'conflict', version: v });
+    expect(await cat.updateQueue(fresh(), v, DOC, OPEN)).toEqual({ outcome: 'missing' });
+    const u = await cat.updateQueue(id, v, '{"name":"new"}', { ...OPEN, windowSize: 3 });
+    if (u.outcome !== 'updated') throw new Error('not updated');
+    expect(u.stored.version).toBe(v + 1);
+    expect(u.stored.snapshot.windowSize).toBe(3);
+    expect(u.stored.snapshot.version).toBe(c.stored.snapshot.version + 1);
+    expect((await cat.readQueue(id))!.doc).toBe('{"name":"new"}');
+  });
+
+  test('transitions: paused holds the advance; resume makes it due one interval later; passthrough lifts W to the counter', async () => {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    const store = cat.queue(id);
+    await store.issueTickets(25, OPEN);
+    let v = c.stored.version;
+    const paused = await cat.updateQueue(id, v++, DOC, { ...OPEN, mode: 'paused' });
+    if (paused.outcome !== 'updated') throw new Error('not updated');
+    expect(await store.acquireLease('me', 5000)).toBe(true);
+    expect((await store.advance('me')).outcome).toBe('held');
+    const resumed = await cat.updateQueue(id, v++, DOC, OPEN);
+    if (resumed.outcome !== 'updated') throw new Error('not updated');
+    const s = resumed.stored.snapshot;
+    expect(s.nextDueMs - s.storeNowMs).toBe(1000);
+    const pass = await cat.updateQueue(id, v++, DOC, { ...OPEN, mode: 'passthrough' });
+    if (pass.outcome !== 'updated') throw new Error('not updated');
+    expect(pass.stored.snapshot.windowEnd).toBe(25);
+    const closed = await cat.updateQueue(id, v++, DOC, { ...OPEN, mode: 'closed' });
+    if (closed.outcome !== 'updated') throw new Error('not updated');
+    await expect(store.issueTickets(1, OPEN)).rejects.toMatchObject({ status: 410, code: 'queue_closed' });
+  });
+
+  test('opensAt in the future: W = 0 and the first advance is due at opensAt exactly', async () => {
+    const id = fresh();
+    const probe = await cat.createQueue(fresh(), DOC, OPEN);
+    if (probe.outcome !== 'created') throw new Error('not created');
+    const opensAtMs = probe.stored.snapshot.storeNowMs + 60_000;
+    const c = await cat.createQueue(id, DOC, { ...OPEN, opensAtMs });
+    if (c.outcome !== 'created') throw new Error('not created');
+    expect(c.stored.snapshot).toMatchObject({ windowEnd: 0, nextDueMs: opensAtMs, opensAtMs });
+  });
+
+  test('delete checks the version, removes settings and state; the id can be created again with a new version', async () => {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    expect(await cat.deleteQueue(id, c.stored.version + 1)).toEqual({ outcome: 'conflict', version: c.stored.version });
+    expect(await cat.deleteQueue(id, c.stored.version)).toEqual({ outcome: 'deleted', version: c.stored.version });
+    expect(await cat.deleteQueue(id)).toEqual({ outcome: 'missing' });
+    expect(await cat.readQueue(id)).toBeNull();
+    const again = await cat.createQueue(id, DOC, OPEN);
+    if (again.outcome !== 'created') throw new Error('not created');
+    expect(again.stored.version).toBeGreaterThan(c.stored.version);
+    expect(again.stored.snapshot.counter).toBe(0);
+  });
+
+  test('the registry keeps the newest version and announces every change', async () => {
+    const id = fresh();
+    const seen: RegistryChange[] = [];
+    const sub = await cat.subscribeRegistry((ch) => {
+      if (ch.id === id) seen.push(ch);
+    });
+    await cat.registerQueue(id, 5);
+    await cat.registerQueue(id, 3); // older: ignored
+    expect((await cat.listQueues()).get(id)).toBe(5);
+    await cat.unregisterQueue(id);
+    expect((await cat.listQueues()).has(id)).toBe(false);
+    await waitFor(() => seen.length >= 2, { what: 'two announcements' });
+    expect(seen).toEqual([
+      { op: 'set', id, version: 5 },
+      { op: 'del', id },
+    ]);
+    await sub.close();
+  });
+
+  test('heartbeats: live replicas in id order; leave removes one at once', async () => {
+    const x = `${fresh()}-x`;
+    const y = `${fresh()}-y`;
+    await cat.heartbeat(y, 60_000);
+    const live = await cat.heartbeat(x, 60_000);
+    expect(live).toEqual(expect.arrayContaining([x, y]));
+    expect([...live]).toEqual([...live].sort());
+    await cat.leave(y);
+    expect(await cat.heartbeat(x, 60_000)).not.toContain(y);
+  });
+
+  test('the audit log: newest first, paged with before, capped', async () => {
+    const tag = fresh();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await cat.appendAudit({ tag, i: String(i) }, 10_000));
+    const mine = (await cat.readAudit(100)).filter((e) => e.fields.tag === tag);
+    expect(mine.map((e) => e.fields.i)).toEqual(['4', '3', '2', '1', '0']);
+    const page = await cat.readAudit(2, ids[3]);
+    expect(page.map((e) => e.fields.i)).toEqual(['2', '1']);
+    const capped = new MemoryCatalog({ logger });
+    for (let i = 0; i < 20; i++) await capped.appendAudit({ i: String(i) }, 10);
+    expect((await capped.readAudit(100)).length).toBe(10);
+    await capped.close();
+  });
+
+  test('a damaged state is 503 state_corrupt from read and update, and is not written over', async () => {
+    for (const [field, v] of [
+      ['windowEnd', 'nan'],
+      ['mode', 'ajar'],
+      ['opensAtMs', '1e400'],
+    ] as const) {
+      const id = fresh();
+      const c = await cat.createQueue(id, DOC, OPEN);
+      if (c.outcome !== 'created') throw new Error('not created');
+      await damage.write(id, field, v);
+      await expect(cat.readQueue(id)).rejects.toMatchObject({ status: 503, code: 'state_corrupt' });
+      await expect(cat.updateQueue(id, c.stored.version, DOC, OPEN)).rejects.toMatchObject({ status: 503, code: 'state_corrupt' });
+      expect(await damage.read(id, field)).toBe(v);
+    }
+  });
+});
