@@ -63,7 +63,8 @@ async function twoPorts(): Promise<[number, number]> {
   }
 }
 
-const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', 'redis.log'];
+// No sync delay: a replica's first full sync starts at once instead of 5 s later.
+const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', 'redis.log', '--repl-diskless-sync-delay', '0'];
 
 /**
  * A real Redis Cluster on loopback: `primaries` primaries, each with `replicas`
@@ -101,6 +102,18 @@ export class TestRedisCluster {
       });
       if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}\n${create.stderr}`);
       await c.waitHealthy();
+      // cluster_state:ok comes before the replicas' first sync (a diskless sync waits
+      // repl-diskless-sync-delay, 5 s by default): a primary killed before then has a
+      // replica with no data, which takes over empty. Tests kill primaries; wait for the links.
+      for (const n of c.nodes) {
+        await waitFor(
+          async () => {
+            const info = String(await n.command(['INFO', 'replication']));
+            return info.includes('role:master') || info.includes('master_link_status:up');
+          },
+          { timeoutMs: 30_000, intervalMs: 100, what: `cluster replica ${n.port} in sync` },
+        );
+      }
       return c;
     } catch (err) {
       await c.close();
