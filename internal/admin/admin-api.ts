@@ -215,7 +215,13 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };
-        const u = await d.catalog.updateQueue(id, current.version, JSON.stringify(doc), rateSettings(after));
+        // The change as planned against the version read: the script refuses any other version,
+        // so this is exactly what the update changes (the body of its queue.updated event).
+        const planned: Record<string, { before: unknown; after: unknown }> = {};
+        for (const k of Object.keys(patch) as Array<keyof QueueSettingsView>) {
+          if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) planned[k] = { before: before[k], after: after[k] };
+        }
+        const u = await d.catalog.updateQueue(id, current.version, JSON.stringify(doc), rateSettings(after), planned);
         if (u.outcome === 'missing') throw new QueueNotFoundError(id);
         if (u.outcome === 'conflict') {
           if (ifMatch !== undefined || attempt >= 2) throw new PreconditionFailedError(u.version);

@@ -21,6 +21,11 @@ export interface QueueKeys {
   readonly leader: string;
   /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, same slot as the keys): JSON snapshot published on every window advance. */
   readonly events: string;
+  /**
+   * Stream: the queue's durable events (docs/events.md), appended by the script that makes
+   * each change, trimmed with MAXLEN ~. Kept when the queue is deleted (it ends with queue.deleted).
+   */
+  readonly eventStream: string;
   // --- admission (docs/admission.md) ---
   /** String per claimed ticket: the pass issued for it, TTL = the ticket's remaining lifetime. */
   passClaim(epoch: string, ticket: number): string;
@@ -53,6 +58,7 @@ export function queueKeys(queueId: string): QueueKeys {
     counter: `${base}:counter`,
     leader: `${base}:leader`,
     events: `${base}:events`,
+    eventStream: `${base}:event-stream`,
     passClaim: (epoch: string, ticket: number) => `${base}:pass:${epoch}:${ticket}`,
     passes: `${base}:passes`,
     revokedPasses: `${base}:revoked-passes`,

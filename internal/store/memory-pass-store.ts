@@ -38,11 +38,12 @@ export class MemoryPassStore implements PassStore {
     this.claims.set(key, { pass: pass.token, untilMs: now + Math.max(1, Math.ceil(claimTtlMs)) });
     this.live.set(pass.jti, pass.expMs);
     this.counters.claimed++;
+    this.queue.appendEvent('pass.claimed', now, { queue: this.queue.queueId, jti: pass.jti, epoch, ticket, expMs: pass.expMs });
     return { outcome: 'issued', pass: pass.token };
   }
 
   async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {
-    this.now();
+    const now = this.now();
     const exp = this.live.get(jti);
     if (exp === undefined) {
       const done = this.revoked.get(jti);
@@ -53,6 +54,9 @@ export class MemoryPassStore implements PassStore {
     this.counters[outcome]++;
     // Delivered on a later turn, as a Redis pub/sub message would be.
     for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    const body = { queue: this.queue.queueId, jti, expMs: exp, reason: 'reported' };
+    this.queue.appendEvent(`pass.${outcome}`, now, body);
+    this.queue.appendEvent('pass.revoked', now, body);
     return { outcome: 'done', expMs: exp };
   }
 
@@ -77,13 +81,13 @@ export class MemoryPassStore implements PassStore {
 
   async sweep(withRevoked: boolean): Promise<SweepResult> {
     const now = this.now();
-    let timedOut = 0;
-    for (const [jti, exp] of this.live) {
-      if (exp <= now) {
-        this.live.delete(jti);
-        timedOut++;
-      }
+    // In pass-sweep.lua's order: by exp, then by jti (ZRANGE BYSCORE).
+    const expired = [...this.live].filter(([, exp]) => exp <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [jti, exp] of expired) {
+      this.live.delete(jti);
+      this.queue.appendEvent('pass.abandoned', now, { queue: this.queue.queueId, jti, expMs: exp, reason: 'timed_out' });
     }
+    const timedOut = expired.length;
     this.counters.abandoned += timedOut;
     this.counters.timedOut += timedOut;
     for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti);

@@ -7,12 +7,14 @@ import { globalKeys, queueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import { RedisQueueStore, parseSnapshot } from './redis-store';
+import { DEFAULT_EVENT_STREAM_MAX_LENGTH, RedisQueueStore, parseSnapshot } from './redis-store';
 import type {
   CreateQueueResult,
   DeleteQueueResult,
   QueueCatalog,
   RegistryChange,
+  QueueChange,
+  StoredStreamEntry,
   StoredAuditEntry,
   StoredQueue,
   StoreIntegrityHooks,
@@ -36,6 +38,8 @@ export interface RedisCatalogOptions {
   readonly durability?: JoinDurability;
   /** A join of queue `queueId` whose durability wait fell short. */
   readonly onDurabilityShortfall?: (queueId: string) => void;
+  /** Entries kept per queue event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
+  readonly eventStreamMaxLength?: number;
 }
 
 type Reply = ReadonlyArray<string | number>;
@@ -71,9 +75,12 @@ export class RedisCatalog implements QueueCatalog {
   private readonly stores = new Map<string, RedisQueueStore>();
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
+  /** Entries kept per queue event stream, passed to every script that appends events. */
+  readonly eventStreamMaxLength: number;
 
   constructor(private readonly o: RedisCatalogOptions) {
     this.commandTimeoutMs = o.commandTimeoutMs ?? 1000;
+    this.eventStreamMaxLength = o.eventStreamMaxLength ?? DEFAULT_EVENT_STREAM_MAX_LENGTH;
     const connOpts = {
       target: parseRedisUrl(o.url),
       commandTimeoutMs: this.commandTimeoutMs,
@@ -113,6 +120,7 @@ export class RedisCatalog implements QueueCatalog {
         onError: this.o.onError,
         durability: this.o.durability,
         onDurabilityShortfall: () => this.o.onDurabilityShortfall?.(id),
+        eventStreamMaxLength: this.eventStreamMaxLength,
         ...this.o.integrity?.(id),
       });
       this.stores.set(id, s);
@@ -130,7 +138,7 @@ export class RedisCatalog implements QueueCatalog {
   async createQueue(id: string, doc: string, s: QueueSettings): Promise<CreateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('createQueue', () =>
-      this.redis.createQueue(k.config, k.state, k.counter, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events),
+      this.redis.createQueue(k.config, k.state, k.counter, k.eventStream, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events, this.eventStreamMaxLength, id),
       id,
     );
     if (Number(r[0]) === 0) return { outcome: 'exists', version: Number(r[1]) };
@@ -144,10 +152,13 @@ export class RedisCatalog implements QueueCatalog {
     return stored(id, Number(r[0]), String(r[1]), r, 2);
   }
 
-  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings): Promise<UpdateQueueResult> {
+  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings, change: QueueChange = {}): Promise<UpdateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('updateQueue', () =>
-      this.redis.updateQueue(k.config, k.state, k.counter, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events),
+      this.redis.updateQueue(
+        k.config, k.state, k.counter, k.eventStream, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events,
+        this.eventStreamMaxLength, id, JSON.stringify(change),
+      ),
       id,
     );
     const code = Number(r[0]);
@@ -159,7 +170,10 @@ export class RedisCatalog implements QueueCatalog {
   async deleteQueue(id: string, expectedVersion?: number): Promise<DeleteQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('deleteQueue', () =>
-      this.redis.deleteQueue(k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, expectedVersion === undefined ? '' : String(expectedVersion)),
+      this.redis.deleteQueue(
+        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream,
+        expectedVersion === undefined ? '' : String(expectedVersion), this.eventStreamMaxLength, id,
+      ),
       id,
     );
     const code = Number(r[0]);
@@ -219,6 +233,13 @@ export class RedisCatalog implements QueueCatalog {
     // Exclusive start "(" pages strictly before the given id.
     const end = before ? `(${before}` : '+';
     const r = await this.call('readAudit', () => this.redis.xRevRange(globalKeys.audit, end, '-', { COUNT: count }));
+    return r.map((e) => ({ id: e.id, fields: e.message as Record<string, string> }));
+  }
+
+  async readEvents(queueId: string, after: string, count: number): Promise<StoredStreamEntry[]> {
+    const k = queueKeys(queueId);
+    const start = after === '0' ? '-' : `(${after}`;
+    const r = await this.call('readEvents', () => this.redis.xRange(k.eventStream, start, '+', { COUNT: count }), queueId);
     return r.map((e) => ({ id: e.id, fields: e.message as Record<string, string> }));
   }
 

@@ -38,7 +38,12 @@ interface CommonStoreOptions extends StoreIntegrityHooks {
   readonly durability?: JoinDurability;
   /** A join whose durability wait fell short (its tickets were not handed out). */
   readonly onDurabilityShortfall?: () => void;
+  /** Entries kept in the queue's event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
+  readonly eventStreamMaxLength?: number;
 }
+
+/** Default entries kept per queue event stream: about a day of 1 advance/s plus passes. */
+export const DEFAULT_EVENT_STREAM_MAX_LENGTH = 100_000;
 
 export type RedisStoreOptions =
   | (CommonStoreOptions & {
@@ -129,6 +134,8 @@ export class RedisQueueStore implements QueueStore {
   private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall'>;
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
+  /** Entries kept in the queue's event stream, passed to every script that appends events. */
+  readonly eventStreamMaxLength: number;
   private closed = false;
 
   constructor(opts: RedisStoreOptions) {
@@ -137,6 +144,7 @@ export class RedisQueueStore implements QueueStore {
     this.log = opts.logger;
     this.hooks = opts;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
+    this.eventStreamMaxLength = opts.eventStreamMaxLength ?? DEFAULT_EVENT_STREAM_MAX_LENGTH;
     this.durability = opts.durability;
     if ('connection' in opts) {
       this.connection = opts.connection;
@@ -266,7 +274,10 @@ export class RedisQueueStore implements QueueStore {
 
   async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     const k = this.keys;
-    const r = await this.call('advance', () => this.redis.advanceWindow(k.state, k.counter, k.leader, owner, k.events, ...seenArgs(seen)));
+    const max = this.eventStreamMaxLength;
+    const r = await this.call('advance', () =>
+      this.redis.advanceWindow(k.state, k.counter, k.leader, k.eventStream, owner, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, max, this.queueId, ...seen.retired),
+    );
     const outcome = ADVANCE_CODES[Number(r[0])];
     if (!outcome) throw new Error(`advance-window.lua returned unknown code ${String(r[0])}`);
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };

@@ -3,12 +3,14 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- KEYS[3]  leader lease       waitroom:{<queue>}:leader
+-- KEYS[4]  event stream       waitroom:{<queue>}:event-stream (docs/events.md)
 -- ARGV[1]  owner id of the caller's lease
 -- ARGV[2]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
 --          queue's hash tag, so on a Redis Cluster the message stays on the queue's shard)
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
--- ARGV[7..] epochs the caller saw replaced
+-- ARGV[7]  event stream length (MAXLEN ~)   ARGV[8]  queue id (for the event body)
+-- ARGV[9..] epochs the caller saw replaced
 --
 -- S, I, K and the queue's mode are read from the state hash, never taken from the caller:
 -- replicas started with different settings (a rolling restart) still advance one queue
@@ -24,6 +26,8 @@
 --   code -2 the queue state is missing; nothing changed (only {-2} is returned)
 --   code -3 the state went backwards; nothing changed; returns {-3, reason} with the tests and
 --           reasons of ensure-queue.lua, which the caller runs next to start a new epoch
+--   An advance (code 1) appends one window.advanced event: tickets fromTicket..toTicket
+--   (old W + 1 .. new W) are admitted from this moment (those not yet issued, when issued).
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
@@ -51,7 +55,25 @@ local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- --- events (docs/events.md) ---------------------------------------------------------
+-- Appended to the queue's event stream in this same script, so an event exists if and only if
+-- its change happened. Entry fields: type, time (ms, Redis TIME), body (JSON); the entry id is
+-- the event's order. MAXLEN ~ lets Redis trim whole macro nodes (cheap).
+local function emit(stream, maxlen, typ, nowMs, body)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'time', string.format('%d', nowMs), 'body', body)
+end
+-- --- end events ------------------------------------------------------------------------
+local function eventArgs(maxAt)
+  local m = ARGV[maxAt]
+  if type(m) ~= 'string' or not string.find(m, '^%d+$') or #m > 9 or tonumber(m) < 1 then
+    error({err = 'WAITROOM_ARG argument ' .. maxAt .. ' (event stream length) is not an integer in [1, 999999999]'})
+  end
+  local q = ARGV[maxAt + 1]
+  if type(q) ~= 'string' or #q == 0 or #q > 64 then error({err = 'WAITROOM_ARG argument ' .. (maxAt + 1) .. ' is not a queue id'}) end
+  return m, q
+end
 local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
+local eventMax, queueId = eventArgs(7)
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
@@ -73,7 +95,7 @@ local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == f[1] then return {-3, 'retired_epoch'} end
 end
 if W > counter + S then return {-3, 'window_above_counter'} end
@@ -96,6 +118,7 @@ if counter <= W then
   return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}
 end
 if W + S > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
+local fromTicket = W + 1
 W = W + S
 due = now + I
 version = version + 1
@@ -106,4 +129,7 @@ local function d(x) return string.format('%d', x) end
 redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt)}))
+emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
+  '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":%d}',
+  cjson.encode(queueId), cjson.encode(f[1]), fromTicket, W, counter, S, lag))
 return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt}
