@@ -21,6 +21,8 @@ import {
 } from '../queues/queue-settings';
 import type { QueueCatalog, StoredQueue } from '../store/store';
 import type { AdminAuth } from './admin-auth';
+import { eventsOpenApiDocument } from '../event-stream/event-openapi';
+import { parseEventEntry } from '../event-stream/event-types';
 
 export interface AdminApiDeps {
   readonly auth: AdminAuth;
@@ -87,6 +89,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
   const base = ADMIN_API_BASE;
   r.use(`${base}/queues`, limiter, authenticate);
   r.use(`${base}/audit`, limiter, authenticate);
+  r.use(`${base}/events`, limiter, authenticate);
 
   const audit = async (req: Request, res: Response, action: string, queue: string, changes: Record<string, { before: unknown; after: unknown }>) => {
     await d.catalog.appendAudit(
@@ -255,6 +258,28 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
       await audit(req, res, 'queue.delete', id, { queue: { before: settingsOf(before), after: null } });
       return { status: 204 };
     }),
+  );
+
+  // A queue's event stream, oldest first from `after` (a stream entry id; default the start).
+  // Read even after the queue is deleted: the stream is kept and ends with queue.deleted.
+  r.get(
+    `${base}/queues/:id/events`,
+    expressRoute(async (req): Promise<HttpResult> => {
+      const id = idParam(req);
+      const limitRaw = req.query.limit;
+      const limit = limitRaw === undefined ? 100 : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BadRequestError('limit must be an integer from 1 to 1000', 'invalid_request');
+      const after = typeof req.query.after === 'string' ? req.query.after : '0';
+      if (after !== '0' && !/^\d{1,20}-\d{1,20}$/.test(after)) throw new BadRequestError('after must be an event stream entry id ("<ms>-<seq>")', 'invalid_request');
+      const entries = await d.catalog.readEvents(id, after, limit);
+      const events = entries.map((e) => ({ streamId: e.id, ...parseEventEntry(id, e) }));
+      return { status: 200, body: { events, next: entries.length ? entries[entries.length - 1]!.id : after } };
+    }),
+  );
+
+  r.get(
+    `${base}/events/openapi.json`,
+    expressRoute(async (): Promise<HttpResult> => ({ status: 200, body: eventsOpenApiDocument('1') })),
   );
 
   r.get(

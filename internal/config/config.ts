@@ -286,6 +286,12 @@ const specs = {
     desc: 'Named bearer tokens for the admin API (/admin/api/v1), comma-separated name:token pairs; the name is recorded in the audit log. Each token at least 16 characters. ADMIN_TOKEN counts as one more, named "admin".',
     example: 'alice:output of openssl rand -hex 24,deploy-bot:...',
   }),
+  // --- events (docs/events.md) ---
+  EVENT_STREAM_MAX_LENGTH: positiveInt({
+    default: 100000,
+    desc: "Entries kept in each queue's event stream (XADD MAXLEN ~, so Redis may keep slightly more); about a day of one advance a second plus passes.",
+    example: '100000',
+  }),
   // --- admission: passes, JWKS, the /verify gate (docs/admission.md) ---
   PASS_KEYS_DIR: str({
     default: '',
@@ -438,6 +444,8 @@ export interface Config {
   readonly adminToken: string;
   /** Every admin API token with its name (ADMIN_TOKENS plus ADMIN_TOKEN as "admin"). */
   readonly adminTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
+  /** Entries kept per queue event stream (docs/events.md). */
+  readonly eventStreamMaxLength: number;
   // --- admission ---
   readonly passKeysDir: string;
   readonly passKeysReloadMs: number;
@@ -685,6 +693,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     brandBackgroundColor: raw.BRAND_BACKGROUND_COLOR,
     adminToken: raw.ADMIN_TOKEN,
     adminTokens: Object.freeze(adminTokens.map((t) => Object.freeze(t))),
+    eventStreamMaxLength: raw.EVENT_STREAM_MAX_LENGTH,
     passKeysDir: raw.PASS_KEYS_DIR,
     passKeysReloadMs: raw.PASS_KEYS_RELOAD_MS,
     passTtlSeconds: raw.PASS_TTL,

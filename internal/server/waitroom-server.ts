@@ -45,13 +45,18 @@ function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
 export function createCatalog(config: Config, logger: Logger, metrics: Metrics): RedisCatalog | MemoryCatalog {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
-    return new MemoryCatalog({ logger: logger.child({ component: 'memory-store' }), integrity: (queue) => integrityHooks(queue, metrics) });
+    return new MemoryCatalog({
+      logger: logger.child({ component: 'memory-store' }),
+      integrity: (queue) => integrityHooks(queue, metrics),
+      eventStreamMaxLength: config.eventStreamMaxLength,
+    });
   }
   return new RedisCatalog({
     url: config.redisUrl,
     tlsCaFile: config.redisTlsCaFile || undefined,
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
+    eventStreamMaxLength: config.eventStreamMaxLength,
     integrity: (queue) => integrityHooks(queue, metrics),
     durability: config.joinDurability,
     onDurabilityShortfall: (queue) => metrics.joinDurabilityShortfalls.inc({ queue }),
