@@ -23,6 +23,7 @@ import type { QueueCatalog, StoredQueue } from '../store/store';
 import type { AdminAuth } from './admin-auth';
 import { eventsOpenApiDocument } from '../event-stream/event-openapi';
 import { parseEventEntry } from '../event-stream/event-types';
+import { mountWebhookRoutes, type WebhookRouteDeps } from './webhook-routes';
 
 export interface AdminApiDeps {
   readonly auth: AdminAuth;
@@ -34,6 +35,8 @@ export interface AdminApiDeps {
   readonly replicaOwner: string;
   /** Audit entries kept (XADD MAXLEN ~). */
   readonly auditMaxEntries?: number;
+  /** Webhook endpoints (store null on the embedded store: the routes answer 501). */
+  readonly webhooks?: Omit<WebhookRouteDeps, 'audit'>;
 }
 
 export const ADMIN_API_BASE = '/admin/api/v1';
@@ -90,14 +93,16 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
   r.use(`${base}/queues`, limiter, authenticate);
   r.use(`${base}/audit`, limiter, authenticate);
   r.use(`${base}/events`, limiter, authenticate);
+  r.use(`${base}/webhooks`, limiter, authenticate);
 
-  const audit = async (req: Request, res: Response, action: string, queue: string, changes: Record<string, { before: unknown; after: unknown }>) => {
+  const audit = async (req: Request, res: Response, action: string, target: string, changes: Record<string, { before: unknown; after: unknown }>) => {
     await d.catalog.appendAudit(
       {
         at: new Date().toISOString(),
         actor: (res.locals as Locals).adminName,
         action,
-        queue,
+        // Queue actions name the queue; webhook actions name the endpoint (wh_...).
+        queue: target,
         changes: JSON.stringify(changes),
         ip: clientIp(req, d.trustProxy),
       },
@@ -276,6 +281,8 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
       return { status: 200, body: { events, next: entries.length ? entries[entries.length - 1]!.id : after } };
     }),
   );
+
+  if (d.webhooks) mountWebhookRoutes(r, base, { ...d.webhooks, audit });
 
   r.get(
     `${base}/events/openapi.json`,

@@ -292,6 +292,23 @@ const specs = {
     desc: "Entries kept in each queue's event stream (XADD MAXLEN ~, so Redis may keep slightly more); about a day of one advance a second plus passes.",
     example: '100000',
   }),
+  // --- webhooks (docs/events.md#webhooks) ---
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool({
+    default: false,
+    desc: 'Lets webhooks reach loopback, link-local, private and unique-local addresses (and plain http in production). Off, a webhook cannot become a way into the operator\'s network; tests and local development turn it on.',
+    example: 'false',
+  }),
+  WEBHOOK_CONNECT_TIMEOUT_MS: positiveInt({ default: 3000, desc: 'Longest wait for a webhook receiver to accept the connection, in ms.', example: '3000' }),
+  WEBHOOK_TIMEOUT_MS: positiveInt({ default: 10000, desc: 'Longest a webhook delivery attempt may take in all (connect, send, answer), in ms.', example: '10000' }),
+  WEBHOOK_RETRY_BASE_MS: positiveInt({ default: 5000, desc: 'First webhook retry delay in ms; each retry doubles it (with jitter) up to WEBHOOK_RETRY_MAX_MS.', example: '5000' }),
+  WEBHOOK_RETRY_MAX_MS: positiveInt({ default: 3600000, desc: 'Longest delay between two webhook attempts, in ms.', example: '3600000' }),
+  WEBHOOK_RETRY_FOR_MS: positiveInt({ default: 86400000, desc: 'How long a webhook delivery is retried after the event before it is marked failed, in ms (about a day).', example: '86400000' }),
+  WEBHOOK_DISABLE_AFTER_MS: positiveInt({
+    default: 3 * 86400000,
+    desc: 'An endpoint whose deliveries have all failed for this long is disabled (event webhook.disabled); PATCH it with enabled=true to resume, in ms.',
+    example: '259200000',
+  }),
+  WEBHOOK_POLL_MS: positiveInt({ default: 500, desc: "How often each queue's webhook dispatcher reads its event stream and due retries, in ms.", example: '500' }),
   // --- admission: passes, JWKS, the /verify gate (docs/admission.md) ---
   PASS_KEYS_DIR: str({
     default: '',
@@ -446,6 +463,16 @@ export interface Config {
   readonly adminTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
   /** Entries kept per queue event stream (docs/events.md). */
   readonly eventStreamMaxLength: number;
+  readonly webhooks: {
+    readonly allowPrivateNetworks: boolean;
+    readonly connectTimeoutMs: number;
+    readonly timeoutMs: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly retryForMs: number;
+    readonly disableAfterMs: number;
+    readonly pollMs: number;
+  };
   // --- admission ---
   readonly passKeysDir: string;
   readonly passKeysReloadMs: number;
@@ -694,6 +721,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     adminToken: raw.ADMIN_TOKEN,
     adminTokens: Object.freeze(adminTokens.map((t) => Object.freeze(t))),
     eventStreamMaxLength: raw.EVENT_STREAM_MAX_LENGTH,
+    webhooks: Object.freeze({
+      allowPrivateNetworks: raw.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      connectTimeoutMs: raw.WEBHOOK_CONNECT_TIMEOUT_MS,
+      timeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: raw.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: raw.WEBHOOK_RETRY_MAX_MS,
+      retryForMs: raw.WEBHOOK_RETRY_FOR_MS,
+      disableAfterMs: raw.WEBHOOK_DISABLE_AFTER_MS,
+      pollMs: raw.WEBHOOK_POLL_MS,
+    }),
     passKeysDir: raw.PASS_KEYS_DIR,
     passKeysReloadMs: raw.PASS_KEYS_RELOAD_MS,
     passTtlSeconds: raw.PASS_TTL,

@@ -272,3 +272,21 @@ export function toWaitroomError(err: unknown): WaitroomError {
 export function toErrorBody(err: WaitroomError): ErrorBody {
   return { error: { code: err.code, message: err.message, ...(err.details() ?? {}) } };
 }
+
+/** 404 for a webhook endpoint id that does not exist. */
+export class WebhookNotFoundError extends WaitroomError {
+  readonly code = 'webhook_not_found';
+  readonly status = 404;
+  constructor(id: string) {
+    super(`no webhook "${id}"`);
+  }
+}
+
+/** 501: this deployment cannot deliver webhooks (the embedded store has no consumer groups). */
+export class WebhooksUnavailableError extends WaitroomError {
+  readonly code = 'webhooks_unavailable';
+  readonly status = 501;
+  constructor() {
+    super('webhooks need Redis (REDIS_URL): the embedded store has no consumer groups to deliver from');
+  }
+}

@@ -73,6 +73,16 @@ export const PassEndedBody = z
   })
   .openapi('PassEndedEvent');
 
+export const WebhookDisabledBody = z
+  .object({
+    queue: QueueId.openapi({ description: "The queue whose dispatcher disabled the endpoint (the event is in that queue's stream)" }),
+    webhook: z.string().openapi({ description: 'The endpoint id (wh_...)' }),
+    url: z.string(),
+    failingSinceMs: Ms.openapi({ description: 'First failed attempt since the last success' }),
+    reason: z.string(),
+  })
+  .openapi('WebhookDisabledEvent');
+
 /** Every event type and the schema of its body. */
 export const EVENT_BODIES = {
   'queue.created': QueueCreatedBody,
@@ -84,6 +94,7 @@ export const EVENT_BODIES = {
   'pass.completed': PassEndedBody,
   'pass.abandoned': PassEndedBody,
   'pass.revoked': PassEndedBody,
+  'webhook.disabled': WebhookDisabledBody,
 } as const;
 
 export type EventType = keyof typeof EVENT_BODIES;
@@ -99,6 +110,7 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
   'pass.completed': 'The protected site reported a visit completed.',
   'pass.abandoned': 'A visit ended without completion: reported abandoned, or the pass expired unreported (reason timed_out).',
   'pass.revoked': 'A pass reported done is refused by the gate from now on.',
+  'webhook.disabled': 'A webhook endpoint failed every delivery for WEBHOOK_DISABLE_AFTER_MS and was disabled; PATCH it with enabled=true to resume.',
 };
 
 /** The envelope every event is delivered in (and read back from a stream as). */

@@ -24,6 +24,8 @@ import { MemoryAbuseStore } from '../store/abuse-store-memory';
 import { RedisAbuseStore } from '../store/abuse-store-redis';
 import { queueKeys } from '../store/keys';
 import { RedisCatalog } from '../store/redis-catalog';
+import { WebhookDispatchers } from '../webhooks/webhook-dispatchers';
+import { WebhookMetrics } from '../webhooks/webhook-metrics';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueCatalog, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
@@ -128,6 +130,8 @@ export class WaitroomServer {
   readonly admission: Admission;
   readonly abuse: AbuseControls;
   readonly owner: string;
+  /** Webhook delivery, one leased dispatcher per queue; undefined on the embedded store. */
+  readonly webhooks: WebhookDispatchers | undefined;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -169,6 +173,27 @@ export class WaitroomServer {
       },
     });
     streamsOpen = () => this.registry.list().reduce((n, r) => n + r.events.size(), 0);
+    const webhookStore = catalog instanceof RedisCatalog ? catalog.webhookStore() : null;
+    const addressPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, production: config.nodeEnv === 'production' };
+    this.webhooks = webhookStore
+      ? new WebhookDispatchers({
+          store: webhookStore,
+          registry: this.registry,
+          owner: this.owner,
+          logger: logger.child({ component: 'webhooks' }),
+          metrics: new WebhookMetrics(this.metrics.registry),
+          sender: { ...addressPolicy, connectTimeoutMs: config.webhooks.connectTimeoutMs, timeoutMs: config.webhooks.timeoutMs },
+          dispatcher: {
+            pollMs: config.webhooks.pollMs,
+            leaseTtlMs: config.leaseTtlMs,
+            leaseRenewMs: config.leaseRenewMs,
+            backoff: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, retryForMs: config.webhooks.retryForMs },
+            disableAfterMs: config.webhooks.disableAfterMs,
+            eventStreamMaxLength: config.eventStreamMaxLength,
+            recordsKept: 1000,
+          },
+        })
+      : undefined;
     this.readiness = new Readiness(catalog, () => this.registry.defaultRuntime?.cache);
     const overview = new QueueOverview({
       queueId: config.queueId,
@@ -239,6 +264,7 @@ export class WaitroomServer {
             defaultQueueId: config.queueId,
             trustProxy: config.trustProxy,
             replicaOwner: this.owner,
+            webhooks: { store: webhookStore, policy: addressPolicy, changed: () => this.webhooks?.endpoints.refresh() ?? Promise.resolve() },
           }),
         ],
         abuse: this.abuse.hooks,
@@ -307,6 +333,11 @@ export class WaitroomServer {
     await this.registry.start();
     await this.admission.start();
     this.abuse.start();
+    if (this.webhooks) this.webhooks.start();
+    else {
+      // Loud on purpose: endpoints cannot even be created here (the admin API answers 501).
+      this.logger.warn('WEBHOOKS DISABLED: the embedded store has no Redis Streams consumer groups to deliver events from; set REDIS_URL to deliver webhooks');
+    }
   }
 
   /**
@@ -345,6 +376,8 @@ export class WaitroomServer {
       this.readiness.beginDrain();
       this.logger.info('shutting down: draining');
       await this.registry.stopTicking();
+      // Releases every dispatcher lease, so another replica resumes delivery at once.
+      await this.webhooks?.close();
       if (this.config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.shutdownDelayMs));
       // Open streams would hold http.close() until the timeout; their clients reconnect elsewhere.
       for (const r of this.registry.list()) r.events.close();

@@ -26,6 +26,10 @@ export interface QueueKeys {
    * each change, trimmed with MAXLEN ~. Kept when the queue is deleted (it ends with queue.deleted).
    */
   readonly eventStream: string;
+  /** String: the webhook dispatcher's lease (owner id, PX TTL), apart from the ticker's. */
+  readonly webhookDispatcher: string;
+  /** Sorted set: "<endpoint id> <stream entry id>" of every delivery awaiting a retry, scored by its due ms. */
+  readonly webhookRetries: string;
   // --- admission (docs/admission.md) ---
   /** String per claimed ticket: the pass issued for it, TTL = the ticket's remaining lifetime. */
   passClaim(epoch: string, ticket: number): string;
@@ -59,6 +63,8 @@ export function queueKeys(queueId: string): QueueKeys {
     leader: `${base}:leader`,
     events: `${base}:events`,
     eventStream: `${base}:event-stream`,
+    webhookDispatcher: `${base}:webhook-dispatcher`,
+    webhookRetries: `${base}:webhook-retries`,
     passClaim: (epoch: string, ticket: number) => `${base}:pass:${epoch}:${ticket}`,
     passes: `${base}:passes`,
     revokedPasses: `${base}:revoked-passes`,
@@ -92,4 +98,22 @@ export const globalKeys: GlobalKeys = Object.freeze({
   registryChanges: `${KEY_PREFIX}:{registry}:changes`,
   audit: `${KEY_PREFIX}:{audit}:log`,
   replicas: `${KEY_PREFIX}:{replicas}:live`,
+});
+
+/** The consumer group every queue's webhook dispatcher reads its event stream with. */
+export const WEBHOOK_CONSUMER_GROUP = 'waitroom-webhooks';
+
+/**
+ * Webhook endpoints and their delivery records, in their own `{webhooks}` slot: read and
+ * written apart from any queue's keys (a delivery touches the queue's slot, then this one).
+ */
+export const webhookKeys = Object.freeze({
+  /** Hash: endpoint id -> endpoint JSON (internal/webhooks/webhook-types.ts). */
+  endpoints: `${KEY_PREFIX}:{webhooks}:endpoints`,
+  /** Hash: endpoint id -> ms of its first failure since its last success. */
+  failingSince: `${KEY_PREFIX}:{webhooks}:failing-since`,
+  /** Hash per endpoint: event id -> delivery JSON (the newest N). */
+  deliveries: (id: string) => `${KEY_PREFIX}:{webhooks}:deliveries:${id}`,
+  /** Sorted set per endpoint: event id by last attempt ms, to list and trim the records. */
+  deliveryIndex: (id: string) => `${KEY_PREFIX}:{webhooks}:delivery-index:${id}`,
 });

@@ -7,6 +7,7 @@ import { globalKeys, queueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
+import { RedisWebhookStore } from './redis-webhook-store';
 import { DEFAULT_EVENT_STREAM_MAX_LENGTH, RedisQueueStore, parseSnapshot } from './redis-store';
 import type {
   CreateQueueResult,
@@ -106,6 +107,11 @@ export class RedisCatalog implements QueueCatalog {
   private call<T>(what: string, fn: () => Promise<T>, id?: string): Promise<T> {
     const onCorrupt = id === undefined ? undefined : this.o.integrity?.(id).onCorrupt;
     return storeCall(onCorrupt ? { ...this.ctx, onCorrupt } : this.ctx, what, fn);
+  }
+
+  /** Webhook endpoints and per-queue dispatch state on this catalog's connection. */
+  webhookStore(): RedisWebhookStore {
+    return new RedisWebhookStore(this.connection, this.ctx);
   }
 
   queue(id: string): RedisQueueStore {

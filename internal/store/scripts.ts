@@ -247,6 +247,30 @@ export const scripts = {
     }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
     transformReply: raw,
   }),
+  webhookEndpointWrite: defineScript({
+    NUMBER_OF_KEYS: 4,
+    SCRIPT: lua('webhook-endpoint-write'),
+    parseCommand: keysAndArgs(4) as (p: CommandParser, endpoints: string, failing: string, deliveries: string, index: string, id: string, expected: string, json: string) => void,
+    transformReply: raw,
+  }),
+  webhookDeliveryRecord: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('webhook-delivery-record'),
+    parseCommand: keysAndArgs(3) as (p: CommandParser, deliveries: string, index: string, endpoints: string, id: string, eventId: string, json: string, atMs: number, keep: number) => void,
+    transformReply: num,
+  }),
+  webhookHealth: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('webhook-health'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, failing: string, id: string, ok: string, nowMs: number, disableAfterMs: number) => void,
+    transformReply: raw,
+  }),
+  appendEvent: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('append-event'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, stream: string, type: string, body: string, keep: number) => void,
+    transformReply: undefined as unknown as () => string,
+  }),
 };
 
 export type WaitroomScripts = typeof scripts;
