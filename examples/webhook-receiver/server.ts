@@ -10,8 +10,9 @@
  * handled again. Each verified event is printed as one JSON line and listed at
  * GET /received.
  *
- * Two knobs for trying retries and timeouts (the tests use them): FAIL_FIRST=n answers
- * 500 to the first n attempts of every event, HANG=true never answers.
+ * Knobs for trying retries and timeouts (the tests use them): FAIL_FIRST=n answers
+ * 500 to the first n attempts of every event, HANG=true never answers, DELAY_MS=n
+ * answers after n ms (and handles nothing if the sender hung up meanwhile).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +24,8 @@ export interface ReceiverOptions {
   readonly failFirst?: number;
   /** Never answer (to see the sender's timeout). */
   readonly hang?: boolean;
+  /** Wait this long before handling and answering. */
+  readonly delayMs?: number;
 }
 
 export interface ReceivedEvent {
@@ -56,18 +59,29 @@ export function createReceiver(o: ReceiverOptions): { server: Server; received: 
   const wh = new Webhook(o.secret);
   const received: ReceivedEvent[] = [];
   const attempts = new Map<string, number>();
+  /** Requests seen per webhook-id as they arrive (before verification or any delay). */
+  const arrivals = new Map<string, number>();
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/received') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received, attempts: Object.fromEntries(attempts), arrivals: Object.fromEntries(arrivals) }));
       return;
     }
     if (req.method !== 'POST') {
       res.writeHead(405).end();
       return;
     }
+    const arrivingId = String(req.headers['webhook-id'] ?? '');
+    arrivals.set(arrivingId, (arrivals.get(arrivingId) ?? 0) + 1);
     if (o.hang) return;
+    let hungUp = false;
+    res.on('close', () => {
+      if (!res.writableFinished) hungUp = true;
+    });
     readBody(req)
-      .then((raw) => {
+      .then(async (raw) => {
+        if (o.delayMs) await new Promise((r) => setTimeout(r, o.delayMs));
+        // The sender gave up or died: it will send again, so handle nothing now.
+        if (hungUp) return;
         let event: { type?: string };
         try {
           // Throws unless the signature matches and the timestamp is within 5 minutes.
@@ -104,7 +118,7 @@ if (require.main === module) {
     process.stderr.write('WEBHOOK_SECRET (whsec_...) is required\n');
     process.exitCode = 2;
   } else {
-    const { server } = createReceiver({ secret: env.WEBHOOK_SECRET, failFirst: Number(env.FAIL_FIRST ?? 0), hang: env.HANG === 'true' });
+    const { server } = createReceiver({ secret: env.WEBHOOK_SECRET, failFirst: Number(env.FAIL_FIRST ?? 0), hang: env.HANG === 'true', delayMs: Number(env.DELAY_MS ?? 0) });
     server.listen(Number(env.PORT ?? 4000), env.HOST ?? '127.0.0.1', () => {
       const a = server.address() as AddressInfo;
       process.stdout.write(`webhook receiver on http://${a.address}:${a.port}\n`);
