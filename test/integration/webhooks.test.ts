@@ -207,7 +207,8 @@ describe('without WEBHOOK_ALLOW_PRIVATE_NETWORKS', () => {
   let strict: ServerProcess;
   beforeAll(async () => {
     redis2 = await TestRedis.start();
-    strict = await ServerProcess.start({ REDIS_URL: redis2.url, QUEUE_ID: 'strict', ...FAST });
+    // Endpoints failing for 300 ms in a row are disabled here, to see it happen.
+    strict = await ServerProcess.start({ REDIS_URL: redis2.url, QUEUE_ID: 'strict', ...FAST, WEBHOOK_DISABLE_AFTER_MS: '300' });
   });
   afterAll(async () => {
     await strict?.stop();
@@ -239,5 +240,27 @@ describe('without WEBHOOK_ALLOW_PRIVATE_NETWORKS', () => {
     }, { timeoutMs: 10_000, what: 'a refused attempt' });
     expect(d.lastError).toContain(`refused: ${name} resolves to ${resolved.address}`);
     expect((await receiver.state()).arrivals).toEqual({});
+    // Failing continuously past WEBHOOK_DISABLE_AFTER_MS: disabled, and an event says so.
+    const off = await waitFor(async () => {
+      const e = await api(`/webhooks/${created.body.id}`, { on: strict });
+      return e.body.enabled === false ? e.body : undefined;
+    }, { timeoutMs: 10_000, what: 'the endpoint disabled' });
+    expect(off.disabledReason).toContain('every delivery failed for');
+    const events = (await api('/queues/strict/events?limit=1000', { on: strict })).body.events as Array<{ type: string; data: Record<string, unknown> }>;
+    const disabled = events.filter((e) => e.type === 'webhook.disabled');
+    expect(disabled).toHaveLength(1);
+    expect(disabled[0]!.data).toMatchObject({ queue: 'strict', webhook: created.body.id, url: `http://${name}:${port}/` });
   });
+});
+
+test('the embedded store refuses webhooks with 501 and says so at start', async () => {
+  const embedded = await ServerProcess.start({ QUEUE_ID: 'solo', ADMIN_TOKENS: ADMIN });
+  try {
+    const r = await api('/webhooks', { method: 'POST', on: embedded, body: { url: 'https://hooks.example.com/', events: ['queue.updated'] } });
+    expect(r.status).toBe(501);
+    expect(r.body.error.code).toBe('webhooks_unavailable');
+    expect(embedded.logs.some((l) => l.includes('WEBHOOKS DISABLED'))).toBe(true);
+  } finally {
+    await embedded.stop();
+  }
 });
