@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { queueKeys } from '../../internal/store/keys';
 import { isForbiddenAddress } from '../../internal/webhooks/address-policy';
 import { freePort, waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
+import { Receiver } from '../helpers/webhook-receiver';
 
 /**
  * Webhooks end to end (docs/events.md#webhooks): real replicas on a real Redis deliver
@@ -15,7 +14,6 @@ import { ServerProcess } from '../helpers/server-process';
  * verifies every signature with the standardwebhooks package. Retries use a 200 ms base
  * so the whole file stays within seconds.
  */
-const RECEIVER = join(__dirname, '..', '..', 'dist', 'examples', 'webhook-receiver', 'server.js');
 const ADMIN = 'ops:0123456789abcdef0123';
 const AUTH = { Authorization: 'Bearer 0123456789abcdef0123', 'Content-Type': 'application/json' };
 const FAST = {
@@ -29,38 +27,6 @@ const FAST = {
   WEBHOOK_CONNECT_TIMEOUT_MS: '500',
   WEBHOOK_TIMEOUT_MS: '1000',
 };
-
-interface Received {
-  received: Array<{ webhookId: string; type: string; body: { id: string; type: string; data: Record<string, unknown> }; attempt: number }>;
-  attempts: Record<string, number>;
-  arrivals: Record<string, number>;
-}
-
-class Receiver {
-  readonly logs: string[] = [];
-  private constructor(
-    readonly proc: ChildProcess,
-    readonly port: number,
-  ) {
-    proc.stdout?.on('data', (d: Buffer) => this.logs.push(...d.toString('utf8').split('\n').filter(Boolean)));
-    proc.stderr?.on('data', (d: Buffer) => this.logs.push(d.toString('utf8')));
-  }
-
-  static async start(port: number, secret: string, env: Record<string, string> = {}): Promise<Receiver> {
-    const proc = spawn(process.execPath, [RECEIVER], { env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), WEBHOOK_SECRET: secret, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const r = new Receiver(proc, port);
-    await waitFor(() => r.logs.some((l) => l.startsWith('webhook receiver on')), { timeoutMs: 10_000, what: 'the receiver to listen' });
-    return r;
-  }
-
-  async state(): Promise<Received> {
-    return (await (await fetch(`http://127.0.0.1:${this.port}/received`)).json()) as Received;
-  }
-
-  stop(): void {
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-  }
-}
 
 let redis: TestRedis;
 let procs: ServerProcess[] = [];
