@@ -12,6 +12,8 @@ export class EndpointCache {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private loaded = false;
+  /** When the last successful read was sent (this replica's clock, ms). */
+  private readSentAtMs = 0;
 
   constructor(
     private readonly store: WebhookStore,
@@ -28,10 +30,28 @@ export class EndpointCache {
     return this.loaded;
   }
 
+  /** Reads the endpoints now; throws when the store cannot be read. */
+  async load(): Promise<void> {
+    const sentAt = Date.now();
+    this.list = await this.store.listEndpoints();
+    this.loaded = true;
+    this.readSentAtMs = sentAt;
+  }
+
+  /**
+   * The endpoints as of no earlier than `ms`: read again first when the copy is older.
+   * A dispatcher matches an entry only against a copy read after the entry was appended,
+   * or an endpoint created just before the entry, on another replica, could be missed
+   * and the entry acknowledged without it.
+   */
+  async asOf(ms: number): Promise<readonly WebhookEndpoint[]> {
+    if (!this.loaded || this.readSentAtMs <= ms) await this.load();
+    return this.list;
+  }
+
   async refresh(): Promise<void> {
     try {
-      this.list = await this.store.listEndpoints();
-      this.loaded = true;
+      await this.load();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not read webhook endpoints; keeping the last copy');
     }

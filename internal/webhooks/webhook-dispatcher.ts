@@ -38,6 +38,8 @@ export interface DispatcherOptions {
 
 /** Entries read from the stream per step, and retries taken per step. */
 const BATCH = 50;
+/** Allowance for the difference between Redis's clock (entry times) and this replica's. */
+const CLOCK_MARGIN_MS = 1000;
 /** Retries sent at once (different endpoints or events; each bounded by WEBHOOK_TIMEOUT_MS). */
 const RETRY_CONCURRENCY = 10;
 
@@ -118,6 +120,7 @@ export class WebhookDispatcher {
       // Entries a previous holder read and never acknowledged (it died mid-delivery).
       for (;;) {
         const stale = await s.claimStale(this.o.owner, 0, BATCH);
+        await this.freshEndpoints(stale);
         for (const e of stale) await this.handleEntry(e);
         if (stale.length < BATCH || !this.lease.isLeader()) break;
       }
@@ -125,6 +128,7 @@ export class WebhookDispatcher {
     }
     for (let i = 0; i < 20 && this.lease.isLeader() && !this.closed; i++) {
       const fresh = await s.readNew(this.o.owner, BATCH);
+      await this.freshEndpoints(fresh);
       for (const e of fresh) {
         if (!this.lease.isLeader() || this.closed) return;
         await this.handleEntry(e);
@@ -137,6 +141,17 @@ export class WebhookDispatcher {
       await Promise.all(due.slice(i, i + RETRY_CONCURRENCY).map((d) => this.retry(d.endpointId, d.entryId)));
     }
     this.o.metrics.pending.set({ queue: this.o.queueId }, await s.pendingRetries());
+  }
+
+  /**
+   * Makes sure the endpoint copy was read after the newest of `batch` was appended (one read
+   * per batch at most), so an endpoint created just before an entry is not missed. The
+   * entry times are Redis's clock, the copy's this replica's: a second of margin for skew.
+   */
+  private async freshEndpoints(batch: readonly StoredStreamEntry[]): Promise<void> {
+    let newest = -1;
+    for (const e of batch) newest = Math.max(newest, Number(e.fields.time) || 0);
+    if (newest >= 0) await this.o.endpoints.asOf(newest + CLOCK_MARGIN_MS);
   }
 
   private parse(entry: StoredStreamEntry): WaitroomEvent | undefined {
