@@ -13,6 +13,8 @@ import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
 import { queueOf } from '../http/queue-prefix';
 import { capConnectionsPerPeer } from '../http/connection-cap';
+import { openApiRouter } from '../http/openapi';
+import { OPENAPI_PARTS } from './openapi-parts';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../queues/queue-registry';
 import type { QueueDefaults } from '../queues/queue-settings';
@@ -226,6 +228,7 @@ export class WaitroomServer {
         metricsOnMainPort: config.metricsPort === 0,
         extraRouters: [
           this.admission.router,
+          openApiRouter(OPENAPI_PARTS),
           adminApiRouter({
             auth: adminAuth,
             catalog,
