@@ -240,13 +240,14 @@ export function metricsApp(metrics: Metrics): express.Express {
  */
 export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string, HotRoute>> = {}) {
   const app = buildApp(d);
+  const hotRoutes: Readonly<Record<string, HotRoute>> = {
+    'POST /join': (req) => d.api.join(req, queueOf(req)),
+    'GET /status': (req) => d.api.status(req.headers),
+    'GET /window': (req) => d.api.window(queueOf(req)),
+    ...extraHotRoutes,
+  };
   const hot = createHotPath({
-    routes: {
-      'POST /join': (req) => d.api.join(req, queueOf(req)),
-      'GET /status': (req) => d.api.status(req.headers),
-      'GET /window': (req) => d.api.window(queueOf(req)),
-      ...extraHotRoutes,
-    },
+    routes: hotRoutes,
     logger: d.logger,
     metrics: d.metrics,
     sampleRate: d.logSampleRate,
@@ -256,7 +257,7 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
   });
   // Streams bypass Express too: a stream's per-request objects would live as long as it does.
   const events = d.events ? createEventsRoute(d.events, d.logger, d.metrics, d.abuse ? (req, code) => d.abuse!.noteRefused(req, code) : undefined) : undefined;
-  return (req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     // Checked before any route (the event stream and the hot path included).
     const refused = checkRequest(req) ?? d.abuse?.refuse(req);
     if (refused) {
@@ -284,4 +285,6 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
     if (events?.(req, res)) return;
     if (!hot(req, res)) app(req, res);
   };
+  // What it serves, for the OpenAPI test: the Express app's routes, the hot path's, the stream's.
+  return Object.assign(handler, { app, hotRoutes: Object.keys(hotRoutes), streamRoutes: events ? ['GET /events'] : [] });
 }

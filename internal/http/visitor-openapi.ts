@@ -92,8 +92,8 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
     request: { query: z.object({ token: z.string().optional().openapi({ description: 'The ticket token, for EventSource' }) }) },
     responses: {
       200: text('The event stream', 'text/event-stream'),
+      204: { description: 'Last-Event-ID names the final state the client already has: EventSource stops reconnecting' },
       401: c.error('missing_token, invalid_token or token_expired'),
-      403: c.error('wrong_queue'),
       409: c.error('queue_reset'),
       410: c.error('queue_closed'),
       429: { ...c.error('rate_limited: too many streams for this client or replica; poll /status instead'), headers: retryAfter },

@@ -120,6 +120,8 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly tokens: TicketTokens;
   readonly http: Server;
+  /** The request handler: the hot path, the event streams and the Express app (its routes are walked by the OpenAPI test). */
+  readonly handler: ReturnType<typeof buildHandler>;
   /** The METRICS_PORT listener, when configured. */
   readonly metricsHttp: Server | undefined;
   readonly admission: Admission;
@@ -205,7 +207,7 @@ export class WaitroomServer {
       claimNetwork: (req) => claimNetwork(req, config.passBindPrefix, config.trustProxy),
     });
     const adminAuth = new AdminAuth(config.adminTokens);
-    const handler = buildHandler(
+    const handler = (this.handler = buildHandler(
       {
         logger,
         metrics: this.metrics,
@@ -242,7 +244,7 @@ export class WaitroomServer {
         abuse: this.abuse.hooks,
       },
       this.admission.hotRoutes,
-    );
+    ));
     this.http = createServer(
       {
         // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
