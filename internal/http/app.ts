@@ -8,6 +8,7 @@ import { NotFoundError, toWaitroomError, type WaitroomError } from '../errors/er
 import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
 import type { Readiness } from '../service/readiness';
+import type { ReadyzBody } from '../service/visitor-schemas';
 import type { EventHub } from '../events/event-hub';
 import { createEventsRoute } from '../events/events-route';
 import { queueOf, stripQueuePrefix } from './queue-prefix';
@@ -179,8 +180,8 @@ export function buildApp(d: AppDeps): express.Express {
     .route('/readyz')
     .get((_req, res) => {
       const reason = d.readiness.reason();
-      if (reason === null) return sendResult(res, { status: 200, body: { status: 'ready' } });
-      sendResult(res, { status: 503, headers: { 'Retry-After': '1' }, body: { status: 'not_ready', reason } });
+      const body: ReadyzBody = reason === null ? { status: 'ready' } : { status: 'not_ready', reason };
+      sendResult(res, reason === null ? { status: 200, body } : { status: 503, headers: { 'Retry-After': '1' }, body });
     })
     .all(otherMethods('GET'));
   // With METRICS_PORT set, /metrics is served only there (metricsApp), not on the public port.
