@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { createChallenge, verifySolution, type Challenge } from 'altcha-lib';
+import type { ChallengeBody } from './abuse-schemas';
 import { deriveKey } from 'altcha-lib/algorithms/pbkdf2';
 import { ChallengeError } from '../errors/errors';
 import type { AbuseStore } from './abuse-store';
@@ -59,7 +60,7 @@ export class JoinChallenge {
   }
 
   /** A new challenge (GET /challenge). */
-  async create(queueId: string): Promise<Challenge> {
+  async create(queueId: string): Promise<ChallengeBody> {
     const ch = await createChallenge({
       algorithm: ALGORITHM,
       cost: this.o.cost,

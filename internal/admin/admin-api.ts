@@ -24,6 +24,7 @@ import type { AdminAuth } from './admin-auth';
 import { eventsOpenApiDocument } from '../event-stream/event-openapi';
 import { parseEventEntry } from '../event-stream/event-types';
 import { mountWebhookRoutes, type WebhookRouteDeps } from './webhook-routes';
+import { AuditQuerySchema, type AuditBody, type QueueListBody } from './admin-schemas';
 
 export interface AdminApiDeps {
   readonly auth: AdminAuth;
@@ -151,7 +152,8 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         const view = rt && rt.version === listed.get(id) ? rt.view() : await d.catalog.readQueue(id).then((st) => (st ? settingsOf(st) : undefined));
         if (view) queues.push({ ...view, live: live(id) });
       }
-      return { status: 200, body: { queues } };
+      const body: QueueListBody = { queues };
+      return { status: 200, body };
     }),
   );
 
@@ -292,26 +294,20 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
   r.get(
     `${base}/audit`,
     expressRoute(async (req): Promise<HttpResult> => {
-      const limitRaw = req.query.limit;
-      const limit = limitRaw === undefined ? 100 : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BadRequestError('limit must be an integer from 1 to 1000', 'invalid_request');
-      const before = typeof req.query.before === 'string' ? req.query.before : undefined;
-      if (before !== undefined && !/^\d{1,20}-\d{1,20}$/.test(before)) throw new BadRequestError('before must be an audit entry id', 'invalid_request');
+      const { limit, before } = parseOrThrow(AuditQuerySchema, req.query, 'query');
       const entries = await d.catalog.readAudit(limit, before);
-      return {
-        status: 200,
-        body: {
-          entries: entries.map((e) => ({
-            id: e.id,
-            at: e.fields.at ?? null,
-            actor: e.fields.actor ?? null,
-            action: e.fields.action ?? null,
-            queue: e.fields.queue ?? null,
-            ip: e.fields.ip ?? null,
-            changes: e.fields.changes ? (JSON.parse(e.fields.changes) as unknown) : {},
-          })),
-        },
+      const body: AuditBody = {
+        entries: entries.map((e) => ({
+          id: e.id,
+          at: e.fields.at ?? null,
+          actor: e.fields.actor ?? null,
+          action: e.fields.action ?? null,
+          queue: e.fields.queue ?? null,
+          ip: e.fields.ip ?? null,
+          changes: e.fields.changes ? (JSON.parse(e.fields.changes) as Record<string, unknown>) : {},
+        })),
       };
+      return { status: 200, body };
     }),
   );
   return r;

@@ -11,6 +11,7 @@ import type { RevocationFeed } from './revocation-feed';
 import type { SiteKeys } from './site-auth';
 import { expressRoute, otherMethods } from '../http/express-route';
 import { contentEtag } from '../web/static-assets';
+import type { ClaimBody, Jwks, PassStatsBody } from './admission-schemas';
 
 export interface AdmissionRoutesDeps {
   readonly service: AdmissionService;
@@ -64,13 +65,15 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
         maxAge: Math.max(0, c.expiresAt - Math.floor(now() / 1000)),
         ...(d.cookie.domain ? { domain: d.cookie.domain } : {}),
       });
-      return { status: 200, headers: { 'Set-Cookie': cookie }, body: { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl } };
+      const claimed: ClaimBody = { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl };
+      return { status: 200, headers: { 'Set-Cookie': cookie }, body: claimed };
     }),
   ).all(otherMethods('POST'));
 
   r.route('/.well-known/jwks.json')
     .get((req, res) => {
-      const json = JSON.stringify(d.ring.jwks());
+      const jwks: Jwks = d.ring.jwks();
+      const json = JSON.stringify(jwks);
       // The set changes only when keys rotate: an ETag lets origins (jose's
       // createRemoteJWKSet, proxies) revalidate with a 304 instead of a download.
       const etag = contentEtag(json);
@@ -119,7 +122,8 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
       expressRoute(async (req) => {
         d.siteKeys.check(req.headers.authorization);
         const q = typeof req.query.queue === 'string' ? req.query.queue : d.queueId;
-        return { status: 200, body: { queue: q, ...(await d.service.stats(q)) } };
+        const stats: PassStatsBody = { queue: q, ...(await d.service.stats(q)) };
+        return { status: 200, body: stats };
       }),
     )
     .all(otherMethods('GET'));

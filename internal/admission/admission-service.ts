@@ -5,6 +5,7 @@ import type { PassStats, PassStore } from '../store/pass-store';
 import type { TicketTokens } from '../tokens/ticket-token';
 import type { PassSigner } from './pass-tokens';
 import type { RevocationList } from './revocation-list';
+import type { DoneResult } from './admission-schemas';
 
 /** What admission needs of one queue: its service, its pass records and revocations, its target. */
 export interface AdmissionQueue {
@@ -26,11 +27,8 @@ export interface ClaimResult {
   readonly outcome: 'issued' | 'same';
 }
 
-export interface DoneResult {
-  readonly jti: string;
-  readonly result: 'done' | 'already_done';
-  readonly outcome?: 'completed' | 'abandoned';
-}
+/** POST /passes/done's body: its schema (admission-schemas.ts) is what the OpenAPI document shows. */
+export type { DoneResult } from './admission-schemas';
 
 export interface AdmissionServiceDeps {
   readonly tokens: TicketTokens;

@@ -4,6 +4,7 @@ import { ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
 import type { QueueRegistry } from '../queues/queue-registry';
 import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
 import type { QueueService, StatusResult } from '../service/queue-service';
+import type { JoinBody, StatusBody, TicketFields } from '../service/visitor-schemas';
 import type { HttpResult } from './respond';
 
 /**
@@ -39,12 +40,12 @@ export interface ApiEndpoints {
  * The GET /status JSON body. GET /events sends exactly this as the data of each
  * `status` event, so both are built here.
  */
-export function statusBody(r: StatusResult) {
+export function statusBody(r: StatusResult): StatusBody {
   return { ...ticketFields(r), pollAfterSeconds: r.pollAfterSeconds };
 }
 
 /** The fields /join and /status share, in one order. */
-function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
+function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>): TicketFields {
   return {
     queue: r.queue,
     ticket: r.ticket,
@@ -93,15 +94,13 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
       const h = held(req, service);
       if (h) {
         const { pollAfterSeconds: _p, ...fields } = h.st;
-        return { status: 200, body: { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp } };
+        const body: JoinBody = { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp };
+        return { status: 200, body };
       }
       const headers = d.gate ? await d.gate.admit(req, service.queueId) : {};
       const r = await service.join();
-      return {
-        status: 201,
-        headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) },
-        body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt },
-      };
+      const body: JoinBody = { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt };
+      return { status: 201, headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) }, body };
     },
     status(headers) {
       const claims = d.tokens.verify(bearerToken(headers.authorization));

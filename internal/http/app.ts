@@ -8,6 +8,7 @@ import { NotFoundError, toWaitroomError, type WaitroomError } from '../errors/er
 import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
 import type { Readiness } from '../service/readiness';
+import type { ReadyzBody } from '../service/visitor-schemas';
 import type { EventHub } from '../events/event-hub';
 import { createEventsRoute } from '../events/events-route';
 import { queueOf, stripQueuePrefix } from './queue-prefix';
@@ -179,8 +180,8 @@ export function buildApp(d: AppDeps): express.Express {
     .route('/readyz')
     .get((_req, res) => {
       const reason = d.readiness.reason();
-      if (reason === null) return sendResult(res, { status: 200, body: { status: 'ready' } });
-      sendResult(res, { status: 503, headers: { 'Retry-After': '1' }, body: { status: 'not_ready', reason } });
+      const body: ReadyzBody = reason === null ? { status: 'ready' } : { status: 'not_ready', reason };
+      sendResult(res, reason === null ? { status: 200, body } : { status: 503, headers: { 'Retry-After': '1' }, body });
     })
     .all(otherMethods('GET'));
   // With METRICS_PORT set, /metrics is served only there (metricsApp), not on the public port.
@@ -240,13 +241,14 @@ export function metricsApp(metrics: Metrics): express.Express {
  */
 export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string, HotRoute>> = {}) {
   const app = buildApp(d);
+  const hotRoutes: Readonly<Record<string, HotRoute>> = {
+    'POST /join': (req) => d.api.join(req, queueOf(req)),
+    'GET /status': (req) => d.api.status(req.headers),
+    'GET /window': (req) => d.api.window(queueOf(req)),
+    ...extraHotRoutes,
+  };
   const hot = createHotPath({
-    routes: {
-      'POST /join': (req) => d.api.join(req, queueOf(req)),
-      'GET /status': (req) => d.api.status(req.headers),
-      'GET /window': (req) => d.api.window(queueOf(req)),
-      ...extraHotRoutes,
-    },
+    routes: hotRoutes,
     logger: d.logger,
     metrics: d.metrics,
     sampleRate: d.logSampleRate,
@@ -256,7 +258,7 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
   });
   // Streams bypass Express too: a stream's per-request objects would live as long as it does.
   const events = d.events ? createEventsRoute(d.events, d.logger, d.metrics, d.abuse ? (req, code) => d.abuse!.noteRefused(req, code) : undefined) : undefined;
-  return (req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     // Checked before any route (the event stream and the hot path included).
     const refused = checkRequest(req) ?? d.abuse?.refuse(req);
     if (refused) {
@@ -284,4 +286,6 @@ export function buildHandler(d: AppDeps, extraHotRoutes: Readonly<Record<string,
     if (events?.(req, res)) return;
     if (!hot(req, res)) app(req, res);
   };
+  // What it serves, for the OpenAPI test: the Express app's routes, the hot path's, the stream's.
+  return Object.assign(handler, { app, hotRoutes: Object.keys(hotRoutes), streamRoutes: events ? ['GET /events'] : [] });
 }

@@ -13,6 +13,8 @@ import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
 import { queueOf } from '../http/queue-prefix';
 import { capConnectionsPerPeer } from '../http/connection-cap';
+import { openApiRouter } from '../http/openapi';
+import { OPENAPI_PARTS } from './openapi-parts';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../queues/queue-registry';
 import type { QueueDefaults } from '../queues/queue-settings';
@@ -125,6 +127,8 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly tokens: TicketTokens;
   readonly http: Server;
+  /** The request handler: the hot path, the event streams and the Express app (its routes are walked by the OpenAPI test). */
+  readonly handler: ReturnType<typeof buildHandler>;
   /** The METRICS_PORT listener, when configured. */
   readonly metricsHttp: Server | undefined;
   readonly admission: Admission;
@@ -233,7 +237,7 @@ export class WaitroomServer {
       claimNetwork: (req) => claimNetwork(req, config.passBindPrefix, config.trustProxy),
     });
     const adminAuth = new AdminAuth(config.adminTokens);
-    const handler = buildHandler(
+    const handler = (this.handler = buildHandler(
       {
         logger,
         metrics: this.metrics,
@@ -256,6 +260,7 @@ export class WaitroomServer {
         metricsOnMainPort: config.metricsPort === 0,
         extraRouters: [
           this.admission.router,
+          openApiRouter(OPENAPI_PARTS),
           adminApiRouter({
             auth: adminAuth,
             catalog,
@@ -270,7 +275,7 @@ export class WaitroomServer {
         abuse: this.abuse.hooks,
       },
       this.admission.hotRoutes,
-    );
+    ));
     this.http = createServer(
       {
         // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
