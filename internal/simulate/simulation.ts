@@ -168,9 +168,14 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
 
   // Every move of the window, as the replica's cache sees it (the ticker applies each advance at once).
   cache.onChange((s: QueueSnapshot, prev: QueueSnapshot | undefined) => {
-    if (prev && s.windowEnd <= (prev.windowEnd ?? 0)) return;
     if (s.windowEnd <= admittedUpTo) return;
-    advances.atMs.push(rel());
+    // The first load (the queue created with W = S, or W = 0 before opensAt) is no advance.
+    if (prev) advances.atMs.push(rel());
+    else advances.atMs.length = 0;
+    if (!prev) {
+      admittedUpTo = s.windowEnd;
+      return;
+    }
     advances.windowEnd.push(s.windowEnd);
     const upTo = Math.min(s.windowEnd, issuedUpTo);
     for (let t = admittedUpTo + 1; t <= upTo; t++) {
