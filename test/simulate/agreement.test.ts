@@ -49,7 +49,7 @@ interface Advance {
 /**
  * Arrival plan, ms from the start: a burst (most at first), a steady trickle while the queue
  * drains, groups of S + 5 after the queue has gone idle (each wakes the idle ticker), and a
- * second burst. 1,385 visitors over about 13 s; the last is admitted near 18 s.
+ * second burst. 1,385 visitors over 14 s; the last is admitted near 18 s.
  */
 function plan(): number[] {
   const out: number[] = [];
