@@ -320,9 +320,10 @@ test('a sale through three real replicas and the simulator: the same advances, a
   expect(a.exact).toBeGreaterThanOrEqual(Math.ceil(0.8 * rec.list.length));
   // The bound is only as meaningful as the real ticker is prompt. A wake-up that waited for
   // the next slot would be late by up to I (half of it on average), a lost one by the 10 s idle
-  // check; a busy machine makes single advances late by tens of ms, not the typical one.
+  // check; a busy machine makes single advances late by tens or hundreds of ms (871 ms seen
+  // with the whole suite running on 2 cores), not the typical one.
   expect(a.medianWakeLateMs).toBeLessThan(INTERVAL_MS / 2);
-  expect(a.maxLateMs).toBeLessThan(2000);
+  expect(a.maxLateMs).toBeLessThan(5000);
 
   // Negative controls: the comparison refuses a simulator that is wrong in small ways.
   const plusOne = compare(real, await simulate(scenarioOf(real, S + 1)));
