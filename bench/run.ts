@@ -233,6 +233,10 @@ async function main(): Promise<void> {
       WINDOW_SIZE: String(WINDOW_SIZE),
       WINDOW_INTERVAL: String(WINDOW_INTERVAL_S),
       LOG_LEVEL: 'info',
+      // All load comes from 127.0.0.1: a join limit that never refuses, so each join still
+      // pays for it (bench/join-limit.ts compares with the limit off).
+      JOIN_LIMIT_BURST: '1000000000',
+      JOIN_LIMIT_RATE: '1000000',
       // Every SSE stream comes from 127.0.0.1; the per-IP cap (once /events exists) must not refuse them.
       SSE_MAX_STREAMS_PER_IP: String(Math.max(SSE_STREAMS, 1) + 100),
     };

@@ -1,9 +1,10 @@
 import { KeyFileError } from '../../internal/admission/pass-keys';
 import { ConfigError, loadConfig, type Config } from '../../internal/config/config';
 import { createLogger } from '../../internal/observability/logger';
+import { DurabilityUnsupportedError } from '../../internal/store/durability';
 import { WaitroomServer, listenFailure, publicUrl } from '../../internal/server/waitroom-server';
 
-/** sysexits.h: a bad environment (variables, pass keys), and a port that cannot be bound. */
+/** sysexits.h: a bad environment (variables, pass keys, a durability the store cannot give), and a port that cannot be bound. */
 const EX_CONFIG = 78;
 const EX_UNAVAILABLE = 69;
 
@@ -58,7 +59,14 @@ async function main(): Promise<number> {
     process.stderr.write(`waitroom: ${why}\n`);
     return EX_UNAVAILABLE;
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    // JOIN_DURABILITY asks for what the Redis server cannot do (WAITAOF before 7.2, no AOF).
+    if (!(err instanceof DurabilityUnsupportedError)) throw err;
+    process.stderr.write(`waitroom: ${err.message}\n`);
+    return EX_CONFIG;
+  }
   const url = publicUrl(addr);
   const metrics = server.metricsAddress();
   logger.info(

@@ -23,6 +23,10 @@ import {
 } from '../queues/queue-settings';
 import type { QueueCatalog, StoredQueue } from '../store/store';
 import type { AdminAuth } from './admin-auth';
+import { eventsOpenApiDocument } from '../event-stream/event-openapi';
+import { parseEventEntry } from '../event-stream/event-types';
+import { mountWebhookRoutes, type WebhookRouteDeps } from './webhook-routes';
+import { AuditQuerySchema, type AuditBody, type QueueListBody } from './admin-schemas';
 
 export interface AdminApiDeps {
   /** The site's keys (SITE_API_KEYS): the site reports its health with one. */
@@ -36,6 +40,8 @@ export interface AdminApiDeps {
   readonly replicaOwner: string;
   /** Audit entries kept (XADD MAXLEN ~). */
   readonly auditMaxEntries?: number;
+  /** Webhook endpoints (store null on the embedded store: the routes answer 501). */
+  readonly webhooks?: Omit<WebhookRouteDeps, 'audit'>;
 }
 
 export const ADMIN_API_BASE = '/admin/api/v1';
@@ -105,14 +111,17 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
   );
   r.use(`${base}/queues`, limiter, authenticate);
   r.use(`${base}/audit`, limiter, authenticate);
+  r.use(`${base}/events`, limiter, authenticate);
+  r.use(`${base}/webhooks`, limiter, authenticate);
 
-  const audit = async (req: Request, res: Response, action: string, queue: string, changes: Record<string, { before: unknown; after: unknown }>) => {
+  const audit = async (req: Request, res: Response, action: string, target: string, changes: Record<string, { before: unknown; after: unknown }>) => {
     await d.catalog.appendAudit(
       {
         at: new Date().toISOString(),
         actor: (res.locals as Locals).adminName,
         action,
-        queue,
+        // Queue actions name the queue; webhook actions name the endpoint (wh_...).
+        queue: target,
         changes: JSON.stringify(changes),
         ip: clientIp(req, d.trustProxy),
       },
@@ -161,7 +170,8 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         const view = rt && rt.version === listed.get(id) ? rt.view() : await d.catalog.readQueue(id).then((st) => (st ? settingsOf(st) : undefined));
         if (view) queues.push({ ...view, live: live(id) });
       }
-      return { status: 200, body: { queues } };
+      const body: QueueListBody = { queues };
+      return { status: 200, body };
     }),
   );
 
@@ -236,7 +246,13 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };
-        const u = await d.catalog.updateQueue(id, current.version, JSON.stringify(doc), rateSettings(after));
+        // The change as planned against the version read: the script refuses any other version,
+        // so this is exactly what the update changes (the body of its queue.updated event).
+        const planned: Record<string, { before: unknown; after: unknown }> = {};
+        for (const k of Object.keys(patch) as Array<keyof QueueSettingsView>) {
+          if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) planned[k] = { before: before[k], after: after[k] };
+        }
+        const u = await d.catalog.updateQueue(id, current.version, JSON.stringify(doc), rateSettings(after), planned);
         if (u.outcome === 'missing') throw new QueueNotFoundError(id);
         if (u.outcome === 'conflict') {
           if (ifMatch !== undefined || attempt >= 2) throw new PreconditionFailedError(u.version);
@@ -272,29 +288,47 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
     }),
   );
 
+  // A queue's event stream, oldest first from `after` (a stream entry id; default the start).
+  // Read even after the queue is deleted: the stream is kept and ends with queue.deleted.
   r.get(
-    `${base}/audit`,
+    `${base}/queues/:id/events`,
     expressRoute(async (req): Promise<HttpResult> => {
+      const id = idParam(req);
       const limitRaw = req.query.limit;
       const limit = limitRaw === undefined ? 100 : Number(limitRaw);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BadRequestError('limit must be an integer from 1 to 1000', 'invalid_request');
-      const before = typeof req.query.before === 'string' ? req.query.before : undefined;
-      if (before !== undefined && !/^\d{1,20}-\d{1,20}$/.test(before)) throw new BadRequestError('before must be an audit entry id', 'invalid_request');
+      const after = typeof req.query.after === 'string' ? req.query.after : '0';
+      if (after !== '0' && !/^\d{1,20}-\d{1,20}$/.test(after)) throw new BadRequestError('after must be an event stream entry id ("<ms>-<seq>")', 'invalid_request');
+      const entries = await d.catalog.readEvents(id, after, limit);
+      const events = entries.map((e) => ({ streamId: e.id, ...parseEventEntry(id, e) }));
+      return { status: 200, body: { events, next: entries.length ? entries[entries.length - 1]!.id : after } };
+    }),
+  );
+
+  if (d.webhooks) mountWebhookRoutes(r, base, { ...d.webhooks, audit });
+
+  r.get(
+    `${base}/events/openapi.json`,
+    expressRoute(async (): Promise<HttpResult> => ({ status: 200, body: eventsOpenApiDocument('1') })),
+  );
+
+  r.get(
+    `${base}/audit`,
+    expressRoute(async (req): Promise<HttpResult> => {
+      const { limit, before } = parseOrThrow(AuditQuerySchema, req.query, 'query');
       const entries = await d.catalog.readAudit(limit, before);
-      return {
-        status: 200,
-        body: {
-          entries: entries.map((e) => ({
-            id: e.id,
-            at: e.fields.at ?? null,
-            actor: e.fields.actor ?? null,
-            action: e.fields.action ?? null,
-            queue: e.fields.queue ?? null,
-            ip: e.fields.ip ?? null,
-            changes: e.fields.changes ? (JSON.parse(e.fields.changes) as unknown) : {},
-          })),
-        },
+      const body: AuditBody = {
+        entries: entries.map((e) => ({
+          id: e.id,
+          at: e.fields.at ?? null,
+          actor: e.fields.actor ?? null,
+          action: e.fields.action ?? null,
+          queue: e.fields.queue ?? null,
+          ip: e.fields.ip ?? null,
+          changes: e.fields.changes ? (JSON.parse(e.fields.changes) as Record<string, unknown>) : {},
+        })),
       };
+      return { status: 200, body };
     }),
   );
   return r;

@@ -7,18 +7,23 @@ import { sendResult, type HttpResult } from '../http/respond';
 import { bearerToken } from '../tokens/ticket-token';
 import type { AdmissionService } from './admission-service';
 import type { KeyRing } from './key-ring';
+import type { RevocationFeed } from './revocation-feed';
 import type { SiteKeys } from './site-auth';
 import { expressRoute, otherMethods } from '../http/express-route';
 import { contentEtag } from '../web/static-assets';
+import type { ClaimBody, Jwks, PassStatsBody } from './admission-schemas';
 
 export interface AdmissionRoutesDeps {
   readonly service: AdmissionService;
   readonly ring: KeyRing;
   readonly siteKeys: SiteKeys;
   readonly gate: (req: IncomingMessage) => HttpResult | Promise<HttpResult>;
+  readonly revocationFeed: RevocationFeed;
   readonly queueId: string;
   readonly cookie: { readonly name: string; readonly domain: string; readonly secure: boolean };
   readonly jwksMaxAgeSeconds: number;
+  /** The network a claimed pass is bound to, or undefined (PASS_BIND_PREFIX off). */
+  readonly claimNetwork?: (req: IncomingMessage) => string | undefined;
   readonly now?: () => number;
 }
 
@@ -38,7 +43,8 @@ export function admissionHotRoutes(d: Pick<AdmissionRoutesDeps, 'gate'>): Record
 /**
  * The admission routes for Express: POST /claim, the JWKS, the gate (also
  * here, so the Express app alone is complete, and for Envoy's /verify/<path>),
- * and the site's POST /passes/done and GET /passes/stats.
+ * the site's POST /passes/done and GET /passes/stats, and the signed list of
+ * revoked passes for edge gates (GET /passes/revoked).
  */
 export function admissionRouter(d: AdmissionRoutesDeps): Router {
   const now = d.now ?? Date.now;
@@ -49,7 +55,7 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
       const b = body(req);
       const q = req.query.return_to;
       const returnTo = typeof b.returnTo === 'string' ? b.returnTo : typeof q === 'string' ? q : undefined;
-      const c = await d.service.claim(bearerToken(req.headers.authorization), returnTo);
+      const c = await d.service.claim(bearerToken(req.headers.authorization), returnTo, d.claimNetwork?.(req));
       const cookie = serializeCookie(d.cookie.name, c.pass, {
         path: '/',
         httpOnly: true,
@@ -59,13 +65,15 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
         maxAge: Math.max(0, c.expiresAt - Math.floor(now() / 1000)),
         ...(d.cookie.domain ? { domain: d.cookie.domain } : {}),
       });
-      return { status: 200, headers: { 'Set-Cookie': cookie }, body: { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl } };
+      const claimed: ClaimBody = { pass: c.pass, expiresAt: c.expiresAt, redirectUrl: c.redirectUrl };
+      return { status: 200, headers: { 'Set-Cookie': cookie }, body: claimed };
     }),
   ).all(otherMethods('POST'));
 
   r.route('/.well-known/jwks.json')
     .get((req, res) => {
-      const json = JSON.stringify(d.ring.jwks());
+      const jwks: Jwks = d.ring.jwks();
+      const json = JSON.stringify(jwks);
       // The set changes only when keys rotate: an ETag lets origins (jose's
       // createRemoteJWKSet, proxies) revalidate with a 304 instead of a download.
       const etag = contentEtag(json);
@@ -89,6 +97,18 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
   r.route('/verify').get(gate).head(gate).all(otherMethods('GET', 'HEAD'));
   r.all('/verify/{*path}', gate);
 
+  // Public but signed (revocation-feed.ts): edge gates poll it; a CDN may absorb the polling.
+  r.route('/passes/revoked')
+    .get(async (req, res, next) => {
+      try {
+        const token = await d.revocationFeed.current(typeof req.query.queue === 'string' ? req.query.queue : d.queueId);
+        res.set({ 'Cache-Control': 'public, max-age=1', 'Content-Type': 'application/jwt' }).send(token);
+      } catch (err) {
+        next(err);
+      }
+    })
+    .all(otherMethods('GET'));
+
   r.route('/passes/done')
     .post(
       expressRoute(async (req) => {
@@ -102,7 +122,8 @@ export function admissionRouter(d: AdmissionRoutesDeps): Router {
       expressRoute(async (req) => {
         d.siteKeys.check(req.headers.authorization);
         const q = typeof req.query.queue === 'string' ? req.query.queue : d.queueId;
-        return { status: 200, body: { queue: q, ...(await d.service.stats(q)) } };
+        const stats: PassStatsBody = { queue: q, ...(await d.service.stats(q)) };
+        return { status: 200, body: stats };
       }),
     )
     .all(otherMethods('GET'));

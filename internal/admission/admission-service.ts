@@ -5,6 +5,7 @@ import type { PassStats, PassStore } from '../store/pass-store';
 import type { TicketTokens } from '../tokens/ticket-token';
 import type { PassSigner } from './pass-tokens';
 import type { RevocationList } from './revocation-list';
+import type { DoneResult } from './admission-schemas';
 
 /** What admission needs of one queue: its service, its pass records and revocations, its target. */
 export interface AdmissionQueue {
@@ -26,11 +27,8 @@ export interface ClaimResult {
   readonly outcome: 'issued' | 'same';
 }
 
-export interface DoneResult {
-  readonly jti: string;
-  readonly result: 'done' | 'already_done';
-  readonly outcome?: 'completed' | 'abandoned';
-}
+/** POST /passes/done's body: its schema (admission-schemas.ts) is what the OpenAPI document shows. */
+export type { DoneResult } from './admission-schemas';
 
 export interface AdmissionServiceDeps {
   readonly tokens: TicketTokens;
@@ -65,7 +63,7 @@ export class AdmissionService {
    * the ticket has no pass yet: concurrent claims sign in parallel but exactly one
    * pass is ever recorded for a ticket.
    */
-  async claim(ticketToken: string, returnTo?: string): Promise<ClaimResult> {
+  async claim(ticketToken: string, returnTo?: string, net?: string): Promise<ClaimResult> {
     const ticket = this.d.tokens.verify(ticketToken);
     const q = this.d.forTicket(ticket.queue);
     const st = q.service.statusOf(ticket);
@@ -83,7 +81,7 @@ export class AdmissionService {
       throw new ForbiddenError('ticket_expired', 'this ticket was admitted but its turn has passed; join the queue again');
     }
     const nowMs = this.now();
-    const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs);
+    const { token, claims } = await this.d.signer.sign(st.queue, st.ticket, nowMs, net);
     // The claim record lives as long as the ticket token could still be presented.
     const claimTtlMs = Math.max(1000, ticket.exp * 1000 - nowMs);
     const r = await q.passStore.claim(ticket.epoch, ticket.ticket, { jti: claims.jti, token, expMs: claims.exp * 1000 }, claimTtlMs, this.d.policy);

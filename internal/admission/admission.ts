@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Router } from 'express';
@@ -13,7 +14,8 @@ import { AdmissionService } from './admission-service';
 import { createGate } from './gate';
 import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
-import { PassSigner, PassVerifier } from './pass-tokens';
+import { PassSigner, PassVerifier, type PassClaims } from './pass-tokens';
+import { RevocationFeed } from './revocation-feed';
 import { SiteKeys } from './site-auth';
 
 /** Where a replica without PASS_KEYS_DIR keeps its generated development key. */
@@ -26,6 +28,10 @@ export interface AdmissionDeps {
   readonly tokens: TicketTokens;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** The gate's check of the client presenting a pass (internal/abuse/pass-holder.ts). */
+  readonly checkClient?: (claims: PassClaims, req: IncomingMessage) => void;
+  /** The network a claimed pass is bound to, or undefined (PASS_BIND_PREFIX off). */
+  readonly claimNetwork?: (req: IncomingMessage) => string | undefined;
 }
 
 /**
@@ -91,6 +97,7 @@ export class Admission {
       headerName: c.passHeader,
       waitingPageUrl: c.waitingPageUrl,
       onDecision: (r) => this.metrics.gate.inc({ result: r }),
+      ...(d.checkClient ? { checkClient: d.checkClient } : {}),
     });
     this.hotRoutes = admissionHotRoutes({ gate });
     this.router = admissionRouter({
@@ -98,9 +105,11 @@ export class Admission {
       ring: this.ring,
       siteKeys: new SiteKeys(c.siteApiKeys),
       gate,
+      revocationFeed: new RevocationFeed({ ring: this.ring, revocations: (id) => d.registry.get(id)?.revocations, issuer: c.passIssuer }),
       queueId: c.queueId,
       cookie: { name: c.passCookieName, domain: c.passCookieDomain, secure: c.passCookieSecure },
       jwksMaxAgeSeconds: c.passJwksMaxAgeSeconds,
+      ...(d.claimNetwork ? { claimNetwork: d.claimNetwork } : {}),
     });
   }
 

@@ -2,9 +2,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parse as parseCookies } from 'cookie';
 import { PassError, toWaitroomError } from '../errors/errors';
 import { errorResult, type HttpResult } from '../http/respond';
+import { admissionHeaders, GATE_HEADERS, isPageNavigation, waitingRoomLocation } from './pass-check';
 import type { PassClaims, PassVerifier } from './pass-tokens';
 import type { RevocationList } from './revocation-list';
 import { stripTokens } from './url-safety';
+
+// The header names and the refusal rules are shared with the edge gate (deploy/edge).
+export { GATE_HEADERS } from './pass-check';
 
 export interface GateOptions {
   readonly verifier: PassVerifier;
@@ -16,17 +20,12 @@ export interface GateOptions {
   /** Where refused page requests are sent; '' to answer them with JSON too. */
   readonly waitingPageUrl: string;
   readonly onDecision?: (result: string) => void;
+  /**
+   * Checks the pass against the client presenting it (PASS_BIND_PREFIX) and notes the
+   * pair for sharing detection; throws a PassError to refuse. Synchronous: no I/O.
+   */
+  readonly checkClient?: (claims: PassClaims, req: IncomingMessage) => void;
 }
-
-/** The headers that tell the protected site who was admitted (the proxy forwards them). */
-export const GATE_HEADERS = Object.freeze({
-  queue: 'X-Waitroom-Queue',
-  ticket: 'X-Waitroom-Ticket',
-  passId: 'X-Waitroom-Pass-Id',
-  passExpires: 'X-Waitroom-Pass-Expires',
-  error: 'X-Waitroom-Error',
-  redirect: 'X-Waitroom-Redirect',
-});
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name];
@@ -34,18 +33,13 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 }
 
 /**
- * A navigation that a browser will render, as opposed to a fetch/XHR or an API
- * client: only those are worth a redirect to the waiting page. The proxy's copy
- * of the original method wins over the gate request's own (nginx subrequests are
- * always GET); a POST is never redirected, which would lose its body.
+ * A navigation that a browser will render (pass-check.ts's isPageNavigation),
+ * judged on the visitor's own method: the proxy's copy of it wins over the gate
+ * request's own (nginx subrequests are always GET).
  */
 export function isPageRequest(h: IncomingHttpHeaders, method: string | undefined): boolean {
-  const m = (header(h, 'x-original-method') ?? header(h, 'x-forwarded-method') ?? method ?? 'GET').toUpperCase();
-  if (m !== 'GET' && m !== 'HEAD') return false;
-  if (/xmlhttprequest/i.test(header(h, 'x-requested-with') ?? '')) return false;
-  const mode = header(h, 'sec-fetch-mode');
-  if (mode && mode !== 'navigate') return false;
-  return /text\/html/i.test(header(h, 'accept') ?? '');
+  const m = header(h, 'x-original-method') ?? header(h, 'x-forwarded-method') ?? method ?? 'GET';
+  return isPageNavigation(m, (name) => header(h, name));
 }
 
 /**
@@ -106,22 +100,15 @@ export function waitingPageFor(waitingPageUrl: string, queue: string | undefined
  * X-Waitroom-Redirect for nginx's error_page to use.
  */
 export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult | Promise<HttpResult> {
-  const allow = (c: PassClaims, required: string | undefined): HttpResult => {
+  const allow = (c: PassClaims, req: IncomingMessage, required: string | undefined): HttpResult => {
     // A location protected by one queue refuses a pass another queue issued (docs/admission.md).
     if (required !== undefined && c.queue !== required) throw new PassError('pass_wrong_queue', `this pass admits to queue "${c.queue}", not "${required}"`);
     const revocations = o.revocations(c.queue);
     if (!revocations) throw new PassError('pass_invalid', `the queue "${c.queue}" that issued this pass no longer exists`);
-    if (revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up: the visit it admitted has ended');
+    if (revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
+    o.checkClient?.(c, req);
     o.onDecision?.('allowed');
-    return {
-      status: 204,
-      headers: {
-        [GATE_HEADERS.queue]: c.queue,
-        [GATE_HEADERS.ticket]: String(c.ticket),
-        [GATE_HEADERS.passId]: c.jti,
-        [GATE_HEADERS.passExpires]: String(c.exp),
-      },
-    };
+    return { status: 204, headers: admissionHeaders(c) };
   };
 
   const deny = (req: IncomingMessage, err: unknown): HttpResult => {
@@ -132,9 +119,7 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
     const headers: Record<string, string> = { ...base.headers, [GATE_HEADERS.error]: e.code };
     if (!o.waitingPageUrl || !isPageRequest(req.headers, req.method)) return { ...base, headers };
     const target = waitingPageFor(o.waitingPageUrl, requiredQueue(req));
-    const back = stripTokens(originalUrl(req), [o.cookieName]);
-    if (back) target.searchParams.set('return_to', back);
-    const location = target.toString();
+    const location = waitingRoomLocation(target.toString(), originalUrl(req), (u) => stripTokens(u, [o.cookieName]));
     if ((req.url ?? '').includes('mode=auth_request')) return { ...base, headers: { ...headers, [GATE_HEADERS.redirect]: location } };
     return { ...base, status: 302, headers: { ...headers, Location: location } };
   };
@@ -150,9 +135,9 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
       if (!token) throw new PassError('pass_missing', 'no pass: wait in the queue to be admitted');
       const claims = o.verifier.verify(token.trim());
       if (claims instanceof Promise) {
-        return claims.then((c) => allow(c, required)).catch((err: unknown) => deny(req, err));
+        return claims.then((c) => allow(c, req, required)).catch((err: unknown) => deny(req, err));
       }
-      return allow(claims, required);
+      return allow(claims, req, required);
     } catch (err) {
       return deny(req, err);
     }

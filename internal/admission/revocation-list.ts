@@ -27,6 +27,7 @@ export interface RevocationListOptions {
 export class RevocationList {
   private revoked = new Map<string, number>();
   private confirmedAt = -Infinity;
+  private changes = 0;
   private readonly now: () => number;
   private readonly sync: LiveSync;
 
@@ -62,10 +63,24 @@ export class RevocationList {
     for (const [jti, exp] of this.revoked) if (!next.has(jti) && exp > r.storeNowMs) next.set(jti, exp);
     this.revoked = next;
     this.confirmedAt = this.now();
+    this.changes++;
   }
 
   add(jti: string, expMs: number): void {
     this.revoked.set(jti, expMs);
+    this.changes++;
+  }
+
+  /** Grows whenever the set may have changed, so a derived copy knows when to be rebuilt. */
+  version(): number {
+    return this.changes;
+  }
+
+  /** The revoked pass ids that have not expired at nowMs (what the signed list publishes). */
+  unexpired(nowMs: number = this.now()): string[] {
+    const out: string[] = [];
+    for (const [jti, expMs] of this.revoked) if (expMs > nowMs) out.push(jti);
+    return out;
   }
 
   isRevoked(jti: string): boolean {

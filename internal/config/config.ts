@@ -1,5 +1,7 @@
 import { cleanEnv, makeValidator, num, port, str, bool, EnvError, EnvMissingError } from 'envalid';
 import { FIELD_RANGES } from '../queue/state-check';
+import type { JoinDurability, JoinDurabilityMode } from '../store/durability';
+import { parseRedisUrl } from '../store/redis-url';
 
 /**
  * JWT secrets that appear in this repository's docs, examples or compose file.
@@ -20,6 +22,13 @@ export const DEV_JWT_SECRET = SAMPLE_SECRETS[0] as string;
 const positiveInt = makeValidator<number>((input) => {
   const n = Number(input);
   if (!Number.isInteger(n) || n <= 0) throw new EnvError(`must be a positive integer, got "${input}"`);
+  return n;
+});
+
+/** A finite number above 0 (rates: joins per second). */
+const positiveNumber = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isFinite(n) || n <= 0) throw new EnvError(`must be a positive number, got "${input}"`);
   return n;
 });
 
@@ -128,6 +137,11 @@ const nonNegativeInt = makeValidator<number>((input) => {
   return n;
 });
 
+const challengeMode = makeValidator<'off' | 'always' | 'auto'>((input) => {
+  if (input !== 'off' && input !== 'always' && input !== 'auto') throw new EnvError(`must be "off", "always" or "auto", got "${input}"`);
+  return input;
+});
+
 const specs = {
   NODE_ENV: str({
     choices: ['development', 'test', 'production'],
@@ -144,8 +158,17 @@ const specs = {
   }),
   REDIS_URL: str({
     default: '',
-    desc: 'Redis connection URL shared by every replica. Required in production; without it outside production an embedded single-process store is used.',
-    example: 'redis://redis:6379/0',
+    desc:
+      'Redis shared by every replica; the scheme picks the topology: redis:// or rediss:// (one node or a managed endpoint), ' +
+      'redis-cluster://h1:p,h2:p (Redis Cluster, any seed nodes), redis-sentinel://s1:26379,s2:26379/<master> (Sentinel); ' +
+      'rediss-cluster:// and rediss-sentinel:// use TLS. user:password@ before the hosts are the ACL credentials. ' +
+      'Required in production; without it outside production an embedded single-process store is used.',
+    example: 'redis-sentinel://waitroom:secret@sentinel-0:26379,sentinel-1:26379/mymaster',
+  }),
+  REDIS_TLS_CA_FILE: str({
+    default: '',
+    desc: "PEM file of the CA that signed the Redis servers' certificates, for the rediss schemes; empty trusts Node's built-in CAs.",
+    example: '/etc/waitroom/redis-ca.pem',
   }),
   JWT_SECRET: str({
     devDefault: DEV_JWT_SECRET,
@@ -177,6 +200,22 @@ const specs = {
     default: 5000,
     desc: 'If the cached queue state has not been confirmed for this long, /status answers 503 instead of a possibly wrong answer.',
     example: '5000',
+  }),
+  JOIN_DURABILITY: str({
+    default: 'none',
+    choices: ['none', 'replica', 'aof'],
+    desc: 'What POST /join waits for before answering 201: none; replica (WAIT: the write reached JOIN_DURABILITY_REPLICAS replicas); aof (WAITAOF, Redis 7.2+: fsynced to the AOF). A join whose wait falls short answers 503 store_unavailable and its ticket is not handed out.',
+    example: 'replica',
+  }),
+  JOIN_DURABILITY_REPLICAS: str({
+    default: '',
+    desc: 'Replicas that must acknowledge a durable join (WAIT numreplicas; with aof, replicas whose AOF must have it too). Empty means 1 for replica and 0 for aof.',
+    example: '1',
+  }),
+  JOIN_DURABILITY_TIMEOUT_MS: positiveInt({
+    default: 200,
+    desc: 'Longest wait of a durable join for its acknowledgements, in ms (at most 900, under the 1 s store timeout).',
+    example: '200',
   }),
   SHUTDOWN_DELAY_MS: num({
     default: 0,
@@ -247,6 +286,29 @@ const specs = {
     desc: 'Named bearer tokens for the admin API (/admin/api/v1), comma-separated name:token pairs; the name is recorded in the audit log. Each token at least 16 characters. ADMIN_TOKEN counts as one more, named "admin".',
     example: 'alice:output of openssl rand -hex 24,deploy-bot:...',
   }),
+  // --- events (docs/events.md) ---
+  EVENT_STREAM_MAX_LENGTH: positiveInt({
+    default: 100000,
+    desc: "Entries kept in each queue's event stream (XADD MAXLEN ~, so Redis may keep slightly more); about a day of one advance a second plus passes.",
+    example: '100000',
+  }),
+  // --- webhooks (docs/events.md#webhooks) ---
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool({
+    default: false,
+    desc: 'Lets webhooks reach loopback, link-local, private and unique-local addresses (and plain http in production). Off, a webhook cannot become a way into the operator\'s network; tests and local development turn it on.',
+    example: 'false',
+  }),
+  WEBHOOK_CONNECT_TIMEOUT_MS: positiveInt({ default: 3000, desc: 'Longest wait for a webhook receiver to accept the connection, in ms.', example: '3000' }),
+  WEBHOOK_TIMEOUT_MS: positiveInt({ default: 10000, desc: 'Longest a webhook delivery attempt may take in all (connect, send, answer), in ms.', example: '10000' }),
+  WEBHOOK_RETRY_BASE_MS: positiveInt({ default: 5000, desc: 'First webhook retry delay in ms; each retry doubles it (with jitter) up to WEBHOOK_RETRY_MAX_MS.', example: '5000' }),
+  WEBHOOK_RETRY_MAX_MS: positiveInt({ default: 3600000, desc: 'Longest delay between two webhook attempts, in ms.', example: '3600000' }),
+  WEBHOOK_RETRY_FOR_MS: positiveInt({ default: 86400000, desc: 'How long a webhook delivery is retried after the event before it is marked failed, in ms (about a day).', example: '86400000' }),
+  WEBHOOK_DISABLE_AFTER_MS: positiveInt({
+    default: 3 * 86400000,
+    desc: 'An endpoint whose deliveries have all failed for this long is disabled (event webhook.disabled); PATCH it with enabled=true to resume, in ms.',
+    example: '259200000',
+  }),
+  WEBHOOK_POLL_MS: positiveInt({ default: 500, desc: "How often each queue's webhook dispatcher reads its event stream and due retries, in ms.", example: '500' }),
   // --- admission: passes, JWKS, the /verify gate (docs/admission.md) ---
   PASS_KEYS_DIR: str({
     default: '',
@@ -268,7 +330,7 @@ const specs = {
   }),
   PASS_COOKIE_NAME: cookieName({ default: 'waitroom_pass', desc: 'Cookie that carries the pass to the protected site.', example: 'waitroom_pass' }),
   PASS_COOKIE_DOMAIN: str({ default: '', desc: 'Domain attribute of the pass cookie (the site\'s registrable domain when the waiting room is on a sibling host); empty means host-only.', example: 'example.com' }),
-  PASS_COOKIE_SECURE: bool({ default: true, desc: 'Secure attribute of the pass cookie; turn off only for plain-http development.', example: 'true' }),
+  PASS_COOKIE_SECURE: bool({ default: true, desc: 'Secure attribute of the pass cookie and of the ticket cookie; turn off only for plain-http development.', example: 'true' }),
   PASS_HEADER: headerName({ default: 'x-waitroom-pass', desc: 'Request header the gate also accepts the pass in (API clients, apps).', example: 'x-waitroom-pass' }),
   WAITING_PAGE_URL: optionalUrl({
     default: '',
@@ -291,6 +353,66 @@ const specs = {
     example: '10000',
   }),
   PASS_JWKS_MAX_AGE: nonNegativeInt({ default: 300, desc: 'Cache-Control max-age of /.well-known/jwks.json, in seconds.', example: '300' }),
+  // --- limits and abuse (README "Limits, the ticket cookie and the challenge") ---
+  JOIN_LIMIT_BURST: nonNegativeInt({
+    default: 200,
+    desc: 'Joins one client address may make at once, shared by all replicas (a token bucket); sized for hundreds of visitors behind one NAT address. 0 turns the join limit off.',
+    example: '200',
+  }),
+  JOIN_LIMIT_RATE: positiveNumber({
+    default: 2,
+    desc: 'Sustained joins per second one client address may make once its burst is spent (the bucket refill rate).',
+    example: '2',
+  }),
+  CLAIM_LIMIT_PER_MINUTE: nonNegativeInt({
+    default: 300,
+    desc: 'POST /claim requests one client address may make per minute, shared by all replicas; 0 turns it off.',
+    example: '300',
+  }),
+  CHALLENGE_MODE: challengeMode({
+    default: 'off',
+    desc: 'ALTCHA proof-of-work on POST /join: "off", "always", or "auto" (asked only while joins per second over the queue exceed CHALLENGE_AUTO_JOINS_PER_SECOND).',
+    example: 'auto',
+  }),
+  CHALLENGE_AUTO_JOINS_PER_SECOND: positiveNumber({
+    default: 50,
+    desc: 'In CHALLENGE_MODE=auto, the queue-wide join rate (joins per second, all replicas) above which joins must solve a challenge.',
+    example: '50',
+  }),
+  CHALLENGE_COST: positiveInt({
+    default: 5000,
+    desc: 'PBKDF2/SHA-256 iterations per attempt of the ALTCHA challenge (256 attempts on average): 5000 took a median 0.6 s on one server core (docs/admission.md); the server checks a solution with one attempt.',
+    example: '5000',
+  }),
+  CHALLENGE_TTL: positiveInt({ default: 300, desc: 'Seconds a challenge may be solved and used in; a used solution is remembered this long and refused again.', example: '300' }),
+  FORGERY_LIMIT: nonNegativeInt({
+    default: 100,
+    desc: 'Forged or tampered tokens (bad signature, malformed) one client address may present per minute on one replica before it is refused for FORGERY_BLOCK_SECONDS; high enough that visitors behind one NAT address holding tokens from before a JWT_SECRET rotation are not caught. 0 turns it off.',
+    example: '100',
+  }),
+  FORGERY_BLOCK_SECONDS: positiveInt({ default: 300, desc: 'How long a client address caught forging tokens is refused (429 forgery_blocked).', example: '300' }),
+  PASS_MAX_CLIENTS: nonNegativeInt({
+    default: 6,
+    desc: 'Distinct client addresses one pass may be used from within PASS_SHARING_WINDOW before it is revoked (sharing detection); 0 turns it off.',
+    example: '6',
+  }),
+  PASS_SHARING_WINDOW: positiveInt({ default: 900, desc: 'Seconds over which a pass\'s distinct clients are counted, from its first use at the gate.', example: '900' }),
+  PASS_SHARING_FLUSH_MS: positiveInt({ default: 1000, desc: 'How often each gate sends the (pass, client) pairs it saw to the shared count, in ms; never a Redis call per /verify.', example: '1000' }),
+  PASS_BIND_PREFIX: bool({
+    default: false,
+    desc: 'Bind each pass to the address prefix it was claimed from (/24 for IPv4, /64 for IPv6): the gate refuses it elsewhere. Off by default: mobile visitors change address.',
+    example: 'false',
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt({
+    default: 10000,
+    desc: 'A connection that has not sent complete request headers within this many ms is closed (checked every second).',
+    example: '10000',
+  }),
+  HTTP_MAX_CONNECTIONS_PER_IP: nonNegativeInt({
+    default: 1024,
+    desc: 'Open connections one peer address may hold on one replica; more are closed at once. Applies only with TRUST_PROXY=0 (behind a proxy every peer is the proxy). 0 turns it off.',
+    example: '1024',
+  }),
 } as const;
 
 type Specs = typeof specs;
@@ -303,6 +425,8 @@ export interface Config {
   /** 0: /metrics on `port`; otherwise its own listener. */
   readonly metricsPort: number;
   readonly redisUrl: string;
+  /** '' when unset. */
+  readonly redisTlsCaFile: string;
   readonly jwtSecret: string;
   readonly queueId: string;
   readonly windowSize: number;
@@ -314,6 +438,8 @@ export interface Config {
   readonly leaseRenewMs: number;
   readonly stateRefreshMs: number;
   readonly stateMaxStalenessMs: number;
+  /** JOIN_DURABILITY: what a join waits for; undefined for none. */
+  readonly joinDurability: JoinDurability | undefined;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
@@ -335,6 +461,18 @@ export interface Config {
   readonly adminToken: string;
   /** Every admin API token with its name (ADMIN_TOKENS plus ADMIN_TOKEN as "admin"). */
   readonly adminTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
+  /** Entries kept per queue event stream (docs/events.md). */
+  readonly eventStreamMaxLength: number;
+  readonly webhooks: {
+    readonly allowPrivateNetworks: boolean;
+    readonly connectTimeoutMs: number;
+    readonly timeoutMs: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly retryForMs: number;
+    readonly disableAfterMs: number;
+    readonly pollMs: number;
+  };
   // --- admission ---
   readonly passKeysDir: string;
   readonly passKeysReloadMs: number;
@@ -351,6 +489,22 @@ export interface Config {
   readonly passRevocationRefreshMs: number;
   readonly passVerifyCacheSize: number;
   readonly passJwksMaxAgeSeconds: number;
+  // --- limits and abuse ---
+  readonly joinLimitBurst: number;
+  readonly joinLimitRate: number;
+  readonly claimLimitPerMinute: number;
+  readonly challengeMode: 'off' | 'always' | 'auto';
+  readonly challengeAutoJoinsPerSecond: number;
+  readonly challengeCost: number;
+  readonly challengeTtlSeconds: number;
+  readonly forgeryLimit: number;
+  readonly forgeryBlockSeconds: number;
+  readonly passMaxClients: number;
+  readonly passSharingWindowSeconds: number;
+  readonly passSharingFlushMs: number;
+  readonly passBindPrefix: boolean;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpMaxConnectionsPerIp: number;
   /** Non-fatal findings, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -418,10 +572,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   if (!problems.REDIS_URL && raw.REDIS_URL) {
     try {
-      const u = new URL(raw.REDIS_URL);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.REDIS_URL = 'must start with redis:// or rediss://';
-    } catch {
-      problems.REDIS_URL = `must be a URL, got "${raw.REDIS_URL}"`;
+      parseRedisUrl(raw.REDIS_URL);
+    } catch (err) {
+      // The message names the problem, never the URL (it may hold a password).
+      problems.REDIS_URL = (err as Error).message;
     }
   }
   const leaseTtlMs = raw.LEASE_TTL_MS;
@@ -433,6 +587,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!problems.STATE_REFRESH_MS && !problems.STATE_MAX_STALENESS_MS && raw.STATE_MAX_STALENESS_MS < 2 * raw.STATE_REFRESH_MS) {
     // One late or failed refresh must not make every replica answer 503 on a quiet queue.
     problems.STATE_MAX_STALENESS_MS = `must be at least twice STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
+  }
+  let joinDurability: JoinDurability | undefined;
+  if (!problems.JOIN_DURABILITY) {
+    const mode = raw.JOIN_DURABILITY as JoinDurabilityMode;
+    const replicasRaw = raw.JOIN_DURABILITY_REPLICAS;
+    const replicas = replicasRaw === '' ? (mode === 'aof' ? 0 : 1) : Number(replicasRaw);
+    const least = mode === 'aof' ? 0 : 1;
+    if (mode !== 'none' && (!Number.isInteger(replicas) || replicas < least || replicas > 100)) {
+      problems.JOIN_DURABILITY_REPLICAS = `must be an integer from ${least} to 100 for JOIN_DURABILITY=${mode}, got "${replicasRaw}"`;
+    }
+    if (!problems.JOIN_DURABILITY_TIMEOUT_MS && raw.JOIN_DURABILITY_TIMEOUT_MS > 900) {
+      problems.JOIN_DURABILITY_TIMEOUT_MS = 'must be at most 900 (a store call gives up after 1000 ms)';
+    }
+    if (mode !== 'none' && !raw.REDIS_URL && !problems.REDIS_URL) {
+      problems.JOIN_DURABILITY = 'needs REDIS_URL (the embedded store keeps nothing beyond this process)';
+    }
+    if (mode !== 'none') joinDurability = Object.freeze({ mode, replicas, timeoutMs: raw.JOIN_DURABILITY_TIMEOUT_MS });
   }
   if (!problems.TOKEN_CACHE_SIZE && (raw.TOKEN_CACHE_SIZE < 0 || !Number.isInteger(raw.TOKEN_CACHE_SIZE))) {
     problems.TOKEN_CACHE_SIZE = 'must be a non-negative integer';
@@ -447,6 +618,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && raw.ADMIN_TOKEN.length < 16) {
     problems.ADMIN_TOKEN = 'must be at least 16 characters (or empty to disable the operator view)';
+  } else if (!problems.ADMIN_TOKEN && raw.ADMIN_TOKEN && !/^[\x21-\x7e]+$/.test(raw.ADMIN_TOKEN)) {
+    // It travels as "Authorization: Bearer <token>": any visible ASCII character works, spaces do not.
+    problems.ADMIN_TOKEN = 'must be printable ASCII without spaces';
   }
   const adminTokens: Array<{ name: string; token: string }> = [];
   if (!problems.ADMIN_TOKENS && raw.ADMIN_TOKENS) {
@@ -514,6 +688,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     port: raw.PORT,
     metricsPort: raw.METRICS_PORT,
     redisUrl: raw.REDIS_URL,
+    redisTlsCaFile: raw.REDIS_TLS_CA_FILE,
     jwtSecret: raw.JWT_SECRET,
     queueId: raw.QUEUE_ID,
     windowSize: raw.WINDOW_SIZE,
@@ -526,6 +701,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     leaseRenewMs,
     stateRefreshMs: raw.STATE_REFRESH_MS,
     stateMaxStalenessMs: raw.STATE_MAX_STALENESS_MS,
+    joinDurability,
     shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,
@@ -544,6 +720,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     brandBackgroundColor: raw.BRAND_BACKGROUND_COLOR,
     adminToken: raw.ADMIN_TOKEN,
     adminTokens: Object.freeze(adminTokens.map((t) => Object.freeze(t))),
+    eventStreamMaxLength: raw.EVENT_STREAM_MAX_LENGTH,
+    webhooks: Object.freeze({
+      allowPrivateNetworks: raw.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      connectTimeoutMs: raw.WEBHOOK_CONNECT_TIMEOUT_MS,
+      timeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: raw.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: raw.WEBHOOK_RETRY_MAX_MS,
+      retryForMs: raw.WEBHOOK_RETRY_FOR_MS,
+      disableAfterMs: raw.WEBHOOK_DISABLE_AFTER_MS,
+      pollMs: raw.WEBHOOK_POLL_MS,
+    }),
     passKeysDir: raw.PASS_KEYS_DIR,
     passKeysReloadMs: raw.PASS_KEYS_RELOAD_MS,
     passTtlSeconds: raw.PASS_TTL,
@@ -559,6 +746,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     passRevocationRefreshMs: raw.PASS_REVOCATION_REFRESH_MS,
     passVerifyCacheSize: raw.PASS_VERIFY_CACHE_SIZE,
     passJwksMaxAgeSeconds: raw.PASS_JWKS_MAX_AGE,
+    joinLimitBurst: raw.JOIN_LIMIT_BURST,
+    joinLimitRate: raw.JOIN_LIMIT_RATE,
+    claimLimitPerMinute: raw.CLAIM_LIMIT_PER_MINUTE,
+    challengeMode: raw.CHALLENGE_MODE as Config['challengeMode'],
+    challengeAutoJoinsPerSecond: raw.CHALLENGE_AUTO_JOINS_PER_SECOND,
+    challengeCost: raw.CHALLENGE_COST,
+    challengeTtlSeconds: raw.CHALLENGE_TTL,
+    forgeryLimit: raw.FORGERY_LIMIT,
+    forgeryBlockSeconds: raw.FORGERY_BLOCK_SECONDS,
+    passMaxClients: raw.PASS_MAX_CLIENTS,
+    passSharingWindowSeconds: raw.PASS_SHARING_WINDOW,
+    passSharingFlushMs: raw.PASS_SHARING_FLUSH_MS,
+    passBindPrefix: raw.PASS_BIND_PREFIX,
+    httpHeadersTimeoutMs: raw.HTTP_HEADERS_TIMEOUT_MS,
+    httpMaxConnectionsPerIp: raw.HTTP_MAX_CONNECTIONS_PER_IP,
     warnings: Object.freeze(warnings),
   });
 }

@@ -139,17 +139,39 @@ export class PayloadTooLargeError extends WaitroomError {
   }
 }
 
+/**
+ * 429. `rate_limited` for capacity caps (event streams, admin logins);
+ * `too_many_requests` for the per-client join and claim limits; `forgery_blocked`
+ * for a client refused after presenting forged tokens.
+ */
 export class TooManyRequestsError extends WaitroomError {
-  readonly code = 'rate_limited';
   readonly status = 429;
   constructor(
     message: string,
     private readonly retryAfterSeconds: number,
+    readonly code: 'rate_limited' | 'too_many_requests' | 'forgery_blocked' = 'rate_limited',
+    /** Further headers, e.g. the RateLimit ones. */
+    private readonly extraHeaders: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
   override headers(): Record<string, string> {
-    return { 'Retry-After': String(this.retryAfterSeconds) };
+    return { ...this.extraHeaders, 'Retry-After': String(this.retryAfterSeconds) };
+  }
+}
+
+/** 403 on POST /join when a proof-of-work challenge is needed, or the one sent is not acceptable. */
+export class ChallengeError extends WaitroomError {
+  readonly status = 403;
+  constructor(
+    readonly code: 'challenge_required' | 'challenge_invalid' | 'challenge_replayed',
+    message: string,
+    private readonly challengeUrl: string,
+  ) {
+    super(message);
+  }
+  override details(): Record<string, unknown> {
+    return { challengeUrl: this.challengeUrl };
   }
 }
 
@@ -171,7 +193,7 @@ export class UnavailableError extends WaitroomError {
 
 // --- admission (docs/admission.md) ---
 
-const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked', 'pass_wrong_queue'] as const;
+const PASS_CODES = ['pass_missing', 'pass_invalid', 'pass_expired', 'pass_unknown_key', 'pass_wrong_audience', 'pass_revoked', 'pass_wrong_client', 'pass_wrong_queue'] as const;
 export type PassErrorCode = (typeof PASS_CODES)[number];
 
 /**
@@ -185,7 +207,8 @@ export class PassError extends WaitroomError {
     message: string,
   ) {
     super(message);
-    this.status = code === 'pass_revoked' || code === 'pass_wrong_queue' ? 403 : 401;
+    // 403: the pass is genuine but not honoured (used up, shared, from another network, or for another queue).
+    this.status = code === 'pass_revoked' || code === 'pass_wrong_client' || code === 'pass_wrong_queue' ? 403 : 401;
   }
   override headers(): Record<string, string> {
     return this.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="waitroom-pass"' } : {};
@@ -248,4 +271,22 @@ export function toWaitroomError(err: unknown): WaitroomError {
 
 export function toErrorBody(err: WaitroomError): ErrorBody {
   return { error: { code: err.code, message: err.message, ...(err.details() ?? {}) } };
+}
+
+/** 404 for a webhook endpoint id that does not exist. */
+export class WebhookNotFoundError extends WaitroomError {
+  readonly code = 'webhook_not_found';
+  readonly status = 404;
+  constructor(id: string) {
+    super(`no webhook "${id}"`);
+  }
+}
+
+/** 501: this deployment cannot deliver webhooks (the embedded store has no consumer groups). */
+export class WebhooksUnavailableError extends WaitroomError {
+  readonly code = 'webhooks_unavailable';
+  readonly status = 501;
+  constructor() {
+    super('webhooks need Redis (REDIS_URL): the embedded store has no consumer groups to deliver from');
+  }
 }

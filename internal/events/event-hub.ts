@@ -100,7 +100,7 @@ export class EventHub {
    */
   open(req: IncomingMessage, res: ServerResponse): void {
     if (this.closed || this.o.draining()) throw new UnavailableError('shutting_down', 'this replica is shutting down; reconnect', 1);
-    const claims = this.o.service.verifyTicket(streamToken(req));
+    const claims = this.o.service.verifyTicket(streamToken(req, this.o.service.queueId));
     // Same checks and errors as /status (queue_reset, not_ready, state_stale) before the stream opens.
     const status = this.o.service.statusOf(claims);
     const ip = clientIp(req, this.o.trustProxy);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { toWaitroomError } from '../errors/errors';
+import { LogThrottle } from '../observability/log-throttle';
 import { errorResult, sendResult } from '../http/respond';
 import type { Metrics } from '../observability/metrics';
 import type { EventHub } from './event-hub';
@@ -12,7 +13,14 @@ import type { EventHub } from './event-hub';
  * the stream opens are the same JSON as /status. Returns false for any other
  * request.
  */
-export function createEventsRoute(hubFor: (req: IncomingMessage) => EventHub, logger: Logger, metrics?: Metrics): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createEventsRoute(
+  hubFor: (req: IncomingMessage) => EventHub,
+  logger: Logger,
+  metrics?: Metrics,
+  onRefused?: (req: IncomingMessage, code: string) => void,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  // Refusals: one line per code per second, as on the hot path.
+  const refusals = new LogThrottle();
   return (req, res) => {
     if (req.method !== 'GET') return false;
     const url = req.url ?? '/';
@@ -28,7 +36,11 @@ export function createEventsRoute(hubFor: (req: IncomingMessage) => EventHub, lo
       metrics?.httpRequests.inc({ route: '/events', method: 'GET', status: e.status });
       // The URL is not logged: it may carry the ticket token.
       if (e.status >= 500 && e.code === 'internal') logger.error({ err, url: '/events' }, 'event stream failed to open');
-      else logger.warn({ url: '/events', status: e.status, code: e.code }, 'event stream refused');
+      else {
+        if (e.status < 500) onRefused?.(req, e.code);
+        const suppressed = refusals.admit(e.code, Date.now());
+        if (suppressed >= 0) logger.warn({ url: '/events', status: e.status, code: e.code, suppressed }, 'event stream refused');
+      }
     }
     return true;
   };

@@ -1,8 +1,27 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { ticketCookie, ticketFromCookie } from '../abuse/ticket-cookie';
+import { ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
 import type { QueueRegistry } from '../queues/queue-registry';
 import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
-import type { StatusResult } from '../service/queue-service';
+import type { QueueService, StatusResult } from '../service/queue-service';
+import type { JoinBody, StatusBody, TicketFields } from '../service/visitor-schemas';
 import type { HttpResult } from './respond';
+
+/**
+ * What runs before a new ticket is issued (the per-client join limit and the
+ * challenge, internal/abuse/join-gate.ts). Returns headers for the reply (the
+ * RateLimit ones); throws a typed error to refuse the join.
+ */
+export interface JoinGate {
+  admit(req: IncomingMessage, queueId: string): Promise<Record<string, string>>;
+}
+
+export interface ApiOptions {
+  readonly gate?: JoinGate;
+  /** Secure attribute of the ticket cookie (PASS_COOKIE_SECURE). */
+  readonly cookieSecure?: boolean;
+  readonly now?: () => number;
+}
 
 /**
  * The JSON API's hot endpoints as plain functions of the request headers.
@@ -12,7 +31,7 @@ import type { HttpResult } from './respond';
  * default queue's unprefixed routes; /status takes the queue from the ticket.
  */
 export interface ApiEndpoints {
-  join(queue?: string): Promise<HttpResult>;
+  join(req: IncomingMessage, queue?: string): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
   window(queue?: string): HttpResult;
 }
@@ -21,12 +40,12 @@ export interface ApiEndpoints {
  * The GET /status JSON body. GET /events sends exactly this as the data of each
  * `status` event, so both are built here.
  */
-export function statusBody(r: StatusResult) {
+export function statusBody(r: StatusResult): StatusBody {
   return { ...ticketFields(r), pollAfterSeconds: r.pollAfterSeconds };
 }
 
 /** The fields /join and /status share, in one order. */
-function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
+function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>): TicketFields {
   return {
     queue: r.queue,
     ticket: r.ticket,
@@ -44,17 +63,46 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>) {
   };
 }
 
-export interface ApiDeps {
+export interface ApiDeps extends ApiOptions {
   readonly registry: QueueRegistry;
   readonly tokens: TicketTokens;
   readonly defaultQueueId: string;
 }
 
 export function apiEndpoints(d: ApiDeps): ApiEndpoints {
+  const now = d.now ?? Date.now;
+  const secure = d.cookieSecure ?? true;
+  /**
+   * The ticket in the browser's cookie for this queue, if it is still a place in it:
+   * it verifies, belongs to the current epoch and its turn has not passed. Anything
+   * else (forged, another epoch, expired) is ignored and a new place is issued.
+   */
+  const held = (req: IncomingMessage, service: QueueService) => {
+    const token = ticketFromCookie(req.headers, service.queueId);
+    if (!token) return undefined;
+    try {
+      const claims = service.verifyTicket(token);
+      const st = service.statusOf(claims);
+      return st.status === 'expired' ? undefined : { token, claims, st };
+    } catch (err) {
+      if (err instanceof TokenError || err instanceof ForbiddenError || err instanceof QueueResetError) return undefined;
+      throw err;
+    }
+  };
   return {
-    async join(queue) {
-      const r = await d.registry.require(queue ?? d.defaultQueueId).service.join();
-      return { status: 201, body: { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt } };
+    async join(req, queue) {
+      const service = d.registry.require(queue ?? d.defaultQueueId).service;
+      // One ticket per browser and queue: a join that already holds a live place gets it back (200).
+      const h = held(req, service);
+      if (h) {
+        const { pollAfterSeconds: _p, ...fields } = h.st;
+        const body: JoinBody = { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp };
+        return { status: 200, body };
+      }
+      const headers = d.gate ? await d.gate.admit(req, service.queueId) : {};
+      const r = await service.join();
+      const body: JoinBody = { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt };
+      return { status: 201, headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) }, body };
     },
     status(headers) {
       const claims = d.tokens.verify(bearerToken(headers.authorization));

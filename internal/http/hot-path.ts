@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { PayloadTooLargeError, toWaitroomError } from '../errors/errors';
 import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
+import { closeAfterReply } from './linger';
 import { errorResult, sendResult, type HttpResult } from './respond';
 
 /** A hot route: answers from headers alone (the body, if any, is drained and ignored). */
@@ -20,6 +21,8 @@ export interface HotPathOptions {
   readonly bodyLimit: number;
   /** True once shutdown began: replies then ask clients to close the connection. */
   readonly draining: () => boolean;
+  /** Told of every 4xx answer with its error code (the forgery guard counts forged tokens). */
+  readonly onRefused?: (req: IncomingMessage, code: string) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -58,6 +61,7 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
         o.logger.error({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, err }, 'request failed');
       } else if (r.status >= 400) {
         const code = (r.body as { error?: { code?: string } } | undefined)?.error?.code ?? String(r.status);
+        o.onRefused?.(req, code);
         const suppressed = refusals.admit(`${path} ${code}`, Date.now());
         if (suppressed >= 0) o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code, suppressed }, 'request refused');
       } else if (o.sampleRate > 0 && Math.random() < o.sampleRate) {
@@ -69,44 +73,57 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
       finish(errorResult(e), e.status >= 500 ? err : undefined);
     };
 
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > o.bodyLimit) {
+    const run = () => {
+      try {
+        const r = route(req);
+        if (r instanceof Promise) {
+          r.then(
+            (v) => {
+              if (!res.headersSent) finish(v);
+            },
+            (err: unknown) => {
+              if (!res.headersSent) fail(err);
+            },
+          );
+        } else {
+          finish(r);
+        }
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const tooLarge = () => {
       // Answer and close: reading an oversized body only to discard it wastes the core.
       extra.push('Connection', 'close');
+      closeAfterReply(req, res);
       fail(new PayloadTooLargeError(o.bodyLimit));
-      req.destroy();
+    };
+
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > o.bodyLimit) {
+      tooLarge();
       return true;
     }
     if (length > 0 || req.headers['transfer-encoding']) {
+      // The hot routes ignore bodies, but the limit holds for every framing: the route
+      // runs once the body has ended, so a chunked body past the limit gets 413 and
+      // never a ticket (a 1 MB chunked POST /join was answered 201 before).
       let seen = 0;
+      let over = false;
       req.on('data', (c: Buffer) => {
         seen += c.length;
-        if (seen > o.bodyLimit && !res.headersSent) {
-          extra.push('Connection', 'close');
-          fail(new PayloadTooLargeError(o.bodyLimit));
-          req.destroy();
+        if (seen > o.bodyLimit && !over) {
+          over = true;
+          tooLarge();
         }
       });
+      req.on('end', () => {
+        if (!over) run();
+      });
+      req.on('error', () => undefined);
     } else {
       req.resume();
-    }
-
-    try {
-      const r = route(req);
-      if (r instanceof Promise) {
-        r.then(
-          (v) => {
-            if (!res.headersSent) finish(v);
-          },
-          (err: unknown) => {
-            if (!res.headersSent) fail(err);
-          },
-        );
-      } else {
-        finish(r);
-      }
-    } catch (err) {
-      fail(err);
+      run();
     }
     return true;
   };

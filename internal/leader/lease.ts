@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import type { QueueStore } from '../store/store';
 
 export interface LeaseOptions {
-  readonly store: QueueStore;
+  /** Where the lease key lives: a queue's ticker lease, or its webhook dispatcher's. */
+  readonly store: Pick<QueueStore, 'acquireLease' | 'renewLease' | 'releaseLease'>;
+  /** What the lease is for, in log lines (default "ticker"). */
+  readonly role?: string;
   /** Unique per process: hostname, pid and a random suffix. */
   readonly owner: string;
   readonly ttlMs: number;
@@ -97,7 +100,7 @@ export class LeaderLease extends EventEmitter {
 
   private gain(): void {
     this.leading = true;
-    this.o.logger.info({ owner: this.o.owner, ttlMs: this.o.ttlMs }, 'became ticker leader');
+    this.o.logger.info({ owner: this.o.owner, ttlMs: this.o.ttlMs }, `became ${this.o.role ?? 'ticker'} leader`);
     this.emit('acquired');
   }
 
@@ -105,7 +108,7 @@ export class LeaderLease extends EventEmitter {
     if (!this.leading) return;
     this.leading = false;
     this.validUntil = 0;
-    this.o.logger.warn({ owner: this.o.owner, why }, 'lost ticker leadership');
+    this.o.logger.warn({ owner: this.o.owner, why }, `lost ${this.o.role ?? 'ticker'} leadership`);
     this.emit('lost');
   }
 
@@ -132,7 +135,7 @@ export class LeaderLease extends EventEmitter {
     if (wasLeading) {
       try {
         const released = await this.o.store.releaseLease(this.o.owner);
-        this.o.logger.info({ owner: this.o.owner, released }, 'released ticker lease');
+        this.o.logger.info({ owner: this.o.owner, released }, `released ${this.o.role ?? 'ticker'} lease`);
       } catch (err) {
         this.o.logger.warn({ err: (err as Error).message }, 'could not release lease; it expires by its TTL');
       }

@@ -113,6 +113,12 @@ export class Metrics {
     labelNames: ['queue', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly joinDurabilityShortfalls = new Counter({
+    name: 'waitroom_join_durability_shortfalls_total',
+    help: 'Join batches whose JOIN_DURABILITY wait (WAIT/WAITAOF) fell short; their tickets were not handed out (503).',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
   readonly stateAge = this.queueGauge(
     'waitroom_state_age_seconds',
     'Time since this replica last confirmed the queue state (-1 before the first load).',
@@ -134,6 +140,46 @@ export class Metrics {
     name: 'waitroom_sse_events_total',
     help: 'Events written to event streams, by event name.',
     labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  // --- limits and abuse (docs/admission.md, "Limits and abuse") ---
+  readonly limited = new Counter({
+    name: 'waitroom_rate_limited_total',
+    help: 'Requests refused 429 too_many_requests by the per-client limits, by route (join, claim).',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly forgedTokens = new Counter({
+    name: 'waitroom_forged_tokens_total',
+    help: 'Forged or tampered tokens presented (invalid_token, pass_invalid), by code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly forgeryBlocks = new Counter({
+    name: 'waitroom_forgery_blocks_total',
+    help: 'Client addresses blocked on this replica for presenting too many forged tokens.',
+    registers: [this.registry],
+  });
+  readonly forgeryRefused = new Counter({
+    name: 'waitroom_forgery_refused_total',
+    help: 'Requests refused 429 forgery_blocked from blocked client addresses.',
+    registers: [this.registry],
+  });
+  readonly challenges = new Counter({
+    name: 'waitroom_challenges_total',
+    help: 'ALTCHA challenge events on POST /join and GET /challenge: issued, solved, missing, invalid, replayed.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly passesShared = new Counter({
+    name: 'waitroom_passes_shared_total',
+    help: 'Passes this replica revoked for being used from more distinct clients than PASS_MAX_CLIENTS.',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'waitroom_connections_refused_total',
+    help: 'Connections closed at once because their peer address already held HTTP_MAX_CONNECTIONS_PER_IP.',
     registers: [this.registry],
   });
 
@@ -183,6 +229,7 @@ export class Metrics {
     for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.inc({ queue, change }, 0);
     // The integrity alerts use increase(): a counter born at 1 would show no increase.
     this.stateCorrupt.inc(labels, 0);
+    this.joinDurabilityShortfalls.inc(labels, 0);
     for (const reason of ROLLBACK_REASONS) this.stateRollbacks.inc({ queue, reason }, 0);
     this.leader.set(labels, 0);
     this.tickLag.set(labels, 0);
@@ -190,7 +237,7 @@ export class Metrics {
       if (this.queueReaders.get(queue) !== reader) return;
       this.queueReaders.delete(queue);
       for (const g of [this.stateAge, this.windowEnd, this.lastTicket, this.waiting, this.lastTicketEta, this.leader, this.tickLag]) g.remove(labels);
-      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt]) c.remove(labels);
+      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt, this.joinDurabilityShortfalls]) c.remove(labels);
       for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.remove({ queue, change });
       for (const reason of ROLLBACK_REASONS) this.stateRollbacks.remove({ queue, reason });
     };

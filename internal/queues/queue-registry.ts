@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { QueueClosedError, QueueNotFoundError } from '../errors/errors';
+import { QueueClosedError, QueueNotFoundError, UnavailableError } from '../errors/errors';
 import type { QueueSettings } from '../queue/queue-state';
 import type { PassStore } from '../store/pass-store';
 import type { QueueCatalog, QueueStore, StoredQueue, Subscription } from '../store/store';
@@ -50,6 +50,8 @@ export class QueueRegistry {
   private reconciling: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  /** True once one full read of the registry succeeded. */
+  private loaded = false;
   private readonly listeners = new Set<(id: string, runtime: QueueRuntime | undefined) => void>();
 
   constructor(private readonly o: QueueRegistryOptions) {
@@ -62,12 +64,21 @@ export class QueueRegistry {
     return this.runtimes.get(id);
   }
 
-  /** The runtime for a request naming a queue: 404 queue_not_found, or 410 if it was deleted. */
+  /**
+   * The runtime for a request naming a queue: 404 queue_not_found, or 410 if it was deleted;
+   * 503 not_ready until the first read of the registry succeeded (the store may be down at
+   * start: "no such queue" would be a wrong answer, "try again" is the right one).
+   */
   require(id: string): QueueRuntime {
     const r = this.runtimes.get(id);
     if (r) return r;
     if (this.deleted.has(id)) throw new QueueClosedError(id, 'deleted');
+    this.requireLoaded();
     throw new QueueNotFoundError(id);
+  }
+
+  private requireLoaded(): void {
+    if (!this.loaded) throw new UnavailableError('not_ready', 'the queues are not loaded yet (the store is unreachable); retry shortly', 1);
   }
 
   /**
@@ -77,6 +88,7 @@ export class QueueRegistry {
   forTicket(id: string): QueueRuntime {
     const r = this.runtimes.get(id);
     if (r) return r;
+    this.requireLoaded();
     throw new QueueClosedError(id, 'deleted');
   }
 
@@ -176,6 +188,7 @@ export class QueueRegistry {
       this.upsert(stored);
     }
     for (const id of [...this.runtimes.keys()]) if (!listed.has(id)) await this.drop(id);
+    this.loaded = true;
     this.compareDefaultWithEnv();
   }
 

@@ -187,7 +187,12 @@ export const QueueLiveSchema = z
   .strict()
   .openapi('QueueLive');
 
-export const QueueViewSchema = QueueSettingsSchema.extend({ live: QueueLiveSchema.nullable() }).openapi('Queue');
+// Spread, not .extend(): the generator would write allOf [QueueSettings, { live }], and
+// QueueSettings' additionalProperties: false would then refuse `live`.
+export const QueueViewSchema = z
+  .object({ ...QueueSettingsSchema.shape, live: QueueLiveSchema.nullable() })
+  .strict()
+  .openapi('Queue');
 export type QueueView = z.infer<typeof QueueViewSchema>;
 
 export interface QueueDefaults {

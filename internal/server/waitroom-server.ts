@@ -4,19 +4,31 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { AbuseControls } from '../abuse/abuse-controls';
+import { claimNetwork, passHolderCheck } from '../abuse/pass-holder';
 import { Admission } from '../admission/admission';
 import { adminApiRouter } from '../admin/admin-api';
 import { AdminAuth } from '../admin/admin-auth';
 import type { Config } from '../config/config';
 import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
+import { queueOf } from '../http/queue-prefix';
+import { capConnectionsPerPeer } from '../http/connection-cap';
+import { openApiRouter } from '../http/openapi';
+import { OPENAPI_PARTS } from './openapi-parts';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../queues/queue-registry';
 import type { QueueDefaults } from '../queues/queue-settings';
 import { Readiness } from '../service/readiness';
 import { MemoryCatalog } from '../store/memory-catalog';
 import { RedisPassStore } from '../store/pass-store';
+import { DurabilityUnsupportedError } from '../store/durability';
+import { MemoryAbuseStore } from '../store/abuse-store-memory';
+import { RedisAbuseStore } from '../store/abuse-store-redis';
+import { queueKeys } from '../store/keys';
 import { RedisCatalog } from '../store/redis-catalog';
+import { WebhookDispatchers } from '../webhooks/webhook-dispatchers';
+import { WebhookMetrics } from '../webhooks/webhook-metrics';
 import { RedisQueueStore } from '../store/redis-store';
 import type { QueueCatalog, StoreIntegrityHooks } from '../store/store';
 import { TicketTokens } from '../tokens/ticket-token';
@@ -38,13 +50,21 @@ function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
 export function createCatalog(config: Config, logger: Logger, metrics: Metrics): RedisCatalog | MemoryCatalog {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
-    return new MemoryCatalog({ logger: logger.child({ component: 'memory-store' }), integrity: (queue) => integrityHooks(queue, metrics) });
+    return new MemoryCatalog({
+      logger: logger.child({ component: 'memory-store' }),
+      integrity: (queue) => integrityHooks(queue, metrics),
+      eventStreamMaxLength: config.eventStreamMaxLength,
+    });
   }
   return new RedisCatalog({
     url: config.redisUrl,
+    tlsCaFile: config.redisTlsCaFile || undefined,
     logger: logger.child({ component: 'redis' }),
     onError: () => metrics.storeErrors.inc(),
+    eventStreamMaxLength: config.eventStreamMaxLength,
     integrity: (queue) => integrityHooks(queue, metrics),
+    durability: config.joinDurability,
+    onDurabilityShortfall: (queue) => metrics.joinDurabilityShortfalls.inc({ queue }),
   });
 }
 
@@ -108,10 +128,15 @@ export class WaitroomServer {
   readonly readiness: Readiness;
   readonly tokens: TicketTokens;
   readonly http: Server;
+  /** The request handler: the hot path, the event streams and the Express app (its routes are walked by the OpenAPI test). */
+  readonly handler: ReturnType<typeof buildHandler>;
   /** The METRICS_PORT listener, when configured. */
   readonly metricsHttp: Server | undefined;
   readonly admission: Admission;
+  readonly abuse: AbuseControls;
   readonly owner: string;
+  /** Webhook delivery, one leased dispatcher per queue; undefined on the embedded store. */
+  readonly webhooks: WebhookDispatchers | undefined;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(
@@ -153,6 +178,27 @@ export class WaitroomServer {
       },
     });
     streamsOpen = () => this.registry.list().reduce((n, r) => n + r.events.size(), 0);
+    const webhookStore = catalog instanceof RedisCatalog ? catalog.webhookStore() : null;
+    const addressPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, production: config.nodeEnv === 'production' };
+    this.webhooks = webhookStore
+      ? new WebhookDispatchers({
+          store: webhookStore,
+          registry: this.registry,
+          owner: this.owner,
+          logger: logger.child({ component: 'webhooks' }),
+          metrics: new WebhookMetrics(this.metrics.registry),
+          sender: { ...addressPolicy, connectTimeoutMs: config.webhooks.connectTimeoutMs, timeoutMs: config.webhooks.timeoutMs },
+          dispatcher: {
+            pollMs: config.webhooks.pollMs,
+            leaseTtlMs: config.leaseTtlMs,
+            leaseRenewMs: config.leaseRenewMs,
+            backoff: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, retryForMs: config.webhooks.retryForMs },
+            disableAfterMs: config.webhooks.disableAfterMs,
+            eventStreamMaxLength: config.eventStreamMaxLength,
+            recordsKept: 1000,
+          },
+        })
+      : undefined;
     this.readiness = new Readiness(catalog, () => this.registry.defaultRuntime?.cache);
     const overview = new QueueOverview({
       queueId: config.queueId,
@@ -163,23 +209,59 @@ export class WaitroomServer {
       replica: () => ({ owner: this.owner, leader: this.registry.defaultRuntime?.lease.isLeader() ?? false }),
       streams: () => streamsOpen(),
     });
-    this.admission = new Admission({ config, registry: this.registry, tokens: this.tokens, logger, metrics: this.metrics });
+    this.abuse = new AbuseControls({
+      config,
+      cache: (id) => this.registry.get(id)?.cache,
+      parts: (id) => {
+        const store = catalog.queue(id);
+        const claimLimitPrefix = queueKeys(id).claimLimitPrefix;
+        if (store instanceof RedisQueueStore) return { store: new RedisAbuseStore(store), sendCommand: (args: string[]) => store.sendCommand(args), claimLimitPrefix };
+        const memory = catalog as MemoryCatalog;
+        return { store: new MemoryAbuseStore(memory.queue(id), memory.passStore(id)), claimLimitPrefix };
+      },
+      queues: {
+        ids: () => this.registry.list().map((r) => r.id),
+        onChange: (l) => this.registry.onChange((id) => l(id)),
+      },
+      tokens: this.tokens,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'abuse' }),
+      onPassRevoked: (queue, jti, expMs) => this.registry.get(queue)?.revocations.add(jti, expMs),
+    });
+    this.admission = new Admission({
+      config,
+      registry: this.registry,
+      tokens: this.tokens,
+      logger,
+      metrics: this.metrics,
+      checkClient: passHolderCheck({ sharing: (queue) => this.abuse.sharingFor(queue), bindPrefix: config.passBindPrefix, trustProxy: config.trustProxy }),
+      claimNetwork: (req) => claimNetwork(req, config.passBindPrefix, config.trustProxy),
+    });
     const adminAuth = new AdminAuth(config.adminTokens);
-    const handler = buildHandler(
+    const handler = (this.handler = buildHandler(
       {
         logger,
         metrics: this.metrics,
-        api: apiEndpoints({ registry: this.registry, tokens: this.tokens, defaultQueueId: config.queueId }),
+        api: apiEndpoints({
+          registry: this.registry,
+          tokens: this.tokens,
+          defaultQueueId: config.queueId,
+          gate: this.abuse.joinGate,
+          cookieSecure: config.passCookieSecure,
+        }),
         readiness: this.readiness,
         trustProxy: config.trustProxy,
         logSampleRate: config.logSampleRate,
-        // A stream belongs to the queue of its ticket (verified again, from the cache, by the hub).
-        events: (req: IncomingMessage) => this.registry.forTicket(this.tokens.verify(streamToken(req)).queue).events,
+        // A stream belongs to the queue of its ticket (verified again, from the cache, by the hub);
+        // the ticket cookie read is the one of the /q/{id}/ route's queue (the default queue's otherwise).
+        events: (req: IncomingMessage) =>
+          this.registry.forTicket(this.tokens.verify(streamToken(req, queueOf(req) ?? config.queueId)).queue).events,
         web: { queueId: config.queueId, registry: this.registry },
         admin: { token: config.adminToken, overview },
         metricsOnMainPort: config.metricsPort === 0,
         extraRouters: [
           this.admission.router,
+          openApiRouter(OPENAPI_PARTS),
           adminApiRouter({
             auth: adminAuth,
             catalog,
@@ -189,13 +271,29 @@ export class WaitroomServer {
             trustProxy: config.trustProxy,
             replicaOwner: this.owner,
             siteKeys: new SiteKeys(config.siteApiKeys),
+            webhooks: { store: webhookStore, policy: addressPolicy, changed: () => this.webhooks?.endpoints.refresh() ?? Promise.resolve() },
           }),
         ],
+        abuse: this.abuse.hooks,
       },
       this.admission.hotRoutes,
+    ));
+    this.http = createServer(
+      {
+        // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
+        maxHeaderSize: 8192,
+        headersTimeout: config.httpHeadersTimeoutMs,
+        requestTimeout: Math.max(30_000, config.httpHeadersTimeoutMs + 1000),
+        // Node checks both timeouts only this often (30 s by default): a slow-header
+        // connection was cut at 25-30 s instead of 10 s. Every second keeps the cut
+        // within headersTimeout + 1 s for the cost of one timer walk over open sockets.
+        connectionsCheckingInterval: 1000,
+      },
+      handler,
     );
-    // 8 KiB of headers is ample for a bearer token and cookies; larger gets 431.
-    this.http = createServer({ maxHeaderSize: 8192, requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+    if (config.trustProxy === 0 && config.httpMaxConnectionsPerIp > 0) {
+      capConnectionsPerPeer(this.http, config.httpMaxConnectionsPerIp, () => this.metrics.connectionsRefused.inc());
+    }
     // Longer than typical load balancer idle timeouts (60 s) so the LB closes first.
     this.http.keepAliveTimeout = 65_000;
     this.metricsHttp = config.metricsPort ? createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, metricsApp(this.metrics)) : undefined;
@@ -217,7 +315,8 @@ export class WaitroomServer {
 
   /**
    * Connects to the store, loads every queue and starts their leases and tickers.
-   * Never throws for an unreachable store. The first connection attempt is
+   * Never throws for an unreachable store; throws DurabilityUnsupportedError when the
+   * store cannot make joins as durable as JOIN_DURABILITY asks. The first connection attempt is
    * awaited (node-redis settles it within its connect timeout) so that the
    * first state read does not race it and log a spurious "client is offline".
    */
@@ -232,9 +331,20 @@ export class WaitroomServer {
           'Run exactly ONE replica; the queues are lost (new epoch) on restart. Set REDIS_URL for anything beyond a single-process trial.',
       );
     }
-    await this.catalog.connect().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying'));
+    await this.catalog.connect().catch((err: unknown) => {
+      // A server that cannot make joins as durable as JOIN_DURABILITY asks must not serve:
+      // the entry point prints the reason and exits 78.
+      if (err instanceof DurabilityUnsupportedError) throw err;
+      this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying');
+    });
     await this.registry.start();
     await this.admission.start();
+    this.abuse.start();
+    if (this.webhooks) this.webhooks.start();
+    else {
+      // Loud on purpose: endpoints cannot even be created here (the admin API answers 501).
+      this.logger.warn('WEBHOOKS DISABLED: the embedded store has no Redis Streams consumer groups to deliver events from; set REDIS_URL to deliver webhooks');
+    }
   }
 
   /**
@@ -273,6 +383,8 @@ export class WaitroomServer {
       this.readiness.beginDrain();
       this.logger.info('shutting down: draining');
       await this.registry.stopTicking();
+      // Releases every dispatcher lease, so another replica resumes delivery at once.
+      await this.webhooks?.close();
       if (this.config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.shutdownDelayMs));
       // Open streams would hold http.close() until the timeout; their clients reconnect elsewhere.
       for (const r of this.registry.list()) r.events.close();
@@ -291,6 +403,8 @@ export class WaitroomServer {
         const m = this.metricsHttp;
         await new Promise<void>((resolve) => m.close(() => resolve()));
       }
+      // The sharing detectors' last flush runs on the queues' stores: before the registry closes them.
+      await this.abuse.close();
       await this.registry.close();
       await this.admission.close();
       await this.catalog.close();

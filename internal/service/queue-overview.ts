@@ -2,6 +2,7 @@ import { msUntilNextTick, waitingCount } from '../queue/arithmetic';
 import type { QueueSettings } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { QueueStore } from '../store/store';
+import type { OverviewBody } from '../admin/admin-schemas';
 
 export interface QueueOverviewDeps {
   readonly queueId: string;
@@ -13,21 +14,8 @@ export interface QueueOverviewDeps {
   readonly streams: () => number;
 }
 
-/** What the operator view shows; mirrors the original system's queue status page. */
-export interface QueueOverviewData {
-  readonly queue: string;
-  readonly epoch: string | null;
-  readonly counter: number | null;
-  readonly windowEnd: number | null;
-  readonly waiting: number | null;
-  readonly nextTickInMs: number | null;
-  readonly nextDueMs: number | null;
-  readonly version: number | null;
-  readonly settings: QueueSettings;
-  /** Lease holder read from the store now; null if nobody leads. */
-  readonly leader: string | null;
-  readonly replica: { readonly owner: string; readonly leader: boolean; readonly stateAgeMs: number | null; readonly eventStreams: number };
-}
+/** What the operator view shows (GET /admin/state); its schema is OverviewBodySchema. */
+export type QueueOverviewData = OverviewBody;
 
 /**
  * The operator's view of the queue: the replica's cached state plus one

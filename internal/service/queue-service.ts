@@ -4,6 +4,7 @@ import type { QueueMode, QueueSnapshot } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { TicketClaims, TicketTokens } from '../tokens/ticket-token';
 import type { TicketBatcher } from './ticket-batcher';
+import type { PublicWindow } from './visitor-schemas';
 
 /** What a visitor sees of the queue itself, besides their ticket. */
 export interface QueueNotice {
@@ -33,18 +34,8 @@ export interface StatusResult extends TicketView, QueueNotice {
   readonly pollAfterSeconds: number;
 }
 
-export interface PublicWindow {
-  readonly queue: string;
-  readonly epoch: string;
-  readonly windowEnd: number;
-  readonly windowSize: number;
-  readonly activeWindowCount: number;
-  readonly intervalSeconds: number;
-  /** Relative, not a timestamp: clients' clocks need not agree with Redis's. */
-  readonly nextTickInMs: number;
-  readonly state: QueueMode;
-  readonly opensAt: string | null;
-}
+/** GET /window's body: its schema (visitor-schemas.ts) is what the OpenAPI document shows. */
+export type { PublicWindow } from './visitor-schemas';
 
 export interface QueueServiceDeps {
   readonly queueId: string;

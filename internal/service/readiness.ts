@@ -1,7 +1,8 @@
+import type { ReadyzBody } from './visitor-schemas';
 import type { QueueStateCache } from '../queue/state-cache';
 
-/** Why the replica is not ready, or null when it is. */
-export type NotReadyReason = 'shutting_down' | 'store_unreachable' | 'state_not_loaded' | 'state_stale' | 'state_corrupt' | null;
+/** Why /readyz answers 503 (its schema is ReadyzBodySchema), or null when ready. */
+export type NotReadyReason = Extract<ReadyzBody, { status: 'not_ready' }>['reason'] | null;
 
 /** Readiness: Redis reachable, queue state loaded and fresh, and not shutting down. */
 export class Readiness {

@@ -20,8 +20,17 @@ export interface QueueKeys {
   readonly counter: string;
   /** String: the leader lease, value = owner id, with a PX TTL. */
   readonly leader: string;
-  /** Pub/sub channel: JSON snapshot published on every window advance. */
+  /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, same slot as the keys): JSON snapshot published on every window advance. */
   readonly events: string;
+  /**
+   * Stream: the queue's durable events (docs/events.md), appended by the script that makes
+   * each change, trimmed with MAXLEN ~. Kept when the queue is deleted (it ends with queue.deleted).
+   */
+  readonly eventStream: string;
+  /** String: the webhook dispatcher's lease (owner id, PX TTL), apart from the ticker's. */
+  readonly webhookDispatcher: string;
+  /** Sorted set: "<endpoint id> <stream entry id>" of every delivery awaiting a retry, scored by its due ms. */
+  readonly webhookRetries: string;
   // --- admission (docs/admission.md) ---
   /** String per claimed ticket: the pass issued for it, TTL = the ticket's remaining lifetime. */
   passClaim(epoch: string, ticket: number): string;
@@ -31,7 +40,7 @@ export interface QueueKeys {
   readonly revokedPasses: string;
   /** Hash: claimed, completed, abandoned, timedOut counters for capacity reports. */
   readonly passStats: string;
-  /** Pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
+  /** Sharded pub/sub channel: "<jti> <expMs>" published when a pass is marked done. */
   readonly passRevocations: string;
   // --- occupancy (docs/system.md, "Occupancy") ---
   /**
@@ -43,6 +52,15 @@ export interface QueueKeys {
   readonly claimWindows: string;
   /** Sorted set: tickets claimed inside their open claim window, scored by ticket number. */
   readonly claimedTickets: string;
+  // --- abuse limits (docs/admission.md, "Limits and abuse") ---
+  /** Hash per client address: the join token bucket of rate-limit.lua (tokens, ts). */
+  joinLimit(client: string): string;
+  /** Prefix of rate-limit-redis's fixed-window counters for POST /claim (it appends the client address). */
+  readonly claimLimitPrefix: string;
+  /** String per solved ALTCHA challenge, SET NX with the challenge's remaining lifetime: refuses a replay. */
+  challengeUsed(id: string): string;
+  /** HyperLogLog per pass: the distinct clients it was used from (pass-clients.lua). */
+  passClients(jti: string): string;
 }
 
 export const KEY_PREFIX = 'waitroom';
@@ -55,6 +73,9 @@ export function queueKeys(queueId: string): QueueKeys {
     counter: `${base}:counter`,
     leader: `${base}:leader`,
     events: `${base}:events`,
+    eventStream: `${base}:event-stream`,
+    webhookDispatcher: `${base}:webhook-dispatcher`,
+    webhookRetries: `${base}:webhook-retries`,
     passClaim: (epoch: string, ticket: number) => `${base}:pass:${epoch}:${ticket}`,
     passes: `${base}:passes`,
     revokedPasses: `${base}:revoked-passes`,
@@ -63,6 +84,10 @@ export function queueKeys(queueId: string): QueueKeys {
     occupancy: `${base}:occupancy`,
     claimWindows: `${base}:claim-windows`,
     claimedTickets: `${base}:claimed-tickets`,
+    joinLimit: (client: string) => `${base}:limit:join:${client}`,
+    claimLimitPrefix: `${base}:limit:claim:`,
+    challengeUsed: (id: string) => `${base}:challenge-used:${id}`,
+    passClients: (jti: string) => `${base}:pass-clients:${jti}`,
   });
 }
 
@@ -74,7 +99,7 @@ export function queueKeys(queueId: string): QueueKeys {
 export interface GlobalKeys {
   /** Hash: queue id -> config version. The registry every replica reconciles against. */
   readonly registry: string;
-  /** Pub/sub channel: "set <id> <version>" or "del <id>" on every registry change. */
+  /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, the {registry} slot): "set <id> <version>" or "del <id>" on every registry change. */
   readonly registryChanges: string;
   /** Stream: the admin audit log, capped (XADD MAXLEN ~). */
   readonly audit: string;
@@ -87,4 +112,22 @@ export const globalKeys: GlobalKeys = Object.freeze({
   registryChanges: `${KEY_PREFIX}:{registry}:changes`,
   audit: `${KEY_PREFIX}:{audit}:log`,
   replicas: `${KEY_PREFIX}:{replicas}:live`,
+});
+
+/** The consumer group every queue's webhook dispatcher reads its event stream with. */
+export const WEBHOOK_CONSUMER_GROUP = 'waitroom-webhooks';
+
+/**
+ * Webhook endpoints and their delivery records, in their own `{webhooks}` slot: read and
+ * written apart from any queue's keys (a delivery touches the queue's slot, then this one).
+ */
+export const webhookKeys = Object.freeze({
+  /** Hash: endpoint id -> endpoint JSON (internal/webhooks/webhook-types.ts). */
+  endpoints: `${KEY_PREFIX}:{webhooks}:endpoints`,
+  /** Hash: endpoint id -> ms of its first failure since its last success. */
+  failingSince: `${KEY_PREFIX}:{webhooks}:failing-since`,
+  /** Hash per endpoint: event id -> delivery JSON (the newest N). */
+  deliveries: (id: string) => `${KEY_PREFIX}:{webhooks}:deliveries:${id}`,
+  /** Sorted set per endpoint: event id by last attempt ms, to list and trim the records. */
+  deliveryIndex: (id: string) => `${KEY_PREFIX}:{webhooks}:delivery-index:${id}`,
 });

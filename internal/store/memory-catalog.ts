@@ -3,13 +3,15 @@ import { UnavailableError } from '../errors/errors';
 import type { QueueSettings } from '../queue/queue-state';
 import { checkState } from '../queue/state-check';
 import { MemoryPassStore } from './memory-pass-store';
-import { MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
+import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
 import type {
   CreateQueueResult,
   DeleteQueueResult,
   QueueCatalog,
   RegistryChange,
+  QueueChange,
   StoredAuditEntry,
+  StoredStreamEntry,
   StoreIntegrityHooks,
   StoredQueue,
   Subscription,
@@ -21,6 +23,8 @@ export interface MemoryCatalogOptions {
   readonly integrity?: (queueId: string) => StoreIntegrityHooks;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Entries kept per queue event stream (as XADD MAXLEN); default 100,000. */
+  readonly eventStreamMaxLength?: number;
 }
 
 /**
@@ -40,10 +44,12 @@ export class MemoryCatalog implements QueueCatalog {
   private lastAuditMs = 0;
   private auditSeq = 0;
   private readonly now: () => number;
+  private readonly eventMax: number;
   private closed = false;
 
   constructor(private readonly o: MemoryCatalogOptions) {
     this.now = o.now ?? monotonicEpochClock();
+    this.eventMax = o.eventStreamMaxLength ?? MEMORY_EVENT_STREAM_MAX_LENGTH;
   }
 
   private assertOpen(): void {
@@ -64,6 +70,7 @@ export class MemoryCatalog implements QueueCatalog {
         logger: this.o.logger,
         now: this.now,
         cell: this.cell(id),
+        eventStreamMaxLength: this.eventMax,
         ...this.o.integrity?.(id),
       });
       this.stores.set(id, s);
@@ -115,6 +122,20 @@ export class MemoryCatalog implements QueueCatalog {
     const prev = this.deletedVersions.get(id) ?? 0;
     c.config = { doc, version: Math.max(now, prev + 1) };
     publish(c, snapshotOf(c.state, now), () => !this.closed, this.o.logger);
+    const st = c.state;
+    c.appendEvent(this.eventMax, 'queue.created', now, {
+      queue: id,
+      version: c.config.version,
+      state: st.mode,
+      windowSize: st.windowSize,
+      intervalMs: st.intervalMs,
+      activeWindowCount: st.activeWindowCount,
+      opensAtMs: st.opensAtMs,
+      epoch: st.epoch,
+      counter: st.counter,
+      windowEnd: st.windowEnd,
+      settings: JSON.parse(doc) as unknown,
+    });
     return { outcome: 'created', stored: this.stored(id, c, now) };
   }
 
@@ -129,7 +150,7 @@ export class MemoryCatalog implements QueueCatalog {
   }
 
   /** update-queue.lua, transition for transition. */
-  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings): Promise<UpdateQueueResult> {
+  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings, change: QueueChange = {}): Promise<UpdateQueueResult> {
     this.assertOpen();
     const c = this.cells.get(id);
     if (!c?.config) return { outcome: 'missing' };
@@ -139,6 +160,7 @@ export class MemoryCatalog implements QueueCatalog {
     const oldMode = st.mode;
     const oldI = st.intervalMs;
     const oldOpensAt = st.opensAtMs;
+    const oldW = st.windowEnd;
     if (s.mode === 'passthrough' || oldMode === 'passthrough') st.windowEnd = Math.max(st.windowEnd, st.counter);
     if (s.mode === 'open') {
       if (oldMode !== 'open') st.nextDueMs = now + s.intervalMs;
@@ -150,6 +172,23 @@ export class MemoryCatalog implements QueueCatalog {
     st.version += 1;
     c.config = { doc, version: c.config.version + 1 };
     publish(c, snapshotOf(st, now), () => !this.closed, this.o.logger);
+    // The events update-queue.lua appends, in its order.
+    c.appendEvent(this.eventMax, 'queue.updated', now, { queue: id, version: c.config.version, changes: change });
+    if (s.mode !== oldMode) {
+      c.appendEvent(this.eventMax, 'queue.state_changed', now, { queue: id, from: oldMode, to: s.mode, counter: st.counter, windowEnd: st.windowEnd });
+    }
+    if (st.windowEnd > oldW) {
+      c.appendEvent(this.eventMax, 'window.advanced', now, {
+        queue: id,
+        epoch: st.epoch,
+        fromTicket: oldW + 1,
+        toTicket: st.windowEnd,
+        counter: st.counter,
+        windowSize: st.windowSize,
+        lagMs: 0,
+        reason: 'passthrough',
+      });
+    }
     return { outcome: 'updated', stored: this.stored(id, c, now) };
   }
 
@@ -166,6 +205,7 @@ export class MemoryCatalog implements QueueCatalog {
     c.state = undefined;
     c.lease = undefined;
     this.passStores.delete(id);
+    c.appendEvent(this.eventMax, 'queue.deleted', this.now(), { queue: id, version });
     return { outcome: 'deleted', version };
   }
 
@@ -240,6 +280,20 @@ export class MemoryCatalog implements QueueCatalog {
       const e = this.audit[i]!;
       if (before && cmp(e.id, before) >= 0) continue;
       out.push(e);
+    }
+    return out;
+  }
+
+  async readEvents(queueId: string, after: string, count: number): Promise<StoredStreamEntry[]> {
+    this.assertOpen();
+    const log = this.cells.get(queueId)?.eventLog ?? [];
+    // "0" (or an id without a sequence) starts before every entry of that millisecond.
+    const [am, as = -1] = after.split('-').map(Number) as [number, number | undefined];
+    const out: StoredStreamEntry[] = [];
+    for (const e of log) {
+      if (out.length >= count) break;
+      const [em, es] = e.id.split('-').map(Number) as [number, number];
+      if (em > am || (em === am && es > as)) out.push(e);
     }
     return out;
   }

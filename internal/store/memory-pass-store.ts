@@ -15,6 +15,7 @@ export class MemoryPassStore implements PassStore {
   /** Revoked passes: jti -> exp ms. */
   private readonly revoked = new Map<string, number>();
   private readonly counters = { claimed: 0, completed: 0, abandoned: 0, timedOut: 0 };
+  private shared = 0;
   private readonly listeners = new Set<(jti: string, expMs: number) => void>();
 
   constructor(private readonly queue: MemoryQueueStore) {
@@ -61,11 +62,12 @@ export class MemoryPassStore implements PassStore {
     this.claims.set(key, { pass: pass.token, untilMs: now + Math.max(1, Math.ceil(claimTtlMs)) });
     this.live.set(pass.jti, pass.expMs);
     this.counters.claimed++;
+    this.queue.appendEvent('pass.claimed', now, { queue: this.queue.queueId, jti: pass.jti, epoch, ticket, expMs: pass.expMs });
     return { outcome: 'issued', pass: pass.token };
   }
 
   async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {
-    this.now();
+    const now = this.now();
     const exp = this.live.get(jti);
     if (exp === undefined) {
       const done = this.revoked.get(jti);
@@ -76,18 +78,40 @@ export class MemoryPassStore implements PassStore {
     this.counters[outcome]++;
     // Delivered on a later turn, as a Redis pub/sub message would be.
     for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    const body = { queue: this.queue.queueId, jti, expMs: exp, reason: 'reported' };
+    this.queue.appendEvent(`pass.${outcome}`, now, body);
+    this.queue.appendEvent('pass.revoked', now, body);
     return { outcome: 'done', expMs: exp };
+  }
+
+  /**
+   * Revokes a live pass found shared (pass-clients.lua's revoke step): counted under
+   * "shared" and announced like a pass marked done. Returns false if it is not live.
+   */
+  revokeShared(jti: string): boolean {
+    const exp = this.live.get(jti);
+    if (exp === undefined || exp <= this.now()) return false;
+    this.live.delete(jti);
+    this.revoked.set(jti, exp);
+    this.shared++;
+    for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    return true;
+  }
+
+  /** Passes revoked for being shared (the "shared" field of pass-stats in Redis). */
+  sharedCount(): number {
+    return this.shared;
   }
 
   async sweep(withRevoked: boolean): Promise<SweepResult> {
     const now = this.now();
-    let timedOut = 0;
-    for (const [jti, exp] of this.live) {
-      if (exp <= now) {
-        this.live.delete(jti);
-        timedOut++;
-      }
+    // In pass-sweep.lua's order: by exp, then by jti (ZRANGE BYSCORE).
+    const expired = [...this.live].filter(([, exp]) => exp <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [jti, exp] of expired) {
+      this.live.delete(jti);
+      this.queue.appendEvent('pass.abandoned', now, { queue: this.queue.queueId, jti, expMs: exp, reason: 'timed_out' });
     }
+    const timedOut = expired.length;
     this.counters.abandoned += timedOut;
     this.counters.timedOut += timedOut;
     for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti);

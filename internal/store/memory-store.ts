@@ -14,7 +14,7 @@ import {
   type RollbackReason,
 } from '../queue/queue-state';
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
-import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
+import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -28,6 +28,8 @@ export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly now?: () => number;
   /** The queue's data, shared with a MemoryCatalog; a store made alone keeps its own. */
   readonly cell?: MemoryQueueCell;
+  /** Entries kept in the queue's event stream (as XADD MAXLEN); default 100,000. */
+  readonly eventStreamMaxLength?: number;
 }
 
 /** The queue state hash of the Redis store, as one record. */
@@ -80,7 +82,31 @@ export class MemoryQueueCell {
   /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
   onPassesTimedOut: ((n: number) => void) | undefined;
   readonly listeners = new Set<(s: QueueSnapshot) => void>();
+  /** The event stream (docs/events.md): entries oldest first, ids "<ms>-<seq>" as Redis makes them. */
+  readonly eventLog: StoredStreamEntry[] = [];
+  private lastEventMs = 0;
+  private eventSeq = 0;
+
+  /**
+   * XADD MAXLEN: appends one event in the same synchronous step as the change that causes it
+   * (as the scripts do), so an event exists if and only if its change happened.
+   */
+  appendEvent(maxLength: number, type: string, nowMs: number, body: Readonly<Record<string, unknown>>): string {
+    if (nowMs > this.lastEventMs) {
+      this.lastEventMs = nowMs;
+      this.eventSeq = 0;
+    } else {
+      this.eventSeq++;
+    }
+    const id = `${this.lastEventMs}-${this.eventSeq}`;
+    this.eventLog.push({ id, fields: { type, time: String(nowMs), body: JSON.stringify(body) } });
+    if (this.eventLog.length > maxLength) this.eventLog.splice(0, this.eventLog.length - maxLength);
+    return id;
+  }
 }
+
+/** Default entries kept per queue event stream (the same as the Redis store's). */
+export const MEMORY_EVENT_STREAM_MAX_LENGTH = 100_000;
 
 export function monotonicEpochClock(): () => number {
   const origin = Date.now() - performance.now();
@@ -161,10 +187,13 @@ export class MemoryQueueStore implements QueueStore {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly hooks: StoreIntegrityHooks;
+  /** Entries kept in the queue's event stream. */
+  readonly eventStreamMaxLength: number;
   private closed = false;
 
   constructor(opts: MemoryStoreOptions) {
     this.queueId = opts.queueId;
+    this.eventStreamMaxLength = opts.eventStreamMaxLength ?? MEMORY_EVENT_STREAM_MAX_LENGTH;
     this.log = opts.logger;
     this.hooks = opts;
     this.now = opts.now ?? monotonicEpochClock();
@@ -179,6 +208,11 @@ export class MemoryQueueStore implements QueueStore {
   /** The queue's data, for the pass store of the same queue (the same Redis keys' slot). */
   get data(): MemoryQueueCell {
     return this.cell;
+  }
+
+  /** Appends one event to this queue's stream (for the pass store, which mirrors the pass scripts). */
+  appendEvent(type: string, nowMs: number, body: Readonly<Record<string, unknown>>): string {
+    return this.cell.appendEvent(this.eventStreamMaxLength, type, nowMs, body);
   }
 
   /** Nothing to connect to; present so the server can treat both stores alike. */
@@ -272,6 +306,7 @@ export class MemoryQueueStore implements QueueStore {
       return { outcome: 'full', snapshot: snapshotOf(s, now), lagMs, occupancy: occ.occupancy, nextFreeMs: this.nextFreeMs() };
     }
     if (s.windowEnd > MAX_EXACT - n) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
+    const fromTicket = s.windowEnd + 1;
     s.windowEnd += n;
     if (newSlot) {
       s.nextDueMs = now + s.intervalMs;
@@ -286,6 +321,15 @@ export class MemoryQueueStore implements QueueStore {
     s.version += 1;
     const snap = snapshotOf(s, now);
     publish(this.cell, snap, () => !this.closed, this.log);
+    this.appendEvent('window.advanced', now, {
+      queue: this.queueId,
+      epoch: s.epoch,
+      fromTicket,
+      toTicket: s.windowEnd,
+      counter: s.counter,
+      windowSize: s.windowSize,
+      lagMs,
+    });
     return { outcome: 'advanced', snapshot: snap, lagMs, occupancy: occ.occupancy + n, nextFreeMs: 0 };
   }
 

@@ -61,19 +61,9 @@ export class RedisPassStore implements PassStore {
     const k = this.keys;
     const r = await this.store.call('claimPass', () =>
       this.store.redis.claimPass(
-        k.passClaim(epoch, ticket),
-        k.passes,
-        k.passStats,
-        k.state,
-        k.occupancy,
-        k.claimedTickets,
-        pass.jti,
-        pass.token,
-        pass.expMs,
-        Math.max(1, Math.ceil(claimTtlMs)),
-        policy,
-        epoch,
-        ticket,
+        k.passClaim(epoch, ticket), k.passes, k.passStats, k.eventStream, k.state, k.occupancy, k.claimedTickets,
+        pass.jti, pass.token, pass.expMs, Math.max(1, Math.ceil(claimTtlMs)), policy,
+        this.store.eventStreamMaxLength, this.store.queueId, epoch, ticket,
       ),
     );
     const code = Number(r[0]);
@@ -86,7 +76,7 @@ export class RedisPassStore implements PassStore {
 
   async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {
     const k = this.keys;
-    const r = await this.store.call('passDone', () => this.store.redis.passDone(k.passes, k.revokedPasses, k.passStats, jti, outcome, k.passRevocations));
+    const r = await this.store.call('passDone', () => this.store.redis.passDone(k.passes, k.revokedPasses, k.passStats, k.eventStream, jti, outcome, k.passRevocations, this.store.eventStreamMaxLength, this.store.queueId));
     const code = Number(r[0]);
     if (code === 1) return { outcome: 'done', expMs: Number(r[1]) };
     if (code === 2) return { outcome: 'already_done', expMs: Number(r[1]) };
@@ -96,7 +86,7 @@ export class RedisPassStore implements PassStore {
 
   async sweep(withRevoked: boolean): Promise<SweepResult> {
     const k = this.keys;
-    const r = await this.store.call('passSweep', () => this.store.redis.passSweep(k.passes, k.revokedPasses, k.passStats, withRevoked ? '1' : '0'));
+    const r = await this.store.call('passSweep', () => this.store.redis.passSweep(k.passes, k.revokedPasses, k.passStats, k.eventStream, withRevoked ? '1' : '0', this.store.eventStreamMaxLength, this.store.queueId));
     const revoked: Array<readonly [string, number]> = [];
     for (let i = 6; i + 1 < r.length; i += 2) revoked.push([String(r[i]), Number(r[i + 1])]);
     return {

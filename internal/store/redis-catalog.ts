@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { QueueSettings } from '../queue/queue-state';
 import { MAX_EXACT, strictInt } from '../queue/state-check';
+import { checkDurabilitySupport, type JoinDurability } from './durability';
 import { globalKeys, queueKeys } from './keys';
-import { RedisConnection, type RedisConnectionOptions } from './redis-connection';
-import { RedisQueueStore, parseSnapshot } from './redis-store';
+import { storeCall, type StoreCallContext } from './redis-call';
+import { RedisConnection } from './redis-connection';
+import { parseRedisUrl } from './redis-url';
+import { RedisWebhookStore } from './redis-webhook-store';
+import { DEFAULT_EVENT_STREAM_MAX_LENGTH, RedisQueueStore, parseSnapshot } from './redis-store';
 import type {
   CreateQueueResult,
   DeleteQueueResult,
   QueueCatalog,
   RegistryChange,
+  QueueChange,
+  StoredStreamEntry,
   StoredAuditEntry,
   StoredQueue,
   StoreIntegrityHooks,
@@ -16,9 +23,24 @@ import type {
   UpdateQueueResult,
 } from './store';
 
-export interface RedisCatalogOptions extends RedisConnectionOptions {
+export interface RedisCatalogOptions {
+  /** Any REDIS_URL form (redis-url.ts): one node, a Sentinel group or a Redis Cluster. */
+  readonly url: string;
+  /** PEM file of the CA for TLS schemes (REDIS_TLS_CA_FILE). */
+  readonly tlsCaFile?: string;
+  readonly logger: Logger;
+  /** Per-command timeout (default 1000 ms): a paused Redis must turn into a fast 503. */
+  readonly commandTimeoutMs?: number;
+  /** Called for every Redis error, for metrics. */
+  readonly onError?: (err: unknown) => void;
   /** Integrity hooks of one queue (metrics labelled with its id), given to its store and its catalog calls. */
   readonly integrity?: (queueId: string) => StoreIntegrityHooks;
+  /** Wait for replicas or the AOF before a join's tickets are handed out (JOIN_DURABILITY). */
+  readonly durability?: JoinDurability;
+  /** A join of queue `queueId` whose durability wait fell short. */
+  readonly onDurabilityShortfall?: (queueId: string) => void;
+  /** Entries kept per queue event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
+  readonly eventStreamMaxLength?: number;
 }
 
 type Reply = ReadonlyArray<string | number>;
@@ -40,30 +62,73 @@ function stored(id: string, version: number, doc: string, r: Reply, at: number):
 }
 
 /**
- * Every queue on one Redis: the per-queue stores share one command connection
- * and one subscriber connection (RedisConnection).
+ * Every queue on one Redis, whatever its topology: the per-queue stores share ONE
+ * RedisConnection per replica (on a single node: one command connection and one
+ * subscriber connection for every queue's sharded channel; on a cluster, one
+ * connection per primary), plus, with JOIN_DURABILITY, one join connection. The
+ * registry's keys carry their own hash tags ({registry}, {audit}, {replicas}) and
+ * are never used in one command with a queue's keys.
  */
 export class RedisCatalog implements QueueCatalog {
   readonly connection: RedisConnection;
+  /** The join connection with JOIN_DURABILITY (WAIT covers its writes); else `connection`. */
+  readonly joinConnection: RedisConnection;
   private readonly stores = new Map<string, RedisQueueStore>();
+  private readonly commandTimeoutMs: number;
+  private readonly ctx: StoreCallContext;
+  /** Entries kept per queue event stream, passed to every script that appends events. */
+  readonly eventStreamMaxLength: number;
 
   constructor(private readonly o: RedisCatalogOptions) {
-    this.connection = new RedisConnection(o);
+    this.commandTimeoutMs = o.commandTimeoutMs ?? 1000;
+    this.eventStreamMaxLength = o.eventStreamMaxLength ?? DEFAULT_EVENT_STREAM_MAX_LENGTH;
+    const connOpts = {
+      target: parseRedisUrl(o.url),
+      commandTimeoutMs: this.commandTimeoutMs,
+      logger: o.logger,
+      onError: o.onError ?? (() => undefined),
+      tlsCaFile: o.tlsCaFile,
+    };
+    this.connection = new RedisConnection(connOpts);
+    this.joinConnection = o.durability ? new RedisConnection({ ...connOpts, logger: o.logger.child({ role: 'join' }) }) : this.connection;
+    this.ctx = {
+      log: o.logger,
+      timeoutMs: this.commandTimeoutMs,
+      connections: this.joinConnection === this.connection ? [this.connection] : [this.connection, this.joinConnection],
+      onError: o.onError,
+    };
   }
 
   private get redis() {
-    return this.connection.client;
+    return this.connection.commands;
   }
 
   /** One call on the keys of queue `id` (a damaged state is reported with that queue's hook). */
   private call<T>(what: string, fn: () => Promise<T>, id?: string): Promise<T> {
-    return this.connection.call(what, fn, id === undefined ? undefined : this.o.integrity?.(id).onCorrupt);
+    const onCorrupt = id === undefined ? undefined : this.o.integrity?.(id).onCorrupt;
+    return storeCall(onCorrupt ? { ...this.ctx, onCorrupt } : this.ctx, what, fn);
+  }
+
+  /** Webhook endpoints and per-queue dispatch state on this catalog's connection. */
+  webhookStore(): RedisWebhookStore {
+    return new RedisWebhookStore(this.connection, this.ctx);
   }
 
   queue(id: string): RedisQueueStore {
     let s = this.stores.get(id);
     if (!s) {
-      s = new RedisQueueStore({ connection: this.connection, queueId: id, logger: this.o.logger, ...this.o.integrity?.(id) });
+      s = new RedisQueueStore({
+        connection: this.connection,
+        joinConnection: this.joinConnection,
+        queueId: id,
+        logger: this.o.logger,
+        commandTimeoutMs: this.commandTimeoutMs,
+        onError: this.o.onError,
+        durability: this.o.durability,
+        onDurabilityShortfall: () => this.o.onDurabilityShortfall?.(id),
+        eventStreamMaxLength: this.eventStreamMaxLength,
+        ...this.o.integrity?.(id),
+      });
       this.stores.set(id, s);
       // A closed per-queue store is forgotten, so a queue created again gets a fresh one.
       const close = s.close.bind(s);
@@ -79,7 +144,10 @@ export class RedisCatalog implements QueueCatalog {
   async createQueue(id: string, doc: string, s: QueueSettings): Promise<CreateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('createQueue', () =>
-      this.redis.createQueue(k.config, k.state, k.counter, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events, s.maxActive ?? 0),
+      this.redis.createQueue(
+        k.config, k.state, k.counter, k.eventStream, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events,
+        this.eventStreamMaxLength, id, s.maxActive ?? 0,
+      ),
       id,
     );
     if (Number(r[0]) === 0) return { outcome: 'exists', version: Number(r[1]) };
@@ -93,10 +161,13 @@ export class RedisCatalog implements QueueCatalog {
     return stored(id, Number(r[0]), String(r[1]), r, 2);
   }
 
-  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings): Promise<UpdateQueueResult> {
+  async updateQueue(id: string, expectedVersion: number, doc: string, s: QueueSettings, change: QueueChange = {}): Promise<UpdateQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('updateQueue', () =>
-      this.redis.updateQueue(k.config, k.state, k.counter, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events, s.maxActive ?? 0),
+      this.redis.updateQueue(
+        k.config, k.state, k.counter, k.eventStream, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events,
+        this.eventStreamMaxLength, id, JSON.stringify(change), s.maxActive ?? 0,
+      ),
       id,
     );
     const code = Number(r[0]);
@@ -108,7 +179,10 @@ export class RedisCatalog implements QueueCatalog {
   async deleteQueue(id: string, expectedVersion?: number): Promise<DeleteQueueResult> {
     const k = queueKeys(id);
     const r = await this.call('deleteQueue', () =>
-      this.redis.deleteQueue(k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets, expectedVersion === undefined ? '' : String(expectedVersion)),
+      this.redis.deleteQueue(
+        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream, k.occupancy, k.claimWindows, k.claimedTickets,
+        expectedVersion === undefined ? '' : String(expectedVersion), this.eventStreamMaxLength, id,
+      ),
       id,
     );
     const code = Number(r[0]);
@@ -138,12 +212,14 @@ export class RedisCatalog implements QueueCatalog {
     await this.call('unregisterQueue', () => this.redis.registryRemove(globalKeys.registry, id, globalKeys.registryChanges));
   }
 
+  /** Sharded (SSUBSCRIBE) on the {registry} slot, where registry-set.lua and registry-remove.lua SPUBLISH. */
   subscribeRegistry(onChange: (c: RegistryChange) => void): Promise<Subscription> {
-    return this.connection.subscribeChannel(globalKeys.registryChanges, (message) => {
+    const onMessage = (message: string) => {
       const c = parseRegistryChange(message);
       if (c) onChange(c);
       else this.o.logger.error({ message }, 'unreadable registry change ignored');
-    });
+    };
+    return this.call(`subscribe ${globalKeys.registryChanges}`, () => this.connection.subscribe(globalKeys.registryChanges, onMessage, this.commandTimeoutMs));
   }
 
   async heartbeat(replicaId: string, ttlMs: number): Promise<string[]> {
@@ -171,21 +247,40 @@ export class RedisCatalog implements QueueCatalog {
     return r.map((e) => ({ id: e.id, fields: e.message as Record<string, string> }));
   }
 
-  connect(): Promise<void> {
-    return this.connection.connect();
+  async readEvents(queueId: string, after: string, count: number): Promise<StoredStreamEntry[]> {
+    const k = queueKeys(queueId);
+    const start = after === '0' ? '-' : `(${after}`;
+    const r = await this.call('readEvents', () => this.redis.xRange(k.eventStream, start, '+', { COUNT: count }), queueId);
+    return r.map((e) => ({ id: e.id, fields: e.message as Record<string, string> }));
+  }
+
+  /**
+   * Connects, retrying in the background; resolves once the first connection is up or fails.
+   * Throws DurabilityUnsupportedError when the server cannot make joins as durable as
+   * JOIN_DURABILITY asks (a server that cannot must not serve).
+   */
+  async connect(): Promise<void> {
+    await this.connection.connect();
+    const d = this.o.durability;
+    if (d && this.joinConnection !== this.connection) {
+      await this.joinConnection.connect();
+      // The durability of every queue's joins is the server's: checked once, on the registry's node.
+      await checkDurabilitySupport({ sendCommand: (args: string[]) => this.joinConnection.sendCommand(globalKeys.registry, args) }, d);
+    }
   }
 
   async ping(): Promise<void> {
-    await this.call('ping', () => this.redis.ping());
+    await this.call('ping', () => this.connection.ping(globalKeys.registry));
   }
 
   isReady(): boolean {
-    return this.connection.isReady();
+    return this.connection.isReady() && this.joinConnection.isReady();
   }
 
   async close(): Promise<void> {
     for (const s of [...this.stores.values()]) await s.close().catch(() => undefined);
     this.stores.clear();
+    if (this.joinConnection !== this.connection) await this.joinConnection.close();
     await this.connection.close();
   }
 }

@@ -14,27 +14,49 @@ import {
   type RollbackReason,
 } from '../queue/queue-state';
 import { checkState } from '../queue/state-check';
+import { awaitDurable, checkDurabilitySupport, type JoinDurability } from './durability';
 import { queueKeys, type QueueKeys } from './keys';
-import { RedisConnection, type RedisClient } from './redis-connection';
+import { storeCall, type StoreCallContext } from './redis-call';
+import { RedisConnection, type StoreCommands } from './redis-connection';
+import { parseRedisUrl } from './redis-url';
 import type { SeenArgs } from './scripts';
 import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
-export { StoreTimeoutError } from './redis-connection';
+export { StoreTimeoutError } from './redis-call';
+
+interface CommonStoreOptions extends StoreIntegrityHooks {
+  readonly queueId: string;
+  readonly logger: Logger;
+  /**
+   * Per-command timeout. A paused or partitioned Redis must turn into a fast 503,
+   * not a request that hangs until the client gives up (default 1000 ms).
+   */
+  readonly commandTimeoutMs?: number;
+  /** Called for every Redis error that reaches the store, for metrics. */
+  readonly onError?: (err: unknown) => void;
+  /** Wait for replicas or the AOF before a join's tickets are handed out (JOIN_DURABILITY). */
+  readonly durability?: JoinDurability;
+  /** A join whose durability wait fell short (its tickets were not handed out). */
+  readonly onDurabilityShortfall?: () => void;
+  /** Entries kept in the queue's event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
+  readonly eventStreamMaxLength?: number;
+}
+
+/** Default entries kept per queue event stream: about a day of 1 advance/s plus passes. */
+export const DEFAULT_EVENT_STREAM_MAX_LENGTH = 100_000;
 
 export type RedisStoreOptions =
-  | (StoreIntegrityHooks & {
-      /** A connection of its own (closed with the store): tests and single-queue tools. */
+  | (CommonStoreOptions & {
+      /** Connections of its own (closed with the store), from any REDIS_URL form (redis-url.ts): tests and single-queue tools. */
       readonly url: string;
-      readonly queueId: string;
-      readonly logger: Logger;
-      readonly commandTimeoutMs?: number;
-      readonly onError?: (err: unknown) => void;
+      /** PEM file of the CA for TLS schemes (REDIS_TLS_CA_FILE). */
+      readonly tlsCaFile?: string;
     })
-  | (StoreIntegrityHooks & {
-      /** The replica's shared connection (RedisCatalog): not closed with the store; its onCorrupt hook is the connection's. */
+  | (CommonStoreOptions & {
+      /** The replica's shared connection (RedisCatalog): connected and closed by the catalog, not the store. */
       readonly connection: RedisConnection;
-      readonly queueId: string;
-      readonly logger: Logger;
+      /** The replica's shared join connection when durability is on (else `connection`). */
+      readonly joinConnection?: RedisConnection;
     });
 
 type Reply = ReadonlyArray<string | number>;
@@ -100,11 +122,23 @@ function seenArgs(seen: HighWater): SeenArgs {
 export class RedisQueueStore implements QueueStore {
   readonly queueId: string;
   private readonly keys: QueueKeys;
+  /** The command connection: the replica's shared one (RedisCatalog) or the store's own. */
   readonly connection: RedisConnection;
+  /**
+   * With JOIN_DURABILITY, joins run on a connection of their own: WAIT and WAITAOF
+   * block the connection they run on until acknowledged, and they cover that
+   * connection's writes, so the join and its wait share it and nothing else waits.
+   */
+  private readonly joinConn: RedisConnection;
   private readonly ownsConnection: boolean;
+  private readonly durability: JoinDurability | undefined;
   private readonly log: Logger;
   private readonly subscriptions = new Set<Subscription>();
-  private readonly hooks: StoreIntegrityHooks;
+  private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall'>;
+  private readonly commandTimeoutMs: number;
+  private readonly ctx: StoreCallContext;
+  /** Entries kept in the queue's event stream, passed to every script that appends events. */
+  readonly eventStreamMaxLength: number;
   private closed = false;
 
   constructor(opts: RedisStoreOptions) {
@@ -112,18 +146,60 @@ export class RedisQueueStore implements QueueStore {
     this.keys = queueKeys(opts.queueId);
     this.log = opts.logger;
     this.hooks = opts;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
+    this.eventStreamMaxLength = opts.eventStreamMaxLength ?? DEFAULT_EVENT_STREAM_MAX_LENGTH;
+    this.durability = opts.durability;
     if ('connection' in opts) {
       this.connection = opts.connection;
+      this.joinConn = opts.joinConnection ?? opts.connection;
       this.ownsConnection = false;
     } else {
-      this.connection = new RedisConnection(opts);
+      const connOpts = {
+        target: parseRedisUrl(opts.url),
+        commandTimeoutMs: this.commandTimeoutMs,
+        logger: this.log,
+        onError: opts.onError ?? (() => undefined),
+        tlsCaFile: opts.tlsCaFile,
+      };
+      this.connection = new RedisConnection(connOpts);
+      this.joinConn = this.durability ? new RedisConnection({ ...connOpts, logger: this.log.child({ role: 'join' }) }) : this.connection;
       this.ownsConnection = true;
+    }
+    this.ctx = {
+      log: this.log,
+      timeoutMs: this.commandTimeoutMs,
+      connections: this.joinConn === this.connection ? [this.connection] : [this.connection, this.joinConn],
+      onError: opts.onError,
+      onCorrupt: opts.onCorrupt,
+    };
+  }
+
+  /**
+   * Connects, retrying in the background; resolves once the first connection is up or fails.
+   * With durability on, checks that the server can do what JOIN_DURABILITY asks (thrown to the
+   * caller at start: a server that cannot must not serve). A shared connection is the catalog's to connect.
+   */
+  async connect(): Promise<void> {
+    if (!this.ownsConnection) return;
+    await this.connection.connect();
+    if (this.durability && this.joinConn !== this.connection) {
+      await this.joinConn.connect();
+      await checkDurabilitySupport(this.joinRaw(), this.durability);
     }
   }
 
-  /** Connects, retrying in the background; resolves once the first connection is up or fails. */
-  async connect(): Promise<void> {
-    await this.connection.connect();
+  /**
+   * One raw command on the node that serves this queue's slot, for libraries that
+   * speak raw commands (rate-limit-redis): every key they are given carries the
+   * queue's {hash tag}, so on a cluster they all live on that node.
+   */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.connection.sendCommand(this.keys.counter, args);
+  }
+
+  /** Raw commands on the join connection's node for this queue (WAIT covers that connection's writes). */
+  private joinRaw() {
+    return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };
   }
 
   /**
@@ -131,12 +207,15 @@ export class RedisQueueStore implements QueueStore {
    * Public so that modules keeping their own keys on this client (passes) map errors the same way.
    */
   call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return this.connection.call(what, fn, this.hooks.onCorrupt);
+    return storeCall(this.ctx, what, fn);
   }
 
-  /** The raw client, for modules that keep their own keys (rate limits, passes). */
-  get redis(): RedisClient {
-    return this.connection.client;
+  /**
+   * The commands, for modules that keep their own keys (rate limits, passes); same slot rules
+   * apply. The current client of the connection: a failover may replace it, so fetch it per command.
+   */
+  get redis(): StoreCommands {
+    return this.connection.commands;
   }
 
   async ensureQueue(s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
@@ -166,7 +245,7 @@ export class RedisQueueStore implements QueueStore {
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
     // epoch), and another replica may change it between our calls.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.call('join', () => this.redis.join(this.keys.state, this.keys.counter, count, this.keys.events, ...seenArgs(seen)));
+      const r = await this.call('join', () => this.joinConn.commands.join(this.keys.state, this.keys.counter, count, this.keys.events, ...seenArgs(seen)));
       const code = Number(r[0]);
       if (code === -4) throw new QueueClosedError(this.queueId);
       if (code === 0 || code === -1) {
@@ -176,15 +255,35 @@ export class RedisQueueStore implements QueueStore {
         await this.ensureQueue(s, seen);
         continue;
       }
+      if (this.durability) await this.awaitJoinDurable(this.durability, count);
       const snap = parseSnapshot(r, 1, 9, code, Number(r[8]));
       return { first: code - count + 1, count, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
   }
 
+  /**
+   * The wait of a durable join. A shortfall answers 503 and the tickets are never
+   * handed out: their numbers stay unused (a gap), which is harmless, while a ticket
+   * shown and then lost to a crash could be issued again.
+   */
+  private async awaitJoinDurable(d: JoinDurability, count: number): Promise<void> {
+    const shortfall = await this.call('join durability wait', () => awaitDurable(this.joinRaw(), d));
+    if (shortfall === null) return;
+    this.hooks.onDurabilityShortfall?.();
+    this.log.warn({ queue: this.queueId, mode: d.mode, tickets: count, shortfall }, 'join not durable in time; its tickets are not handed out');
+    throw new UnavailableError('store_unavailable', `the join could not be made durable (${shortfall}); try again shortly`, 1);
+  }
+
   async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
     const k = this.keys;
-    const r = await this.call('advance', () => this.redis.advanceWindow(k.state, k.counter, k.leader, k.passes, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets, owner, k.events, ...seenArgs(seen)));
+    const max = this.eventStreamMaxLength;
+    const r = await this.call('advance', () =>
+      this.redis.advanceWindow(
+        k.state, k.counter, k.leader, k.eventStream, k.passes, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets,
+        owner, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, max, this.queueId, ...seen.retired,
+      ),
+    );
     const outcome = ADVANCE_CODES[Number(r[0])];
     if (!outcome) throw new Error(`advance-window.lua returned unknown code ${String(r[0])}`);
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
@@ -231,11 +330,14 @@ export class RedisQueueStore implements QueueStore {
   }
 
   /**
-   * Subscribes to one channel on the shared subscriber connection. Also used for
-   * modules' own channels (pass revocations).
+   * Subscribes to one sharded channel (SSUBSCRIBE; the channel carries the
+   * queue's hash tag, so on a cluster it lives on the queue's shard) on the
+   * replica's shared connection. The connection re-opens it after a reconnect or
+   * a failover, and each owner's periodic full read covers messages lost
+   * meanwhile. Also used for modules' own channels (pass revocations).
    */
   async subscribeChannel(channel: string, onMessage: (message: string) => void): Promise<Subscription> {
-    const sub = await this.connection.subscribeChannel(channel, onMessage);
+    const sub = await this.call(`subscribe ${channel}`, () => this.connection.subscribe(channel, onMessage, this.commandTimeoutMs));
     if (this.closed) {
       await sub.close();
       throw new UnavailableError('store_unavailable', 'the queue store is closed', 1);
@@ -250,11 +352,11 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async ping(): Promise<void> {
-    await this.call('ping', () => this.redis.ping());
+    await this.call('ping', () => this.connection.ping(this.keys.state));
   }
 
   isReady(): boolean {
-    return this.connection.isReady();
+    return this.connection.isReady() && this.joinConn.isReady();
   }
 
   async close(): Promise<void> {
@@ -262,6 +364,8 @@ export class RedisQueueStore implements QueueStore {
     this.closed = true;
     for (const s of [...this.subscriptions]) await s.close().catch(() => undefined);
     this.subscriptions.clear();
-    if (this.ownsConnection) await this.connection.close();
+    if (!this.ownsConnection) return;
+    if (this.joinConn !== this.connection) await this.joinConn.close();
+    await this.connection.close();
   }
 }

@@ -52,13 +52,14 @@ export const scripts = {
     transformReply: raw,
   }),
   advanceWindow: defineScript({
-    NUMBER_OF_KEYS: 8,
+    NUMBER_OF_KEYS: 9,
     SCRIPT: lua('advance-window'),
-    parseCommand: keysAndArgs(8) as (
+    parseCommand: keysAndArgs(9) as (
       p: CommandParser,
       state: string,
       counter: string,
       leader: string,
+      eventStream: string,
       passes: string,
       stats: string,
       occupancy: string,
@@ -66,7 +67,13 @@ export const scripts = {
       claimedTickets: string,
       owner: string,
       channel: string,
-      ...seen: SeenArgs
+      seenEpoch: string,
+      seenCounter: number,
+      seenW: number,
+      seenVersion: number,
+      eventMaxLen: number,
+      queueId: string,
+      ...retired: string[]
     ) => void,
     transformReply: raw,
   }),
@@ -90,13 +97,14 @@ export const scripts = {
   }),
   // --- queues as data (docs/system.md, "Many queues") ---
   createQueue: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('create-queue'),
-    parseCommand: keysAndArgs(3) as (
+    parseCommand: keysAndArgs(4) as (
       p: CommandParser,
       config: string,
       state: string,
       counter: string,
+      eventStream: string,
       doc: string,
       epoch: string,
       s: number,
@@ -105,18 +113,21 @@ export const scripts = {
       mode: string,
       opensAtMs: number,
       channel: string,
+      eventMaxLen: number,
+      queueId: string,
       maxActive: number,
     ) => void,
     transformReply: raw,
   }),
   updateQueue: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('update-queue'),
-    parseCommand: keysAndArgs(3) as (
+    parseCommand: keysAndArgs(4) as (
       p: CommandParser,
       config: string,
       state: string,
       counter: string,
+      eventStream: string,
       expectedVersion: number,
       doc: string,
       s: number,
@@ -125,14 +136,17 @@ export const scripts = {
       mode: string,
       opensAtMs: number,
       channel: string,
+      eventMaxLen: number,
+      queueId: string,
+      change: string,
       maxActive: number,
     ) => void,
     transformReply: raw,
   }),
   deleteQueue: defineScript({
-    NUMBER_OF_KEYS: 10,
+    NUMBER_OF_KEYS: 11,
     SCRIPT: lua('delete-queue'),
-    parseCommand: keysAndArgs(10) as (
+    parseCommand: keysAndArgs(11) as (
       p: CommandParser,
       config: string,
       state: string,
@@ -141,10 +155,13 @@ export const scripts = {
       passes: string,
       revoked: string,
       stats: string,
+      eventStream: string,
       occupancy: string,
       claimWindows: string,
       claimedTickets: string,
       expectedVersion: string,
+      eventMaxLen: number,
+      queueId: string,
     ) => void,
     transformReply: raw,
   }),
@@ -174,13 +191,14 @@ export const scripts = {
   }),
   // --- admission (docs/admission.md) ---
   claimPass: defineScript({
-    NUMBER_OF_KEYS: 6,
+    NUMBER_OF_KEYS: 7,
     SCRIPT: lua('claim-pass'),
-    parseCommand: keysAndArgs(6) as (
+    parseCommand: keysAndArgs(7) as (
       p: CommandParser,
       claim: string,
       passes: string,
       stats: string,
+      eventStream: string,
       state: string,
       occupancy: string,
       claimedTickets: string,
@@ -189,22 +207,89 @@ export const scripts = {
       expMs: number,
       ttlMs: number,
       policy: string,
+      eventMaxLen: number,
+      queueId: string,
       epoch: string,
       ticket: number,
     ) => void,
     transformReply: raw,
   }),
   passDone: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('pass-done'),
-    parseCommand: keysAndArgs(3) as (p: CommandParser, passes: string, revoked: string, stats: string, jti: string, outcome: string, channel: string) => void,
+    parseCommand: keysAndArgs(4) as (
+      p: CommandParser,
+      passes: string,
+      revoked: string,
+      stats: string,
+      eventStream: string,
+      jti: string,
+      outcome: string,
+      channel: string,
+      eventMaxLen: number,
+      queueId: string,
+    ) => void,
     transformReply: raw,
   }),
   passSweep: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('pass-sweep'),
-    parseCommand: keysAndArgs(3) as (p: CommandParser, passes: string, revoked: string, stats: string, withRevoked: string) => void,
+    parseCommand: keysAndArgs(4) as (
+      p: CommandParser,
+      passes: string,
+      revoked: string,
+      stats: string,
+      eventStream: string,
+      withRevoked: string,
+      eventMaxLen: number,
+      queueId: string,
+    ) => void,
     transformReply: raw,
+  }),
+  // --- abuse limits ---
+  rateLimit: defineScript({
+    // NUMBER_OF_KEYS left out: one key per join in the batch, so parseCommand writes the count.
+    SCRIPT: lua('rate-limit'),
+    parseCommand: ((parser: CommandParser, buckets: readonly string[], burst: number, rate: number) => {
+      parser.push(String(buckets.length));
+      for (const k of buckets) parser.pushKey(k);
+      parser.push(String(burst), String(rate));
+    }) as (p: CommandParser, buckets: readonly string[], burst: number, rate: number) => void,
+    transformReply: raw,
+  }),
+  passClients: defineScript({
+    // NUMBER_OF_KEYS left out: the key count varies with the batch, so parseCommand writes it.
+    SCRIPT: lua('pass-clients'),
+    parseCommand: ((parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => {
+      parser.push(String(keys.length));
+      for (const k of keys) parser.pushKey(k);
+      for (const a of args) parser.push(String(a));
+    }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
+    transformReply: raw,
+  }),
+  webhookEndpointWrite: defineScript({
+    NUMBER_OF_KEYS: 4,
+    SCRIPT: lua('webhook-endpoint-write'),
+    parseCommand: keysAndArgs(4) as (p: CommandParser, endpoints: string, failing: string, deliveries: string, index: string, id: string, expected: string, json: string) => void,
+    transformReply: raw,
+  }),
+  webhookDeliveryRecord: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('webhook-delivery-record'),
+    parseCommand: keysAndArgs(3) as (p: CommandParser, deliveries: string, index: string, endpoints: string, id: string, eventId: string, json: string, atMs: number, keep: number) => void,
+    transformReply: num,
+  }),
+  webhookHealth: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('webhook-health'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, failing: string, id: string, ok: string, nowMs: number, disableAfterMs: number) => void,
+    transformReply: raw,
+  }),
+  appendEvent: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('append-event'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, stream: string, type: string, body: string, keep: number) => void,
+    transformReply: undefined as unknown as () => string,
   }),
 };
 

@@ -84,6 +84,15 @@ export type DeleteQueueResult =
   | { readonly outcome: 'missing' }
   | { readonly outcome: 'conflict'; readonly version: number };
 
+/** What an update changed, field by field: the body of its queue.updated event. */
+export type QueueChange = Readonly<Record<string, { readonly before: unknown; readonly after: unknown }>>;
+
+/** One entry of a queue's event stream as stored: id "<ms>-<seq>" and flat fields type, time, body. */
+export interface StoredStreamEntry {
+  readonly id: string;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
 export type RegistryChange = { readonly op: 'set'; readonly id: string; readonly version: number } | { readonly op: 'del'; readonly id: string };
 
 /** One audit log entry as stored: flat string fields. */
@@ -109,7 +118,8 @@ export interface QueueCatalog {
   createQueue(id: string, doc: string, settings: QueueSettings): Promise<CreateQueueResult>;
   /** The queue's settings and state, or null when it does not exist. */
   readQueue(id: string): Promise<StoredQueue | null>;
-  updateQueue(id: string, expectedVersion: number, doc: string, settings: QueueSettings): Promise<UpdateQueueResult>;
+  /** `change` becomes the body of the queue.updated event the same script appends. */
+  updateQueue(id: string, expectedVersion: number, doc: string, settings: QueueSettings, change?: QueueChange): Promise<UpdateQueueResult>;
   /** expectedVersion undefined deletes whatever version it is. */
   deleteQueue(id: string, expectedVersion?: number): Promise<DeleteQueueResult>;
   /** The registry: queue id -> config version. */
@@ -127,6 +137,8 @@ export interface QueueCatalog {
   appendAudit(fields: Readonly<Record<string, string>>, maxEntries: number): Promise<string>;
   /** Newest first; `before` (an entry id) pages further back. */
   readAudit(count: number, before?: string): Promise<StoredAuditEntry[]>;
+  /** Oldest first: up to `count` entries of a queue's event stream strictly after `after` ("0" = from the start). */
+  readEvents(queueId: string, after: string, count: number): Promise<StoredStreamEntry[]>;
   connect(): Promise<void>;
   ping(): Promise<void>;
   isReady(): boolean;

@@ -109,7 +109,8 @@ export class TicketTokens {
 /** Extracts the token from `Authorization: Bearer <token>`; throws a 401 TokenError otherwise. */
 export function bearerToken(header: string | undefined): string {
   if (!header) throw new TokenError('missing_token', 'send the ticket as Authorization: Bearer <token>');
-  const m = /^Bearer[ ]+([A-Za-z0-9_\-.=]+)\s*$/i.exec(header);
+  // RFC 6750's b64token: base64 and base64url alphabets, "~", then "=" padding.
+  const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header);
   if (!m || !m[1]) throw new TokenError('invalid_token', 'the Authorization header is not a Bearer token');
   return m[1];
 }

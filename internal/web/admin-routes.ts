@@ -5,7 +5,6 @@ import { NotFoundError, TokenError, TooManyRequestsError } from '../errors/error
 import { otherMethods } from '../http/express-route';
 import { sendResult } from '../http/respond';
 import type { QueueOverview } from '../service/queue-overview';
-import { bearerToken } from '../tokens/ticket-token';
 import { STATIC_DIR, loadAsset } from './static-assets';
 import { pageCsp, sendAsset } from './web-routes';
 
@@ -19,6 +18,18 @@ export interface AdminDeps {
 /** Failed admin logins allowed per client address per window, against guessing. */
 const FAILED_LOGINS = 20;
 const FAILED_WINDOW_MS = 15 * 60_000;
+
+/**
+ * The admin token of `Authorization: Bearer <token>`. Config accepts any printable
+ * ASCII without spaces for ADMIN_TOKEN (openssl rand -base64 gives + and /), so
+ * this accepts exactly that, not only the b64token characters of ticket tokens.
+ */
+export function adminBearer(header: string | undefined): string {
+  if (!header) throw new TokenError('missing_token', 'send the admin token as Authorization: Bearer <token>');
+  const m = /^Bearer +([\x21-\x7e]+) *$/i.exec(header);
+  if (!m || !m[1]) throw new TokenError('invalid_token', 'the Authorization header is not a Bearer token');
+  return m[1];
+}
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -58,7 +69,7 @@ export function adminRouter(d: AdminDeps): express.Router {
   r.route('/admin/state')
     .get(limiter, async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const given = digest(bearerToken(req.headers.authorization));
+        const given = digest(adminBearer(req.headers.authorization));
         if (!timingSafeEqual(given, expected)) throw new TokenError('invalid_token', 'the admin token is not valid');
         sendResult(res, { status: 200, body: await d.overview.read() });
       } catch (err) {

@@ -8,6 +8,7 @@ import type { QueueRegistry } from '../queues/queue-registry';
 import type { QueueRuntime } from '../queues/queue-runtime';
 import { chooseLocale, loadLocales, type Locale } from './i18n';
 import { renderWaitingPage, themeCss, type Branding } from './page';
+import { ALTCHA_INLINE_STYLE_HASH } from '../abuse/challenge-assets';
 import { STATIC_DIR, asset, loadAsset, type Asset } from './static-assets';
 
 export interface WebDeps {
@@ -33,9 +34,13 @@ export function pageCsp(logoUrl: string) {
     directives: {
       defaultSrc: ["'self'"],
       scriptSrc: ["'self'"],
-      styleSrc: ["'self'"],
+      // Plus exactly one inline stylesheet: the CSS variables the ALTCHA widget injects
+      // (also in altcha.css), allowed by its hash, never 'unsafe-inline'.
+      styleSrc: ["'self'", ALTCHA_INLINE_STYLE_HASH],
       imgSrc: img,
       connectSrc: ["'self'"],
+      // The ALTCHA widget's proof-of-work worker, served from this origin.
+      workerSrc: ["'self'"],
       fontSrc: ["'self'"],
       objectSrc: ["'none'"],
       baseUri: ["'none'"],

@@ -1,11 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { readKeyDir, generateKeyPem } from '../../internal/admission/pass-keys';
 import { SAMPLE_SECRETS, describeConfig, loadConfig } from '../../internal/config/config';
+import { stripQueuePrefix } from '../../internal/http/queue-prefix';
 import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
 
 /**
@@ -399,11 +401,40 @@ describe('overlay production specifically', () => {
     const ingress = objs().find((o) => o.kind === 'Ingress') as Obj;
     const rules = ingress.spec.rules.flatMap((r: Obj) => r.http.paths) as Obj[];
     for (const r of rules) expect(r.backend.service).toEqual({ name: 'waitroom', port: { name: 'http' } });
-    const routed = (p: string) => rules.some((r) => ingressMatches(r, p));
-    const visitor = ['/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css', '/.well-known/jwks.json'];
-    const internal = ['/metrics', '/admin', '/admin.js', '/admin/state', '/verify', '/verify/x', '/passes/done', '/passes/stats', '/readyz', '/livez', '/nope'];
+    // Reaches a route: the Ingress routes it and, under the /q/ Prefix, the server has a
+    // visitor route there (queue-prefix.ts answers 404 for anything else under /q/<id>/).
+    const routed = (p: string) => {
+      if (!rules.some((r) => ingressMatches(r, p))) return false;
+      if (!p.startsWith('/q/')) return true;
+      return stripQueuePrefix({ url: p } as IncomingMessage) === 'ok';
+    };
+    const visitor = [
+      '/', '/join', '/status', '/window', '/events', '/claim', '/client.js', '/format.js', '/app.js', '/page.css', '/theme.css',
+      '/challenge', '/altcha.js', '/altcha.css', '/altcha-pbkdf2-worker.js', '/.well-known/jwks.json',
+      '/q/shop/', '/q/shop/join', '/q/shop/status', '/q/shop/window', '/q/shop/events', '/q/shop/claim', '/q/shop/app.js',
+    ];
+    const internal = [
+      '/metrics', '/admin', '/admin.js', '/admin/state', '/admin/api/v1/queues', '/verify', '/verify/x', '/passes/done', '/passes/stats', '/readyz', '/livez', '/nope',
+      // Routed by the /q/ Prefix rule, refused by the server itself.
+      '/q/x/metrics', '/q/x/admin/api/v1/queues', '/q/x/admin', '/q/x/verify', '/q/x/passes/done', '/q/x/readyz', '/q/x/.well-known/jwks.json',
+    ];
     expect(visitor.filter((p) => !routed(p))).toEqual([]);
     expect(internal.filter(routed)).toEqual([]);
+  });
+
+  // docs/k8s.md "Managed Redis, Sentinel or Cluster": the production overlay takes
+  // REDIS_URL from the secret store, so pointing it at another topology is a change
+  // of that one value. Every documented form must pass the rendered config.
+  it.each([
+    ['managed with failover (ElastiCache, Azure Cache)', 'rediss://waitroom:pw@master.waitroom.abc123.use1.cache.amazonaws.com:6379/0'],
+    ['Redis Cluster, seed nodes', 'redis-cluster://waitroom:pw@redis-cluster-0.redis-cluster:6379,redis-cluster-1.redis-cluster:6379'],
+    ['Redis Cluster over TLS (ElastiCache cluster mode)', 'rediss-cluster://waitroom:pw@clustercfg.waitroom.abc123.use1.cache.amazonaws.com:6379'],
+    ['Sentinel', 'redis-sentinel://waitroom:pw@redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379,redis-sentinel-2.redis:26379/mymaster'],
+    ['Sentinel over TLS', 'rediss-sentinel://waitroom:pw@sentinel.redis:26379/mymaster?sentinelPassword=spw'],
+  ])('accepts the documented REDIS_URL for %s', (_what, url) => {
+    const cm = objs().find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
+    const config = loadConfig({ ...cm.data, JWT_SECRET: randomBytes(48).toString('base64'), REDIS_URL: url });
+    expect(config.redisUrl).toBe(url);
   });
 
   it('configures admission for a protected site over https: audience, waiting page, secure cookie', () => {
@@ -434,5 +465,16 @@ describe('overlay minikube specifically', () => {
     // Not hashed: re-applying after a rotation updates the mounted Secret in place.
     const keys = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'waitroom-pass-keys') as Obj;
     expect(Object.keys(keys.data)).toEqual(['minikube-1.pem']);
+  });
+
+  it('does not trust X-Forwarded-For from visitors and keeps their source address on the NodePort', () => {
+    for (const name of ['minikube', 'minikube-monitoring']) {
+      const objs = (rendered.get(name) as { objects: Obj[] }).objects;
+      const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('waitroom-config')) as Obj;
+      // Visitors connect straight to the NodePort: nothing of ours appends to X-Forwarded-For.
+      expect(loadConfig({ ...cm.data, JWT_SECRET: 'x'.repeat(48), PASS_KEYS_DIR: '/k' }).trustProxy).toBe(0);
+      const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'waitroom') as Obj;
+      expect(svc.spec.externalTrafficPolicy).toBe('Local');
+    }
   });
 });

@@ -13,7 +13,7 @@ const ROOT = join(__dirname, '..', '..');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const image = /^ARG NODE_IMAGE=(node:(\d+\.\d+\.\d+)-\S+)$/m.exec(dockerfile);
 const nodeVersion = image?.[2] ?? '';
-const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).map((f) => join('docs', f))].map((f) => ({ f, text: readFileSync(join(ROOT, f), 'utf8') }));
+const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))].map((f) => ({ f, text: readFileSync(join(ROOT, f), 'utf8') }));
 
 it('pins the image to one exact Node.js release that package.json "engines" accepts', () => {
   expect(nodeVersion).toMatch(/^20\.\d+\.\d+$/);

@@ -10,7 +10,9 @@ import { TEST_SECRET } from './server-process';
  * `server.http` to an ephemeral port per request.
  */
 export async function startInProcess(env: Record<string, string>): Promise<WaitroomServer> {
-  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, ...env });
+  // JOIN_LIMIT_BURST=0: tests play thousands of visitors from one loopback address; the
+  // join-limit tests (test/abuse/) set it.
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, JOIN_LIMIT_BURST: '0', ...env });
   const server = new WaitroomServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   await server.start();
   await waitFor(() => server.readiness.reason() === null, { timeoutMs: 10_000, what: 'in-process server ready' });

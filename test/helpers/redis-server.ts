@@ -15,16 +15,26 @@ export class TestRedis {
   private readonly dir: string;
   port = 0;
 
-  private constructor(private readonly persist: boolean) {
+  private constructor(
+    private readonly persist: boolean,
+    private readonly extraArgs: string[],
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'waitroom-redis-'));
   }
 
-  static async start(opts: { persist?: boolean } = {}): Promise<TestRedis> {
+  /** persist: AOF with appendfsync always; replicaOf: start as a replica of that server. */
+  static async start(opts: { persist?: boolean; replicaOf?: TestRedis } = {}): Promise<TestRedis> {
     requireTool('redis-server');
-    const r = new TestRedis(opts.persist ?? false);
+    const extra = opts.replicaOf ? ['--replicaof', '127.0.0.1', String(opts.replicaOf.port)] : [];
+    const r = new TestRedis(opts.persist ?? false, extra);
     r.port = await freePort();
     await r.launch();
     return r;
+  }
+
+  /** The data directory (the AOF lives in its appendonlydir). */
+  get dataDir(): string {
+    return this.dir;
   }
 
   get url(): string {
@@ -35,6 +45,7 @@ export class TestRedis {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', ''];
     args.push('--appendonly', this.persist ? 'yes' : 'no');
     if (this.persist) args.push('--appendfsync', 'always');
+    args.push(...this.extraArgs);
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
     await waitFor(() => this.ping(), { timeoutMs: 10_000, what: `redis-server on ${this.port}` });
   }
@@ -75,9 +86,13 @@ export class TestRedis {
     await exited;
   }
 
-  /** Starts again on the same port (and data dir). */
-  async restart(): Promise<void> {
+  /**
+   * Starts again on the same port (and data dir). `whileDown` runs between the
+   * kill and the start, e.g. to put an older AOF in place.
+   */
+  async restart(whileDown?: () => void | Promise<void>): Promise<void> {
     await this.stop();
+    await whileDown?.();
     await this.launch();
   }
 

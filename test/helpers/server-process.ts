@@ -46,6 +46,9 @@ export class ServerProcess {
         PORT: String(port),
         JWT_SECRET: TEST_SECRET,
         LOG_LEVEL: 'info',
+        // Tests play thousands of visitors from one loopback address; the join-limit
+        // tests (test/abuse/) set their own limit.
+        JOIN_LIMIT_BURST: '0',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

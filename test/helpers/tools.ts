@@ -9,6 +9,10 @@ import { delimiter, join } from 'node:path';
  */
 export const TOOLS = {
   'redis-server': 'redis-server',
+  // Builds the Redis Clusters of test/ha (same package as redis-server).
+  'redis-cli': 'redis-tools',
+  // Makes the throwaway CA and certificate of the rediss:// test.
+  openssl: 'openssl',
   nginx: 'nginx-light',
   chromium: 'chromium',
   kubectl: 'kubectl (bash .ci/run unpacks a pinned one)',

@@ -147,7 +147,8 @@ describe('GET /window', () => {
 describe('health', () => {
   test('the replica holds exactly one subscription to its queue events', async () => {
     // start() subscribes and refreshes concurrently; a second subscriber would leak a connection.
-    const n = await redis.withClient((c) => c.pubSubNumSub('waitroom:{api}:events'));
+    // A sharded channel (SSUBSCRIBE), so SHARDNUMSUB counts it.
+    const n = await redis.withClient((c) => c.pubSubShardNumSub('waitroom:{api}:events'));
     expect(n['waitroom:{api}:events']).toBe(1);
   });
 

@@ -61,7 +61,7 @@ async function record(queue: string) {
   const sub = createClient({ url: redis.url });
   await sub.connect();
   // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
-  await sub.subscribe(queueKeys(queue).events, (m) => {
+  await sub.sSubscribe(queueKeys(queue).events, (m) => {
     const a = JSON.parse(m) as Record<string, string>;
     // The channel also carries the queue's creation and the first waiting join (which wakes
     // the ticker), both at version 1 and without moving W: an advance is a message that moves W up.

@@ -29,7 +29,7 @@ async function recordAdvances(queue: string): Promise<{ list: Advance[]; close: 
   sub.on('error', () => undefined);
   await sub.connect();
   // Numbers travel as decimal strings (exact beyond cjson's 14 digits).
-  await sub.subscribe(queueKeys(queue).events, (m) => {
+  await sub.sSubscribe(queueKeys(queue).events, (m) => {
     const a = JSON.parse(m) as Record<keyof Advance | 'version', string>;
     // The channel also carries the queue's creation and the first waiting join (which
     // wakes the ticker), both without moving W: an advance is a message that moves W up.

@@ -53,8 +53,34 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'http://localhost'],
     ['TARGET_URL', 'not a url'],
     ['LEASE_RENEW_MS', '6000'],
+    // The bounds the queue state's validation enforces (internal/queue/state-check.ts).
+    ['WINDOW_SIZE', '1000000001'],
+    ['WINDOW_INTERVAL', '604801'],
+    ['ACTIVE_WINDOW_COUNT', '1000001'],
+    ['JOIN_DURABILITY', 'disk'],
+    ['JOIN_DURABILITY_TIMEOUT_MS', '1000'],
+    ['JOIN_DURABILITY_TIMEOUT_MS', '0'],
   ])('rejects %s=%s, naming the variable', (name, value) => {
     expect(Object.keys(problems({ [name]: value }))).toContain(name);
+  });
+
+  describe('JOIN_DURABILITY', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6390' };
+    test('none by default', () => expect(loadConfig({}).joinDurability).toBeUndefined());
+    test('replica waits for 1 replica by default', () => {
+      expect(loadConfig({ ...redis, JOIN_DURABILITY: 'replica' }).joinDurability).toEqual({ mode: 'replica', replicas: 1, timeoutMs: 200 });
+    });
+    test("aof waits for the primary's own AOF by default", () => {
+      expect(loadConfig({ ...redis, JOIN_DURABILITY: 'aof', JOIN_DURABILITY_TIMEOUT_MS: '50' }).joinDurability).toEqual({ mode: 'aof', replicas: 0, timeoutMs: 50 });
+    });
+    test.each([
+      ['replica', '0'],
+      ['replica', 'two'],
+      ['aof', '-1'],
+    ])('%s with JOIN_DURABILITY_REPLICAS=%s is refused', (mode, replicas) => {
+      expect(problems({ ...redis, JOIN_DURABILITY: mode, JOIN_DURABILITY_REPLICAS: replicas }).JOIN_DURABILITY_REPLICAS).toMatch(/integer/);
+    });
+    test('needs REDIS_URL', () => expect(problems({ JOIN_DURABILITY: 'replica' }).JOIN_DURABILITY).toMatch(/REDIS_URL/));
   });
 
   test('every bad variable is named in one error', () => {

@@ -3,16 +3,19 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- KEYS[3]  leader lease       waitroom:{<queue>}:leader
--- KEYS[4]  live passes (zset)            waitroom:{<queue>}:passes
--- KEYS[5]  pass counters (hash)          waitroom:{<queue>}:pass-stats
--- KEYS[6]  occupancy accounting (hash)   waitroom:{<queue>}:occupancy
--- KEYS[7]  open claim windows (zset)     waitroom:{<queue>}:claim-windows
--- KEYS[8]  claimed tickets (zset)        waitroom:{<queue>}:claimed-tickets
+-- KEYS[4]  event stream                  waitroom:{<queue>}:event-stream (docs/events.md)
+-- KEYS[5]  live passes (zset)            waitroom:{<queue>}:passes
+-- KEYS[6]  pass counters (hash)          waitroom:{<queue>}:pass-stats
+-- KEYS[7]  occupancy accounting (hash)   waitroom:{<queue>}:occupancy
+-- KEYS[8]  open claim windows (zset)     waitroom:{<queue>}:claim-windows
+-- KEYS[9]  claimed tickets (zset)        waitroom:{<queue>}:claimed-tickets
 -- ARGV[1]  owner id of the caller's lease
--- ARGV[2]  pub/sub channel to announce the new state on
+-- ARGV[2]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
+--          queue's hash tag, so on a Redis Cluster the message stays on the queue's shard)
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
--- ARGV[7..] epochs the caller saw replaced
+-- ARGV[7]  event stream length (MAXLEN ~)   ARGV[8]  queue id (for the event body)
+-- ARGV[9..] epochs the caller saw replaced
 --
 -- S, I, K and the queue's mode are read from the state hash, never taken from the caller:
 -- replicas started with different settings (a rolling restart) still advance one queue
@@ -33,17 +36,19 @@
 --   code -2 the queue state is missing; nothing changed (only {-2} is returned)
 --   code -3 the state went backwards; nothing changed; returns {-3, reason} with the tests and
 --           reasons of ensure-queue.lua, which the caller runs next to start a new epoch
+--   An advance (code 1) appends one window.advanced event: tickets fromTicket..toTicket
+--   (old W + 1 .. new W) are admitted from this moment (those not yet issued, when issued).
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
 --
 -- Occupancy (docs/system.md, "Occupancy"): the places taken on the site are the live passes
--- (claimed, not done, not expired: ZCARD of KEYS[4] once the expired ones are retired here, as
+-- (claimed, not done, not expired: ZCARD of KEYS[5] once the expired ones are retired here, as
 -- pass-sweep.lua does) plus the admitted tickets not yet claimed whose claim window is open.
--- Every advance records its tickets (W+1 .. W+n) as one claim window in KEYS[7], scored by the
+-- Every advance records its tickets (W+1 .. W+n) as one claim window in KEYS[8], scored by the
 -- time it closes (now + K*I, never before an earlier window: windows close in ticket order), and
 -- adds n to `pending`; claim-pass.lua moves a ticket of an open window from pending to the live
--- passes (ZADD KEYS[8]) and this script subtracts the unclaimed rest of each window that closed.
+-- passes (ZADD KEYS[9]) and this script subtracts the unclaimed rest of each window that closed.
 -- The accounting is kept with or without a cap, so a cap set on a running queue applies at once.
 --
 -- With a cap (maxActive > 0) an advance admits n = min(S - used, counter - W, maxActive -
@@ -76,7 +81,25 @@ local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- --- events (docs/events.md) ---------------------------------------------------------
+-- Appended to the queue's event stream in this same script, so an event exists if and only if
+-- its change happened. Entry fields: type, time (ms, Redis TIME), body (JSON); the entry id is
+-- the event's order. MAXLEN ~ lets Redis trim whole macro nodes (cheap).
+local function emit(stream, maxlen, typ, nowMs, body)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'time', string.format('%d', nowMs), 'body', body)
+end
+-- --- end events ------------------------------------------------------------------------
+local function eventArgs(maxAt)
+  local m = ARGV[maxAt]
+  if type(m) ~= 'string' or not string.find(m, '^%d+$') or #m > 9 or tonumber(m) < 1 then
+    error({err = 'WAITROOM_ARG argument ' .. maxAt .. ' (event stream length) is not an integer in [1, 999999999]'})
+  end
+  local q = ARGV[maxAt + 1]
+  if type(q) ~= 'string' or #q == 0 or #q > 64 then error({err = 'WAITROOM_ARG argument ' .. (maxAt + 1) .. ' is not a queue id'}) end
+  return m, q
+end
 local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
+local eventMax, queueId = eventArgs(7)
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
@@ -102,7 +125,7 @@ local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == f[1] then return {-3, 'retired_epoch'} end
 end
 if W > counter + S then return {-3, 'window_above_counter'} end
@@ -125,11 +148,11 @@ if not newSlot and cap == 0 then
 end
 
 -- Occupancy accounting, reset with every new epoch (the tickets it counts are the epoch's).
-local a = redis.call('HMGET', KEYS[6], 'epoch', 'pending', 'openFrom', 'lastCloseMs', 'slotUsed', 'slotDueMs')
+local a = redis.call('HMGET', KEYS[7], 'epoch', 'pending', 'openFrom', 'lastCloseMs', 'slotUsed', 'slotDueMs')
 local pending, openFrom, lastClose, slotUsed, slotDue
 if a[1] ~= f[1] then
   pending, openFrom, lastClose, slotUsed, slotDue = 0, W + 1, 0, 0, 0
-  redis.call('DEL', KEYS[7], KEYS[8])
+  redis.call('DEL', KEYS[8], KEYS[9])
 else
   pending, openFrom, lastClose = int(a[2], 0, MAX), int(a[3], 0, MAX), int(a[4], 0, MAX)
   slotUsed, slotDue = int(a[5], 0, MAX), int(a[6], 0, MAX)
@@ -140,38 +163,38 @@ else
   if not slotDue then return corrupt('occupancy field slotDueMs', a[6]) end
 end
 -- Passes past their exp free their place now (counted as pass-sweep.lua counts them).
-local timedOut = redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local timedOut = redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 if timedOut > 0 then
-  redis.call('HINCRBY', KEYS[5], 'abandoned', timedOut)
-  redis.call('HINCRBY', KEYS[5], 'timedOut', timedOut)
+  redis.call('HINCRBY', KEYS[6], 'abandoned', timedOut)
+  redis.call('HINCRBY', KEYS[6], 'timedOut', timedOut)
 end
 -- Claim windows that closed free the places of their unclaimed tickets.
-local closed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
+local closed = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now)
 for _, member in ipairs(closed) do
   local hi = int(member, 0, MAX)
   if not hi then return corrupt('claim window end', member) end
   if hi >= openFrom then
-    local claimed = redis.call('ZCOUNT', KEYS[8], openFrom, hi)
+    local claimed = redis.call('ZCOUNT', KEYS[9], openFrom, hi)
     pending = pending - (hi - openFrom + 1 - claimed)
     openFrom = hi + 1
   end
 end
 if #closed > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', openFrom - 1)
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', openFrom - 1)
 end
 if pending < 0 then return corrupt('occupancy field pending (below 0 after closing windows)', pending) end
-local occupancy = redis.call('ZCARD', KEYS[4]) + pending
+local occupancy = redis.call('ZCARD', KEYS[5]) + pending
 local function saveAccounting()
-  redis.call('HSET', KEYS[6], 'epoch', f[1], 'pending', pending, 'openFrom', openFrom, 'lastCloseMs', lastClose,
+  redis.call('HSET', KEYS[7], 'epoch', f[1], 'pending', pending, 'openFrom', openFrom, 'lastCloseMs', lastClose,
     'slotUsed', slotUsed, 'slotDueMs', slotDue)
 end
 -- When a place frees by itself: the first pass expiry or the first claim window to close.
 local function nextFree()
   local nf = 0
-  local p = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  local p = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if p[2] then nf = tonumber(p[2]) end
-  local c = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+  local c = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
   if c[2] and (nf == 0 or tonumber(c[2]) < nf) then nf = tonumber(c[2]) end
   return nf
 end
@@ -203,6 +226,7 @@ if n <= 0 then
   return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, nextFree()}
 end
 if W + n > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
+local fromTicket = W + 1
 W = W + n
 if newSlot then
   due = now + I
@@ -214,14 +238,17 @@ slotDue = due
 pending = pending + n
 occupancy = occupancy + n
 lastClose = math.max(now + K * I, lastClose)
-redis.call('ZADD', KEYS[7], lastClose, string.format('%d', W))
+redis.call('ZADD', KEYS[8], lastClose, string.format('%d', W))
 saveAccounting()
 version = version + 1
 redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version)
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
 -- could round a large counter up and make a replica believe it saw more than was issued.
 local function d(x) return string.format('%d', x) end
-redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
+emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
+  '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":%d}',
+  cjson.encode(queueId), cjson.encode(f[1]), fromTicket, W, counter, S, lag))
 return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}

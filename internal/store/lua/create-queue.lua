@@ -3,11 +3,14 @@
 -- KEYS[1]  queue config hash  waitroom:{<queue>}:config
 -- KEYS[2]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[3]  ticket counter     waitroom:{<queue>}:counter
+-- KEYS[4]  event stream       waitroom:{<queue>}:event-stream (docs/events.md)
 -- ARGV[1]  doc: JSON of the descriptive settings (name, message, targetUrl, branding, times)
 -- ARGV[2]  candidate epoch (a random id made by the caller)
 -- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
--- ARGV[8]  pub/sub channel of the queue's state
--- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
+-- ARGV[8]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
+-- ARGV[9]  event stream length (MAXLEN ~)   ARGV[10]  queue id
+-- ARGV[11] maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
+-- A creation appends one queue.created event.
 --
 -- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --           created; version (the ETag) is Redis's TIME in ms, so a queue deleted and created
@@ -37,8 +40,27 @@ local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- --- events (docs/events.md) ---------------------------------------------------------
+-- Appended to the queue's event stream in this same script, so an event exists if and only if
+-- its change happened. Entry fields: type, time (ms, Redis TIME), body (JSON); the entry id is
+-- the event's order. MAXLEN ~ lets Redis trim whole macro nodes (cheap).
+local function emit(stream, maxlen, typ, nowMs, body)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'time', string.format('%d', nowMs), 'body', body)
+end
+-- --- end events ------------------------------------------------------------------------
+local function eventArgs(maxAt)
+  local m = ARGV[maxAt]
+  if type(m) ~= 'string' or not string.find(m, '^%d+$') or #m > 9 or tonumber(m) < 1 then
+    error({err = 'WAITROOM_ARG argument ' .. maxAt .. ' (event stream length) is not an integer in [1, 999999999]'})
+  end
+  local q = ARGV[maxAt + 1]
+  if type(q) ~= 'string' or #q == 0 or #q > 64 then error({err = 'WAITROOM_ARG argument ' .. (maxAt + 1) .. ' is not a queue id'}) end
+  return m, q
+end
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits.
 local function d(x) return string.format('%d', x) end
+local eventMax, queueId = eventArgs(9)
+if not pcall(cjson.decode, ARGV[1]) then error({err = 'WAITROOM_ARG argument 1 is not JSON'}) end
 local existing = redis.call('HGET', KEYS[1], 'version')
 if existing then
   local v = int(existing, 1, MAX)
@@ -48,7 +70,7 @@ end
 local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
-local cap = arg(9, 0, 1000000000)
+local cap = arg(11, 0, 1000000000)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch, W, due, sv, counter
@@ -77,7 +99,10 @@ end
 redis.call('HSET', KEYS[2], 'epoch', epoch, 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
   'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap, 'originHold', 0)
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', now)
-redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+redis.call('SPUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt), maxActive = d(cap), originHold = '0'}))
+emit(KEYS[4], eventMax, 'queue.created', now, string.format(
+  '{"queue":%s,"version":%d,"state":%s,"windowSize":%d,"intervalMs":%d,"activeWindowCount":%d,"opensAtMs":%d,"epoch":%s,"counter":%d,"windowEnd":%d,"settings":%s}',
+  cjson.encode(queueId), now, cjson.encode(mode), S, I, K, opensAt, cjson.encode(epoch), counter, W, ARGV[1]))
 return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt, cap, 0}

@@ -5,7 +5,7 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- ARGV[1]  n, tickets wanted (1 to 100000)
--- ARGV[2]  pub/sub channel of the queue's state (see below)
+-- ARGV[2]  sharded pub/sub channel of the queue's state (SPUBLISH, same hash tag; see below)
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
 -- ARGV[7..] epochs the caller saw replaced
@@ -88,7 +88,7 @@ if last - n <= W and last > W then
   -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits, which
   -- could round a large counter up and make a replica believe it saw more than was issued.
   local function d(x) return string.format('%d', x) end
-  redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+  redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
     intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(last), nowMs = d(now), mode = mode,
     opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
 end

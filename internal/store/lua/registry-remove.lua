@@ -1,10 +1,10 @@
 -- registry-remove.lua: drop a deleted queue from the registry and announce it.
 --
 -- KEYS[1]  registry hash   waitroom:{registry}:queues
--- ARGV[1]  queue id        ARGV[2]  pub/sub channel of registry changes
+-- ARGV[1]  queue id        ARGV[2]  sharded pub/sub channel of registry changes (SPUBLISH; same {registry} hash tag as KEYS[1])
 --
 -- Returns 1 when it was listed, 0 otherwise (announced either way: a replica that missed an
 -- earlier announcement drops the queue now).
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'del ' .. ARGV[1])
+redis.call('SPUBLISH', ARGV[2], 'del ' .. ARGV[1])
 return n

@@ -6,7 +6,7 @@
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
 -- ARGV[1]  1 to hold, 0 to resume
--- ARGV[2]  pub/sub channel of the queue's state
+-- ARGV[2]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
 --
 -- Returns {changed, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --   changed 1: the hold changed: the state version is bumped and the state published
@@ -58,7 +58,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], 'originHold', want, 'version', version)
 local function d(x) return string.format('%d', x) end
-redis.call('PUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(want)}))
 return {1, f[1], W, due, S, I, K, version, counter, now, mode, opensAt, cap, want}

@@ -3,11 +3,16 @@
 -- KEYS[1]  queue config hash  waitroom:{<queue>}:config
 -- KEYS[2]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[3]  ticket counter     waitroom:{<queue>}:counter
+-- KEYS[4]  event stream       waitroom:{<queue>}:event-stream (docs/events.md)
 -- ARGV[1]  expected config version (the ETag the change was made against)
 -- ARGV[2]  doc: the new descriptive settings (JSON)
 -- ARGV[3]  S   ARGV[4]  I in ms   ARGV[5]  K   ARGV[6]  mode   ARGV[7]  opensAtMs (0 = none)
--- ARGV[8]  pub/sub channel of the queue's state
--- ARGV[9]  maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
+-- ARGV[8]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
+-- ARGV[9]  event stream length (MAXLEN ~)   ARGV[10]  queue id
+-- ARGV[11] the change as JSON: {field: {before, after}} (the caller read the version it names)
+-- ARGV[12] maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
+-- An update appends queue.updated; a new mode also queue.state_changed; a window moved by a
+-- passthrough transition also window.advanced (reason "passthrough").
 --
 -- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --         {-1}           no such queue
@@ -44,8 +49,27 @@ local function corrupt(what, v)
   return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
 end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
+-- --- events (docs/events.md) ---------------------------------------------------------
+-- Appended to the queue's event stream in this same script, so an event exists if and only if
+-- its change happened. Entry fields: type, time (ms, Redis TIME), body (JSON); the entry id is
+-- the event's order. MAXLEN ~ lets Redis trim whole macro nodes (cheap).
+local function emit(stream, maxlen, typ, nowMs, body)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'time', string.format('%d', nowMs), 'body', body)
+end
+-- --- end events ------------------------------------------------------------------------
+local function eventArgs(maxAt)
+  local m = ARGV[maxAt]
+  if type(m) ~= 'string' or not string.find(m, '^%d+$') or #m > 9 or tonumber(m) < 1 then
+    error({err = 'WAITROOM_ARG argument ' .. maxAt .. ' (event stream length) is not an integer in [1, 999999999]'})
+  end
+  local q = ARGV[maxAt + 1]
+  if type(q) ~= 'string' or #q == 0 or #q > 64 then error({err = 'WAITROOM_ARG argument ' .. (maxAt + 1) .. ' is not a queue id'}) end
+  return m, q
+end
 -- Numbers travel as decimal strings: cjson writes numbers with 14 significant digits.
 local function d(x) return string.format('%d', x) end
+local eventMax, queueId = eventArgs(9)
+if not pcall(cjson.decode, ARGV[11]) then error({err = 'WAITROOM_ARG argument 11 is not JSON'}) end
 local rawVersion = redis.call('HGET', KEYS[1], 'version')
 if not rawVersion then return {-1} end
 local version = int(rawVersion, 1, MAX - 1)
@@ -54,7 +78,7 @@ if arg(1, 0, MAX) ~= version then return {-2, version} end
 local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 1000000), arg(7, 0, MAX)
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
-local cap = arg(9, 0, 1000000000)
+local cap = arg(12, 0, 1000000000)
 local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs', 'originHold')
 local raw = redis.call('GET', KEYS[3])
 local W, due, sv, oldI = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(f[5], 1, 604800000)
@@ -73,6 +97,7 @@ local hold = int(f[8] or '0', 0, 1)
 if not hold then return corrupt('queue state field originHold', f[8]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local oldW = W
 if mode == 'passthrough' or oldMode == 'passthrough' then W = math.max(W, counter) end
 if mode == 'open' then
   if oldMode ~= 'open' then
@@ -91,7 +116,17 @@ sv = sv + 1
 redis.call('HSET', KEYS[2], 'windowEnd', W, 'nextDueMs', due, 'windowSize', S, 'intervalMs', I,
   'activeWindowCount', K, 'version', sv, 'mode', mode, 'opensAtMs', opensAt, 'maxActive', cap)
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version)
-redis.call('PUBLISH', ARGV[8], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
+redis.call('SPUBLISH', ARGV[8], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(sv), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
+emit(KEYS[4], eventMax, 'queue.updated', now, string.format('{"queue":%s,"version":%d,"changes":%s}', cjson.encode(queueId), version, ARGV[11]))
+if mode ~= oldMode then
+  emit(KEYS[4], eventMax, 'queue.state_changed', now, string.format('{"queue":%s,"from":%s,"to":%s,"counter":%d,"windowEnd":%d}',
+    cjson.encode(queueId), cjson.encode(oldMode), cjson.encode(mode), counter, W))
+end
+if W > oldW then
+  emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
+    '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":0,"reason":"passthrough"}',
+    cjson.encode(queueId), cjson.encode(f[1]), oldW + 1, W, counter, S))
+end
 return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt, cap, hold}

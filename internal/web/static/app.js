@@ -26,6 +26,7 @@
     note: $('wr-note'),
     live: $('wr-live'),
     figures: $('wr-figures'),
+    challenge: $('wr-challenge'),
     broadcast: $('wr-broadcast'),
   };
 
@@ -72,7 +73,38 @@
   // The page may be served under a path prefix (e.g. /waitroom/ behind the nginx gate):
   // the API lives beside the page, so its base is the page's directory.
   var baseUrl = location.pathname.replace(/[^/]*$/, '').replace(/\/+$/, '');
-  var room = new WaitingRoom({ baseUrl: baseUrl, storageKey: 'waitroom:ticket:' + config.queue });
+  // The ALTCHA widget (altcha.js, served by the waitroom itself) runs its proof of work in a
+  // worker started from this server's URL, so the page's CSP needs no blob: workers.
+  if (window.$altcha && window.$altcha.algorithms) {
+    window.$altcha.algorithms.set('PBKDF2/SHA-256', function () {
+      return new Worker(baseUrl + '/altcha-pbkdf2-worker.js');
+    });
+  }
+
+  /** Shows the widget, which fetches the challenge and solves it at once; resolves with its payload. */
+  function solveChallenge(url) {
+    return new Promise(function (resolve) {
+      var box = el.challenge;
+      box.textContent = '';
+      var help = document.createElement('p');
+      help.textContent = t.challengeHelp;
+      box.appendChild(help);
+      var widget = document.createElement('altcha-widget');
+      widget.setAttribute('challenge', url);
+      widget.setAttribute('auto', 'onload');
+      widget.setAttribute('name', 'altcha');
+      widget.addEventListener('verified', function (ev) {
+        box.hidden = true;
+        box.textContent = '';
+        resolve(ev.detail.payload);
+      });
+      box.hidden = false;
+      box.appendChild(widget);
+      setState('joining', t.challengeState);
+    });
+  }
+
+  var room = new WaitingRoom({ baseUrl: baseUrl, storageKey: 'waitroom:ticket:' + config.queue, solveChallenge: solveChallenge });
   var last = null;
   var lastAnnounced = '';
 

@@ -33,10 +33,14 @@
    * @param {string} [opts.baseUrl]  where the waitroom is served ('' = this origin)
    * @param {string} [opts.storageKey]  localStorage key of the ticket (default 'waitroom:ticket')
    * @param {boolean} [opts.stream]  use /events (default true); false polls /status only
+   * @param {function(string): Promise<string>} [opts.solveChallenge]  called with the challenge URL
+   *   when the waitroom asks joins for a proof of work; resolves with the solved payload (the
+   *   waiting page shows the ALTCHA widget). Without it such a join fails with 'challenge_required'.
    */
   function WaitingRoom(opts) {
     opts = opts || {};
     this.baseUrl = (opts.baseUrl || '').replace(/\/+$/, '');
+    this.solveChallenge = typeof opts.solveChallenge === 'function' ? opts.solveChallenge : null;
     this.storageKey = opts.storageKey || 'waitroom:ticket';
     this.useStream = opts.stream !== false && typeof root.EventSource === 'function';
     this.listeners = {};
@@ -105,9 +109,10 @@
     }
   };
 
-  WaitingRoom.prototype.request = function (method, path, token) {
+  WaitingRoom.prototype.request = function (method, path, token, extraHeaders) {
     var headers = { Accept: 'application/json' };
     if (token) headers.Authorization = 'Bearer ' + token;
+    for (var h in extraHeaders || {}) headers[h] = extraHeaders[h];
     return root.fetch(this.baseUrl + path, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
       return res.text().then(function (text) {
         var body = null;
@@ -129,7 +134,8 @@
     var take = function () {
       var stored = self.load();
       if (stored) return Promise.resolve(stored);
-      return self.request('POST', '/join').then(function (r) {
+      // 201: a new place; 200: this browser's ticket cookie already held one, which comes back.
+      return self.joinRequest(0).then(function (r) {
         var b = r.body;
         var t = { token: b.token, ticket: b.ticket, queue: b.queue, expiresAt: b.expiresAt, firstAhead: b.ahead, joined: b };
         self.save(t);
@@ -139,6 +145,20 @@
     var locks = root.navigator && root.navigator.locks;
     if (locks && typeof locks.request === 'function') return locks.request(this.storageKey, take);
     return take();
+  };
+
+  /** POST /join; when a proof of work is asked for, solves it (opts.solveChallenge) and tries again. */
+  WaitingRoom.prototype.joinRequest = function (attempt, payload) {
+    var self = this;
+    var headers = payload ? { 'X-Waitroom-Challenge': payload } : undefined;
+    return this.request('POST', '/join', null, headers).catch(function (err) {
+      var asked = err.code === 'challenge_required' || err.code === 'challenge_invalid' || err.code === 'challenge_replayed';
+      if (!asked || !self.solveChallenge || attempt >= 3) throw err;
+      var where = (err.body && err.body.error && err.body.error.challengeUrl) || 'challenge';
+      return self.solveChallenge(self.baseUrl + '/' + where.replace(/^\/+/, '')).then(function (solved) {
+        return self.joinRequest(attempt + 1, solved);
+      });
+    });
   };
 
   /**
@@ -173,6 +193,14 @@
       );
     });
   };
+
+  function sameOrigin(url) {
+    try {
+      return !root.location || new URL(url, root.location.href).origin === root.location.origin;
+    } catch (e) {
+      return true;
+    }
+  }
 
   function statusOf(joinBody) {
     return {
@@ -243,7 +271,11 @@
   WaitingRoom.prototype.openStream = function () {
     var self = this;
     if (this.source || this.stopped || this.finished || !this.ticket) return;
-    var url = this.baseUrl + '/events?token=' + encodeURIComponent(this.ticket.token);
+    // Same origin: the HttpOnly ticket cookie set by POST /join carries the ticket, so it
+    // never appears in a URL (and so in no proxy's access log). A waitroom on another
+    // origin does not get that cookie (SameSite=Strict): only then the token goes in the URL.
+    var url = this.baseUrl + '/events';
+    if (!sameOrigin(url)) url += '?token=' + encodeURIComponent(this.ticket.token);
     var es = new root.EventSource(url);
     var errors = 0;
     this.source = es;

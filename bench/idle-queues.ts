@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import { createConnection } from 'node:net';
+import { WORK_DIR, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
+import { startRedis } from './lib/redis';
+
+/**
+ * `npm run bench:queues`: the Redis load of many idle queues. Starts its own
+ * redis-server and three replicas (`node dist/cmd/server/main.js`), creates
+ * BENCH_QUEUES queues (default 1000) through the admin API, waits until every
+ * replica serves all of them and the leases have settled, then counts the
+ * commands Redis runs per second while nobody joins (INFO stats,
+ * total_commands_processed, over BENCH_IDLE_SECONDS, default 10). Also counts the
+ * commands run while every replica answers /status for a ticket of every queue:
+ * /status reads the replica's cache, so that figure stays the idle one.
+ * BENCH_STATE_REFRESH_MS sets the replicas' STATE_REFRESH_MS (default: the
+ * service's default), the per-queue fallback re-read that dominates the idle load.
+ * Loopback only; bounded in count and time.
+ */
+const QUEUES = Math.max(1, Math.min(5000, Number(process.env.BENCH_QUEUES ?? 1000)));
+const IDLE_SECONDS = Math.max(2, Math.min(120, Number(process.env.BENCH_IDLE_SECONDS ?? 10)));
+const TOKEN = 'bench-admin-token-0123456789abcdef';
+const REFRESH = process.env.BENCH_STATE_REFRESH_MS;
+/** The staleness bound must be at least twice the refresh period (config.ts); 3x leaves room for one lost read. */
+const refreshEnv: Record<string, string> = REFRESH ? { STATE_REFRESH_MS: REFRESH, STATE_MAX_STALENESS_MS: String(Number(REFRESH) * 3) } : {};
+const ROOT = join(__dirname, '..');
+
+/** One INFO stats read over a raw socket: total_commands_processed. */
+function commandsProcessed(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    s.setTimeout(2000, () => s.destroy(new Error('INFO timed out')));
+    s.on('error', reject);
+    s.on('connect', () => s.write('INFO stats\r\n'));
+    s.on('data', (d) => {
+      buf += d.toString();
+      const m = /total_commands_processed:(\d+)/.exec(buf);
+      if (m) {
+        resolve(Number(m[1]));
+        s.destroy();
+      }
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  const redisPort = Number(new URL(redis.url).port);
+  const replicas: Array<Spawned & { port: number }> = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const p = spawnPinned(`replica-${i}`, SERVER_CORE, process.execPath, [join(ROOT, 'dist', 'cmd', 'server', 'main.js')], {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'test',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        REDIS_URL: redis.url,
+        JWT_SECRET: 'bench-secret-0123456789abcdef0123456789abcdef',
+        ADMIN_TOKENS: `bench:${TOKEN}`,
+        LOG_LEVEL: 'warn',
+        TARGET_URL: 'https://shop.example.com/',
+        ...refreshEnv,
+      });
+      replicas.push({ ...p, port });
+    }
+    for (const r of replicas) {
+      await waitFor(async () => ((await fetch(`http://127.0.0.1:${r.port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 20_000, `replica ${r.port}`).catch(
+        (err: unknown) => {
+          throw new Error(`${(err as Error).message}\n${tailLog(r)}`);
+        },
+      );
+    }
+    const api = `http://127.0.0.1:${replicas[0]!.port}/admin/api/v1`;
+    const started = Date.now();
+    for (let i = 0; i < QUEUES; i++) {
+      const r = await fetch(`${api}/queues`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ id: `q-${i}`, windowSize: 10, intervalSeconds: 5 }),
+      });
+      if (r.status !== 201) throw new Error(`create q-${i}: ${r.status} ${await r.text()}`);
+    }
+    const createdMs = Date.now() - started;
+    const last = `q-${QUEUES - 1}`;
+    for (const r of replicas) {
+      await waitFor(async () => ((await fetch(`http://127.0.0.1:${r.port}/q/${last}/window`)).status === 200 ? true : undefined), 60_000, `${last} on ${r.port}`);
+    }
+    // One ticket per queue, so /status has something to read, then let leases settle.
+    const tokens: string[] = [];
+    for (let i = 0; i < QUEUES; i++) {
+      const r = await fetch(`http://127.0.0.1:${replicas[i % 3]!.port}/q/q-${i}/join`, { method: 'POST' });
+      tokens.push(((await r.json()) as { token: string }).token);
+    }
+    await new Promise((r) => setTimeout(r, 8000));
+
+    const before = await commandsProcessed(redisPort);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idlePerSecond = ((await commandsProcessed(redisPort)) - before) / ((Date.now() - t0) / 1000);
+
+    // /status of every ticket on every replica: read from each replica's cache.
+    const b2 = await commandsProcessed(redisPort);
+    const t2 = Date.now();
+    let answered = 0;
+    const other = new Map<number, number>();
+    for (const r of replicas) {
+      for (const token of tokens) {
+        const s = await fetch(`http://127.0.0.1:${r.port}/status`, { headers: { Authorization: `Bearer ${token}` } });
+        await s.arrayBuffer();
+        if (s.status === 200) answered++;
+        else other.set(s.status, (other.get(s.status) ?? 0) + 1);
+      }
+    }
+    const statusSeconds = (Date.now() - t2) / 1000;
+    const duringStatus = (await commandsProcessed(redisPort)) - b2;
+
+    console.log(`machine: ${machineDescription()}`);
+    console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}`);
+    console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s)`);
+    console.log(`idle Redis load: ${idlePerSecond.toFixed(0)} commands/s over ${IDLE_SECONDS} s (${(idlePerSecond / QUEUES).toFixed(2)} per queue per second, all replicas together)`);
+    console.log(
+      `during ${answered} /status answers in ${statusSeconds.toFixed(1)} s: ${duringStatus} commands, ${(duringStatus / statusSeconds).toFixed(0)}/s (the idle rate: /status makes no Redis call)`,
+    );
+    if (other.size > 0) console.log(`/status answers other than 200: ${JSON.stringify(Object.fromEntries(other))}`);
+    console.log(`logs: ${WORK_DIR}`);
+  } finally {
+    for (const r of replicas) await r.stop();
+    await redis.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
