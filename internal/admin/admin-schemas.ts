@@ -56,6 +56,7 @@ export const OverviewBodySchema = z
         activeWindowCount: z.number().int(),
         mode: z.enum(QUEUE_MODES),
         opensAtMs: z.number().openapi({ description: 'Store-clock epoch ms a pre-queue opens at; 0 for none' }),
+        maxActive: z.number().int().min(0).optional().openapi({ description: 'Capacity cap: at most this many admitted visitors on the site at once; 0 for none' }),
       })
       .strict(),
     leader: z.string().nullable().openapi({ description: 'Lease holder read from the store now; null if nobody leads' }),

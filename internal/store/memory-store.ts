@@ -342,13 +342,13 @@ export class MemoryQueueStore implements QueueStore {
     if (!acc || acc.epoch !== s.epoch) {
       acc = this.cell.occupancy = { epoch: s.epoch, pending: 0, openFrom: s.windowEnd + 1, lastCloseMs: 0, slotUsed: 0, slotDueMs: 0, windows: [], claimed: new Set() };
     }
-    let timedOut = 0;
-    for (const [jti, exp] of this.cell.passes) {
-      if (exp <= now) {
-        this.cell.passes.delete(jti);
-        timedOut++;
-      }
+    // In pass-sweep.lua's order (by exp, then jti), each with its pass.abandoned event as the script appends it.
+    const expired = [...this.cell.passes].filter(([, exp]) => exp <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [jti, exp] of expired) {
+      this.cell.passes.delete(jti);
+      this.appendEvent('pass.abandoned', now, { queue: this.queueId, jti, expMs: exp, reason: 'timed_out' });
     }
+    const timedOut = expired.length;
     if (timedOut > 0) this.cell.onPassesTimedOut?.(timedOut);
     while (acc.windows.length > 0 && acc.windows[0]!.closeMs <= now) {
       const { hi } = acc.windows.shift()!;

@@ -38,6 +38,8 @@
 --           reasons of ensure-queue.lua, which the caller runs next to start a new epoch
 --   An advance (code 1) appends one window.advanced event: tickets fromTicket..toTicket
 --   (old W + 1 .. new W) are admitted from this moment (those not yet issued, when issued).
+--   Any code from 0 on, when the occupancy step ran, appends one pass.abandoned per expired
+--   pass it retired (reason "timed_out").
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
@@ -162,7 +164,13 @@ else
   if not slotUsed then return corrupt('occupancy field slotUsed', a[5]) end
   if not slotDue then return corrupt('occupancy field slotDueMs', a[6]) end
 end
--- Passes past their exp free their place now (counted as pass-sweep.lua counts them).
+-- Passes past their exp free their place now (counted, and each appends one pass.abandoned
+-- event with reason "timed_out", as pass-sweep.lua does: whichever script retires a pass reports it).
+local expired = redis.call('ZRANGE', KEYS[5], '-inf', now, 'BYSCORE', 'WITHSCORES')
+for i = 1, #expired, 2 do
+  emit(KEYS[4], eventMax, 'pass.abandoned', now, string.format('{"queue":%s,"jti":%s,"expMs":%d,"reason":"timed_out"}',
+    cjson.encode(queueId), cjson.encode(expired[i]), tonumber(expired[i + 1])))
+end
 local timedOut = redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 if timedOut > 0 then
   redis.call('HINCRBY', KEYS[6], 'abandoned', timedOut)
