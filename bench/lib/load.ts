@@ -45,7 +45,7 @@ export function runLoad(name: string, spec: LoadSpec): Promise<LoadResult> {
   const args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.durationSec), '-t', '10', '-m', spec.method ?? 'GET'];
   for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}=${v}`);
   args.push(spec.url);
-  const child = spawnPinned(`load-${name}`, LOAD_CORE, process.execPath, args);
+  const child = spawnPinned(`load-${name}`, LOAD_CORE, process.execPath, args, process.env, { captureStdout: true });
   let out = '';
   child.proc.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
   const hardLimit = setTimeout(() => child.proc.kill('SIGKILL'), (spec.durationSec + 30) * 1000);
