@@ -48,6 +48,8 @@ import { measureSse, type SseFigures } from './lib/sse';
  *   BENCH_COMPARE      path of another build's dist/cmd/server/main.js, measured as "waitroom-B"
  *                      in the same rounds: an A/B of a change in one run
  *   BENCH_NODE_ARGS    extra node flags for the waitroom servers (e.g. --cpu-prof --cpu-prof-dir=DIR)
+ *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
+ *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
 
 const ROOT = join(__dirname, '..');
@@ -71,6 +73,7 @@ const GO = process.env.BENCH_GO !== '0';
 const GO_BASELINES = process.env.BENCH_GO_BASELINES || join(ROOT, '..', 'shared', 'baselines');
 const EXPRESS_ONLY = process.env.BENCH_EXPRESS_ONLY === '1';
 const COMPARE = process.env.BENCH_COMPARE ?? '';
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 // Ticker settings for every queue under test: 10 admitted per 2 s keeps nearly every
 // ticket waiting (the common case for /status) and gives the SSE run one advance to time.
@@ -129,6 +132,25 @@ async function measureOnce(t: Target, round: number): Promise<void> {
   s.r.push(r);
   s.cpu.push(r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN);
   samples.set(t.name, s);
+}
+
+/**
+ * The order of one round. With BENCH_COMPARE, the two builds' runs of an
+ * endpoint are adjacent, and which goes first alternates between rounds, so
+ * that the machine's drift (other work starting or stopping) falls on both
+ * sides of each pair alike.
+ */
+function roundOrder(chosen: readonly Target[], round: number): Target[] {
+  if (!COMPARE) return [...chosen];
+  const key = (t: Target) => t.name.replace(/^waitroom(-B)? /, '');
+  const out: Target[] = [];
+  for (const t of chosen) {
+    if (out.includes(t)) continue;
+    const pair = chosen.filter((u) => key(u) === key(t) && u.name.startsWith('waitroom'));
+    if (pair.length < 2) out.push(t);
+    else out.push(...(round % 2 === 1 ? pair : [...pair].reverse()));
+  }
+  return out;
 }
 
 function rowsOf(): Row[] {
@@ -273,7 +295,12 @@ function report(sse: SseFigures | string): void {
     for (const ep of ['GET /status', 'GET /verify', 'POST /join']) {
       const a = rows.find((r) => r.name === `waitroom ${ep}`);
       const b = rows.find((r) => r.name === `waitroom-B ${ep}`);
-      if (a && b) lines.push(`  ${ep}: ${fmt(a.rps / b.rps, 3)}× req/s, CPU/request ${fmt(a.cpuUsPerReq, 1)} vs ${fmt(b.cpuUsPerReq, 1)} µs (${fmt(a.cpuUsPerReq - b.cpuUsPerReq, 1)})`);
+      if (!a || !b) continue;
+      const pairs = a.cpu.map((c, i) => c - b.cpu[i]!);
+      lines.push(
+        `  ${ep}: ${fmt(a.rps / b.rps, 3)}× req/s; CPU/request ${fmt(a.cpuUsPerReq, 1)} vs ${fmt(b.cpuUsPerReq, 1)} µs; ` +
+          `per-round difference ${pairs.map((d) => fmt(d, 1)).join(', ')} µs (median ${fmt(median(pairs), 1)})`,
+      );
     }
   }
   for (const p of ['GET /status', 'POST /join']) {
@@ -366,7 +393,8 @@ async function main(): Promise<void> {
       targets.push({ name: 'express-only POST /join', server: ex.s, spec: { url: `${ex.base}/join`, method: 'POST' } });
     }
 
-    for (let round = 1; round <= ROUNDS; round++) for (const t of targets) await measureOnce(t, round);
+    const chosen = ONLY ? targets.filter((t) => ONLY.test(t.name)) : targets;
+    for (let round = 1; round <= ROUNDS; round++) for (const t of roundOrder(chosen, round)) await measureOnce(t, round);
 
     notes.push(await joinBatching('waitroom', svc.base));
     if (other) notes.push(await joinBatching('waitroom-B', other.base));
