@@ -48,6 +48,10 @@ import { measureSse, type SseFigures } from './lib/sse';
  *   BENCH_COMPARE      path of another build's dist/cmd/server/main.js, measured as "waitroom-B"
  *                      in the same rounds: an A/B of a change in one run
  *   BENCH_NODE_ARGS    extra node flags for the waitroom servers (e.g. --cpu-prof --cpu-prof-dir=DIR)
+ *   BENCH_RATE         offer a fixed overall rate (req/s) instead of saturating: with BENCH_COMPARE,
+ *                      both builds then serve the same load, so their CPU per request is compared
+ *                      at equal event-loop batching (a load generator starved by other work on the
+ *                      machine otherwise changes the batching and with it the CPU per request)
  *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
  *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
@@ -73,6 +77,7 @@ const GO = process.env.BENCH_GO !== '0';
 const GO_BASELINES = process.env.BENCH_GO_BASELINES || join(ROOT, '..', 'shared', 'baselines');
 const EXPRESS_ONLY = process.env.BENCH_EXPRESS_ONLY === '1';
 const COMPARE = process.env.BENCH_COMPARE ?? '';
+const RATE = intSetting('BENCH_RATE', 0, 0, 1_000_000) || undefined;
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 // Ticker settings for every queue under test: 10 admitted per 2 s keeps nearly every
@@ -124,9 +129,9 @@ function median(xs: readonly number[]): number {
 async function measureOnce(t: Target, round: number): Promise<void> {
   process.stderr.write(`bench: round ${round}/${ROUNDS} ${t.name} (warm-up ${WARMUP} s, run ${DURATION} s, ${CONNECTIONS} connections)\n`);
   const tag = t.name.replace(/\W+/g, '-');
-  if (WARMUP > 0) await runLoad(`${tag}-warmup`, { ...t.spec, connections: CONNECTIONS, durationSec: WARMUP });
+  if (WARMUP > 0) await runLoad(`${tag}-warmup`, { ...t.spec, connections: CONNECTIONS, durationSec: WARMUP, rate: RATE });
   const cpu0 = cpuSeconds(t.server.pid);
-  const r = await runLoad(tag, { ...t.spec, connections: CONNECTIONS, durationSec: DURATION });
+  const r = await runLoad(tag, { ...t.spec, connections: CONNECTIONS, durationSec: DURATION, rate: RATE });
   const cpu1 = cpuSeconds(t.server.pid);
   const s = samples.get(t.name) ?? { r: [], cpu: [] };
   s.r.push(r);
@@ -275,7 +280,7 @@ function report(sse: SseFigures | string): void {
     '',
     `machine: ${machineDescription()}`,
     `pinning: ${PINNING ? `servers on core ${SERVER_CORE}; autocannon, redis-server and the orchestrator on the other core` : 'none (taskset or a second core missing): figures are not per core'}`,
-    `runs: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s measured per endpoint, ${ROUNDS} round(s) interleaved; medians`,
+    `runs: ${CONNECTIONS} connections${RATE ? `, a fixed ${RATE} req/s offered` : ''}, ${WARMUP} s warm-up + ${DURATION} s measured per endpoint, ${ROUNDS} round(s) interleaved; medians`,
     '',
     '| server, endpoint | req/s | mean ms | p50 ms | p99 ms | vs baseline | server CPU µs/req | non-2xx | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',

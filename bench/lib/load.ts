@@ -9,6 +9,8 @@ export interface LoadSpec {
   readonly headers?: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly durationSec: number;
+  /** Overall requests per second to offer (autocannon -R); unset: as fast as the server answers. */
+  readonly rate?: number;
 }
 
 export interface LoadResult {
@@ -43,6 +45,7 @@ export function runLoad(name: string, spec: LoadSpec): Promise<LoadResult> {
   const u = new URL(spec.url);
   if (u.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${u.hostname}: loopback only`);
   const args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.durationSec), '-t', '10', '-m', spec.method ?? 'GET'];
+  if (spec.rate !== undefined) args.push('-R', String(spec.rate));
   for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}=${v}`);
   args.push(spec.url);
   const child = spawnPinned(`load-${name}`, LOAD_CORE, process.execPath, args, process.env, { captureStdout: true });

@@ -41,7 +41,22 @@ export interface ApiEndpoints {
  * `status` event, so both are built here.
  */
 export function statusBody(r: StatusResult): StatusBody {
-  return { ...ticketFields(r), pollAfterSeconds: r.pollAfterSeconds };
+  // ticketFields' fields, in its order, then pollAfterSeconds: written out rather than
+  // spread, as the spread's copy showed as ~2% of /status's CPU in a profile.
+  return {
+    queue: r.queue,
+    ticket: r.ticket,
+    position: r.position,
+    status: r.status,
+    ahead: r.ahead,
+    etaSeconds: r.etaSeconds,
+    activeForSeconds: r.activeForSeconds,
+    windowEnd: r.windowEnd,
+    state: r.state,
+    message: r.message,
+    opensAt: r.opensAt,
+    pollAfterSeconds: r.pollAfterSeconds,
+  };
 }
 
 /** The fields /join and /status share, in one order. */

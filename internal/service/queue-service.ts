@@ -159,13 +159,21 @@ export class QueueService {
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
     const view = viewTicket(claims.ticket, windowOf(snap), now);
+    const notice = this.notice(snap);
+    // Field by field rather than `...view`: this runs on every /status and every SSE push.
     return {
       queue: this.d.queueId,
       ticket: claims.ticket,
       windowEnd: snap.windowEnd,
       pollAfterSeconds: Math.ceil(pollAfterMs(view, snap, now) / 1000),
-      ...view,
-      ...this.notice(snap),
+      status: view.status,
+      position: view.position,
+      ahead: view.ahead,
+      etaSeconds: view.etaSeconds,
+      activeForSeconds: view.activeForSeconds,
+      state: notice.state,
+      message: notice.message,
+      opensAt: notice.opensAt,
     };
   }
 }
