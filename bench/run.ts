@@ -52,6 +52,9 @@ import { measureSse, type SseFigures } from './lib/sse';
  *                      both builds then serve the same load, so their CPU per request is compared
  *                      at equal event-loop batching (a load generator starved by other work on the
  *                      machine otherwise changes the batching and with it the CPU per request)
+ *   BENCH_QUEUES       N > 0 adds "waitroom-mq": one server with N queues defined (made through the
+ *                      admin API, /admin/api/v1/queues) and GET /status for a queue chosen at random
+ *                      on every request; skipped with a note on a build without that API
  *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
  *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
@@ -77,6 +80,7 @@ const GO = process.env.BENCH_GO !== '0';
 const GO_BASELINES = process.env.BENCH_GO_BASELINES || join(ROOT, '..', 'shared', 'baselines');
 const EXPRESS_ONLY = process.env.BENCH_EXPRESS_ONLY === '1';
 const COMPARE = process.env.BENCH_COMPARE ?? '';
+const QUEUES = intSetting('BENCH_QUEUES', 0, 0, 10_000);
 const RATE = intSetting('BENCH_RATE', 0, 0, 1_000_000) || undefined;
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -324,6 +328,45 @@ function report(sse: SseFigures | string): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/**
+ * Many queues on one server: N queues made through the admin API, each with
+ * enough tickets that its last one waits, and GET /status with one of those
+ * tickets chosen at random per request (so every request looks up its queue).
+ * Returns a note instead when this build has no admin queue API.
+ */
+async function addMultiQueue(env: NodeJS.ProcessEnv, n: number): Promise<Spawned | string> {
+  const adminToken = randomBytes(24).toString('hex');
+  const svc = await startService('waitroom-mq', [...NODE_ARGS, SERVER_ENTRY], { ...env, QUEUE_ID: 'bench-mq', ADMIN_TOKEN: adminToken });
+  const auth = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
+  const probe = await fetch(`${svc.base}/admin/api/v1/queues`, { headers: auth });
+  if (probe.status !== 200) {
+    await svc.s.stop();
+    return `multi-queue run skipped: GET /admin/api/v1/queues answered ${probe.status} (this build has no queue admin API)`;
+  }
+  const tokens: string[] = [];
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, async (_, j) => {
+        const id = `bench-q${i + j}`;
+        const body = { id, name: id, windowSize: WINDOW_SIZE, intervalSeconds: WINDOW_INTERVAL_S, activeWindowCount: ACTIVE_WINDOW_COUNT };
+        const made = await fetch(`${svc.base}/admin/api/v1/queues`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+        if (made.status !== 201) throw new Error(`POST /admin/api/v1/queues answered ${made.status}: ${(await made.text()).slice(0, 200)}`);
+        // 2·S + 1 tickets: the last one waits at least two intervals (the run is longer, so it may
+        // turn active or expire on some queues: every answer is a 200 either way).
+        let last = '';
+        for (let k = 0; k < 2 * WINDOW_SIZE + 1; k++) {
+          const r = await fetch(`${svc.base}/q/${id}/join`, { method: 'POST' });
+          if (r.status !== 201) throw new Error(`POST /q/${id}/join answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+          last = ((await r.json()) as { token: string }).token;
+        }
+        tokens.push(last);
+      }),
+    );
+  }
+  targets.push({ name: `waitroom-mq GET /status (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/status`, tokens } });
+  return svc.s;
+}
+
 async function main(): Promise<void> {
   pinSelf();
   process.stderr.write(`bench: building dist/ (work dir ${WORK_DIR})\n`);
@@ -410,6 +453,17 @@ async function main(): Promise<void> {
       for (const s of started) if (s !== svc.s && s !== redis) await s.stop();
       process.stderr.write(`bench: SSE with ${SSE_STREAMS} streams\n`);
       sse = await measureSse(svc.base, await joinMany(svc.base, SSE_STREAMS), svc.s.pid, WINDOW_INTERVAL_S * 1000);
+    }
+    // Many queues last, and alone: their tickers would otherwise add background work to the server core.
+    if (QUEUES > 0) {
+      for (const s of started) if (s !== redis) await s.stop();
+      const mq = await addMultiQueue(env, QUEUES);
+      if (typeof mq === 'string') notes.push(mq);
+      else {
+        started.push(mq);
+        for (let round = 1; round <= ROUNDS; round++) await measureOnce(targets.at(-1)!, round);
+        await mq.stop();
+      }
     }
     ok = true;
   } finally {
