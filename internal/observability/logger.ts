@@ -85,7 +85,7 @@ export function createLogger(o: LoggerOptions): Logger {
               if (lvl >= ERROR_LEVEL) buffered.flush();
             },
           }
-        : undefined,
+        : {},
     },
     destination,
   );
