@@ -40,14 +40,16 @@ function prettyStream(): pino.DestinationStream {
  * 250 ms, whichever comes first, instead of one write(2) per line: on the hot
  * routes a sampled line cost as much CPU as ~5 requests, nearly all of it in
  * the system call (a CPU profile of GET /status put 9% of the busy time in
- * logging at the default 1% sample rate; docs/benchmarks.md). Error and fatal
- * lines flush the buffer at once, and pino flushes synchronously on process
- * exit, so only a SIGKILL or a power cut can lose the last 250 ms of info lines.
+ * logging at the default 1% sample rate; docs/benchmarks.md). Warning, error and
+ * fatal lines flush the buffer at once (warnings are few: start-up, and hot-route
+ * refusals at most once a second per route and code), and pino flushes
+ * synchronously on process exit, so only a SIGKILL or a power cut can lose the
+ * last 250 ms of info lines.
  */
 const BUFFER_BYTES = 4096;
 const FLUSH_EVERY_MS = 250;
-/** pino's numeric level for "error". */
-const ERROR_LEVEL = 50;
+/** pino's numeric level for "warn": this level and above are written at once. */
+const FLUSH_LEVEL = 40;
 
 /**
  * The process logger. Authorization headers, cookies and tokens are redacted
@@ -82,7 +84,7 @@ export function createLogger(o: LoggerOptions): Logger {
         ? {
             logMethod(args, method, lvl) {
               method.apply(this, args);
-              if (lvl >= ERROR_LEVEL) buffered.flush();
+              if (lvl >= FLUSH_LEVEL) buffered.flush();
             },
           }
         : {},
