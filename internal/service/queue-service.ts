@@ -76,7 +76,23 @@ export class QueueService {
     const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
-    return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view, ...this.notice(snapshot) };
+    const notice = this.notice(snapshot);
+    // Field by field rather than `...view`: this runs on every join.
+    return {
+      token,
+      queue: this.d.queueId,
+      ticket,
+      windowEnd: snapshot.windowEnd,
+      expiresAt: claims.exp,
+      status: view.status,
+      position: view.position,
+      ahead: view.ahead,
+      etaSeconds: view.etaSeconds,
+      activeForSeconds: view.activeForSeconds,
+      state: notice.state,
+      message: notice.message,
+      opensAt: notice.opensAt,
+    };
   }
 
   /** The queue's state, message and opening time as visitors see them. */
@@ -159,13 +175,21 @@ export class QueueService {
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
     const view = viewTicket(claims.ticket, windowOf(snap), now);
+    const notice = this.notice(snap);
+    // Field by field rather than `...view`: this runs on every /status and every SSE push.
     return {
       queue: this.d.queueId,
       ticket: claims.ticket,
       windowEnd: snap.windowEnd,
       pollAfterSeconds: Math.ceil(pollAfterMs(view, snap, now) / 1000),
-      ...view,
-      ...this.notice(snap),
+      status: view.status,
+      position: view.position,
+      ahead: view.ahead,
+      etaSeconds: view.etaSeconds,
+      activeForSeconds: view.activeForSeconds,
+      state: notice.state,
+      message: notice.message,
+      opensAt: notice.opensAt,
     };
   }
 }
