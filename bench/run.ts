@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildGoBaseline, goJoin, startGoBaseline } from './lib/go-baseline';
 import { runLoad, type LoadResult, type LoadSpec } from './lib/load';
 import {
   PINNING,
@@ -21,20 +22,41 @@ import { startRedis } from './lib/redis';
 import { measureSse, type SseFigures } from './lib/sse';
 
 /**
- * `npm run bench`: the per-core speed of the hot endpoints, each as a ratio to
- * a bare node:http hello world measured in the same run (docs/benchmarks.md).
+ * `npm run bench`: the per-core speed of the hot endpoints, side by side with
+ * the original Go design and a bare node:http hello world in the same run
+ * (docs/benchmarks.md).
  *
  * Starts its own redis-server, the built service (`node dist/cmd/server/main.js`),
- * the baseline, and a pure-Express variant of the service for the hot-path
- * analysis. The servers run on core 0; autocannon, Redis and this script on
- * core 1 (when two cores exist). Loopback only; every run is bounded by
- * BENCH_DURATION and a hard kill.
+ * the Go design (built from `../shared/baselines/`, see bench/lib/go-baseline.ts;
+ * skipped with one line where Go cannot be installed) and the baseline. Every
+ * server runs on core 0 (the Go design with GOMAXPROCS=1); autocannon runs as a
+ * separate process on core 1, with Redis and this script. Every server stays up
+ * for the whole run and the rounds interleave them (A B C, A B C), so that
+ * slow drift on a shared machine hits all of them alike; the table gives the
+ * median of the rounds. Loopback only; every run is bounded by BENCH_DURATION
+ * and a hard kill.
  *
  * Environment (all optional):
- *   BENCH_DURATION     seconds per measured run (default 10; 1-120; 1-2 is a CI smoke run)
- *   BENCH_WARMUP       seconds of discarded load before each run (default min(3, duration))
+ *   BENCH_DURATION     seconds per measured run (default 8; 1-120; 1-2 is a CI smoke run)
+ *   BENCH_WARMUP       seconds of discarded load before each run (default min(2, duration))
+ *   BENCH_ROUNDS       rounds over every server and endpoint; medians are reported (default 2; 1-9)
  *   BENCH_CONNECTIONS  concurrent connections (default 50; 1-1000)
  *   BENCH_SSE_STREAMS  SSE streams for the memory and fan-out figures (default 10000, 1000 when BENCH_DURATION < 5; 0 skips)
+ *   BENCH_GO_BASELINES folder with build-session-queue.sh and session-queue/ (default ../shared/baselines
+ *                      beside the repository); BENCH_GO=0 skips the Go design
+ *   BENCH_EXPRESS_ONLY 1 adds the pure-Express variant of the service (the analysis behind the hot path)
+ *   BENCH_COMPARE      path of another build's dist/cmd/server/main.js, measured as "waitroom-B"
+ *                      in the same rounds: an A/B of a change in one run
+ *   BENCH_NODE_ARGS    extra node flags for the waitroom servers (e.g. --cpu-prof --cpu-prof-dir=DIR)
+ *   BENCH_RATE         offer a fixed overall rate (req/s) instead of saturating: with BENCH_COMPARE,
+ *                      both builds then serve the same load, so their CPU per request is compared
+ *                      at equal event-loop batching (a load generator starved by other work on the
+ *                      machine otherwise changes the batching and with it the CPU per request)
+ *   BENCH_QUEUES       N > 0 adds "waitroom-mq": one server with N queues defined (made through the
+ *                      admin API, /admin/api/v1/queues) and GET /status for a queue chosen at random
+ *                      on every request; skipped with a note on a build without that API
+ *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
+ *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
 
 const ROOT = join(__dirname, '..');
@@ -49,38 +71,122 @@ function intSetting(name: string, fallback: number, min: number, max: number): n
   return n;
 }
 
-const DURATION = intSetting('BENCH_DURATION', 10, 1, 120);
-const WARMUP = intSetting('BENCH_WARMUP', Math.min(3, DURATION), 0, 60);
+const DURATION = intSetting('BENCH_DURATION', 8, 1, 120);
+const WARMUP = intSetting('BENCH_WARMUP', Math.min(2, DURATION), 0, 60);
+const ROUNDS = intSetting('BENCH_ROUNDS', 2, 1, 9);
 const CONNECTIONS = intSetting('BENCH_CONNECTIONS', 50, 1, 1000);
 const SSE_STREAMS = intSetting('BENCH_SSE_STREAMS', DURATION < 5 ? 1000 : 10_000, 0, 15_000);
-// Ticker settings for the service under test: 10 admitted per 2 s keeps nearly every
+const GO = process.env.BENCH_GO !== '0';
+const GO_BASELINES = process.env.BENCH_GO_BASELINES || join(ROOT, '..', 'shared', 'baselines');
+const EXPRESS_ONLY = process.env.BENCH_EXPRESS_ONLY === '1';
+const COMPARE = process.env.BENCH_COMPARE ?? '';
+const QUEUES = intSetting('BENCH_QUEUES', 0, 0, 10_000);
+const RATE = intSetting('BENCH_RATE', 0, 0, 1_000_000) || undefined;
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+// Ticker settings for every queue under test: 10 admitted per 2 s keeps nearly every
 // ticket waiting (the common case for /status) and gives the SSE run one advance to time.
 const WINDOW_SIZE = 10;
 const WINDOW_INTERVAL_S = 2;
+const ACTIVE_WINDOW_COUNT = 2;
+/**
+ * Tickets joined before the /status ticket, so that it is still waiting at the end
+ * of the run: at 10 per 2 s, 3,000 tickets ahead take 10 minutes to admit.
+ */
+const STATUS_QUEUE_AHEAD = 3000;
+
+type Spec = Omit<LoadSpec, 'connections' | 'durationSec'>;
+
+/** One server and endpoint, measured once per round. */
+interface Target {
+  readonly name: string;
+  readonly server: Spawned;
+  readonly spec: Spec;
+}
 
 interface Row {
   readonly name: string;
-  readonly r: LoadResult;
+  readonly rounds: LoadResult[];
+  readonly cpu: number[];
+  /** Medians over the rounds. */
+  readonly rps: number;
+  readonly meanMs: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
   readonly cpuUsPerReq: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly ok: number;
 }
 
-const rows: Row[] = [];
+const targets: Target[] = [];
+const samples = new Map<string, { r: LoadResult[]; cpu: number[] }>();
 const notes: string[] = [];
 
-async function measure(name: string, server: Spawned, spec: Omit<LoadSpec, 'connections' | 'durationSec'>): Promise<Row> {
-  process.stderr.write(`bench: ${name} (warm-up ${WARMUP} s, run ${DURATION} s, ${CONNECTIONS} connections)\n`);
-  if (WARMUP > 0) await runLoad(`${name}-warmup`.replace(/\W+/g, '-'), { ...spec, connections: CONNECTIONS, durationSec: WARMUP });
-  const cpu0 = cpuSeconds(server.pid);
-  const r = await runLoad(name.replace(/\W+/g, '-'), { ...spec, connections: CONNECTIONS, durationSec: DURATION });
-  const cpu1 = cpuSeconds(server.pid);
-  const row = { name, r, cpuUsPerReq: r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN };
-  rows.push(row);
-  return row;
+function median(xs: readonly number[]): number {
+  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function startService(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ s: Spawned; base: string }> {
+async function measureOnce(t: Target, round: number): Promise<void> {
+  process.stderr.write(`bench: round ${round}/${ROUNDS} ${t.name} (warm-up ${WARMUP} s, run ${DURATION} s, ${CONNECTIONS} connections)\n`);
+  const tag = t.name.replace(/\W+/g, '-');
+  if (WARMUP > 0) await runLoad(`${tag}-warmup`, { ...t.spec, connections: CONNECTIONS, durationSec: WARMUP, rate: RATE });
+  const cpu0 = cpuSeconds(t.server.pid);
+  const r = await runLoad(tag, { ...t.spec, connections: CONNECTIONS, durationSec: DURATION, rate: RATE });
+  const cpu1 = cpuSeconds(t.server.pid);
+  const s = samples.get(t.name) ?? { r: [], cpu: [] };
+  s.r.push(r);
+  s.cpu.push(r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN);
+  samples.set(t.name, s);
+}
+
+/**
+ * The order of one round. With BENCH_COMPARE, the two builds' runs of an
+ * endpoint are adjacent, and which goes first alternates between rounds, so
+ * that the machine's drift (other work starting or stopping) falls on both
+ * sides of each pair alike.
+ */
+function roundOrder(chosen: readonly Target[], round: number): Target[] {
+  if (!COMPARE) return [...chosen];
+  const key = (t: Target) => t.name.replace(/^waitroom(-B)? /, '');
+  const out: Target[] = [];
+  for (const t of chosen) {
+    if (out.includes(t)) continue;
+    const pair = chosen.filter((u) => key(u) === key(t) && u.name.startsWith('waitroom'));
+    if (pair.length < 2) out.push(t);
+    else out.push(...(round % 2 === 1 ? pair : [...pair].reverse()));
+  }
+  return out;
+}
+
+function rowsOf(): Row[] {
+  return targets
+    .filter((t) => samples.has(t.name))
+    .map((t) => {
+      const s = samples.get(t.name)!;
+      const m = (f: (r: LoadResult) => number) => median(s.r.map(f));
+      return {
+        name: t.name,
+        rounds: s.r,
+        cpu: s.cpu,
+        rps: m((r) => r.rps),
+        meanMs: m((r) => r.meanMs),
+        p50Ms: m((r) => r.p50Ms),
+        p99Ms: m((r) => r.p99Ms),
+        cpuUsPerReq: median(s.cpu),
+        non2xx: s.r.reduce((a, r) => a + r.non2xx, 0),
+        errors: s.r.reduce((a, r) => a + r.errors, 0),
+        ok: s.r.reduce((a, r) => a + r.ok, 0),
+      };
+    });
+}
+
+async function startService(name: string, entry: string[], env: NodeJS.ProcessEnv): Promise<{ s: Spawned; base: string }> {
   const port = await freePort();
-  const s = spawnPinned(name, SERVER_CORE, process.execPath, args, { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) });
+  const s = spawnPinned(name, SERVER_CORE, process.execPath, entry, { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) });
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitFor(async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined), 20_000, `${name} ready`);
@@ -105,7 +211,7 @@ async function routeExists(base: string, method: string, path: string): Promise<
 }
 
 /** GET /verify needs an admission pass: claim one with an active ticket. */
-async function verifySpec(base: string, activeToken: string): Promise<Omit<LoadSpec, 'connections' | 'durationSec'> | string> {
+async function verifySpec(base: string, activeToken: string): Promise<Spec | string> {
   if (!(await routeExists(base, 'GET', '/verify'))) return 'GET /verify does not exist in this build';
   const claim = await fetch(`${base}/claim`, { method: 'POST', headers: { Authorization: `Bearer ${activeToken}` } });
   if (claim.status !== 200) return `POST /claim answered ${claim.status}: ${(await claim.text()).slice(0, 200)}`;
@@ -116,6 +222,27 @@ async function verifySpec(base: string, activeToken: string): Promise<Omit<LoadS
 }
 
 /** Tickets per Redis round trip over the whole run, from the service's own histogram. */
+async function joinBatching(name: string, base: string): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (metric: string) => Number(new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+  const sum = value('waitroom_join_batch_size_sum');
+  const count = value('waitroom_join_batch_size_count');
+  return `${name} POST /join batching: ${fmt(sum)} tickets in ${fmt(count)} join.lua calls, ${fmt(sum / count, 1)} tickets per Redis round trip`;
+}
+
+async function joinMany(base: string, n: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < n; i += 200) {
+    const batch = await Promise.all(Array.from({ length: Math.min(200, n - i) }, () => joinQueue(base)));
+    tokens.push(...batch.map((j) => j.token));
+  }
+  return tokens;
+}
+
+/**
+ * A waitroom build as it ships, with its three hot endpoints as targets:
+ * /status for a waiting ticket, /verify with a claimed pass, /join.
+ */
 const BENCH_ADMIN_TOKEN = randomBytes(24).toString('hex');
 
 /** A queue with maxActive and originHealth (probing this same server's /livez), and a waiting ticket of it. */
@@ -141,51 +268,89 @@ async function cappedWaitingTicket(base: string): Promise<{ token: string } | st
   return { token };
 }
 
-async function joinBatching(base: string): Promise<string> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
-  const sum = value('waitroom_join_batch_size_sum');
-  const count = value('waitroom_join_batch_size_count');
-  return `POST /join batching: ${fmt(sum)} tickets in ${fmt(count)} join.lua calls, ${fmt(sum / count, 1)} tickets per Redis round trip`;
-}
-
-async function joinMany(base: string, n: number): Promise<string[]> {
-  const tokens: string[] = [];
-  for (let i = 0; i < n; i += 200) {
-    const batch = await Promise.all(Array.from({ length: Math.min(200, n - i) }, () => joinQueue(base)));
-    tokens.push(...batch.map((j) => j.token));
+async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, queueId: string): Promise<{ s: Spawned; base: string }> {
+  const svc = await startService(name, [...NODE_ARGS, entry], { ...env, QUEUE_ID: queueId });
+  const active = await joinQueue(svc.base); // ticket 1 of a new queue: W = S, so it is active
+  // Claim at once: the ticket expires after K windows, the pass lives PASS_TTL (15 min).
+  const verify = await verifySpec(svc.base, active.token);
+  const waiting = (await joinMany(svc.base, STATUS_QUEUE_AHEAD)).at(-1)!;
+  targets.push({ name: `${name} GET /status`, server: svc.s, spec: { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${waiting}` } } });
+  if (typeof verify === 'string') notes.push(`${name} GET /verify skipped: ${verify}`);
+  else targets.push({ name: `${name} GET /verify`, server: svc.s, spec: verify });
+  targets.push({ name: `${name} POST /join`, server: svc.s, spec: { url: `${svc.base}/join`, method: 'POST' } });
+  // A/B: the same /status of a queue with a capacity cap and an origin probe on. Both are
+  // settings the scripts and the leader use; /status must stay arithmetic on the cached window.
+  if (name === 'waitroom') {
+    const capped = await cappedWaitingTicket(svc.base);
+    if (typeof capped === 'string') notes.push(`GET /status with a cap skipped: ${capped}`);
+    else targets.push({ name: 'waitroom GET /status (cap + origin probe on)', server: svc.s, spec: { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } } });
   }
-  return tokens;
+  return svc;
 }
 
 function fmt(n: number, digits = 0): string {
   return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
 }
 
+/** The issue-15 targets: waitroom against the Go design, per core, in this run. */
+function ratioLines(rows: readonly Row[], wr: string): string[] {
+  const get = (n: string) => rows.find((r) => r.name === n);
+  const goStatus = get('go GET /status');
+  const goJoin = get('go POST /join');
+  if (!goStatus) return [];
+  const lines = ['', `| ${wr} ÷ Go design | req/s | server CPU per request | p99 (ms, ${wr} vs Go) | target |`, '|---|---:|---:|---:|---|'];
+  const line = (label: string, w: Row | undefined, g: Row | undefined, target: string) => {
+    if (!w || !g) return;
+    lines.push(`| ${label} | ${fmt(w.rps / g.rps, 2)}× | ${fmt(w.cpuUsPerReq / g.cpuUsPerReq, 2)}× | ${fmt(w.p99Ms)} vs ${fmt(g.p99Ms)} | ${target} |`);
+  };
+  line('GET /status vs Go /status', get(`${wr} GET /status`), goStatus, '≥ 1.5× req/s, ≤ 0.67× CPU, p99 ≤ Go');
+  line('POST /join vs Go /join', get(`${wr} POST /join`), goJoin, '≥ 1.2× req/s');
+  line('GET /verify vs Go /status', get(`${wr} GET /verify`), goStatus, '≥ 2× req/s');
+  return lines;
+}
+
 function report(sse: SseFigures | string): void {
-  const baseline = rows.find((r) => r.name.startsWith('baseline'))?.r.rps ?? NaN;
+  const rows = rowsOf();
+  const baseline = rows.find((r) => r.name.startsWith('baseline'))?.rps ?? NaN;
   const lines = [
     '',
     `machine: ${machineDescription()}`,
     `pinning: ${PINNING ? `servers on core ${SERVER_CORE}; autocannon, redis-server and the orchestrator on the other core` : 'none (taskset or a second core missing): figures are not per core'}`,
-    `runs: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s measured per endpoint`,
+    `runs: ${CONNECTIONS} connections${RATE ? `, a fixed ${RATE} req/s offered` : ''}, ${WARMUP} s warm-up + ${DURATION} s measured per endpoint, ${ROUNDS} round(s) interleaved; medians`,
     '',
     '| server, endpoint | req/s | mean ms | p50 ms | p99 ms | vs baseline | server CPU µs/req | non-2xx | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
-      ({ name, r, cpuUsPerReq }) =>
-        `| ${name} | ${fmt(r.rps)} | ${fmt(r.meanMs, 2)} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.rps / baseline, 2)}× | ${fmt(cpuUsPerReq, 1)} | ${r.non2xx} | ${r.errors} |`,
+      (r) =>
+        `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.meanMs, 2)} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.rps / baseline, 2)}× | ${fmt(r.cpuUsPerReq, 1)} | ${r.non2xx} | ${r.errors} |`,
     ),
   ];
-  const hot = (p: string) => rows.find((r) => r.name === `waitroom ${p}`);
-  const exp = (p: string) => rows.find((r) => r.name === `express-only ${p}`);
-  const plain = hot('GET /status');
+  if (ROUNDS > 1) {
+    lines.push('', 'per round (req/s @ CPU µs/req):');
+    for (const r of rows) lines.push(`  ${r.name}: ${r.rounds.map((x, i) => `${fmt(x.rps)} @ ${fmt(r.cpu[i]!, 1)}`).join(', ')}`);
+  }
+  const plain = rows.find((r) => r.name === 'waitroom GET /status');
   const ab = rows.find((r) => r.name === 'waitroom GET /status (cap + origin probe on)');
-  if (plain && ab) lines.push(`GET /status with a cap and an origin probe on vs off: ${fmt(ab.r.rps / plain.r.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
+  if (plain && ab) lines.push(`GET /status with a cap and an origin probe on vs off: ${fmt(ab.rps / plain.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
+  lines.push(...ratioLines(rows, 'waitroom'));
+  if (COMPARE) {
+    lines.push(...ratioLines(rows, 'waitroom-B'));
+    lines.push('', 'A/B (waitroom ÷ waitroom-B, same rounds):');
+    for (const ep of ['GET /status', 'GET /verify', 'POST /join']) {
+      const a = rows.find((r) => r.name === `waitroom ${ep}`);
+      const b = rows.find((r) => r.name === `waitroom-B ${ep}`);
+      if (!a || !b) continue;
+      const pairs = a.cpu.map((c, i) => c - b.cpu[i]!);
+      lines.push(
+        `  ${ep}: ${fmt(a.rps / b.rps, 3)}× req/s; CPU/request ${fmt(a.cpuUsPerReq, 1)} vs ${fmt(b.cpuUsPerReq, 1)} µs; ` +
+          `per-round difference ${pairs.map((d) => fmt(d, 1)).join(', ')} µs (median ${fmt(median(pairs), 1)})`,
+      );
+    }
+  }
   for (const p of ['GET /status', 'POST /join']) {
-    const h = hot(p);
-    const e = exp(p);
-    if (h && e) lines.push(`hot path vs express-only, ${p}: ${fmt(h.r.rps / e.r.rps, 2)}× req/s, ${fmt(e.cpuUsPerReq - h.cpuUsPerReq, 1)} µs less CPU per request`);
+    const h = rows.find((r) => r.name === `waitroom ${p}`);
+    const e = rows.find((r) => r.name === `express-only ${p}`);
+    if (h && e) lines.push(`hot path vs express-only, ${p}: ${fmt(h.rps / e.rps, 2)}× req/s, ${fmt(e.cpuUsPerReq - h.cpuUsPerReq, 1)} µs less CPU per request`);
   }
   if (typeof sse === 'string') lines.push(`SSE: skipped (${sse})`);
   else {
@@ -198,25 +363,79 @@ function report(sse: SseFigures | string): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/**
+ * Many queues on one server: N queues made through the admin API, each with
+ * enough tickets that its last one waits, and GET /status with one of those
+ * tickets chosen at random per request (so every request looks up its queue).
+ * Returns a note instead when this build has no admin queue API.
+ */
+async function addMultiQueue(env: NodeJS.ProcessEnv, n: number): Promise<Spawned | string> {
+  const adminToken = randomBytes(24).toString('hex');
+  const svc = await startService('waitroom-mq', [...NODE_ARGS, SERVER_ENTRY], { ...env, QUEUE_ID: 'bench-mq', ADMIN_TOKEN: adminToken });
+  const auth = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
+  const probe = await fetch(`${svc.base}/admin/api/v1/queues`, { headers: auth });
+  if (probe.status !== 200) {
+    await svc.s.stop();
+    return `multi-queue run skipped: GET /admin/api/v1/queues answered ${probe.status} (this build has no queue admin API)`;
+  }
+  const tokens: string[] = [];
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, async (_, j) => {
+        const id = `bench-q${i + j}`;
+        const body = { id, name: id, windowSize: WINDOW_SIZE, intervalSeconds: WINDOW_INTERVAL_S, activeWindowCount: ACTIVE_WINDOW_COUNT };
+        const made = await fetch(`${svc.base}/admin/api/v1/queues`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+        if (made.status !== 201) throw new Error(`POST /admin/api/v1/queues answered ${made.status}: ${(await made.text()).slice(0, 200)}`);
+        // 2·S + 1 tickets: the last one waits at least two intervals (the run is longer, so it may
+        // turn active or expire on some queues: every answer is a 200 either way).
+        let last = '';
+        for (let k = 0; k < 2 * WINDOW_SIZE + 1; k++) {
+          const r = await fetch(`${svc.base}/q/${id}/join`, { method: 'POST' });
+          if (r.status !== 201) throw new Error(`POST /q/${id}/join answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+          last = ((await r.json()) as { token: string }).token;
+        }
+        tokens.push(last);
+      }),
+    );
+  }
+  targets.push({ name: `waitroom-mq GET /status (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/status`, tokens } });
+  return svc.s;
+}
+
 async function main(): Promise<void> {
   pinSelf();
   process.stderr.write(`bench: building dist/ (work dir ${WORK_DIR})\n`);
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'copy-assets.js')], { cwd: ROOT, stdio: 'inherit' });
+  const goBinary = GO ? await buildGoBaseline(GO_BASELINES, join(ROOT, 'node_modules', '.cache', 'waitroom-bench')) : { skipped: 'BENCH_GO=0' };
+  if (typeof goBinary !== 'string') {
+    process.stderr.write(`bench: Go design skipped: ${goBinary.skipped}\n`);
+    notes.push(`Go design skipped: ${goBinary.skipped}`);
+  }
 
   const redis = await startRedis();
   const started: Spawned[] = [redis];
   const cleanups: Array<() => void> = [];
   let sse: SseFigures | string = 'not measured';
+  let ok = false;
   try {
-    // 1. The baseline, on the same core, in the same run.
+    // The baseline, on the same core, in the same run.
     const helloPort = await freePort();
     const hello = spawnPinned('hello', SERVER_CORE, process.execPath, [...TSX, join(__dirname, 'servers', 'hello.ts'), String(helloPort)]);
     started.push(hello);
     const helloUrl = `http://127.0.0.1:${helloPort}/`;
     await waitFor(async () => ((await fetch(helloUrl)).ok ? true : undefined), 15_000, 'baseline server');
-    await measure('baseline node:http hello', hello, { url: helloUrl });
-    await hello.stop();
+    targets.push({ name: 'baseline node:http hello', server: hello, spec: { url: helloUrl } });
+
+    // The Go design: same Redis, same core (GOMAXPROCS=1), same ticker settings.
+    if (typeof goBinary === 'string') {
+      const go = await startGoBaseline(goBinary, redis.url, { windowSize: WINDOW_SIZE, intervalSeconds: WINDOW_INTERVAL_S, activeWindowCount: ACTIVE_WINDOW_COUNT });
+      started.push(go.server);
+      let waiting = '';
+      for (let i = 0; i < 2 * WINDOW_SIZE + 1; i++) waiting = await goJoin(go.base);
+      targets.push({ name: 'go GET /status', server: go.server, spec: { url: `${go.base}/status`, headers: { Authorization: `Bearer ${waiting}` } } });
+      targets.push({ name: 'go POST /join', server: go.server, spec: { url: `${go.base}/join`, method: 'POST' } });
+    }
 
     // Production mode requires pass signing keys: one ES256 key, made for this run only.
     const keysDir = mkdtempSync(join(tmpdir(), 'waitroom-bench-keys-'));
@@ -232,53 +451,65 @@ async function main(): Promise<void> {
       ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
       WINDOW_SIZE: String(WINDOW_SIZE),
       WINDOW_INTERVAL: String(WINDOW_INTERVAL_S),
+      ACTIVE_WINDOW_COUNT: String(ACTIVE_WINDOW_COUNT),
       LOG_LEVEL: 'info',
       // All load comes from 127.0.0.1: a join limit that never refuses, so each join still
       // pays for it (bench/join-limit.ts compares with the limit off).
       JOIN_LIMIT_BURST: '1000000000',
       JOIN_LIMIT_RATE: '1000000',
-      // Every SSE stream comes from 127.0.0.1; the per-IP cap (once /events exists) must not refuse them.
+      // Every SSE stream comes from 127.0.0.1; the per-IP cap must not refuse them.
       SSE_MAX_STREAMS_PER_IP: String(Math.max(SSE_STREAMS, 1) + 100),
     };
 
-    // 2. The service as it ships: node:http hot path in front of Express.
-    const svc = await startService('waitroom', [SERVER_ENTRY], { ...env, QUEUE_ID: 'bench-hot' });
+    // The service as it ships: node:http hot path in front of Express.
+    const svc = await addWaitroom('waitroom', SERVER_ENTRY, env, 'bench-hot');
     started.push(svc.s);
-    const active = await joinQueue(svc.base); // ticket 1 of a new queue: W = S, so it is active
-    // Claim at once: the ticket expires after K windows, the pass lives PASS_TTL (15 min).
-    const verify = await verifySpec(svc.base, active.token);
-    const waiting = (await joinMany(svc.base, 2 * WINDOW_SIZE)).at(-1)!;
-    await measure('waitroom GET /status', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${waiting}` } });
-    // A/B: the same /status of a queue with a capacity cap and an origin probe on. Both are
-    // settings the scripts and the leader use; /status must stay arithmetic on the cached window.
-    const capped = await cappedWaitingTicket(svc.base);
-    if (typeof capped === 'string') notes.push(`GET /status with a cap skipped: ${capped}`);
-    else await measure('waitroom GET /status (cap + origin probe on)', svc.s, { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } });
-    if (typeof verify === 'string') notes.push(`GET /verify skipped: ${verify}`);
-    else await measure('waitroom GET /verify', svc.s, verify);
-    await measure('waitroom POST /join', svc.s, { url: `${svc.base}/join`, method: 'POST' });
-    notes.push(await joinBatching(svc.base));
+    let other: { s: Spawned; base: string } | undefined;
+    if (COMPARE) {
+      other = await addWaitroom('waitroom-B', COMPARE, env, 'bench-compare');
+      started.push(other.s);
+    }
+    if (EXPRESS_ONLY) {
+      // The same service with every route through Express (the analysis behind the hot path).
+      const ex = await startService('express-only', [...TSX, join(__dirname, 'servers', 'express-only.ts')], { ...env, QUEUE_ID: 'bench-express' });
+      started.push(ex.s);
+      const exWaiting = (await joinMany(ex.base, 2 * WINDOW_SIZE + 1)).at(-1)!;
+      targets.push({ name: 'express-only GET /status', server: ex.s, spec: { url: `${ex.base}/status`, headers: { Authorization: `Bearer ${exWaiting}` } } });
+      targets.push({ name: 'express-only POST /join', server: ex.s, spec: { url: `${ex.base}/join`, method: 'POST' } });
+    }
+
+    const chosen = ONLY ? targets.filter((t) => ONLY.test(t.name)) : targets;
+    for (let round = 1; round <= ROUNDS; round++) for (const t of roundOrder(chosen, round)) await measureOnce(t, round);
+
+    notes.push(await joinBatching('waitroom', svc.base));
+    if (other) notes.push(await joinBatching('waitroom-B', other.base));
     if (SSE_STREAMS === 0) sse = 'BENCH_SSE_STREAMS=0';
     else if (!(await routeExists(svc.base, 'GET', '/events'))) sse = 'GET /events does not exist in this build';
     else {
+      // Alone on the core: the other servers are stopped first.
+      for (const s of started) if (s !== svc.s && s !== redis) await s.stop();
       process.stderr.write(`bench: SSE with ${SSE_STREAMS} streams\n`);
       sse = await measureSse(svc.base, await joinMany(svc.base, SSE_STREAMS), svc.s.pid, WINDOW_INTERVAL_S * 1000);
     }
-    await svc.s.stop();
-
-    // 3. The same service with every route through Express (the analysis behind the hot path).
-    const ex = await startService('express-only', [...TSX, join(__dirname, 'servers', 'express-only.ts')], { ...env, QUEUE_ID: 'bench-express' });
-    started.push(ex.s);
-    const exWaiting = (await joinMany(ex.base, 2 * WINDOW_SIZE + 1)).at(-1)!;
-    await measure('express-only GET /status', ex.s, { url: `${ex.base}/status`, headers: { Authorization: `Bearer ${exWaiting}` } });
-    await measure('express-only POST /join', ex.s, { url: `${ex.base}/join`, method: 'POST' });
-    await ex.s.stop();
+    // Many queues last, and alone: their tickers would otherwise add background work to the server core.
+    if (QUEUES > 0) {
+      for (const s of started) if (s !== redis) await s.stop();
+      const mq = await addMultiQueue(env, QUEUES);
+      if (typeof mq === 'string') notes.push(mq);
+      else {
+        started.push(mq);
+        for (let round = 1; round <= ROUNDS; round++) await measureOnce(targets.at(-1)!, round);
+        await mq.stop();
+      }
+    }
+    ok = true;
   } finally {
     for (const s of started.reverse()) await s.stop();
     for (const c of cleanups) c();
+    if (!ok) process.stderr.write(`bench: logs in ${WORK_DIR}\n`);
   }
   report(sse);
-  const failing = rows.filter((r) => r.r.errors > 0 || r.r.non2xx > 0 || r.r.ok === 0);
+  const failing = rowsOf().filter((r) => r.errors > 0 || r.non2xx > 0 || r.ok === 0);
   if (failing.length > 0) {
     process.stderr.write(`bench: ${failing.map((r) => r.name).join(', ')} had errors or non-2xx answers\n`);
     process.exitCode = 1;

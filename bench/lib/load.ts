@@ -1,7 +1,9 @@
 import { join } from 'node:path';
-import { LOAD_CORE, spawnPinned } from './procs';
+import { writeFileSync } from 'node:fs';
+import { LOAD_CORE, WORK_DIR, spawnPinned } from './procs';
 
 const AUTOCANNON = join(__dirname, '..', '..', 'node_modules', 'autocannon', 'autocannon.js');
+const TOKENS_RUNNER = join(__dirname, '..', 'support', 'load-tokens.js');
 
 export interface LoadSpec {
   readonly url: string;
@@ -9,6 +11,10 @@ export interface LoadSpec {
   readonly headers?: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly durationSec: number;
+  /** Bearer tokens: each request sends one chosen at random (GET only; bench/support/load-tokens.js). */
+  readonly tokens?: readonly string[];
+  /** Overall requests per second to offer (autocannon -R); unset: as fast as the server answers. */
+  readonly rate?: number;
 }
 
 export interface LoadResult {
@@ -42,10 +48,18 @@ interface AutocannonJson {
 export function runLoad(name: string, spec: LoadSpec): Promise<LoadResult> {
   const u = new URL(spec.url);
   if (u.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${u.hostname}: loopback only`);
-  const args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.durationSec), '-t', '10', '-m', spec.method ?? 'GET'];
-  for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}=${v}`);
-  args.push(spec.url);
-  const child = spawnPinned(`load-${name}`, LOAD_CORE, process.execPath, args);
+  let args: string[];
+  if (spec.tokens) {
+    const file = join(WORK_DIR, `load-${name}.json`);
+    writeFileSync(file, JSON.stringify({ url: spec.url, connections: spec.connections, durationSec: spec.durationSec, rate: spec.rate, tokens: spec.tokens }));
+    args = [TOKENS_RUNNER, file];
+  } else {
+    args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.durationSec), '-t', '10', '-m', spec.method ?? 'GET'];
+    if (spec.rate !== undefined) args.push('-R', String(spec.rate));
+    for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}=${v}`);
+    args.push(spec.url);
+  }
+  const child = spawnPinned(`load-${name}`, LOAD_CORE, process.execPath, args, process.env, { captureStdout: true });
   let out = '';
   child.proc.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
   const hardLimit = setTimeout(() => child.proc.kill('SIGKILL'), (spec.durationSec + 30) * 1000);

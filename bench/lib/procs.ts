@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,16 +35,28 @@ export interface Spawned {
 
 /**
  * Spawns `cmd args` pinned to `core` (taskset execs the command, so the pid is
- * the command's own), output to a log file so that a chatty child never blocks
- * on a full pipe.
+ * the command's own). Output goes straight to a log file descriptor: piping it
+ * through this orchestrator would cost CPU on the load core for every line a
+ * server logs (the Go design logs each /join), and a chatty child never blocks
+ * on a full pipe. With `captureStdout`, stdout is a pipe instead (autocannon's JSON).
  */
-export function spawnPinned(name: string, core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Spawned {
+export function spawnPinned(
+  name: string,
+  core: number,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { captureStdout?: boolean } = {},
+): Spawned {
   const logFile = join(WORK_DIR, `${name}.log`);
-  const out = createWriteStream(logFile);
+  const fd = openSync(logFile, 'w');
   const [file, argv] = PINNING ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-  const proc = spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.pipe(out);
-  proc.stderr?.pipe(out);
+  let proc: ChildProcess;
+  try {
+    proc = spawn(file, argv, { env, stdio: ['ignore', opts.captureStdout ? 'pipe' : fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
   if (proc.pid === undefined) throw new Error(`could not start ${name}`);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return {

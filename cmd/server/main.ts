@@ -73,6 +73,8 @@ async function main(): Promise<number> {
     { url, queue: config.queueId, store: config.redisUrl ? 'redis' : 'embedded', ...(metrics ? { metricsUrl: `${publicUrl(metrics)}metrics` } : {}) },
     `waitroom listening on ${url}`,
   );
+  // Startup lines (config warnings, the address) are written now, not with the first 4 KiB of traffic.
+  logger.flush();
   return -1;
 }
 

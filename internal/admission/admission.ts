@@ -12,6 +12,7 @@ import { AdmissionMetrics } from './admission-metrics';
 import { admissionHotRoutes, admissionRouter } from './admission-routes';
 import { AdmissionService } from './admission-service';
 import { createGate } from './gate';
+import { TurnCounter } from '../observability/turn-counter';
 import { KeyRing } from './key-ring';
 import { ensureDevKey } from './pass-keys';
 import { PassSigner, PassVerifier, type PassClaims } from './pass-tokens';
@@ -90,13 +91,15 @@ export class Admission {
       onClaim: (r) => this.metrics.claims.inc({ result: r }),
       onDone: (o) => this.metrics.done.inc({ outcome: o }),
     });
+    // Every /verify is a decision: counted once per event-loop turn, not hashed per request.
+    const gateDecisions = new TurnCounter(this.metrics.gate);
     const gate = createGate({
       verifier,
       revocations: (id) => d.registry.get(id)?.revocations,
       cookieName: c.passCookieName,
       headerName: c.passHeader,
       waitingPageUrl: c.waitingPageUrl,
-      onDecision: (r) => this.metrics.gate.inc({ result: r }),
+      onDecision: (r) => gateDecisions.inc(r, () => ({ result: r })),
       ...(d.checkClient ? { checkClient: d.checkClient } : {}),
     });
     this.hotRoutes = admissionHotRoutes({ gate });

@@ -38,10 +38,29 @@ export interface ApiEndpoints {
 
 /**
  * The GET /status JSON body. GET /events sends exactly this as the data of each
- * `status` event, so both are built here.
+ * `status` event, so both are built here. /join and /status share their ticket
+ * fields in one order: queue, ticket, position, status, ahead, etaSeconds, etaKind,
+ * activeForSeconds, windowEnd (then /status adds pollAfterSeconds, /join puts
+ * token first and expiresAt last). Both bodies are written out field by field:
+ * the spread copies they replaced showed as ~2% of /status's CPU in a profile.
  */
 export function statusBody(r: StatusResult): StatusBody {
-  return { ...ticketFields(r), pollAfterSeconds: r.pollAfterSeconds };
+  return {
+    queue: r.queue,
+    ticket: r.ticket,
+    position: r.position,
+    status: r.status,
+    ahead: r.ahead,
+    etaSeconds: r.etaSeconds,
+    etaKind: r.etaKind,
+    activeForSeconds: r.activeForSeconds,
+    windowEnd: r.windowEnd,
+    state: r.state,
+    message: r.message,
+    opensAt: r.opensAt,
+    siteBusy: r.siteBusy,
+    pollAfterSeconds: r.pollAfterSeconds,
+  };
 }
 
 /** The fields /join and /status share, in one order. */
@@ -101,7 +120,23 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
       }
       const headers = d.gate ? await d.gate.admit(req, service.queueId) : {};
       const r = await service.join();
-      const body: JoinBody = { token: r.token, ...ticketFields(r), expiresAt: r.expiresAt };
+      const body: JoinBody = {
+        token: r.token,
+        queue: r.queue,
+        ticket: r.ticket,
+        position: r.position,
+        status: r.status,
+        ahead: r.ahead,
+        etaSeconds: r.etaSeconds,
+        etaKind: r.etaKind,
+        activeForSeconds: r.activeForSeconds,
+        windowEnd: r.windowEnd,
+        state: r.state,
+        message: r.message,
+        opensAt: r.opensAt,
+        siteBusy: r.siteBusy,
+        expiresAt: r.expiresAt,
+      };
       return { status: 201, headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) }, body };
     },
     status(headers) {

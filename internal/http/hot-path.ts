@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { PayloadTooLargeError, toWaitroomError } from '../errors/errors';
 import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
+import { RequestTally } from '../observability/request-tally';
 import { closeAfterReply } from './linger';
 import { errorResult, sendResult, type HttpResult } from './respond';
 
@@ -39,6 +40,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   // 4xx lines: one per route and error code per second, with a count of the rest.
   const refusals = new LogThrottle();
+  const counts = o.metrics ? new RequestTally(o.metrics) : undefined;
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -46,25 +48,37 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
     const route = o.routes[`${req.method} ${path}`];
     if (!route) return false;
     const started = process.hrtime.bigint();
+    // A request id is echoed when the client (or a proxy) sent a sane one, and made
+    // only for a request that is logged, so that its reply and its log line share it:
+    // a UUID and one more header for every reply measured ~1.5 µs of a ~40 µs /status.
     const incoming = req.headers['x-request-id'];
-    const reqId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const given = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : undefined;
     // Written with the reply in one writeHead: no setHeader bookkeeping on the hot path.
-    const extra = ['X-Request-Id', reqId];
+    const extra: string[] = given === undefined ? [] : ['X-Request-Id', given];
     if (o.draining()) extra.push('Connection', 'close');
 
     const finish = (r: HttpResult, err?: unknown) => {
+      // Decide before replying whether this request is logged: the reply then carries the id.
+      let log: 'error' | 'warn' | 'info' | undefined;
+      let code = '';
+      let suppressed = 0;
+      if (r.status >= 500) log = 'error';
+      else if (r.status >= 400) {
+        code = (r.body as { error?: { code?: string } } | undefined)?.error?.code ?? String(r.status);
+        o.onRefused?.(req, code);
+        suppressed = refusals.admit(`${path} ${code}`, Date.now());
+        if (suppressed >= 0) log = 'warn';
+      } else if (o.sampleRate > 0 && Math.random() < o.sampleRate) log = 'info';
+      const reqId = given ?? (log === undefined ? undefined : randomUUID());
+      if (reqId !== undefined && given === undefined) extra.push('X-Request-Id', reqId);
       sendResult(res, r, extra);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      o.metrics?.httpRequests.inc({ route: path, method: req.method ?? '', status: r.status });
-      o.metrics?.httpDuration.observe({ route: path }, seconds);
-      if (r.status >= 500) {
+      counts?.record(req.method ?? '', path, r.status, seconds);
+      if (log === 'error') {
         o.logger.error({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, err }, 'request failed');
-      } else if (r.status >= 400) {
-        const code = (r.body as { error?: { code?: string } } | undefined)?.error?.code ?? String(r.status);
-        o.onRefused?.(req, code);
-        const suppressed = refusals.admit(`${path} ${code}`, Date.now());
-        if (suppressed >= 0) o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code, suppressed }, 'request refused');
-      } else if (o.sampleRate > 0 && Math.random() < o.sampleRate) {
+      } else if (log === 'warn') {
+        o.logger.warn({ reqId, method: req.method, url: path, status: r.status, code, suppressed }, 'request refused');
+      } else if (log === 'info') {
         o.logger.info({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, sampled: o.sampleRate }, 'request completed');
       }
     };

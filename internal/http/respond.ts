@@ -26,8 +26,9 @@ export function sendResult(res: ServerResponse, r: HttpResult, extra?: readonly 
   ];
   // API answers are per-visitor and must not be cached, unless a route says otherwise.
   if (r.headers?.['Cache-Control'] === undefined) head.push('Cache-Control', 'no-store');
-  if (r.headers) for (const k in r.headers) head.push(k, r.headers[k]!);
-  if (extra) head.push(...extra);
+  const h = r.headers;
+  if (h) for (const k in h) head.push(k, h[k]!);
+  if (extra) for (let i = 0; i < extra.length; i++) head.push(extra[i]!);
   res.writeHead(r.status, head);
   res.end(payload);
 }

@@ -80,7 +80,25 @@ export class QueueService {
     const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot));
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
-    return { token, queue: this.d.queueId, ticket, windowEnd: snapshot.windowEnd, expiresAt: claims.exp, ...view, ...this.notice(snapshot) };
+    const notice = this.notice(snapshot);
+    // Field by field rather than `...view`: this runs on every join.
+    return {
+      token,
+      queue: this.d.queueId,
+      ticket,
+      windowEnd: snapshot.windowEnd,
+      expiresAt: claims.exp,
+      status: view.status,
+      position: view.position,
+      ahead: view.ahead,
+      etaSeconds: view.etaSeconds,
+      etaKind: view.etaKind,
+      activeForSeconds: view.activeForSeconds,
+      state: notice.state,
+      message: notice.message,
+      opensAt: notice.opensAt,
+      siteBusy: notice.siteBusy,
+    };
   }
 
   /** The measured rate, asked for only when the queue has a cap (the ETA of others is exact). */
@@ -173,13 +191,23 @@ export class QueueService {
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
     const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap));
+    const notice = this.notice(snap);
+    // Field by field rather than `...view`: this runs on every /status and every SSE push.
     return {
       queue: this.d.queueId,
       ticket: claims.ticket,
       windowEnd: snap.windowEnd,
       pollAfterSeconds: Math.ceil(pollAfterMs(view, snap, now) / 1000),
-      ...view,
-      ...this.notice(snap),
+      status: view.status,
+      position: view.position,
+      ahead: view.ahead,
+      etaSeconds: view.etaSeconds,
+      etaKind: view.etaKind,
+      activeForSeconds: view.activeForSeconds,
+      state: notice.state,
+      message: notice.message,
+      opensAt: notice.opensAt,
+      siteBusy: notice.siteBusy,
     };
   }
 }

@@ -265,7 +265,10 @@ it('stops after the site sends the visitor back a second time, and says why', as
   });
   try {
     // The start-up warning names the cause.
-    expect(loop.logEntries().some((e) => /plain http while PASS_COOKIE_SECURE=true/.test(String(e.msg)))).toBe(true);
+    await waitFor(() => loop.logEntries().some((e) => /plain http while PASS_COOKIE_SECURE=true/.test(String(e.msg))), {
+      timeoutMs: 5000,
+      what: 'the start-up warning',
+    });
     const context = await browser.newContext({ locale: 'en-US' });
     const page = await context.newPage();
     let loads = 0;

@@ -166,3 +166,26 @@ describe('health', () => {
     expect(r.text).toMatch(/waitroom_leader\{queue="api"\} 1/);
   });
 });
+
+describe('hot-path observability', () => {
+  const statusCount = async () => {
+    const text = (await request(base).get('/metrics').expect(200)).text;
+    return Number(/^waitroom_http_requests_total\{route="\/status",method="GET",status="200"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+  };
+
+  test('a sane X-Request-Id is echoed on the reply; a malformed one is not', async () => {
+    const { token } = (await request(base).post('/join').expect(201)).body as { token: string };
+    const ok = await request(base).get('/status').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'trace-42.a_b:c').expect(200);
+    expect(ok.headers['x-request-id']).toBe('trace-42.a_b:c');
+    const bad = await request(base).get('/status').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'no spaces allowed').expect(200);
+    expect(bad.headers['x-request-id']).not.toBe('no spaces allowed');
+  });
+
+  test('every hot request is counted, including those answered in the same event-loop turn', async () => {
+    const { token } = (await request(base).post('/join').expect(201)).body as { token: string };
+    const before = await statusCount();
+    // 30 concurrent polls: several land in one turn and are added to the counter together.
+    await Promise.all(Array.from({ length: 30 }, () => fetch(`${base}/status`, { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.text())));
+    expect(await statusCount()).toBe(before + 30);
+  });
+});

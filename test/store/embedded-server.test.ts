@@ -19,7 +19,13 @@ describe('server without REDIS_URL (embedded store)', () => {
     server = await ServerProcess.start({ REDIS_URL: '', WINDOW_SIZE: '2', WINDOW_INTERVAL: '0.05' });
     const warning = server.logEntries().find((e) => e.store === 'embedded' && e.level === 40);
     expect(String(warning?.msg)).toMatch(/EMBEDDED STORE.*ONE replica/);
-    expect(server.logEntries().find((e) => String(e.msg).startsWith('waitroom listening on http://'))).toMatchObject({ store: 'embedded' });
+    // Info lines are buffered (written within 250 ms): poll for the listening line.
+    const s = server;
+    const listening = await waitFor(() => s.logEntries().find((e) => String(e.msg).startsWith('waitroom listening on http://')), {
+      timeoutMs: 5000,
+      what: 'the listening line',
+    });
+    expect(listening).toMatchObject({ store: 'embedded' });
 
     const joins = [];
     for (let i = 0; i < 3; i++) {
