@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
 import type { QueueSettings } from '../queue/queue-state';
 import { checkState } from '../queue/state-check';
+import { MemoryFlowStore } from './memory-flow-store';
 import { MemoryPassStore } from './memory-pass-store';
 import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
 import type {
@@ -76,6 +77,11 @@ export class MemoryCatalog implements QueueCatalog {
       this.stores.set(id, s);
     }
     return s;
+  }
+
+  /** The flow samples of one queue (the operator console's charts). */
+  flowStore(id: string): MemoryFlowStore {
+    return new MemoryFlowStore(this.cell(id), this.now, () => !this.closed);
   }
 
   /** The pass store of one queue (its claims, revocations and counters). */
@@ -202,6 +208,7 @@ export class MemoryCatalog implements QueueCatalog {
     c.config = undefined;
     c.state = undefined;
     c.lease = undefined;
+    c.flow.clear();
     this.passStores.delete(id);
     c.appendEvent(this.eventMax, 'queue.deleted', this.now(), { queue: id, version });
     return { outcome: 'deleted', version };
