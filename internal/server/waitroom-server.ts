@@ -20,6 +20,7 @@ import { QueueRegistry } from '../queues/queue-registry';
 import type { QueueDefaults } from '../queues/queue-settings';
 import { Readiness } from '../service/readiness';
 import { MemoryCatalog } from '../store/memory-catalog';
+import { RedisFlowStore } from '../store/flow-store';
 import { RedisPassStore } from '../store/pass-store';
 import { DurabilityUnsupportedError } from '../store/durability';
 import { MemoryAbuseStore } from '../store/abuse-store-memory';
@@ -152,6 +153,7 @@ export class WaitroomServer {
       catalog,
       passStoreFor: (id, store) =>
         catalog instanceof MemoryCatalog ? catalog.passStore(id) : new RedisPassStore(store as RedisQueueStore, logger.child({ component: 'admission', queue: id })),
+      flowStoreFor: (id, store) => (catalog instanceof MemoryCatalog ? catalog.flowStore(id) : new RedisFlowStore(store as RedisQueueStore)),
       defaultQueueId: config.queueId,
       defaults: queueDefaults(config),
       owner: this.owner,
