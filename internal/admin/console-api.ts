@@ -78,10 +78,11 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
           intervalSeconds: s.intervalMs / 1000,
           activeWindowCount: s.activeWindowCount,
           stateFresh: q.cache.isFresh(),
+          scheduled: displayState(s, now) === 'scheduled',
         };
         ranked.push({ ...row, attention: attentionReasons(row) });
       }
-      const rows: Summary['queues'] = byAttention(ranked).map(({ stateFresh: _fresh, ...row }) => row);
+      const rows: Summary['queues'] = byAttention(ranked).map(({ stateFresh: _fresh, scheduled: _scheduled, ...row }) => row);
       const byState = { open: 0, paused: 0, passthrough: 0, closed: 0, scheduled: 0 };
       for (const q of rows) byState[q.displayState]++;
       const sum = (f: (q: Summary['queues'][number]) => number) => rows.reduce((n, q) => n + f(q), 0);
@@ -106,7 +107,7 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
     expressRoute(async (req): Promise<HttpResult> => {
       const q = runtime(req);
       const query = parseOrThrow(StatsQuerySchema, req.query, 'query');
-      const now = q.cache.storeNow();
+      const now = Math.floor(q.cache.storeNow());
       const to = query.to ?? now;
       const from = query.from ?? to - DEFAULT_RANGE_MS;
       if (from >= to) throw new BadRequestError('from must be before to', 'invalid_request');

@@ -9,6 +9,8 @@ export interface AttentionInput {
   readonly lastTicketEtaSeconds: number | null;
   /** False when this replica has no fresh copy of the queue's state. */
   readonly stateFresh: boolean;
+  /** A pre-queue (opensAt in the future): its long ETA is counted from the opening, as planned. */
+  readonly scheduled: boolean;
 }
 
 export type AttentionReason = 'state_unavailable' | 'paused_with_visitors' | 'long_wait';
@@ -23,7 +25,7 @@ export function attentionReasons(q: AttentionInput): AttentionReason[] {
   const out: AttentionReason[] = [];
   if (!q.stateFresh) out.push('state_unavailable');
   if (q.state === 'paused' && q.waiting > 0) out.push('paused_with_visitors');
-  if (q.lastTicketEtaSeconds !== null && q.lastTicketEtaSeconds >= LONG_WAIT_SECONDS) out.push('long_wait');
+  if (!q.scheduled && q.lastTicketEtaSeconds !== null && q.lastTicketEtaSeconds >= LONG_WAIT_SECONDS) out.push('long_wait');
   return out;
 }
 
