@@ -258,7 +258,7 @@ export class WaitroomServer {
         events: (req: IncomingMessage) =>
           this.registry.forTicket(this.tokens.verify(streamToken(req, queueOf(req) ?? config.queueId)).queue).events,
         web: { queueId: config.queueId, registry: this.registry },
-        admin: { token: config.adminToken, overview },
+        admin: { token: config.adminToken, consoleEnabled: config.adminTokens.length > 0, overview },
         metricsOnMainPort: config.metricsPort === 0,
         extraRouters: [
           this.admission.router,
