@@ -41,9 +41,10 @@
     var m = Math.round(sec / 60);
     return unit('hour', Math.floor(m / 60)) + (m % 60 ? ' ' + unit('minute', m % 60) : '');
   }
-  var timeFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
-  var secFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  var dayFmt = new Intl.DateTimeFormat(lang, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  // 24-hour clock: shorter axis labels, and no AM/PM to misread on the day of a sale.
+  var timeFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  var secFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  var dayFmt = new Intl.DateTimeFormat(lang, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   function el(tag, attrs, children) {
     var e = document.createElement(tag);
     if (attrs) for (var k in attrs) if (attrs[k] !== undefined && attrs[k] !== null) e.setAttribute(k, attrs[k]);
@@ -127,7 +128,8 @@
   // --- charts (uPlot) --------------------------------------------------------
   function axisTime(u, splits) {
     var span = u.scales.x.max - u.scales.x.min;
-    var f = span > 86400 ? dayFmt : span <= 600 ? secFmt : timeFmt;
+    var step = splits.length > 1 ? splits[1] - splits[0] : span;
+    var f = span > 86400 ? dayFmt : step < 60 ? secFmt : timeFmt;
     return splits.map(function (v) { return f.format(new Date(v * 1000)); });
   }
   function axisNum(u, splits) { return splits.map(function (v) { return nf.format(v); }); }
@@ -153,7 +155,7 @@
       // Counts start at zero: a cumulative curve or a queue length read from a cut-off axis misleads.
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
       axes: [
-        { label: t('axisTime'), values: axisTime, stroke: '#334155', grid: { stroke: '#e2e8f0' } },
+        { label: t('axisTime'), values: axisTime, stroke: '#334155', grid: { stroke: '#e2e8f0' }, space: width < 500 ? 70 : 90 },
         { label: yLabel, values: axisNum, stroke: '#334155', grid: { stroke: '#e2e8f0' }, size: 60 },
       ],
       series: [{ label: t('axisTime'), value: legendTime }].concat(series),
@@ -168,6 +170,12 @@
       c = charts[key] = new uPlot(chartOpts(container, yLabel, series, small), data, container);
     } else {
       c.setData(data);
+    }
+    // While the pointer is not on the chart, the legend shows the latest values.
+    if (!small && !(c.cursor.left >= 0)) {
+      var last = data[0].length - 1;
+      while (last > 0 && data[1][last] === null) last--;
+      if (last >= 0) c.setLegend({ idx: last });
     }
     return c;
   }
@@ -278,11 +286,12 @@
     var waiting = st.series.issued.map(function (v, i) { return v === null ? null : v - st.series.admitted[i]; });
     chart('flow', $('flow-chart'), t('axisTickets'), [line(t('seriesIssued'), COLORS.issued), line(t('seriesAdmitted'), COLORS.admitted)], [x, st.series.issued, st.series.admitted]);
     chart('len', $('len-chart'), t('axisVisitors'), [line(t('seriesWaiting'), COLORS.waiting, { fill: 'rgba(180,83,9,0.12)' })], [x, waiting]);
-    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.4, 40], gap: 1 }) : undefined;
+    // Each value holds for its whole minute: a step from the minute's start.
+    var steps = uPlot.paths.stepped({ align: 1 });
     chart('rate', $('rate-chart'), t('axisPerMinute'), [
-      line(t('seriesJoins'), COLORS.joins, { paths: bars, fill: 'rgba(29,78,216,0.35)', width: 1 }),
-      line(t('seriesAdmissions'), COLORS.admissions, { paths: bars, fill: 'rgba(21,128,61,0.35)', width: 1 }),
-    ], [secs(st.perMinute.t.map(function (ms) { return ms + 30000; })), st.perMinute.joins, st.perMinute.admissions]);
+      line(t('seriesJoins'), COLORS.joins, { paths: steps }),
+      line(t('seriesAdmissions'), COLORS.admissions, { paths: steps, dash: [6, 3] }),
+    ], [secs(st.perMinute.t), st.perMinute.joins, st.perMinute.admissions]);
     var w = st.timeInQueue;
     figs('wait-figs', [[t('p50'), duration(w.p50)], [t('p90'), duration(w.p90)], [t('p99'), duration(w.p99)], [t('max'), duration(w.max)]]);
     $('wait-count').textContent = t('visitorsCounted', { count: num(w.visitors) });
