@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { byAttention, attentionReasons } from '../analytics/attention';
 import { perMinute, queueLength, resample, waitStats } from '../analytics/flow-stats';
 import { BadRequestError } from '../errors/errors';
-import { expressRoute } from '../http/express-route';
+import { expressRoute, otherMethods } from '../http/express-route';
 import type { HttpResult } from '../http/respond';
 import { classify, viewTicket, waitingCount } from '../queue/arithmetic';
 import type { QueueSnapshot } from '../queue/queue-state';
@@ -53,8 +53,7 @@ function displayState(s: QueueSnapshot, nowMs: number): Summary['queues'][number
 export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDeps): void {
   const runtime = (req: Request): QueueRuntime => d.registry.require(parseOrThrow(QueueIdSchema, req.params.id, 'queue id'));
 
-  r.get(
-    `${base}/summary`,
+  r.route(`${base}/summary`).get(
     expressRoute((): HttpResult => {
       const ranked = [];
       for (const q of d.registry.list()) {
@@ -100,10 +99,9 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
       };
       return { status: 200, headers: { 'Cache-Control': 'no-store' }, body };
     }),
-  );
+  ).all(otherMethods('GET'));
 
-  r.get(
-    `${base}/queues/:id/stats`,
+  r.route(`${base}/queues/:id/stats`).get(
     expressRoute(async (req): Promise<HttpResult> => {
       const q = runtime(req);
       const query = parseOrThrow(StatsQuerySchema, req.query, 'query');
@@ -136,10 +134,9 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
       };
       return { status: 200, headers: { 'Cache-Control': 'no-store' }, body };
     }),
-  );
+  ).all(otherMethods('GET'));
 
-  r.get(
-    `${base}/queues/:id/tickets/:n`,
+  r.route(`${base}/queues/:id/tickets/:n`).get(
     expressRoute(async (req): Promise<HttpResult> => {
       const q = runtime(req);
       const { n } = parseOrThrow(TicketParamsSchema, req.params, 'path');
@@ -171,10 +168,9 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
       };
       return { status: 200, headers: { 'Cache-Control': 'no-store' }, body };
     }),
-  );
+  ).all(otherMethods('GET'));
 
-  r.post(
-    `${base}/queues/:id/preview`,
+  r.route(`${base}/queues/:id/preview`).post(
     expressRoute((req): HttpResult => {
       const q = runtime(req);
       const patch = parseOrThrow(PatchQueueBodySchema, req.body ?? {});
@@ -188,5 +184,5 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
       const body: RatePreview = { queue: q.id, newestTicket: s.counter, waiting: waitingCount(s.counter, s.windowEnd), before: eta(s), after: eta(next) };
       return { status: 200, headers: { 'Cache-Control': 'no-store' }, body };
     }),
-  );
+  ).all(otherMethods('POST'));
 }

@@ -173,6 +173,9 @@ it('refuses bad input with the failing field', async () => {
   expect((await request(s.http).get(`${api}/queues/main/stats?from=0&to=${8 * 86_400_000}`).set(auth).expect(400)).body.error.message).toMatch(/7 days/);
   expect((await request(s.http).get(`${api}/queues/main/stats?from=0&to=3600001&step=1000`).set(auth).expect(400)).body.error.message).toMatch(/points/);
   expect((await request(s.http).get(`${api}/queues/nope/stats`).set(auth).expect(404)).body.error.code).toBe('queue_not_found');
+  const wrong = await request(s.http).delete(`${api}/summary`).set(auth).expect(405);
+  expect(wrong.headers.allow).toBe('GET, HEAD, OPTIONS');
+  expect((await request(s.http).get(`${api}/queues/main/preview`).set(auth).expect(405)).headers.allow).toBe('POST, OPTIONS');
   const r = await request(s.http).post(`${api}/queues/main/preview`).set(auth).send({ windowSize: 0 }).expect(400);
   expect(r.body.error.code).toBe('invalid_request');
 });
