@@ -155,7 +155,7 @@
       // Counts start at zero: a cumulative curve or a queue length read from a cut-off axis misleads.
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
       axes: [
-        { label: t('axisTime'), values: axisTime, stroke: '#334155', grid: { stroke: '#e2e8f0' }, space: width < 500 ? 70 : 90 },
+        { label: t('axisTime'), values: axisTime, stroke: '#334155', grid: { stroke: '#e2e8f0' }, space: width < 500 ? 50 : 90 },
         { label: yLabel, values: axisNum, stroke: '#334155', grid: { stroke: '#e2e8f0' }, size: 60 },
       ],
       series: [{ label: t('axisTime'), value: legendTime }].concat(series),
