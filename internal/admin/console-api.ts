@@ -5,7 +5,7 @@ import { perMinute, queueLength, resample, waitStats } from '../analytics/flow-s
 import { BadRequestError } from '../errors/errors';
 import { expressRoute, otherMethods } from '../http/express-route';
 import type { HttpResult } from '../http/respond';
-import { classify, viewTicket, waitingCount } from '../queue/arithmetic';
+import { viewTicket, waitingCount } from '../queue/arithmetic';
 import type { QueueSnapshot } from '../queue/queue-state';
 import { applySettingsChange } from '../queue/settings-change';
 import type { QueueRegistry } from '../queues/queue-registry';
@@ -116,10 +116,8 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
       const resolution: FlowResolution = from >= now - FLOW_RETENTION_MS.second ? 'second' : 'minute';
       // Read back to the start of what is kept, so that visitors admitted in the range have their joins.
       const samples = await q.flowStore.read(resolution, Math.min(from, now - FLOW_RETENTION_MS[resolution]), to);
-      const passes = await q.passStore.sweep(false).then(
-        (r) => r.stats,
-        () => null,
-      );
+      // The counters of GET /passes/stats (a store error is a 503, never a silent gap).
+      const passes = (await q.passStore.sweep(false)).stats;
       const body: QueueStats = {
         queue: q.id,
         from,
@@ -154,7 +152,8 @@ export function mountConsoleApi(r: express.Router, base: string, d: ConsoleApiDe
         ticket: n,
         epoch,
         currentEpoch: current,
-        status: !current ? classify(n, Number.MAX_SAFE_INTEGER, 1, 1) : issued ? v.status : 'not_issued',
+        // A ticket of an earlier epoch cannot be honoured any more (the visitor gets 409 queue_reset).
+        status: !current ? 'expired' : issued ? v.status : 'not_issued',
         position: current && issued ? v.position : 0,
         ahead: current && issued ? v.ahead : 0,
         etaSeconds: current && issued ? v.etaSeconds : null,

@@ -70,7 +70,7 @@ export const QueueStatsSchema = z
       .object({ t: z.array(Ms), joins: z.array(z.number().int().nullable()), admissions: z.array(z.number().int().nullable()) })
       .strict()
       .openapi({ description: 'Joins and admissions in each whole minute of the range' }),
-    passes: PassFiguresSchema.nullable(),
+    passes: PassFiguresSchema,
   })
   .strict()
   .openapi('QueueStats');

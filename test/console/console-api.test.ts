@@ -125,7 +125,7 @@ it('looks up a ticket: status, place, ETA and its pass (claimed, then done)', as
   const future = (await request(s.http).get(`${api}/queues/main/tickets/${a.ticket + 1000}`).set(auth).expect(200)).body;
   expect(future).toMatchObject({ status: 'not_issued', etaSeconds: null, pass: { claimed: false } });
   const old = (await request(s.http).get(`${api}/queues/main/tickets/1?epoch=an-old-epoch`).set(auth).expect(200)).body;
-  expect(old).toMatchObject({ currentEpoch: false, epoch: 'an-old-epoch' });
+  expect(old).toMatchObject({ currentEpoch: false, epoch: 'an-old-epoch', status: 'expired', etaSeconds: null });
 });
 
 it('previews a rate change without changing anything', async () => {

@@ -283,6 +283,7 @@
   }
   function renderStats(st) {
     var x = secs(st.series.t);
+    $('flow-empty').hidden = st.series.issued.some(function (v) { return v !== null; });
     var waiting = st.series.issued.map(function (v, i) { return v === null ? null : v - st.series.admitted[i]; });
     chart('flow', $('flow-chart'), t('axisTickets'), [line(t('seriesIssued'), COLORS.issued), line(t('seriesAdmitted'), COLORS.admitted)], [x, st.series.issued, st.series.admitted]);
     chart('len', $('len-chart'), t('axisVisitors'), [line(t('seriesWaiting'), COLORS.waiting, { fill: 'rgba(180,83,9,0.12)' })], [x, waiting]);
@@ -296,7 +297,7 @@
     figs('wait-figs', [[t('p50'), duration(w.p50)], [t('p90'), duration(w.p90)], [t('p99'), duration(w.p99)], [t('max'), duration(w.max)]]);
     $('wait-count').textContent = t('visitorsCounted', { count: num(w.visitors) });
     figs('len-figs', [[t('lengthNow'), num(st.queueLength.current)], [t('lengthMax'), num(st.queueLength.max)]]);
-    var p = st.passes || {};
+    var p = st.passes;
     figs('pass-figs', [[t('passClaimed'), num(p.claimed)], [t('passCompleted'), num(p.completed)], [t('passAbandoned'), num(p.abandoned)], [t('passActive'), num(p.active)]]);
   }
   function renderAudit(entries) {
