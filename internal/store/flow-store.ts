@@ -78,8 +78,12 @@ export class RedisFlowStore implements FlowStore {
     const from = Math.max(0, Math.floor(fromMs));
     const to = Math.max(0, Math.floor(toMs));
     // Two reads of one key: the one before the range (exclusive "(" end) and the range itself.
+    // ("(0-0" is not a valid exclusive end: nothing lies before time 0.)
     const [before, within] = await this.store.call('flowRead', () =>
-      Promise.all([this.store.redis.xRevRange(key, `(${from}-0`, '-', { COUNT: 1 }), this.store.redis.xRange(key, `${from}-0`, `${to}-0`)]),
+      Promise.all([
+        from > 0 ? this.store.redis.xRevRange(key, `(${from}-0`, '-', { COUNT: 1 }) : Promise.resolve([]),
+        this.store.redis.xRange(key, `${from}-0`, `${to}-0`),
+      ]),
     );
     const out: FlowSample[] = [];
     for (const e of [...before, ...within] as unknown as StreamEntry[]) {
