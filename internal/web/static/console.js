@@ -23,6 +23,7 @@
   var pendingRate = null;
   var lastAudit = 0;
   var lastSparks = 0;
+  var lastStats = 0;
 
   function $(id) { return document.getElementById(id); }
   function t(key, vars) {
@@ -318,10 +319,12 @@
     var id = view.id;
     var now = Date.now();
     var step = rangeSeconds <= 3600 ? (rangeSeconds <= 300 ? 1000 : rangeSeconds <= 900 ? 5000 : 10000) : rangeSeconds <= 86400 ? 60000 : 600000;
-    var jobs = [
-      api('GET', 'queues/' + id).then(function (q) { if (view.id === id) renderQueue(q); }),
-      api('GET', 'queues/' + id + '/stats?from=' + (now - rangeSeconds * 1000) + '&to=' + now + '&step=' + step).then(function (st) { if (view.id === id) renderStats(st); }),
-    ];
+    var jobs = [api('GET', 'queues/' + id).then(function (q) { if (view.id === id) renderQueue(q); })];
+    // Charts over an hour move by the minute: read them every 30 s, not every 2 s.
+    if (rangeSeconds <= 3600 || now - lastStats > 30000) {
+      lastStats = now;
+      jobs.push(api('GET', 'queues/' + id + '/stats?from=' + (now - rangeSeconds * 1000) + '&to=' + now + '&step=' + step).then(function (st) { if (view.id === id) renderStats(st); }));
+    }
     if (now - lastAudit > 10000) {
       lastAudit = now;
       jobs.push(api('GET', 'audit?limit=500').then(function (a) { if (view.id === id) renderAudit(a.entries); }));
@@ -394,6 +397,7 @@
   Array.prototype.forEach.call(document.querySelectorAll('.range button'), function (b) {
     b.addEventListener('click', function () {
       rangeSeconds = Number(b.getAttribute('data-range'));
+      lastStats = 0;
       Array.prototype.forEach.call(document.querySelectorAll('.range button'), function (o) { o.setAttribute('aria-pressed', String(o === b)); });
       refreshQueue().catch(fail('note'));
     });
@@ -419,6 +423,7 @@
       current = null;
       pendingRate = null;
       lastAudit = 0;
+      lastStats = 0;
       $('preview').hidden = true;
       $('lookup-result').replaceChildren();
       note('ctl-note', '');
