@@ -10,6 +10,8 @@ import { QueueStateCache } from '../queue/state-cache';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
 import { TicketBatcher } from '../service/ticket-batcher';
+import { FlowSampler } from '../analytics/flow-sampler';
+import type { FlowStore } from '../store/flow-store';
 import type { PassStore } from '../store/pass-store';
 import type { QueueStore, StoredQueue } from '../store/store';
 import type { TicketTokens } from '../tokens/ticket-token';
@@ -19,6 +21,8 @@ export interface QueueRuntimeOptions {
   readonly stored: StoredQueue;
   readonly store: QueueStore;
   readonly passStore: PassStore;
+  /** The flow samples of the console's charts, written by this replica while it leads the queue. */
+  readonly flowStore: FlowStore;
   readonly tokens: TicketTokens;
   readonly owner: string;
   readonly logger: Logger;
@@ -54,6 +58,8 @@ export class QueueRuntime {
   readonly events: EventHub;
   readonly revocations: RevocationList;
   readonly passStore: PassStore;
+  readonly flowStore: FlowStore;
+  private readonly sampler: FlowSampler;
   private docValue: QueueDoc;
   private versionValue: number;
   private readonly admitted: Admitted[] = [];
@@ -66,6 +72,7 @@ export class QueueRuntime {
     this.docValue = QueueDocSchema.parse(JSON.parse(o.stored.doc));
     this.versionValue = o.stored.version;
     this.passStore = o.passStore;
+    this.flowStore = o.flowStore;
     const log = o.logger.child({ queue: this.id });
     this.cache = new QueueStateCache({
       store: o.store,
@@ -106,6 +113,7 @@ export class QueueRuntime {
     });
     this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
     this.revocations = new RevocationList({ store: o.passStore, refreshMs: o.revocationRefreshMs, logger: log.child({ component: 'revocations' }) });
+    this.sampler = new FlowSampler({ flow: o.flowStore, lease: this.lease, cache: this.cache, logger: log.child({ component: 'flow' }) });
     this.wireMetrics();
   }
 
@@ -182,12 +190,14 @@ export class QueueRuntime {
     await this.cache.start();
     this.lease.start();
     this.ticker.start();
+    this.sampler.start();
     await this.revocations.start();
   }
 
   /** Stops ticking, releases the lease, ends streams and subscriptions. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.sampler.close();
       await this.ticker.close();
       await this.lease.close();
       this.events.close();

@@ -177,7 +177,7 @@ export class RedisCatalog implements QueueCatalog {
     const k = queueKeys(id);
     const r = await this.call('deleteQueue', () =>
       this.redis.deleteQueue(
-        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream,
+        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream, k.flowSeconds, k.flowMinutes,
         expectedVersion === undefined ? '' : String(expectedVersion), this.eventStreamMaxLength, id,
       ),
       id,

@@ -130,9 +130,9 @@ export const scripts = {
     transformReply: raw,
   }),
   deleteQueue: defineScript({
-    NUMBER_OF_KEYS: 8,
+    NUMBER_OF_KEYS: 10,
     SCRIPT: lua('delete-queue'),
-    parseCommand: keysAndArgs(8) as (
+    parseCommand: keysAndArgs(10) as (
       p: CommandParser,
       config: string,
       state: string,
@@ -142,6 +142,8 @@ export const scripts = {
       revoked: string,
       stats: string,
       eventStream: string,
+      flowSeconds: string,
+      flowMinutes: string,
       expectedVersion: string,
       eventMaxLen: number,
       queueId: string,
@@ -171,6 +173,22 @@ export const scripts = {
     SCRIPT: lua('replica-heartbeat'),
     parseCommand: keysAndArgs(1) as (p: CommandParser, replicas: string, id: string, ttlMs: number) => void,
     transformReply: undefined as unknown as () => string[],
+  }),
+  // --- the operator console (docs/operations.md) ---
+  flowSample: defineScript({
+    NUMBER_OF_KEYS: 4,
+    SCRIPT: lua('flow-sample'),
+    parseCommand: keysAndArgs(4) as (
+      p: CommandParser,
+      state: string,
+      counter: string,
+      seconds: string,
+      minutes: string,
+      atMs: string,
+      keepSecondsMs: number,
+      keepMinutesMs: number,
+    ) => void,
+    transformReply: raw,
   }),
   // --- admission (docs/admission.md) ---
   claimPass: defineScript({
