@@ -27,6 +27,7 @@ import { eventsOpenApiDocument } from '../event-stream/event-openapi';
 import { parseEventEntry } from '../event-stream/event-types';
 import { mountWebhookRoutes, type WebhookRouteDeps } from './webhook-routes';
 import { AuditQuerySchema, type AuditBody, type QueueListBody } from './admin-schemas';
+import { mountConsoleApi } from './console-api';
 
 export interface AdminApiDeps {
   /** The site's keys (SITE_API_KEYS): the site reports its health with one. */
@@ -113,6 +114,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
   r.use(`${base}/audit`, limiter, authenticate);
   r.use(`${base}/events`, limiter, authenticate);
   r.use(`${base}/webhooks`, limiter, authenticate);
+  r.use(`${base}/summary`, limiter, authenticate);
 
   const audit = async (req: Request, res: Response, action: string, target: string, changes: Record<string, { before: unknown; after: unknown }>) => {
     await d.catalog.appendAudit(
@@ -331,5 +333,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
       return { status: 200, body };
     }),
   );
+  // The operator console's routes (stats, ticket lookup, summary, rate preview), behind the same token check.
+  mountConsoleApi(r, base, { registry: d.registry });
   return r;
 }

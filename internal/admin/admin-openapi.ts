@@ -128,13 +128,21 @@ export function registerAdminApi(registry: OpenAPIRegistry, c: OpenApiContext): 
     summary: 'The operator view (a page that asks for ADMIN_TOKEN)',
     responses: { 200: { description: 'The page', content: { 'text/html': { schema: z.string() } } }, 404: c.error('not_found: no ADMIN_TOKEN') },
   });
-  registry.registerPath({
-    method: 'get',
-    path: '/admin.js',
-    tags: ['admin'],
-    summary: "The operator view's script",
-    responses: { 200: { description: 'The script', content: { 'text/javascript': { schema: z.string() } } }, 404: c.error('not_found: no ADMIN_TOKEN') },
-  });
+  // The console's script and style sheet, and uPlot's (served from this server, no CDN).
+  for (const [path, type, what] of [
+    ['/admin/console.js', 'text/javascript', "The operator console's script"],
+    ['/admin/console.css', 'text/css', "The operator console's style sheet"],
+    ['/admin/uplot.js', 'text/javascript', 'uPlot, the chart library of the console'],
+    ['/admin/uplot.css', 'text/css', "uPlot's style sheet"],
+  ] as const) {
+    registry.registerPath({
+      method: 'get',
+      path,
+      tags: ['admin'],
+      summary: what,
+      responses: { 200: { description: 'The file', content: { [type]: { schema: z.string() } } }, 404: c.error('not_found: no ADMIN_TOKEN') },
+    });
+  }
   registry.registerPath({
     method: 'get',
     path: '/admin/state',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PassStore } from '../store/pass-store';
+import type { PassStats, PassStore } from '../store/pass-store';
 import { LiveSync } from '../sync/live-sync';
 
 export interface RevocationListOptions {
@@ -28,6 +28,7 @@ export class RevocationList {
   private revoked = new Map<string, number>();
   private confirmedAt = -Infinity;
   private changes = 0;
+  private stats: PassStats | undefined;
   private readonly now: () => number;
   private readonly sync: LiveSync;
 
@@ -62,8 +63,14 @@ export class RevocationList {
     // landed after the read; keep local entries the read did not know yet.
     for (const [jti, exp] of this.revoked) if (!next.has(jti) && exp > r.storeNowMs) next.set(jti, exp);
     this.revoked = next;
+    this.stats = r.stats;
     this.confirmedAt = this.now();
     this.changes++;
+  }
+
+  /** The pass counters of the last full read (the sweep returns them at no extra cost), for the console's list. */
+  lastStats(): PassStats | undefined {
+    return this.stats;
   }
 
   add(jti: string, expMs: number): void {

@@ -278,7 +278,7 @@ const specs = {
   BRAND_BACKGROUND_COLOR: hexColor({ default: '#f8fafc', desc: 'Page background colour (#rrggbb); dark text is drawn on it.', example: '#ffffff' }),
   ADMIN_TOKEN: str({
     default: '',
-    desc: 'Bearer token for the operator view (/admin, /admin/state); empty disables it. At least 16 characters.',
+    desc: 'Bearer token for the operator console (/admin), the admin API (named "admin") and the JSON view /admin/state; empty disables /admin/state (and the console too unless ADMIN_TOKENS is set). At least 16 characters.',
     example: 'output of: openssl rand -hex 24',
   }),
   ADMIN_TOKENS: str({

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { QueueClosedError, QueueNotFoundError, UnavailableError } from '../errors/errors';
 import type { QueueSettings } from '../queue/queue-state';
+import type { FlowStore } from '../store/flow-store';
 import type { PassStore } from '../store/pass-store';
 import type { QueueCatalog, QueueStore, StoredQueue, Subscription } from '../store/store';
 import { LeasePlacement } from './lease-placement';
@@ -11,6 +12,8 @@ export interface QueueRegistryOptions {
   readonly catalog: QueueCatalog;
   /** The pass store of one queue, on that queue's store. */
   readonly passStoreFor: (id: string, store: QueueStore) => PassStore;
+  /** The flow samples of one queue (the console's charts), on that queue's store. */
+  readonly flowStoreFor: (id: string, store: QueueStore) => FlowStore;
   /** QUEUE_ID: created from `defaults` on first start, never deletable. */
   readonly defaultQueueId: string;
   readonly defaults: QueueDefaults;
@@ -20,7 +23,7 @@ export interface QueueRegistryOptions {
   /** Period of the full registry re-read (and of each queue's state refresh). */
   readonly refreshMs: number;
   /** Per-queue runtime settings other than the stored queue, its store and its eligibility. */
-  readonly runtime: Omit<QueueRuntimeOptions, 'stored' | 'store' | 'passStore' | 'eligible' | 'owner' | 'logger'>;
+  readonly runtime: Omit<QueueRuntimeOptions, 'stored' | 'store' | 'passStore' | 'flowStore' | 'eligible' | 'owner' | 'logger'>;
 }
 
 /** Queue ids this replica saw deleted, remembered so their tickets get 410 rather than 404. */
@@ -228,6 +231,7 @@ export class QueueRegistry {
       stored,
       store: this.o.catalog.queue(stored.id),
       passStore: this.o.passStoreFor(stored.id, this.o.catalog.queue(stored.id)),
+      flowStore: this.o.flowStoreFor(stored.id, this.o.catalog.queue(stored.id)),
       eligible: () => this.placement.shouldLead(stored.id),
       owner: this.o.owner,
       logger: this.o.logger,

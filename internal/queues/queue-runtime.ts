@@ -12,6 +12,8 @@ import { OriginProbe } from '../health/origin-health';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
 import { TicketBatcher } from '../service/ticket-batcher';
+import { FlowSampler } from '../analytics/flow-sampler';
+import type { FlowStore } from '../store/flow-store';
 import type { PassStore } from '../store/pass-store';
 import type { QueueStore, StoredQueue } from '../store/store';
 import type { TicketTokens } from '../tokens/ticket-token';
@@ -21,6 +23,8 @@ export interface QueueRuntimeOptions {
   readonly stored: StoredQueue;
   readonly store: QueueStore;
   readonly passStore: PassStore;
+  /** The flow samples of the console's charts, written by this replica while it leads the queue. */
+  readonly flowStore: FlowStore;
   readonly tokens: TicketTokens;
   readonly owner: string;
   readonly logger: Logger;
@@ -56,6 +60,8 @@ export class QueueRuntime {
   readonly events: EventHub;
   readonly revocations: RevocationList;
   readonly passStore: PassStore;
+  readonly flowStore: FlowStore;
+  private readonly sampler: FlowSampler;
   private docValue: QueueDoc;
   private versionValue: number;
   private readonly admitted: Admitted[] = [];
@@ -70,6 +76,7 @@ export class QueueRuntime {
     this.docValue = QueueDocSchema.parse(JSON.parse(o.stored.doc));
     this.versionValue = o.stored.version;
     this.passStore = o.passStore;
+    this.flowStore = o.flowStore;
     const log = (this.log = o.logger.child({ queue: this.id }));
     this.cache = new QueueStateCache({
       store: o.store,
@@ -116,6 +123,7 @@ export class QueueRuntime {
       logger: log.child({ component: 'revocations' }),
       onRevoked: () => this.ticker.wake(),
     });
+    this.sampler = new FlowSampler({ flow: o.flowStore, lease: this.lease, cache: this.cache, logger: log.child({ component: 'flow' }) });
     this.originProbe = new OriginProbe({
       settings: () => this.docValue.originHealth ?? null,
       isLeader: () => this.lease.isLeader(),
@@ -236,6 +244,7 @@ export class QueueRuntime {
     await this.cache.start();
     this.lease.start();
     this.ticker.start();
+    this.sampler.start();
     await this.revocations.start();
     this.originProbe.start();
   }
@@ -244,6 +253,7 @@ export class QueueRuntime {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.originProbe.close();
+      this.sampler.close();
       await this.ticker.close();
       await this.lease.close();
       this.events.close();

@@ -1,5 +1,6 @@
 import { registerAdminApi } from '../admin/admin-openapi';
 import { registerAdmissionApi } from '../admission/admission-openapi';
+import { registerConsoleApi } from '../admin/console-openapi';
 import type { OpenApiPart } from '../http/openapi';
 import { registerOperationsApi, registerVisitorApi } from '../http/visitor-openapi';
 
@@ -11,4 +12,10 @@ import { registerOperationsApi, registerVisitorApi } from '../http/visitor-opena
  * (a `webhooks` section) as it is. The OpenAPI test then requires every route
  * the area mounts to be in the document and its answers to validate.
  */
-export const OPENAPI_PARTS: readonly OpenApiPart[] = [registerVisitorApi, registerAdmissionApi, registerAdminApi, registerOperationsApi];
+export const OPENAPI_PARTS: readonly OpenApiPart[] = [
+  registerVisitorApi,
+  registerAdmissionApi,
+  registerAdminApi,
+  (r, c) => registerConsoleApi(r, c.adminBase, c.errorSchema, c.security.admin),
+  registerOperationsApi,
+];

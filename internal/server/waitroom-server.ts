@@ -21,6 +21,7 @@ import { QueueRegistry } from '../queues/queue-registry';
 import type { QueueDefaults } from '../queues/queue-settings';
 import { Readiness } from '../service/readiness';
 import { MemoryCatalog } from '../store/memory-catalog';
+import { RedisFlowStore } from '../store/flow-store';
 import { RedisPassStore } from '../store/pass-store';
 import { DurabilityUnsupportedError } from '../store/durability';
 import { MemoryAbuseStore } from '../store/abuse-store-memory';
@@ -153,6 +154,7 @@ export class WaitroomServer {
       catalog,
       passStoreFor: (id, store) =>
         catalog instanceof MemoryCatalog ? catalog.passStore(id) : new RedisPassStore(store as RedisQueueStore, logger.child({ component: 'admission', queue: id })),
+      flowStoreFor: (id, store) => (catalog instanceof MemoryCatalog ? catalog.flowStore(id) : new RedisFlowStore(store as RedisQueueStore)),
       defaultQueueId: config.queueId,
       defaults: queueDefaults(config),
       owner: this.owner,
@@ -257,7 +259,7 @@ export class WaitroomServer {
         events: (req: IncomingMessage) =>
           this.registry.forTicket(this.tokens.verify(streamToken(req, queueOf(req) ?? config.queueId)).queue).events,
         web: { queueId: config.queueId, registry: this.registry },
-        admin: { token: config.adminToken, overview },
+        admin: { token: config.adminToken, consoleEnabled: config.adminTokens.length > 0, overview },
         metricsOnMainPort: config.metricsPort === 0,
         extraRouters: [
           this.admission.router,

@@ -61,6 +61,11 @@ export interface QueueKeys {
   challengeUsed(id: string): string;
   /** HyperLogLog per pass: the distinct clients it was used from (pass-clients.lua). */
   passClients(jti: string): string;
+  // --- the operator console's flow samples (docs/operations.md, "The operator's console") ---
+  /** Stream: one entry per second with a change (id = second in ms; fields i = counter, a = W), the last hour. */
+  readonly flowSeconds: string;
+  /** Stream: one entry per minute with a change (id = minute in ms; fields i, a), the last 7 days. */
+  readonly flowMinutes: string;
 }
 
 export const KEY_PREFIX = 'waitroom';
@@ -88,6 +93,8 @@ export function queueKeys(queueId: string): QueueKeys {
     claimLimitPrefix: `${base}:limit:claim:`,
     challengeUsed: (id: string) => `${base}:challenge-used:${id}`,
     passClients: (jti: string) => `${base}:pass-clients:${jti}`,
+    flowSeconds: `${base}:flow:s`,
+    flowMinutes: `${base}:flow:m`,
   });
 }
 

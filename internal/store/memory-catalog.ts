@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/errors';
 import type { QueueSettings } from '../queue/queue-state';
+import { applySettingsChange } from '../queue/settings-change';
 import { checkState } from '../queue/state-check';
+import { MemoryFlowStore } from './memory-flow-store';
 import { MemoryPassStore } from './memory-pass-store';
 import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
 import type {
@@ -76,6 +78,11 @@ export class MemoryCatalog implements QueueCatalog {
       this.stores.set(id, s);
     }
     return s;
+  }
+
+  /** The flow samples of one queue (the operator console's charts). */
+  flowStore(id: string): MemoryFlowStore {
+    return new MemoryFlowStore(this.cell(id), this.now, () => !this.closed);
   }
 
   /** The pass store of one queue (its claims, revocations and counters). */
@@ -158,17 +165,8 @@ export class MemoryCatalog implements QueueCatalog {
     const st = this.checkedState(id, c);
     const now = this.now();
     const oldMode = st.mode;
-    const oldI = st.intervalMs;
-    const oldOpensAt = st.opensAtMs;
     const oldW = st.windowEnd;
-    if (s.mode === 'passthrough' || oldMode === 'passthrough') st.windowEnd = Math.max(st.windowEnd, st.counter);
-    if (s.mode === 'open') {
-      if (oldMode !== 'open') st.nextDueMs = now + s.intervalMs;
-      else if (s.intervalMs < oldI && st.nextDueMs > now + s.intervalMs) st.nextDueMs = now + s.intervalMs;
-    }
-    if (s.opensAtMs > now) st.nextDueMs = s.opensAtMs;
-    else if (oldOpensAt > now && s.mode === 'open') st.nextDueMs = now;
-    Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 });
+    Object.assign(st, applySettingsChange(st, s, now), { maxActive: s.maxActive ?? 0 });
     st.version += 1;
     c.config = { doc, version: c.config.version + 1 };
     publish(c, snapshotOf(st, now), () => !this.closed, this.o.logger);
@@ -204,6 +202,7 @@ export class MemoryCatalog implements QueueCatalog {
     c.passes.clear();
     c.state = undefined;
     c.lease = undefined;
+    c.flow.clear();
     this.passStores.delete(id);
     c.appendEvent(this.eventMax, 'queue.deleted', this.now(), { queue: id, version });
     return { outcome: 'deleted', version };

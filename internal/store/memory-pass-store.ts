@@ -1,5 +1,5 @@
 import { UnavailableError } from '../errors/errors';
-import type { ClaimOutcome, DoneOutcome, PassStats, PassStore, SweepResult } from './pass-store';
+import { passIdentity, type ClaimOutcome, type DoneOutcome, type PassRecord, type PassStats, type PassStore, type SweepResult } from './pass-store';
 import type { MemoryQueueStore } from './memory-store';
 import type { Subscription } from './store';
 
@@ -64,6 +64,14 @@ export class MemoryPassStore implements PassStore {
     this.counters.claimed++;
     this.queue.appendEvent('pass.claimed', now, { queue: this.queue.queueId, jti: pass.jti, epoch, ticket, expMs: pass.expMs });
     return { outcome: 'issued', pass: pass.token };
+  }
+
+  async lookup(epoch: string, ticket: number): Promise<PassRecord> {
+    const now = this.now();
+    const c = this.claims.get(`${epoch}:${ticket}`);
+    if (!c || c.untilMs <= now) return { claimed: false, jti: null, expMs: null, live: false, revoked: false };
+    const { jti, expMs } = passIdentity(c.pass);
+    return { claimed: true, jti, expMs, live: jti !== null && this.live.has(jti), revoked: jti !== null && this.revoked.has(jti) };
   }
 
   async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {

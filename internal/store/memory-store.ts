@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { MemoryFlowSeries } from './memory-flow-store';
 import { QueueClosedError, UnavailableError } from '../errors/errors';
 import {
   NOTHING_SEEN,
@@ -103,6 +104,8 @@ export class MemoryQueueCell {
     if (this.eventLog.length > maxLength) this.eventLog.splice(0, this.eventLog.length - maxLength);
     return id;
   }
+  /** The flow samples of the operator console (the two streams of flow-sample.lua). */
+  readonly flow = new MemoryFlowSeries();
 }
 
 /** Default entries kept per queue event stream (the same as the Redis store's). */

@@ -33,8 +33,38 @@ export type ClaimOutcome = { readonly outcome: 'issued' | 'same'; readonly pass:
   | { readonly outcome: 'full' };
 export type DoneOutcome = { readonly outcome: 'done' | 'already_done'; readonly expMs: number } | { readonly outcome: 'unknown' };
 
+/** What the store knows of one ticket's pass (the console's ticket lookup). */
+export interface PassRecord {
+  /** Whether a claim is on record; claims are kept for the ticket's remaining lifetime only. */
+  readonly claimed: boolean;
+  readonly jti: string | null;
+  /** The pass's exp, ms since the Unix epoch. */
+  readonly expMs: number | null;
+  /** Issued, not done and not yet swept. */
+  readonly live: boolean;
+  /** Reported done by the site (completed or abandoned), so refused by the gate until it expires. */
+  readonly revoked: boolean;
+}
+
+const NO_PASS: PassRecord = Object.freeze({ claimed: false, jti: null, expMs: null, live: false, revoked: false });
+
+/** jti and exp (ms) read from a stored pass (a compact JWT this service signed); nulls if unreadable. */
+export function passIdentity(token: string): { jti: string | null; expMs: number | null } {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti?: unknown; exp?: unknown };
+    return {
+      jti: typeof payload.jti === 'string' ? payload.jti : null,
+      expMs: typeof payload.exp === 'number' && Number.isFinite(payload.exp) ? payload.exp * 1000 : null,
+    };
+  } catch {
+    return { jti: null, expMs: null };
+  }
+}
+
 /** The shared state behind passes: one claim per ticket, revocations, counters. */
 export interface PassStore {
+  /** The pass claimed for a ticket of `epoch`, if its claim is still on record (read only). */
+  lookup(epoch: string, ticket: number): Promise<PassRecord>;
   claim(epoch: string, ticket: number, pass: { jti: string; token: string; expMs: number }, claimTtlMs: number, policy: 'same' | 'refuse'): Promise<ClaimOutcome>;
   done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome>;
   sweep(withRevoked: boolean): Promise<SweepResult>;
@@ -72,6 +102,19 @@ export class RedisPassStore implements PassStore {
     if (code === 0) return { outcome: 'refused' };
     if (code === 3) return { outcome: 'full' };
     throw new Error(`claim-pass.lua returned unknown code ${String(r[0])}`);
+  }
+
+  async lookup(epoch: string, ticket: number): Promise<PassRecord> {
+    const k = this.keys;
+    const token = await this.store.call('passLookup', () => this.store.redis.get(k.passClaim(epoch, ticket)));
+    if (token === null) return NO_PASS;
+    const { jti, expMs } = passIdentity(token);
+    if (jti === null) return { ...NO_PASS, claimed: true, expMs };
+    // Two reads of one slot, no write: a pass that changes in between shows either state, both true once.
+    const [live, revoked] = await this.store.call('passLookup', () =>
+      Promise.all([this.store.redis.zScore(k.passes, jti), this.store.redis.zScore(k.revokedPasses, jti)]),
+    );
+    return { claimed: true, jti, expMs, live: live !== null, revoked: revoked !== null };
   }
 
   async done(jti: string, outcome: 'completed' | 'abandoned'): Promise<DoneOutcome> {

@@ -180,7 +180,8 @@ export class RedisCatalog implements QueueCatalog {
     const k = queueKeys(id);
     const r = await this.call('deleteQueue', () =>
       this.redis.deleteQueue(
-        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream, k.occupancy, k.claimWindows, k.claimedTickets,
+        k.config, k.state, k.counter, k.leader, k.passes, k.revokedPasses, k.passStats, k.eventStream, k.flowSeconds, k.flowMinutes,
+        k.occupancy, k.claimWindows, k.claimedTickets,
         expectedVersion === undefined ? '' : String(expectedVersion), this.eventStreamMaxLength, id,
       ),
       id,

@@ -144,9 +144,9 @@ export const scripts = {
     transformReply: raw,
   }),
   deleteQueue: defineScript({
-    NUMBER_OF_KEYS: 11,
+    NUMBER_OF_KEYS: 13,
     SCRIPT: lua('delete-queue'),
-    parseCommand: keysAndArgs(11) as (
+    parseCommand: keysAndArgs(13) as (
       p: CommandParser,
       config: string,
       state: string,
@@ -156,6 +156,8 @@ export const scripts = {
       revoked: string,
       stats: string,
       eventStream: string,
+      flowSeconds: string,
+      flowMinutes: string,
       occupancy: string,
       claimWindows: string,
       claimedTickets: string,
@@ -188,6 +190,22 @@ export const scripts = {
     SCRIPT: lua('replica-heartbeat'),
     parseCommand: keysAndArgs(1) as (p: CommandParser, replicas: string, id: string, ttlMs: number) => void,
     transformReply: undefined as unknown as () => string[],
+  }),
+  // --- the operator console (docs/operations.md) ---
+  flowSample: defineScript({
+    NUMBER_OF_KEYS: 4,
+    SCRIPT: lua('flow-sample'),
+    parseCommand: keysAndArgs(4) as (
+      p: CommandParser,
+      state: string,
+      counter: string,
+      seconds: string,
+      minutes: string,
+      atMs: string,
+      keepSecondsMs: number,
+      keepMinutesMs: number,
+    ) => void,
+    transformReply: raw,
   }),
   // --- admission (docs/admission.md) ---
   claimPass: defineScript({

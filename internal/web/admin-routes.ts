@@ -1,16 +1,22 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { NotFoundError, TokenError, TooManyRequestsError } from '../errors/errors';
 import { otherMethods } from '../http/express-route';
 import { sendResult } from '../http/respond';
 import type { QueueOverview } from '../service/queue-overview';
-import { STATIC_DIR, loadAsset } from './static-assets';
+import { loadConsoleLocales, type ConsoleLocale } from './console-i18n';
+import { escapeHtml, jsonForScript, renderTemplate } from './page';
+import { STATIC_DIR, asset, loadAsset, type Asset } from './static-assets';
 import { pageCsp, sendAsset } from './web-routes';
 
 export interface AdminDeps {
-  /** ADMIN_TOKEN; empty disables the operator view (its routes answer 404). */
+  /** ADMIN_TOKEN: the JSON view GET /admin/state; empty disables that route (404). */
   readonly token: string;
+  /** Whether any admin API token is set (ADMIN_TOKENS or ADMIN_TOKEN): the console at GET /admin. */
+  readonly consoleEnabled: boolean;
   readonly overview: QueueOverview;
   readonly staticDir?: string;
 }
@@ -35,25 +41,78 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
+/** uPlot's browser build and styles, served from this server (no CDN): read from the installed package. */
+function uplotAssets(): { js: Asset; css: Asset } {
+  const dist = join(require.resolve('uplot/package.json'), '..', 'dist');
+  return {
+    js: asset(readFileSync(join(dist, 'uPlot.iife.min.js')), 'text/javascript; charset=utf-8'),
+    css: asset(readFileSync(join(dist, 'uPlot.min.css')), 'text/css; charset=utf-8'),
+  };
+}
+
+/** The console page for one language. Its assets and API calls are relative, so it works under a path prefix. */
+export function renderConsolePage(template: string, locale: ConsoleLocale, locales: readonly ConsoleLocale[]): string {
+  const switcher = locales
+    .map((l) =>
+      l.lang === locale.lang
+        ? `<span aria-current="true" lang="${l.lang}">${escapeHtml(l.name)}</span>`
+        : `<a href="admin?lang=${encodeURIComponent(l.lang)}" lang="${l.lang}" hreflang="${l.lang}">${escapeHtml(l.name)}</a>`,
+    )
+    .join(' ');
+  return renderTemplate(template, { lang: locale.lang, name: locale.name, dir: locale.dir, strings: locale.strings }, {
+    lang: escapeHtml(locale.lang),
+    dir: locale.dir,
+    languages: switcher,
+    config: jsonForScript({ lang: locale.lang, strings: locale.strings }),
+  });
+}
+
 /**
- * The operator view: GET /admin (a page that asks for the admin token) and
- * GET /admin/state (JSON, `Authorization: Bearer <ADMIN_TOKEN>`). Tokens are
- * compared in constant time over their SHA-256 digests; failed attempts are
- * rate-limited per client address (express-rate-limit counts only failures).
+ * The operator console (GET /admin, its script, styles and uPlot under
+ * /admin/) and the older JSON view GET /admin/state (`Authorization: Bearer
+ * <ADMIN_TOKEN>`). The console page itself holds no data: everything it shows
+ * comes from the admin API with the token the operator signs in with.
  */
 export function adminRouter(d: AdminDeps): express.Router {
   const r = express.Router();
-  if (!d.token) {
-    const off = (_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError('the operator view is disabled; set ADMIN_TOKEN'));
+  const off = (what: string) => (_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError(what));
+  if (!d.consoleEnabled) {
     // Every method, OPTIONS included: a disabled feature does not exist (Express would answer OPTIONS 200 itself).
-    r.all('/admin', off);
-    r.all('/admin.js', off);
-    r.all('/admin/state', off);
+    r.all(['/admin', '/admin/', '/admin/console.js', '/admin/console.css', '/admin/uplot.js', '/admin/uplot.css'], off('the operator console is disabled; set ADMIN_TOKENS or ADMIN_TOKEN'));
+  } else {
+    const dir = d.staticDir ?? STATIC_DIR;
+    const locales = loadConsoleLocales(join(dir, 'i18n'));
+    const list = [...locales.values()];
+    const template = loadAsset(dir, 'console.html').body.toString('utf8');
+    const pages = new Map(list.map((l) => [l.lang, asset(Buffer.from(renderConsolePage(template, l, list), 'utf8'), 'text/html; charset=utf-8')]));
+    const uplot = uplotAssets();
+    const assets: Record<string, Asset> = {
+      '/admin/console.js': loadAsset(dir, 'console.js'),
+      '/admin/console.css': loadAsset(dir, 'console.css'),
+      '/admin/uplot.js': uplot.js,
+      '/admin/uplot.css': uplot.css,
+    };
+    const langs = ['en', ...list.map((l) => l.lang).filter((l) => l !== 'en')];
+    r.route('/admin').get(pageCsp(''), (req, res) => {
+      // The page's relative URLs assume /admin without a slash; a relative Location keeps a path prefix.
+      if (req.path.endsWith('/')) {
+        res.writeHead(301, { Location: '../admin', 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      const asked = typeof req.query.lang === 'string' ? req.query.lang.toLowerCase().split('-')[0] : undefined;
+      const lang = asked && locales.has(asked) ? asked : req.acceptsLanguages(...langs) || 'en';
+      res.setHeader('Vary', 'Accept-Language');
+      res.setHeader('Content-Language', lang);
+      sendAsset(res, pages.get(lang) ?? pages.get('en')!, 'no-cache');
+    }).all(otherMethods('GET'));
+    for (const [path, asset] of Object.entries(assets)) r.route(path).get((_req, res) => sendAsset(res, asset, 'no-cache')).all(otherMethods('GET'));
+  }
+
+  if (!d.token) {
+    r.all('/admin/state', off('the operator view is disabled; set ADMIN_TOKEN'));
     return r;
   }
-  const dir = d.staticDir ?? STATIC_DIR;
-  const page = loadAsset(dir, 'admin.html');
-  const script = loadAsset(dir, 'admin.js');
   const expected = digest(d.token);
   const limiter = rateLimit({
     windowMs: FAILED_WINDOW_MS,
@@ -63,9 +122,6 @@ export function adminRouter(d: AdminDeps): express.Router {
     legacyHeaders: false,
     handler: (_req, _res, next) => next(new TooManyRequestsError('too many failed admin token attempts; wait and retry', FAILED_WINDOW_MS / 1000)),
   });
-
-  r.route('/admin').get(pageCsp(''), (_req, res) => sendAsset(res, page, 'no-cache')).all(otherMethods('GET'));
-  r.route('/admin.js').get((_req, res) => sendAsset(res, script, 'no-cache')).all(otherMethods('GET'));
   r.route('/admin/state')
     .get(limiter, async (req: Request, res: Response, next: NextFunction) => {
       try {

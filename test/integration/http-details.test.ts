@@ -45,7 +45,8 @@ const ROUTES: Array<[path: string, allow: string, wrong: Method]> = [
   ['/page.css', 'GET, HEAD, OPTIONS', 'delete'],
   ['/theme.css', 'GET, HEAD, OPTIONS', 'patch'],
   ['/admin', 'GET, HEAD, OPTIONS', 'post'],
-  ['/admin.js', 'GET, HEAD, OPTIONS', 'post'],
+  ['/admin/console.js', 'GET, HEAD, OPTIONS', 'post'],
+  ['/admin/uplot.js', 'GET, HEAD, OPTIONS', 'post'],
   ['/admin/state', 'GET, HEAD, OPTIONS', 'delete'],
   ['/livez', 'GET, HEAD, OPTIONS', 'post'],
   ['/readyz', 'GET, HEAD, OPTIONS', 'post'],
@@ -70,7 +71,7 @@ describe.each(ROUTES)('%s', (path, allow, wrong) => {
 });
 
 it('answers every method on the operator routes with 404 while ADMIN_TOKEN is unset, OPTIONS included', async () => {
-  for (const path of ['/admin', '/admin.js', '/admin/state']) {
+  for (const path of ['/admin', '/admin/console.js', '/admin/uplot.js', '/admin/state']) {
     for (const m of ['get', 'options', 'post'] as const) {
       const r = await request(off.http)[m](path);
       expect({ path, m, status: r.status }).toEqual({ path, m, status: 404 });

@@ -417,7 +417,13 @@ describe('GET /admin/api/v1/openapi.json', () => {
     check(await adminCall('get', '/audit?limit=0').expect(400), 'get', '/admin/api/v1/audit');
 
     check(await call('get', '/admin').expect(200), 'get', '/admin');
-    check(await call('get', '/admin.js').expect(200), 'get', '/admin.js');
+    for (const asset of ['/admin/console.js', '/admin/console.css', '/admin/uplot.js', '/admin/uplot.css']) check(await call('get', asset).expect(200), 'get', asset);
+    // The operator console's API (docs/operations.md).
+    check(await adminCall('get', '/summary').expect(200), 'get', '/admin/api/v1/summary');
+    check(await adminCall('get', '/queues/held/stats').expect(200), 'get', '/admin/api/v1/queues/{id}/stats');
+    check(await adminCall('get', '/queues/held/stats?step=10').expect(400), 'get', '/admin/api/v1/queues/{id}/stats');
+    check(await adminCall('get', '/queues/held/tickets/1').expect(200), 'get', '/admin/api/v1/queues/{id}/tickets/{n}');
+    check(await adminCall('post', '/queues/held/preview').send({ state: 'open', windowSize: 1, intervalSeconds: 2 }).expect(200), 'post', '/admin/api/v1/queues/{id}/preview');
     check(await call('get', '/admin/state').set('Authorization', `Bearer ${ADMIN}`).expect(200), 'get', '/admin/state');
     check(await call('get', '/admin/state').expect(401), 'get', '/admin/state');
   });

@@ -1,9 +1,10 @@
--- delete-queue.lua: remove a queue: its settings, state, counter, lease and pass records.
+-- delete-queue.lua: remove a queue: its settings, state, counter, lease, pass records and flow samples.
 --
 -- KEYS[1]  queue config hash   KEYS[2]  queue state hash   KEYS[3]  ticket counter
 -- KEYS[4]  leader lease        KEYS[5]  live passes        KEYS[6]  revoked passes
 -- KEYS[7]  pass counters       KEYS[8]  event stream (kept: it ends with queue.deleted)
--- KEYS[9]  occupancy hash      KEYS[10] claim windows      KEYS[11] claimed tickets
+-- KEYS[9]  flow samples per second   KEYS[10] flow samples per minute
+-- KEYS[11] occupancy hash      KEYS[12] claim windows      KEYS[13] claimed tickets
 -- ARGV[1]  expected config version, or "" to delete whatever it is
 -- ARGV[2]  event stream length (MAXLEN ~)   ARGV[3]  queue id
 -- Errors "WAITROOM_CORRUPT <what>" when the stored version is damaged; "WAITROOM_ARG" for a bad ARGV[1].
@@ -49,7 +50,7 @@ if ARGV[1] ~= '' then
   if not expected then return redis.error_reply('WAITROOM_ARG argument 1 is not an integer in [0, ' .. MAX .. ']') end
   if expected ~= version then return {-2, version} end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[11])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13])
 local t = redis.call('TIME')
 emit(KEYS[8], eventMax, 'queue.deleted', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
   string.format('{"queue":%s,"version":%d}', cjson.encode(queueId), version))
