@@ -1,4 +1,5 @@
 import { registerAdminApi } from '../admin/admin-openapi';
+import { registerEventsApi } from '../admin/event-webhook-openapi';
 import { registerAdmissionApi } from '../admission/admission-openapi';
 import type { OpenApiPart } from '../http/openapi';
 import { registerOperationsApi, registerVisitorApi } from '../http/visitor-openapi';
@@ -11,4 +12,4 @@ import { registerOperationsApi, registerVisitorApi } from '../http/visitor-opena
  * (a `webhooks` section) as it is. The OpenAPI test then requires every route
  * the area mounts to be in the document and its answers to validate.
  */
-export const OPENAPI_PARTS: readonly OpenApiPart[] = [registerVisitorApi, registerAdmissionApi, registerAdminApi, registerOperationsApi];
+export const OPENAPI_PARTS: readonly OpenApiPart[] = [registerVisitorApi, registerAdmissionApi, registerAdminApi, registerEventsApi, registerOperationsApi];
