@@ -36,8 +36,9 @@ export function registerEventsApi(registry: OpenAPIRegistry, c: OpenApiContext):
   const params = z.object({ id: WebhookIdSchema });
   const limit = z.object({ limit: z.coerce.number().int().min(1).max(1000).optional().openapi({ description: 'Default 100' }) });
 
-  const [first, ...rest] = EVENT_TYPES.map((t) => eventEnvelopeSchema(t));
-  const EventSchema = z.object({ streamId: z.string().openapi({ description: 'The stream entry id, for `after`' }) }).and(z.union([first!, ...rest] as never));
+  // An entry of the stream: one of the event envelopes (told apart by `type`) and its stream entry id.
+  const envelopes = EVENT_TYPES.map((t) => eventEnvelopeSchema(t)) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]];
+  const EventSchema = z.object({ streamId: z.string().openapi({ description: 'The stream entry id, for `after`' }) }).and(z.union(envelopes));
   registry.registerPath({
     method: 'get',
     path: `${base}/queues/{id}/events`,
