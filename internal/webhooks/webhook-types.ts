@@ -115,3 +115,4 @@ export const DeliveryViewSchema = z
   .openapi('WebhookDelivery');
 
 export const DeliveryListBodySchema = z.object({ deliveries: z.array(DeliveryViewSchema) }).strict().openapi('WebhookDeliveries');
+export type DeliveryListBody = z.infer<typeof DeliveryListBodySchema>;
