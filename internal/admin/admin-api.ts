@@ -1,7 +1,6 @@
 import type { SiteKeys } from '../admission/site-auth';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { ConflictError, NotFoundError, PreconditionFailedError, QueueNotFoundError, TooManyRequestsError, BadRequestError } from '../errors/errors';
+import { ConflictError, NotFoundError, PreconditionFailedError, QueueNotFoundError, BadRequestError } from '../errors/errors';
 import { clientIp } from '../http/client-ip';
 import { expressRoute } from '../http/express-route';
 import type { HttpResult } from '../http/respond';
@@ -26,6 +25,7 @@ import type { AdminAuth } from './admin-auth';
 import { eventsOpenApiDocument } from '../event-stream/event-openapi';
 import { parseEventEntry } from '../event-stream/event-types';
 import { mountWebhookRoutes, type WebhookRouteDeps } from './webhook-routes';
+import { FailedAttempts } from './failed-attempts';
 import { AuditQuerySchema, type AuditBody, type QueueListBody } from './admin-schemas';
 import { mountConsoleApi } from './console-api';
 
@@ -74,27 +74,19 @@ type Locals = { adminName: string };
 export function adminApiRouter(d: AdminApiDeps): express.Router {
   const r = express.Router();
   const maxEntries = d.auditMaxEntries ?? 10_000;
-  const limiter = rateLimit({
-    windowMs: FAILED_WINDOW_MS,
-    limit: FAILED_ATTEMPTS,
-    skipSuccessfulRequests: true,
-    // Only a refused token is a failed attempt: an operator's bad body (400), a stale ETag
-    // (412) or an unknown queue (404) must not lock them out in the middle of a sale.
-    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => clientIp(req, d.trustProxy),
-    handler: (_req, _res, next) => next(new TooManyRequestsError('too many failed admin token attempts; wait and retry', FAILED_WINDOW_MS / 1000)),
-  });
+  const failures = new FailedAttempts(FAILED_ATTEMPTS, FAILED_WINDOW_MS, (req) => clientIp(req, d.trustProxy));
+  // Only a refused token is a failed attempt: an operator's bad body (400), a stale ETag
+  // (412) or an unknown queue (404) must not lock them out in the middle of a sale.
   const authenticate = (req: Request, res: Response, next: NextFunction) => {
     if (!d.auth.enabled) return next(new NotFoundError('the admin API is disabled; set ADMIN_TOKENS or ADMIN_TOKEN'));
     try {
       (res.locals as Locals).adminName = d.auth.check(req.headers.authorization);
-      next();
     } catch (err) {
-      next(err);
+      return failures.refused(req, res, next, err);
     }
+    next();
   };
+  const limiter = failures.guard;
   const base = ADMIN_API_BASE;
   // The site reports its own health with its site key (SITE_API_KEYS), not an admin token:
   // registered before the admin authentication of /queues so that it answers first.

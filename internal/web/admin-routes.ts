@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { NotFoundError, TokenError, TooManyRequestsError } from '../errors/errors';
+import { FailedAttempts } from '../admin/failed-attempts';
+import { NotFoundError, TokenError } from '../errors/errors';
 import { otherMethods } from '../http/express-route';
 import { sendResult } from '../http/respond';
 import type { QueueOverview } from '../service/queue-overview';
@@ -114,19 +114,16 @@ export function adminRouter(d: AdminDeps): express.Router {
     return r;
   }
   const expected = digest(d.token);
-  const limiter = rateLimit({
-    windowMs: FAILED_WINDOW_MS,
-    limit: FAILED_LOGINS,
-    skipSuccessfulRequests: true,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (_req, _res, next) => next(new TooManyRequestsError('too many failed admin token attempts; wait and retry', FAILED_WINDOW_MS / 1000)),
-  });
+  const failures = new FailedAttempts(FAILED_LOGINS, FAILED_WINDOW_MS, (req) => req.ip ?? '');
   r.route('/admin/state')
-    .get(limiter, async (req: Request, res: Response, next: NextFunction) => {
+    .get(failures.guard, async (req: Request, res: Response, next: NextFunction) => {
       try {
         const given = digest(adminBearer(req.headers.authorization));
         if (!timingSafeEqual(given, expected)) throw new TokenError('invalid_token', 'the admin token is not valid');
+      } catch (err) {
+        return failures.refused(req, res, next, err);
+      }
+      try {
         sendResult(res, { status: 200, body: await d.overview.read() });
       } catch (err) {
         next(err);
