@@ -42,6 +42,8 @@ async function main(): Promise<void> {
       WINDOW_INTERVAL: String(INTERVAL_S),
       SSE_MAX_STREAMS_PER_IP: String(N * 2),
       SSE_MAX_STREAMS: String(N * 2),
+      // Every stream comes from 127.0.0.1: the per-address connection cap (1,024) must not refuse them.
+      HTTP_MAX_CONNECTIONS_PER_IP: '0',
       LOG_LEVEL: process.env.SSE_BENCH_LOG ?? 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
