@@ -78,7 +78,17 @@ export class Ticker {
       this.wake();
       return;
     }
-    if (this.closed || this.inFlight || !this.o.lease.isLeader()) return;
+    if (this.closed || !this.o.lease.isLeader()) return;
+    if (this.inFlight) {
+      // The advance in flight may answer from a state read before this change: a first
+      // visitor who joined after the script ran would find the ticker asleep for the idle
+      // check (10 s). Look again when it returns. Only a crossing of W by the counter (join.lua
+      // announces exactly that) or a new mode counts: the advance's own announcement can
+      // arrive before its reply and must not cost a second call.
+      const crossed = s.mode === 'open' && s.counter > s.windowEnd && (!prev || prev.counter <= prev.windowEnd);
+      if (crossed || (prev && prev.mode !== s.mode)) this.again = true;
+      return;
+    }
     if (this.sleeping) {
       const work = s.mode === 'open' && s.counter > s.windowEnd;
       if (work || (prev && prev.mode !== s.mode)) this.kick(0);
