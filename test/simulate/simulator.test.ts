@@ -4,6 +4,7 @@ import { parseScenario, ScenarioError, type ScenarioInput } from '../../internal
 import { simulate } from '../../internal/simulate/simulation';
 import { quantile, summarize } from '../../internal/simulate/summary';
 import { better, defaultGrid } from '../../internal/simulate/sweep';
+import { runWhatIf, WHAT_IF_LIMITS } from '../../internal/simulate/what-if';
 
 /** A scenario of exact arrival instants with the given queue and behaviour. */
 function scenario(seconds: number[], queue: ScenarioInput['queue'], visitors: Partial<ScenarioInput['visitors']> = {}, capacity = 1000): ScenarioInput {
@@ -238,5 +239,24 @@ describe('scenario validation and the sweep', () => {
     expect(rows.map((r) => (r.summary as { waitP90: number }).waitP90)).toEqual([10, 30, 5]);
     const g = defaultGrid(parseScenario(scenario([0], { windowSize: 100, intervalSeconds: 1 })));
     expect(g).toEqual({ sizes: [25, 50, 75, 100, 150, 200], intervals: [0.5, 1, 2] });
+  });
+});
+
+describe('the console\'s what-if run', () => {
+  test('the same summary as the command line for the same scenario; too many visitors are refused', async () => {
+    const input = {
+      arrivals: { kind: 'steps', steps: [{ fromSecond: 0, perSecond: 6 }, { fromSecond: 30, perSecond: 2 }], untilSecond: 60 },
+      queue: { windowSize: 5, intervalSeconds: 1, maxActive: 8 },
+      visitors: { giveUp: { share: 0.1, afterMinutes: 1 }, timeOnSite: { distribution: 'exponential', minutes: 0.5 } },
+      site: { capacity: 10 },
+    };
+    const w = await runWhatIf(input);
+    const cli = summarize(await simulate(parseScenario({ ...input, horizonSeconds: WHAT_IF_LIMITS.horizonSeconds })));
+    expect({ ...w.summary, wallMs: 0 }).toEqual({ ...cli, wallMs: 0 });
+    expect(w.summary.visitors).toBe(240);
+    expect(w.series.arrived.at(-1)).toBe(240);
+    expect(Math.max(...w.series.occupancy)).toBeLessThanOrEqual(8);
+    expect(w.series.t.length).toBeLessThanOrEqual(WHAT_IF_LIMITS.points + 1);
+    await expect(runWhatIf({ ...input, arrivals: { kind: 'steps', steps: [{ fromSecond: 0, perSecond: 10_000 }], untilSecond: 60 } })).rejects.toThrow(/600000 visitors, more than the 200000/);
   });
 });
