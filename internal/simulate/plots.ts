@@ -70,8 +70,9 @@ export function plotSpecs(r: SimulationResult): PlotFile[] {
     ...onSite.map((x, i) => ({ minute: (i * w) / 60, visitors: x, series: 'on the site' })),
     ...(cap !== undefined ? perBucket(r.perSecond.occupancyMax).map((x, i) => ({ minute: (i * w) / 60, visitors: x, series: 'places taken (store count)' })) : []),
   ];
-  const rules = [{ y: r.scenario.site.capacity, label: `site capacity ${r.scenario.site.capacity}`, color: 'firebrick' }];
-  if (cap !== undefined) rules.push({ y: cap, label: `maxActive ${cap}`, color: '#6b21a8' });
+  // Each limit a dashed line with its label, the capacity's above it and the cap's below (they are often close).
+  const rules = [{ y: r.scenario.site.capacity, label: `site capacity ${r.scenario.site.capacity}`, color: 'firebrick', dy: -6 }];
+  if (cap !== undefined) rules.push({ y: cap, label: `maxActive ${cap}`, color: '#6b21a8', dy: 12 });
 
   const waits = waitsSeconds(r);
   const maxWait = waits.length > 0 ? waits[waits.length - 1]! : 0;
@@ -131,19 +132,19 @@ export function plotSpecs(r: SimulationResult): PlotFile[] {
                 encoding: {
                   x: { field: 'minute', type: 'quantitative', title: `minutes from t = 0 (most in each ${w} s)` },
                   y: { field: 'visitors', type: 'quantitative', title: 'on the site' },
-                  color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['on the site', 'places taken (store count)'], range: ['#4c78a8', '#f58518'] } },
+                  color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['on the site', 'places taken (store count)'], range: ['#4c78a8', '#f58518'] }, legend: { labelLimit: 400 } },
                 },
               },
-              {
-                data: { values: rules },
+              ...rules.map((rule) => ({
+                data: { values: [rule] },
                 layer: [
-                  { mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'y', type: 'quantitative' }, color: { field: 'color', type: 'nominal', scale: null } } },
+                  { mark: { type: 'rule' as const, strokeDash: [6, 4], color: rule.color }, encoding: { y: { field: 'y', type: 'quantitative' as const } } },
                   {
-                    mark: { type: 'text', align: 'left', dx: 4, dy: -6 },
-                    encoding: { y: { field: 'y', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' }, color: { field: 'color', type: 'nominal', scale: null } },
+                    mark: { type: 'text' as const, align: 'left' as const, dx: 4, dy: rule.dy, color: rule.color },
+                    encoding: { y: { field: 'y', type: 'quantitative' as const }, x: { value: 0 }, text: { field: 'label' } },
                   },
                 ],
-              },
+              })),
             ],
           },
         ],

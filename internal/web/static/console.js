@@ -421,27 +421,32 @@
   var worker = null;
   var whatIfRun = 0;
   $('whatif').hidden = !cfg.whatIf || typeof Worker === 'undefined';
-  /** The joins of the range shown as an arrival curve: one step per flow sample. */
+  /**
+   * The joins of the range shown as an arrival curve: one step per flow sample, from the
+   * first sample in the range (t = 0 of the simulation; earlier the range has no samples).
+   */
   function arrivalSteps(st) {
     var ts = st.series.t;
     var issued = st.series.issued;
     var steps = [];
     var total = 0;
     var prev = null;
+    var origin = null;
     for (var i = 0; i < ts.length; i++) {
       var v = issued[i];
       if (v === null || v === undefined) continue;
+      if (origin === null) origin = ts[i];
       if (prev !== null) {
         var joins = Math.max(0, v - prev.v); // a new epoch restarts the counter: no negative arrivals
         var secsBetween = (ts[i] - prev.t) / 1000;
         if (secsBetween > 0) {
-          steps.push({ fromSecond: (prev.t - ts[0]) / 1000, perSecond: joins / secsBetween });
+          steps.push({ fromSecond: (prev.t - origin) / 1000, perSecond: joins / secsBetween });
           total += joins;
         }
       }
       prev = { t: ts[i], v: v };
     }
-    return { steps: steps, total: total, untilSecond: prev ? (prev.t - ts[0]) / 1000 : 0, startMs: ts[0] };
+    return { steps: steps, total: total, untilSecond: prev ? (prev.t - origin) / 1000 : 0, startMs: origin };
   }
   function whatIfScenario() {
     var f = $('whatif-form').elements;
