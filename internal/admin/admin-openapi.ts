@@ -134,6 +134,7 @@ export function registerAdminApi(registry: OpenAPIRegistry, c: OpenApiContext): 
     ['/admin/console.css', 'text/css', "The operator console's style sheet"],
     ['/admin/uplot.js', 'text/javascript', 'uPlot, the chart library of the console'],
     ['/admin/uplot.css', 'text/css', "uPlot's style sheet"],
+    ['/admin/what-if.js', 'text/javascript', 'The "what if" panel\'s Web Worker: the simulator (docs/simulator.md), bundled by npm run build'],
   ] as const) {
     registry.registerPath({
       method: 'get',

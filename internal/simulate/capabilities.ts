@@ -13,17 +13,14 @@ export class UnsupportedScenarioError extends Error {
  * The queue settings the simulated store runs with, made from the scenario exactly as the
  * admin API would store them (S, I in ms, K, state, opening time in the store clock).
  *
- * The capacity cap (`maxActive`) and no-show compensation (`compensateNoShows`) belong to
- * the issue "Fill the site, never flood it": they are settings of the store's scripts, and
- * the store this build ships has neither. The simulator never imitates them outside the
- * store (that would be a second implementation that could disagree with the server), so a
- * scenario that sets them is refused with this error until the store has them; then they
- * are passed on here, and the visitors' `done` and `leave` calls (simulation.ts) drive them.
+ * The capacity cap (`maxActive`) is a setting of the store's scripts: it is passed on as the
+ * admin API stores it, and the simulated visitors' claims, `done` reports and expiring passes
+ * (simulation.ts) drive the store's own occupancy accounting. No-show compensation
+ * (`compensateNoShows`) is not in this build's store yet; the simulator never imitates a
+ * behaviour outside the store (a second implementation could disagree with the server), so a
+ * scenario that sets it is refused with this error until the store has it.
  */
 export function admissionSettings(s: Scenario, epochMs: number): QueueSettings {
-  if (s.queue.maxActive !== undefined) {
-    throw new UnsupportedScenarioError('queue.maxActive', 'this build has no capacity cap in its admission code yet, so it cannot be simulated; leave it out and compare the peak on the site with site.capacity');
-  }
   if (s.queue.compensateNoShows) {
     throw new UnsupportedScenarioError('queue.compensateNoShows', 'this build has no no-show compensation in its admission code yet, so it cannot be simulated; set it to false');
   }
@@ -33,5 +30,6 @@ export function admissionSettings(s: Scenario, epochMs: number): QueueSettings {
     activeWindowCount: s.queue.activeWindowCount,
     mode: 'open',
     opensAtMs: s.queue.opensAtSecond > 0 ? epochMs + Math.round(s.queue.opensAtSecond * 1000) : 0,
+    ...(s.queue.maxActive !== undefined ? { maxActive: s.queue.maxActive } : {}),
   };
 }

@@ -63,6 +63,16 @@ export function plotSpecs(r: SimulationResult): PlotFile[] {
   };
   const waiting = perBucket(r.perSecond.waitingMax);
   const onSite = perBucket(r.perSecond.onSiteMax);
+  const cap = r.scenario.queue.maxActive;
+  // With a cap, the store's own count of places taken beside the visitors on the site: it
+  // runs above them by the admitted visitors who have not claimed yet (their places are held).
+  const siteLines = [
+    ...onSite.map((x, i) => ({ minute: (i * w) / 60, visitors: x, series: 'on the site' })),
+    ...(cap !== undefined ? perBucket(r.perSecond.occupancyMax).map((x, i) => ({ minute: (i * w) / 60, visitors: x, series: 'places taken (store count)' })) : []),
+  ];
+  // Each limit a dashed line with its label, the capacity's above it and the cap's below (they are often close).
+  const rules = [{ y: r.scenario.site.capacity, label: `site capacity ${r.scenario.site.capacity}`, color: 'firebrick', dy: -6 }];
+  if (cap !== undefined) rules.push({ y: cap, label: `maxActive ${cap}`, color: '#6b21a8', dy: 12 });
 
   const waits = waitsSeconds(r);
   const maxWait = waits.length > 0 ? waits[waits.length - 1]! : 0;
@@ -77,7 +87,7 @@ export function plotSpecs(r: SimulationResult): PlotFile[] {
   const histogram = [...bins].map(([b, count]) => ({ from: b * binWidth, to: (b + 1) * binWidth, visitors: count }));
   const title = r.scenario.name;
   const q = r.scenario.queue;
-  const subtitle = `S = ${q.windowSize} every ${q.intervalSeconds} s, K = ${q.activeWindowCount}; site capacity ${r.scenario.site.capacity}`;
+  const subtitle = `S = ${q.windowSize} every ${q.intervalSeconds} s, K = ${q.activeWindowCount}${q.maxActive !== undefined ? `, maxActive ${q.maxActive}` : ''}; site capacity ${r.scenario.site.capacity}`;
 
   return [
     {
@@ -117,23 +127,24 @@ export function plotSpecs(r: SimulationResult): PlotFile[] {
             height: HEIGHT / 2,
             layer: [
               {
-                data: { values: onSite.map((x, i) => ({ minute: (i * w) / 60, visitors: x })) },
-                mark: { type: 'line', interpolate: 'step-after', color: '#4c78a8' },
+                data: { values: siteLines },
+                mark: { type: 'line', interpolate: 'step-after' },
                 encoding: {
                   x: { field: 'minute', type: 'quantitative', title: `minutes from t = 0 (most in each ${w} s)` },
                   y: { field: 'visitors', type: 'quantitative', title: 'on the site' },
+                  color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['on the site', 'places taken (store count)'], range: ['#4c78a8', '#f58518'] }, legend: { labelLimit: 400 } },
                 },
               },
-              {
-                data: { values: [{ capacity: r.scenario.site.capacity, label: `site capacity ${r.scenario.site.capacity}` }] },
+              ...rules.map((rule) => ({
+                data: { values: [rule] },
                 layer: [
-                  { mark: { type: 'rule', strokeDash: [6, 4], color: 'firebrick' }, encoding: { y: { field: 'capacity', type: 'quantitative' } } },
+                  { mark: { type: 'rule' as const, strokeDash: [6, 4], color: rule.color }, encoding: { y: { field: 'y', type: 'quantitative' as const } } },
                   {
-                    mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'firebrick' },
-                    encoding: { y: { field: 'capacity', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } },
+                    mark: { type: 'text' as const, align: 'left' as const, dx: 4, dy: rule.dy, color: rule.color },
+                    encoding: { y: { field: 'y', type: 'quantitative' as const }, x: { value: 0 }, text: { field: 'label' } },
                   },
                 ],
-              },
+              })),
             ],
           },
         ],

@@ -56,7 +56,7 @@ const QueueSchema = z.strictObject({
   opensAtSecond: z.number().min(0).default(0),
   /**
    * The capacity cap of "Fill the site, never flood it": at most this many admitted visitors
-   * at once. Only simulated by a build whose store has the cap (see capabilities.ts).
+   * at once (docs/system.md, "Occupancy"), enforced by the embedded store's own accounting.
    */
   maxActive: z.number().int().min(1).max(1_000_000_000).optional(),
   /** Skip visitors who left while waiting, so each advance admits S present ones (same condition). */
@@ -71,8 +71,19 @@ const BehaviourSchema = z.strictObject({
       afterMinutes: z.number().positive(),
     })
     .default({ share: 0, afterMinutes: 60 }),
-  /** Share of admitted visitors who never come to the site (they closed the tab silently). */
+  /** Share of admitted visitors who never come to the site (they closed the tab silently): they never claim. */
   noShowShare: z.number().min(0).max(1).default(0),
+  /**
+   * Seconds between an admission and the visitor's claim (POST /claim), drawn uniformly from
+   * [0, claimWithinSeconds]: the page noticing the admission and the browser's round trip.
+   * A claim after the ticket's claim window closed takes a new place, which a full site refuses.
+   */
+  claimWithinSeconds: z.number().min(0).max(86_400).default(0),
+  /**
+   * Share of departures the site reports (POST /passes/done, which frees the place at once);
+   * the passes of the others run until they expire (site.passTtlMinutes).
+   */
+  reportedDoneShare: z.number().min(0).max(1).default(1),
   /** How long a visitor stays on the site once admitted. */
   timeOnSite: z
     .strictObject({
@@ -97,6 +108,8 @@ export const ScenarioSchema = z.strictObject({
   site: z.strictObject({
     /** Visitors the protected site holds at once. */
     capacity: z.number().int().min(1),
+    /** How long a pass is valid (the server's PASS_TTL, default 900 s): an unreported visitor's place frees then. */
+    passTtlMinutes: z.number().positive().max(10_080).default(15),
   }),
   /** Where to stop; default: one hour after the last arrival, or when everybody has left. */
   horizonSeconds: z.number().positive().max(30 * 86_400).optional(),

@@ -6,6 +6,7 @@ import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
 import { TicketBatcher, type IssuedTicket } from '../service/ticket-batcher';
 import { MemoryPassStore } from '../store/memory-pass-store';
+import type { PassStats } from '../store/pass-store';
 import { MemoryQueueStore } from '../store/memory-store';
 import { arrivalTimesMs } from './arrivals';
 import { admissionSettings } from './capabilities';
@@ -34,13 +35,24 @@ export interface SimulationResult {
     readonly admittedMs: Float64Array;
     readonly gaveUpMs: Float64Array;
     readonly leftSiteMs: Float64Array;
+    /** When the visitor's claim was answered with a pass (NaN: never claimed, or refused). */
+    readonly claimedMs: Float64Array;
+    /** When a claim was refused because the site was full (its claim window had closed). */
+    readonly refusedMs: Float64Array;
     /** 1 for a visitor who is admitted but never comes to the site. */
     readonly noShow: Uint8Array;
   };
   /** Every move of the window: when, and the new W. */
   readonly advances: { readonly atMs: number[]; readonly windowEnd: number[] };
-  /** Per whole second: the most visitors waiting (present, not admitted) and on the site during that second. */
-  readonly perSecond: { readonly waitingMax: number[]; readonly onSiteMax: number[] };
+  /**
+   * Per whole second, the most during that second of: visitors waiting (present, not admitted),
+   * visitors on the site (claimed, not yet left), and places taken as the store counts them
+   * (live passes + admitted tickets not yet claimed in an open claim window, docs/system.md
+   * "Occupancy": what the capacity cap limits).
+   */
+  readonly perSecond: { readonly waitingMax: number[]; readonly onSiteMax: number[]; readonly occupancyMax: number[] };
+  /** The store's pass counters at the end (claimed, completed, abandoned, timedOut, active). */
+  readonly passStats: PassStats;
   /** Admissions of tickets whose visitor had already given up (places the site never saw used). */
   readonly admittedAfterGivingUp: number;
   /** When the run stopped (everybody served, or the horizon). */
@@ -73,17 +85,26 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     admittedMs: new Float64Array(n).fill(NaN),
     gaveUpMs: new Float64Array(n).fill(NaN),
     leftSiteMs: new Float64Array(n).fill(NaN),
+    claimedMs: new Float64Array(n).fill(NaN),
+    refusedMs: new Float64Array(n).fill(NaN),
     noShow: new Uint8Array(n),
   };
   const b = scenario.visitors;
   const giveUpRnd = new Random(scenario.seed, 1);
   const noShowRnd = new Random(scenario.seed, 2);
   const stayRnd = new Random(scenario.seed, 3);
+  // Streams of their own, so adding claim delays or unreported departures moves no other draw.
+  const claimRnd = new Random(scenario.seed, 4);
+  const reportRnd = new Random(scenario.seed, 5);
   const willGiveUp = new Uint8Array(n);
+  const reportsDone = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     willGiveUp[i] = giveUpRnd.chance(b.giveUp.share) ? 1 : 0;
     v.noShow[i] = noShowRnd.chance(b.noShowShare) ? 1 : 0;
+    reportsDone[i] = reportRnd.chance(b.reportedDoneShare) ? 1 : 0;
   }
+  const claimWithinMs = b.claimWithinSeconds * 1000;
+  const passTtlMs = Math.round(scenario.site.passTtlMinutes * 60_000);
   const patienceMs = b.giveUp.afterMinutes * 60_000;
   const stayMs = (): number => {
     const t = b.timeOnSite;
@@ -97,7 +118,8 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
   const now = () => clock.now();
   const rel = () => clock.now() - SIM_EPOCH_MS;
   const logger = pino({ level: 'silent' });
-  const store = new MemoryQueueStore({ queueId: 'simulated', logger, now });
+  // The event stream is kept short: nobody reads it here, and a long sale appends millions.
+  const store = new MemoryQueueStore({ queueId: 'simulated', logger, now, eventStreamMaxLength: 1000 });
   const passes = new MemoryPassStore(store);
   const cache = new QueueStateCache({ store, settings: () => settings, logger, refreshMs: SERVER_TIMING.refreshMs, maxStalenessMs: SERVER_TIMING.maxStalenessMs, now });
   const lease = new LeaderLease({ store, owner: 'simulated-replica', ttlMs: SERVER_TIMING.leaseTtlMs, renewMs: SERVER_TIMING.leaseRenewMs, logger, now });
@@ -115,19 +137,38 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
   const advances = { atMs: [] as number[], windowEnd: [] as number[] };
   const waitingMax: number[] = [];
   const onSiteMax: number[] = [];
+  const occupancyMax: number[] = [];
   const departures = new MinHeap();
+  /** Admitted visitors who will claim later (claimWithinSeconds). */
+  const claims = new MinHeap();
+  const cell = store.data;
+  // Passes by expiry, to count the live ones (exp > now) without a scan: a pass that expired
+  // stays in the store until the next advance or sweep retires it, and is no place then.
+  const expiries = new MinHeap();
+  const lingering = new Set<string>();
   let nextArrival = 0;
   let nextGiveUp = 0;
   let failure: unknown;
 
   const mark = (): void => {
     const s = Math.floor(rel() / 1000);
+    // Places taken as the scripts count them (claim-pass.lua, advance-window.lua): passes not
+    // expired nor done, plus `pending` (admitted, unclaimed tickets of open claim windows).
+    const nowMs = now();
+    while (expiries.peekTime() <= nowMs) {
+      const jti = `sim-${expiries.pop()!}`;
+      if (cell.passes.has(jti)) lingering.add(jti);
+    }
+    for (const jti of lingering) if (!cell.passes.has(jti)) lingering.delete(jti);
+    const occupancy = cell.passes.size - lingering.size + (cell.occupancy?.pending ?? 0);
     while (waitingMax.length <= s) {
       waitingMax.push(waiting);
       onSiteMax.push(onSite);
+      occupancyMax.push(occupancy);
     }
     if (waiting > waitingMax[s]!) waitingMax[s] = waiting;
     if (onSite > onSiteMax[s]!) onSiteMax[s] = onSite;
+    if (occupancy > occupancyMax[s]!) occupancyMax[s] = occupancy;
   };
 
   const admit = (i: number): void => {
@@ -140,15 +181,37 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     }
     v.admittedMs[i] = t;
     waiting--;
+    // A no-show never claims: its place stays counted until its claim window closes (K·I).
     if (!v.noShow[i]) {
-      onSite++;
-      const ticket = v.ticket[i]!;
-      // The visitor claims its pass (claim-pass.lua's embedded mirror) and reports done when it leaves.
-      passes.claim(epoch, ticket, { jti: `sim-${ticket}`, token: `sim-${ticket}`, expMs: now() + 86_400_000 }, settings.intervalMs * settings.activeWindowCount, 'same').catch(fail);
-      departures.push(t + stayMs(), i);
-      arm();
+      const delay = claimWithinMs > 0 ? Math.round(claimRnd.next() * claimWithinMs) : 0;
+      if (delay === 0) claim(i);
+      else {
+        claims.push(t + delay, i);
+        arm();
+      }
     }
     mark();
+  };
+
+  // The visitor claims its pass (claim-pass.lua's embedded mirror, which moves its place from
+  // the claim window to the live passes, or refuses a late claim on a full site), stays, and
+  // leaves: reported (pass-done.lua) or not (the pass expires after passTtlMinutes).
+  const claim = (i: number): void => {
+    const ticket = v.ticket[i]!;
+    const pass = { jti: `sim-${ticket}`, token: `sim-${ticket}`, expMs: now() + passTtlMs };
+    passes.claim(epoch, ticket, pass, settings.intervalMs * settings.activeWindowCount, 'same').then((r) => {
+      const at = rel();
+      if (r.outcome === 'full') {
+        v.refusedMs[i] = at;
+      } else {
+        v.claimedMs[i] = at;
+        if (r.outcome === 'issued') expiries.push(pass.expMs, ticket);
+        onSite++;
+        departures.push(at + stayMs(), i);
+        arm();
+      }
+      mark();
+    }, fail);
   };
 
   const fail = (err: unknown): void => {
@@ -192,7 +255,7 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     let g = Infinity;
     while (nextGiveUp < n && !willGiveUp[nextGiveUp]) nextGiveUp++;
     if (nextGiveUp < n) g = arrivedMs[nextGiveUp]! + patienceMs;
-    return Math.min(a, g, departures.peekTime());
+    return Math.min(a, g, departures.peekTime(), claims.peekTime());
   };
   function arm(): void {
     const at = nextEventMs();
@@ -221,35 +284,43 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
       v.gaveUpMs[i] = t;
       waiting--;
     }
+    while (claims.peekTime() <= t) claim(claims.pop()!);
     while (departures.peekTime() <= t) {
       const i = departures.pop()!;
       v.leftSiteMs[i] = t;
       onSite--;
-      const ticket = v.ticket[i]!;
-      passes.done(`sim-${ticket}`, 'completed').catch(fail);
+      // The site reports the visitor gone (POST /passes/done), or the pass runs to its expiry.
+      if (reportsDone[i]) passes.done(`sim-${v.ticket[i]!}`, 'completed').catch(fail);
     }
     mark();
     arm();
   }
 
   const horizonMs = scenario.horizonSeconds !== undefined ? scenario.horizonSeconds * 1000 : 30 * 86_400_000;
-  const finished = (): boolean => nextArrival >= n && waiting === 0 && onSite === 0 && departures.size === 0;
+  const finished = (): boolean => nextArrival >= n && waiting === 0 && onSite === 0 && departures.size === 0 && claims.size === 0;
+  let revocations: { close(): Promise<void> } | undefined;
   try {
     await cache.start();
+    // As each replica wires it (queue-runtime.ts, RevocationList's onRevoked): a pass reported
+    // done wakes a capped queue's ticker, which admits the next visitor at once.
+    revocations = await passes.subscribeRevocations(() => ticker.wake());
     lease.start();
     ticker.start();
     arm();
     while (!finished() && rel() < horizonMs && failure === undefined) {
       if (clock.pending() === 0) break;
       await clock.step();
+      mark();
     }
     if (failure !== undefined) throw failure;
     mark();
+    const passStats = (await passes.sweep(false)).stats;
     return {
       scenario,
       visitors: v,
       advances,
-      perSecond: { waitingMax, onSiteMax },
+      perSecond: { waitingMax, onSiteMax, occupancyMax },
+      passStats,
       admittedAfterGivingUp,
       endMs: rel(),
       cutShort: !finished(),
@@ -257,6 +328,7 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     };
   } finally {
     if (timer) clearTimeout(timer);
+    await revocations?.close();
     await ticker.close();
     await lease.close();
     await cache.close();

@@ -21,6 +21,16 @@ export interface Summary {
   readonly capacityExceeded: boolean;
   /** Seconds during which the site held more visitors than its capacity. */
   readonly secondsOverCapacity: number;
+  /** The queue's cap (maxActive); null for none. */
+  readonly maxActive: number | null;
+  /** The most places taken at once as the store counts them (live passes + admitted, unclaimed in an open claim window). */
+  readonly peakOccupancy: number;
+  /** Whether the store's count ever went over maxActive (it must not); null without a cap. */
+  readonly maxActiveExceeded: boolean | null;
+  /** Claims refused because the site was full (claimed after their claim window closed). */
+  readonly claimsRefused: number;
+  /** Passes that expired without a done report (the store's timedOut counter). */
+  readonly passesExpired: number;
   /** When the last waiting visitor was admitted, seconds from t = 0 (null: nobody was). */
   readonly lastAdmissionSecond: number | null;
   readonly advances: number;
@@ -62,6 +72,10 @@ export function summarize(r: SimulationResult): Summary {
   const waits = waitsSeconds(r);
   const capacity = r.scenario.site.capacity;
   const onSite = r.perSecond.onSiteMax;
+  const cap = r.scenario.queue.maxActive ?? null;
+  const peakOccupancy = maxOf(r.perSecond.occupancyMax);
+  let claimsRefused = 0;
+  for (let i = 0; i < n; i++) if (!Number.isNaN(v.refusedMs[i]!)) claimsRefused++;
   return {
     visitors: n,
     admitted: waits.length,
@@ -78,6 +92,11 @@ export function summarize(r: SimulationResult): Summary {
     capacity,
     capacityExceeded: onSite.some((x) => x > capacity),
     secondsOverCapacity: onSite.filter((x) => x > capacity).length,
+    maxActive: cap,
+    peakOccupancy,
+    maxActiveExceeded: cap === null ? null : peakOccupancy > cap,
+    claimsRefused,
+    passesExpired: r.passStats.timedOut,
     lastAdmissionSecond: last === null ? null : last / 1000,
     advances: r.advances.atMs.length,
     endSecond: r.endMs / 1000,
@@ -117,6 +136,11 @@ export function summaryTable(name: string, s: Summary): string {
     ['no-shows', String(s.noShows)],
     ['peak on the site / capacity', `${s.peakOnSite} / ${s.capacity}`],
     ['capacity exceeded', s.capacityExceeded ? `YES, for ${s.secondsOverCapacity} s` : 'no'],
+    ['maxActive (the cap)', s.maxActive === null ? 'none' : String(s.maxActive)],
+    ['peak places taken (store count)', s.maxActive === null ? String(s.peakOccupancy) : `${s.peakOccupancy} / ${s.maxActive}`],
+    ['cap exceeded', s.maxActiveExceeded === null ? '-' : s.maxActiveExceeded ? 'YES (a bug: report it)' : 'no'],
+    ['claims refused (site full)', String(s.claimsRefused)],
+    ['passes expired unreported', String(s.passesExpired)],
     ['last admission', s.lastAdmissionSecond === null ? '-' : `at ${duration(s.lastAdmissionSecond)}`],
     ['window advances', String(s.advances)],
     ['simulated', `${duration(s.endSecond)}${s.cutShort ? ' (cut short by horizonSeconds)' : ''} in ${(s.wallMs / 1000).toFixed(1)} s`],

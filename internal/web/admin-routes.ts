@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { FailedAttempts } from '../admin/failed-attempts';
@@ -50,8 +50,15 @@ function uplotAssets(): { js: Asset; css: Asset } {
   };
 }
 
+/**
+ * The "what if" panel's Web Worker: the simulator bundled by `npm run build`
+ * (scripts/build-what-if.js) next to the other static files. A server run from source
+ * (`npm run dev`) has no bundle: the console then hides the panel.
+ */
+export const WHAT_IF_ASSET = 'what-if.js';
+
 /** The console page for one language. Its assets and API calls are relative, so it works under a path prefix. */
-export function renderConsolePage(template: string, locale: ConsoleLocale, locales: readonly ConsoleLocale[]): string {
+export function renderConsolePage(template: string, locale: ConsoleLocale, locales: readonly ConsoleLocale[], whatIf = false): string {
   const switcher = locales
     .map((l) =>
       l.lang === locale.lang
@@ -63,7 +70,7 @@ export function renderConsolePage(template: string, locale: ConsoleLocale, local
     lang: escapeHtml(locale.lang),
     dir: locale.dir,
     languages: switcher,
-    config: jsonForScript({ lang: locale.lang, strings: locale.strings }),
+    config: jsonForScript({ lang: locale.lang, strings: locale.strings, whatIf }),
   });
 }
 
@@ -78,13 +85,14 @@ export function adminRouter(d: AdminDeps): express.Router {
   const off = (what: string) => (_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError(what));
   if (!d.consoleEnabled) {
     // Every method, OPTIONS included: a disabled feature does not exist (Express would answer OPTIONS 200 itself).
-    r.all(['/admin', '/admin/', '/admin/console.js', '/admin/console.css', '/admin/uplot.js', '/admin/uplot.css'], off('the operator console is disabled; set ADMIN_TOKENS or ADMIN_TOKEN'));
+    r.all(['/admin', '/admin/', '/admin/console.js', '/admin/console.css', '/admin/uplot.js', '/admin/uplot.css', `/admin/${WHAT_IF_ASSET}`], off('the operator console is disabled; set ADMIN_TOKENS or ADMIN_TOKEN'));
   } else {
     const dir = d.staticDir ?? STATIC_DIR;
     const locales = loadConsoleLocales(join(dir, 'i18n'));
     const list = [...locales.values()];
     const template = loadAsset(dir, 'console.html').body.toString('utf8');
-    const pages = new Map(list.map((l) => [l.lang, asset(Buffer.from(renderConsolePage(template, l, list), 'utf8'), 'text/html; charset=utf-8')]));
+    const whatIf = existsSync(join(dir, WHAT_IF_ASSET));
+    const pages = new Map(list.map((l) => [l.lang, asset(Buffer.from(renderConsolePage(template, l, list, whatIf), 'utf8'), 'text/html; charset=utf-8')]));
     const uplot = uplotAssets();
     const assets: Record<string, Asset> = {
       '/admin/console.js': loadAsset(dir, 'console.js'),
@@ -92,6 +100,8 @@ export function adminRouter(d: AdminDeps): express.Router {
       '/admin/uplot.js': uplot.js,
       '/admin/uplot.css': uplot.css,
     };
+    if (whatIf) assets[`/admin/${WHAT_IF_ASSET}`] = loadAsset(dir, WHAT_IF_ASSET);
+    else r.all(`/admin/${WHAT_IF_ASSET}`, off('the what-if simulator is not built; run npm run build'));
     const langs = ['en', ...list.map((l) => l.lang).filter((l) => l !== 'en')];
     r.route('/admin').get(pageCsp(''), (req, res) => {
       // The page's relative URLs assume /admin without a slash; a relative Location keeps a path prefix.

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -178,6 +179,46 @@ it('looks up a ticket for support', async () => {
   await waitFor(async () => ((await page.textContent('#lookup-result')) ?? '').includes('not issued yet'), { what: 'a ticket not issued' });
   await context.close();
 }, 30_000);
+
+it('runs a what-if in the browser (the simulator in a Web Worker) with the figures npm run simulate prints for the same scenario', async () => {
+  const { context, page } = await newPage(1280, 900);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await signIn(page, a.url);
+  await page.goto(`${a.url}/admin#/q/shop`);
+  await page.waitForSelector('#flow-chart .uplot');
+  await page.waitForSelector('#whatif:not([hidden])');
+  // The form starts from the queue's settings (S = 5 every 1 s, no cap).
+  await waitFor(async () => (await page.inputValue('#whatif-form input[name=windowSize]')) === '5', { what: 'the what-if form filled with S' });
+  expect(await page.inputValue('#whatif-form input[name=maxActive]')).toBe('');
+  // A capped what-if: at most 8 on a site that holds 10, half a minute there, one in ten gives up after a minute.
+  await page.fill('#whatif-form input[name=maxActive]', '8');
+  await page.fill('#whatif-form input[name=capacity]', '10');
+  await page.fill('#whatif-form input[name=timeOnSiteMinutes]', '0.5');
+  await page.fill('#whatif-form input[name=giveUpMinutes]', '1');
+  await page.click('#whatif-run');
+  await page.waitForSelector('#whatif-figs dd[data-key="peakOccupancy"]', { timeout: 20_000 });
+  expect(await page.textContent('#whatif-note')).toMatch(/^Simulated [\d,]+ visitors, .+ of arrivals, in [\d.]+ s\.$/);
+  await page.waitForSelector('#whatif-chart .uplot');
+  const shown = Object.fromEntries(await page.$$eval('#whatif-figs dd[data-key]', (dds) => dds.map((d) => [d.getAttribute('data-key'), Number(d.getAttribute('data-value'))])));
+  // The same scenario through the command line: the same figures, to the millisecond.
+  const scenario = JSON.parse((await page.textContent('#whatif-scenario')) ?? '{}') as { queue: { maxActive?: number } };
+  expect(scenario.queue.maxActive).toBe(8);
+  const file = join(ARTIFACTS, 'what-if-scenario.json');
+  writeFileSync(file, JSON.stringify(scenario));
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [require.resolve('tsx/cli'), join(__dirname, '..', '..', 'cmd', 'simulate', 'main.ts'), file, '--json', '--out', join(ARTIFACTS, 'what-if-simulate')], { timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  const cli = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
+  expect(cli.visitors).toBeGreaterThan(20);
+  for (const k of ['waitP50', 'waitP90', 'waitP99', 'peakWaiting', 'peakOnSite', 'gaveUp', 'peakOccupancy']) expect([k, shown[k]]).toEqual([k, cli[k]]);
+  expect(cli.maxActiveExceeded).toBe(false);
+  expect(cli.peakOccupancy).toBeLessThanOrEqual(8);
+  expect(await axe(page)).toEqual([]);
+  await page.locator('#whatif').screenshot({ path: join(ARTIFACTS, 'console-what-if.png') });
+  expect(errors).toEqual([]);
+  await context.close();
+}, 90_000);
 
 it('signs out: the token is forgotten and the form is back', async () => {
   const { context, page } = await newPage();

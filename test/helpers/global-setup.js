@@ -8,4 +8,6 @@ module.exports = async () => {
     stdio: 'inherit',
   });
   execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'scripts', 'copy-assets.js')], { stdio: 'inherit' });
+  // The console's "what if" worker (the simulator bundled with esbuild), as `npm run build` makes it.
+  execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'scripts', 'build-what-if.js')], { stdio: 'inherit' });
 };

@@ -4,6 +4,7 @@ import { parseScenario, ScenarioError, type ScenarioInput } from '../../internal
 import { simulate } from '../../internal/simulate/simulation';
 import { quantile, summarize } from '../../internal/simulate/summary';
 import { better, defaultGrid } from '../../internal/simulate/sweep';
+import { runWhatIf, WHAT_IF_LIMITS } from '../../internal/simulate/what-if';
 
 /** A scenario of exact arrival instants with the given queue and behaviour. */
 function scenario(seconds: number[], queue: ScenarioInput['queue'], visitors: Partial<ScenarioInput['visitors']> = {}, capacity = 1000): ScenarioInput {
@@ -107,9 +108,93 @@ describe('simulator on hand-computable scenarios (the real ticker and embedded s
     expect(summarize(b)).toEqual({ ...summarize(a), wallMs: summarize(b).wallMs });
   });
 
-  test('settings of the capacity work are refused until the store has them, never imitated', async () => {
-    await expect(simulate(parseScenario(scenario([0], { windowSize: 1, intervalSeconds: 1, maxActive: 10 })))).rejects.toBeInstanceOf(UnsupportedScenarioError);
+  test('no-show compensation is refused until the store has it, never imitated', async () => {
+    await expect(simulate(parseScenario(scenario([0], { windowSize: 1, intervalSeconds: 1, compensateNoShows: true })))).rejects.toBeInstanceOf(UnsupportedScenarioError);
     await expect(simulate(parseScenario(scenario([0], { windowSize: 1, intervalSeconds: 1, compensateNoShows: true })))).rejects.toThrow(/compensateNoShows/);
+  });
+});
+
+describe('the capacity cap (maxActive) through the store\'s own occupancy accounting', () => {
+  // A capped queue is created with W = 0 and its first advance due at once; nobody waits yet,
+  // so it is skipped and the first join wakes the ticker (join.lua announces it). Joins at 0 are
+  // issued 1 ms later (the batcher's next turn). A place frees when a pass is reported done
+  // (pass-done.lua's message wakes the ticker on its next turn, and the ticker's timer runs the
+  // top-up a turn later: 2 ms after the report on the virtual clock), when a
+  // pass expires, or when a claim window closes with tickets unclaimed.
+  test.each([
+    {
+      name: 'six at once, cap 2, 3 s on the site, every departure reported: two in at once, two more each time two leave',
+      s: scenario([0, 0, 0, 0, 0, 0], { windowSize: 10, intervalSeconds: 1, maxActive: 2 }, { timeOnSite: { distribution: 'fixed', minutes: 0.05 } }),
+      admitted: [0.001, 0.001, 3.003, 3.003, 6.005, 6.005],
+      peakOccupancy: 2,
+      peakOnSite: 2,
+      expired: 0,
+    },
+    {
+      name: 'no-shows never claim: their places stay taken until their claim window closes (K·I = 2 s after the advance)',
+      s: scenario([0, 0, 0, 0], { windowSize: 10, intervalSeconds: 1, activeWindowCount: 2, maxActive: 2 }, { noShowShare: 1 }),
+      admitted: [0.001, 0.001, 2.001, 2.001],
+      peakOccupancy: 2,
+      peakOnSite: 0,
+      expired: 0,
+    },
+    {
+      name: 'departures never reported: each place frees when its pass expires (3 s after the claim), not when the visitor left (1 s)',
+      s: scenario([0, 0, 0], { windowSize: 10, intervalSeconds: 1, maxActive: 1 }, { timeOnSite: { distribution: 'fixed', minutes: 1 / 60 }, reportedDoneShare: 0 }, 1000),
+      passTtlMinutes: 0.05,
+      admitted: [0.001, 3.001, 6.001],
+      peakOccupancy: 1,
+      peakOnSite: 1,
+      expired: 2,
+    },
+    {
+      name: 'the rate still rules when the cap does not bind: S = 2 every 1 s with a cap of 100',
+      s: scenario([0, 0, 0, 0, 0], { windowSize: 2, intervalSeconds: 1, maxActive: 100 }),
+      admitted: [0.001, 0.001, 1.001, 1.001, 2.001],
+      peakOccupancy: 5,
+      peakOnSite: 5,
+      expired: 0,
+    },
+  ])('$name', async ({ s, admitted, peakOccupancy, peakOnSite, expired, passTtlMinutes }) => {
+    const input = passTtlMinutes === undefined ? s : { ...s, site: { ...s.site, passTtlMinutes } };
+    const { r, admitted: got } = await waitsOf(input);
+    expect(got).toEqual(admitted);
+    const sum = summarize(r);
+    expect(sum.peakOccupancy).toBe(peakOccupancy);
+    expect(sum.peakOnSite).toBe(peakOnSite);
+    expect(sum.maxActiveExceeded).toBe(false);
+    expect(sum.passesExpired).toBe(expired);
+    expect(r.cutShort).toBe(false);
+  });
+
+  test('a crowd against a cap, with late claims, no-shows and unreported departures: the store never counts more than maxActive', async () => {
+    const s = parseScenario({
+      seed: 7,
+      arrivals: { kind: 'burst', visitors: 2000, overSeconds: 20 },
+      queue: { windowSize: 30, intervalSeconds: 1, activeWindowCount: 2, maxActive: 50 },
+      visitors: { noShowShare: 0.1, claimWithinSeconds: 3, reportedDoneShare: 0.8, timeOnSite: { distribution: 'exponential', minutes: 0.5 } },
+      site: { capacity: 60, passTtlMinutes: 1.5 },
+    });
+    const r = await simulate(s);
+    const sum = summarize(r);
+    expect(sum.maxActive).toBe(50);
+    expect(sum.peakOccupancy).toBe(50);
+    expect(sum.maxActiveExceeded).toBe(false);
+    // Visitors on the site hold live passes, so they are at most the store's count.
+    expect(sum.peakOnSite).toBeLessThanOrEqual(50);
+    expect(sum.capacityExceeded).toBe(false);
+    expect(sum.passesExpired).toBeGreaterThan(0);
+    expect(sum.admitted + sum.gaveUp).toBe(2000);
+    expect(r.cutShort).toBe(false);
+    for (const x of r.perSecond.occupancyMax) expect(x).toBeLessThanOrEqual(50);
+  });
+
+  test('without a cap the summary says none, and the store still counts places', async () => {
+    const { r } = await waitsOf(scenario([0, 0, 0], { windowSize: 3, intervalSeconds: 1 }));
+    const sum = summarize(r);
+    expect(sum.maxActive).toBeNull();
+    expect(sum.maxActiveExceeded).toBeNull();
+    expect(sum.peakOccupancy).toBe(3);
   });
 });
 
@@ -154,5 +239,24 @@ describe('scenario validation and the sweep', () => {
     expect(rows.map((r) => (r.summary as { waitP90: number }).waitP90)).toEqual([10, 30, 5]);
     const g = defaultGrid(parseScenario(scenario([0], { windowSize: 100, intervalSeconds: 1 })));
     expect(g).toEqual({ sizes: [25, 50, 75, 100, 150, 200], intervals: [0.5, 1, 2] });
+  });
+});
+
+describe('the console\'s what-if run', () => {
+  test('the same summary as the command line for the same scenario; too many visitors are refused', async () => {
+    const input = {
+      arrivals: { kind: 'steps', steps: [{ fromSecond: 0, perSecond: 6 }, { fromSecond: 30, perSecond: 2 }], untilSecond: 60 },
+      queue: { windowSize: 5, intervalSeconds: 1, maxActive: 8 },
+      visitors: { giveUp: { share: 0.1, afterMinutes: 1 }, timeOnSite: { distribution: 'exponential', minutes: 0.5 } },
+      site: { capacity: 10 },
+    };
+    const w = await runWhatIf(input);
+    const cli = summarize(await simulate(parseScenario({ ...input, horizonSeconds: WHAT_IF_LIMITS.horizonSeconds })));
+    expect({ ...w.summary, wallMs: 0 }).toEqual({ ...cli, wallMs: 0 });
+    expect(w.summary.visitors).toBe(240);
+    expect(w.series.arrived.at(-1)).toBe(240);
+    expect(Math.max(...w.series.occupancy)).toBeLessThanOrEqual(8);
+    expect(w.series.t.length).toBeLessThanOrEqual(WHAT_IF_LIMITS.points + 1);
+    await expect(runWhatIf({ ...input, arrivals: { kind: 'steps', steps: [{ fromSecond: 0, perSecond: 10_000 }], untilSecond: 60 } })).rejects.toThrow(/600000 visitors, more than the 200000/);
   });
 });

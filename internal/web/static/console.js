@@ -24,6 +24,8 @@
   var lastAudit = 0;
   var lastSparks = 0;
   var lastStats = 0;
+  var lastStatsData = null; // the flow samples shown: the what-if panel's arrivals
+  var whatIfFilled = ''; // the queue whose settings the what-if form was filled with
 
   function $(id) { return document.getElementById(id); }
   function t(key, vars) {
@@ -275,6 +277,14 @@
       rf.elements.intervalSeconds.value = q.intervalSeconds;
       rf.elements.activeWindowCount.value = q.activeWindowCount;
     }
+    var wf = $('whatif-form');
+    if (whatIfFilled !== q.id) {
+      whatIfFilled = q.id;
+      wf.elements.windowSize.value = q.windowSize;
+      wf.elements.intervalSeconds.value = q.intervalSeconds;
+      wf.elements.activeWindowCount.value = q.activeWindowCount;
+      wf.elements.maxActive.value = q.maxActive ? q.maxActive : '';
+    }
     if (document.activeElement !== $('message')) $('message').value = q.message || '';
     if (document.activeElement !== $('opens-at')) $('opens-at').value = q.opensAt ? localInput(new Date(q.opensAt)) : '';
   }
@@ -283,6 +293,7 @@
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
   }
   function renderStats(st) {
+    lastStatsData = st;
     var x = secs(st.series.t);
     $('flow-empty').hidden = st.series.issued.some(function (v) { return v !== null; });
     var waiting = st.series.issued.map(function (v, i) { return v === null ? null : v - st.series.admitted[i]; });
@@ -403,6 +414,114 @@
     });
   });
 
+  // --- what if: the simulator in a Web Worker ---------------------------------------
+  // admin/what-if.js is the simulator of `npm run simulate` (internal/simulate), bundled:
+  // the same admission code on a virtual clock. This page only builds the scenario from the
+  // flow samples shown and the form, and draws the answer.
+  var worker = null;
+  var whatIfRun = 0;
+  $('whatif').hidden = !cfg.whatIf || typeof Worker === 'undefined';
+  /**
+   * The joins of the range shown as an arrival curve: one step per flow sample, from the
+   * first sample in the range (t = 0 of the simulation; earlier the range has no samples).
+   */
+  function arrivalSteps(st) {
+    var ts = st.series.t;
+    var issued = st.series.issued;
+    var steps = [];
+    var total = 0;
+    var prev = null;
+    var origin = null;
+    for (var i = 0; i < ts.length; i++) {
+      var v = issued[i];
+      if (v === null || v === undefined) continue;
+      if (origin === null) origin = ts[i];
+      if (prev !== null) {
+        var joins = Math.max(0, v - prev.v); // a new epoch restarts the counter: no negative arrivals
+        var secsBetween = (ts[i] - prev.t) / 1000;
+        if (secsBetween > 0) {
+          steps.push({ fromSecond: (prev.t - origin) / 1000, perSecond: joins / secsBetween });
+          total += joins;
+        }
+      }
+      prev = { t: ts[i], v: v };
+    }
+    return { steps: steps, total: total, untilSecond: prev ? (prev.t - origin) / 1000 : 0, startMs: origin };
+  }
+  function whatIfScenario() {
+    var f = $('whatif-form').elements;
+    var a = arrivalSteps(lastStatsData);
+    if (a.total === 0 || a.steps.length === 0) return { error: t('whatIfNoArrivals') };
+    var queue = { windowSize: Number(f.windowSize.value), intervalSeconds: Number(f.intervalSeconds.value), activeWindowCount: Number(f.activeWindowCount.value) };
+    if (f.maxActive.value !== '') queue.maxActive = Number(f.maxActive.value);
+    return {
+      visitors: a.total,
+      startMs: a.startMs,
+      scenario: {
+        name: 'what-if-' + view.id,
+        seed: 1,
+        arrivals: { kind: 'steps', steps: a.steps, untilSecond: a.untilSecond },
+        queue: queue,
+        visitors: {
+          giveUp: { share: Number(f.giveUpPercent.value) / 100, afterMinutes: Number(f.giveUpMinutes.value) },
+          timeOnSite: { distribution: 'exponential', minutes: Number(f.timeOnSiteMinutes.value) },
+        },
+        site: { capacity: Number(f.capacity.value) },
+      },
+    };
+  }
+  function whatIfFig(key, label, text, value, over) {
+    return el('div', null, [el('dt', null, [label]), el('dd', { 'data-key': key, 'data-value': String(value), 'data-over': over ? 'true' : null }, [text])]);
+  }
+  function renderWhatIf(r, startMs, visitors) {
+    var s = r.summary;
+    var items = [
+      whatIfFig('waitP50', t('wiP50'), duration(s.waitP50), s.waitP50),
+      whatIfFig('waitP90', t('wiP90'), duration(s.waitP90), s.waitP90),
+      whatIfFig('waitP99', t('wiP99'), duration(s.waitP99), s.waitP99),
+      whatIfFig('peakWaiting', t('wiPeakQueue'), num(s.peakWaiting), s.peakWaiting),
+      whatIfFig('peakOnSite', t('wiPeakSite'), num(s.peakOnSite) + ' / ' + num(s.capacity), s.peakOnSite, s.capacityExceeded),
+      whatIfFig('gaveUp', t('wiGaveUp'), num(s.gaveUp) + ' (' + new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 }).format(s.gaveUpShare) + ')', s.gaveUp),
+    ];
+    if (s.maxActive !== null) items.push(whatIfFig('peakOccupancy', t('wiCap'), num(s.peakOccupancy) + ' / ' + num(s.maxActive), s.peakOccupancy, s.maxActiveExceeded));
+    var dl = $('whatif-figs');
+    dl.replaceChildren.apply(dl, items);
+    var base = startMs / 1000;
+    var x = r.series.t.map(function (v) { return base + v; });
+    var cap = r.series.t.map(function () { return s.capacity; });
+    chart('whatif', $('whatif-chart'), t('axisVisitors'), [
+      line(t('seriesWaiting'), COLORS.waiting, { fill: 'rgba(180,83,9,0.12)' }),
+      line(t('seriesOnSite'), COLORS.admitted),
+      line(t('seriesCapacity'), '#991b1b', { dash: [6, 4], width: 1 }),
+    ], [x, r.series.waiting, r.series.onSite, cap]);
+    var span = duration(r.scenario.arrivals.untilSecond);
+    note('whatif-note', t('whatIfDone', { visitors: num(visitors), span: span, seconds: new Intl.NumberFormat(lang, { maximumFractionDigits: 1 }).format(r.ms / 1000) }) + (s.cutShort ? ' ' + t('whatIfCutShort') : ''));
+    $('whatif-scenario').textContent = JSON.stringify(r.scenario, null, 2);
+    $('whatif-details').hidden = false;
+  }
+  $('whatif-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (!lastStatsData) return;
+    var w = whatIfScenario();
+    if (w.error) { note('whatif-note', w.error); return; }
+    if (!worker) worker = new Worker('admin/what-if.js');
+    var id = ++whatIfRun;
+    var button = $('whatif-run');
+    button.disabled = true;
+    note('whatif-note', t('whatIfRunning', { visitors: num(w.visitors) }));
+    worker.onmessage = function (e) {
+      if (e.data.id !== id) return;
+      button.disabled = false;
+      if (!e.data.ok) { note('whatif-note', t('whatIfProblem', { problems: e.data.problems.join('; ') })); return; }
+      renderWhatIf(e.data, w.startMs, w.visitors);
+    };
+    worker.onerror = function (e) {
+      button.disabled = false;
+      note('whatif-note', t('error', { message: e.message || 'worker' }));
+    };
+    worker.postMessage({ id: id, scenario: w.scenario });
+  });
+
   // --- routing and the 2-second refresh ----------------------------------------------
   function poll() {
     if (!token) return;
@@ -426,6 +545,11 @@
       lastStats = 0;
       $('preview').hidden = true;
       $('lookup-result').replaceChildren();
+      lastStatsData = null;
+      whatIfFilled = '';
+      $('whatif-figs').replaceChildren();
+      $('whatif-details').hidden = true;
+      note('whatif-note', '');
       note('ctl-note', '');
     }
     if (next.name === 'list') lastSparks = 0;
