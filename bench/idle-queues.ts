@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { WORK_DIR, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
@@ -24,23 +26,97 @@ const REFRESH = process.env.BENCH_STATE_REFRESH_MS;
 const refreshEnv: Record<string, string> = REFRESH ? { STATE_REFRESH_MS: REFRESH, STATE_MAX_STALENESS_MS: String(Number(REFRESH) * 3) } : {};
 const ROOT = join(__dirname, '..');
 
-/** One INFO stats read over a raw socket: total_commands_processed. */
-function commandsProcessed(port: number): Promise<number> {
+/** One INFO read over a raw socket (RESP bulk string), returned whole. */
+function info(port: number, section: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = createConnection({ host: '127.0.0.1', port });
     let buf = '';
     s.setTimeout(2000, () => s.destroy(new Error('INFO timed out')));
     s.on('error', reject);
-    s.on('connect', () => s.write('INFO stats\r\n'));
+    s.on('connect', () => s.write(`INFO ${section}\r\n`));
     s.on('data', (d) => {
       buf += d.toString();
-      const m = /total_commands_processed:(\d+)/.exec(buf);
-      if (m) {
-        resolve(Number(m[1]));
+      const m = /^\$(\d+)\r\n/.exec(buf);
+      if (m && Buffer.byteLength(buf) >= m[0].length + Number(m[1])) {
+        resolve(buf.slice(m[0].length));
         s.destroy();
       }
     });
   });
+}
+
+/** INFO stats: total_commands_processed. */
+async function commandsProcessed(port: number): Promise<number> {
+  return Number(/total_commands_processed:(\d+)/.exec(await info(port, 'stats'))?.[1] ?? NaN);
+}
+
+/** INFO commandstats: calls per command (scripts' inner commands count under their own names). */
+async function commandStats(port: number): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  for (const line of (await info(port, 'commandstats')).split('\r\n')) {
+    const r = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (r) m.set(r[1]!, Number(r[2]));
+  }
+  return m;
+}
+
+/** SHA1 of every Lua script -> its file name, to name the EVALSHA calls MONITOR shows. */
+function scriptNames(): Map<string, string> {
+  const dir = join(ROOT, 'internal', 'store', 'lua');
+  const m = new Map<string, string>();
+  for (const f of readdirSync(dir)) if (f.endsWith('.lua')) m.set(createHash('sha1').update(readFileSync(join(dir, f))).digest('hex'), f);
+  return m;
+}
+
+/**
+ * Top-level calls per second over `ms` of MONITOR, by what they are: a script's file name
+ * or a command's name, with the kind of key it names (the part after the queue's hash tag),
+ * so each loop's share can be told apart. Calls run inside scripts are left out (they are
+ * in commandstats). MONITOR slows Redis down a little; the sample is short and separate
+ * from the measured idle window.
+ */
+function monitorSample(port: number, ms: number): Promise<Array<[string, number]>> {
+  const names = scriptNames();
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    const counts = new Map<string, number>();
+    let buf = '';
+    s.on('error', reject);
+    s.on('connect', () => {
+      s.write('MONITOR\r\n');
+      setTimeout(() => {
+        s.destroy();
+        resolve([...counts].map(([k, n]): [string, number] => [k, n / (ms / 1000)]).sort((a, b) => b[1] - a[1]));
+      }, ms);
+    });
+    s.on('data', (d) => {
+      buf += d.toString();
+      const lines = buf.split('\r\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
+        if (!m || m[1] === 'lua') continue;
+        const args = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!);
+        const cmd = (args[0] ?? '?').toLowerCase();
+        const keyKind = (k: string | undefined) => (k ? k.replace(/^waitroom:\{[^}]*\}:?/, '').replace(/:.*$/, '') || k : '');
+        let what: string;
+        if (cmd === 'evalsha' || cmd === 'eval') what = `${names.get(args[1] ?? '') ?? 'script?'} (${keyKind(args[3])})`;
+        else if (cmd === 'ping' || cmd === 'info' || cmd === 'monitor') what = cmd;
+        else what = `${cmd} ${keyKind(args[1])}`;
+        counts.set(what, (counts.get(what) ?? 0) + 1);
+      }
+    });
+  });
+}
+
+/** Per-command calls/s between two commandstats reads, busiest first. */
+function statsDiff(a: Map<string, number>, b: Map<string, number>, seconds: number): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const [cmd, n] of b) {
+    const d = (n - (a.get(cmd) ?? 0)) / seconds;
+    if (d > 0) out.push([cmd, d]);
+  }
+  return out.sort((x, y) => y[1] - x[1]);
 }
 
 async function main(): Promise<void> {
@@ -95,9 +171,14 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 8000));
 
     const before = await commandsProcessed(redisPort);
+    const statsBefore = await commandStats(redisPort);
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-    const idlePerSecond = ((await commandsProcessed(redisPort)) - before) / ((Date.now() - t0) / 1000);
+    const idleSeconds = (Date.now() - t0) / 1000;
+    const idlePerSecond = ((await commandsProcessed(redisPort)) - before) / idleSeconds;
+    const breakdown = statsDiff(statsBefore, await commandStats(redisPort), idleSeconds);
+
+    const sample = await monitorSample(redisPort, 3000);
 
     // /status of every ticket on every replica: read from each replica's cache.
     const b2 = await commandsProcessed(redisPort);
@@ -119,6 +200,10 @@ async function main(): Promise<void> {
     console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}`);
     console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s)`);
     console.log(`idle Redis load: ${idlePerSecond.toFixed(0)} commands/s over ${IDLE_SECONDS} s (${(idlePerSecond / QUEUES).toFixed(2)} per queue per second, all replicas together)`);
+    console.log('idle commands/s by command (INFO commandstats; a script counts once as evalsha plus once per command it runs):');
+    for (const [cmd, rate] of breakdown) console.log(`  ${cmd.padEnd(28)} ${rate.toFixed(1).padStart(9)}`);
+    console.log('top-level calls/s by script or command and key (MONITOR, 3 s right after the idle window):');
+    for (const [what, rate] of sample) console.log(`  ${what.padEnd(44)} ${rate.toFixed(1).padStart(9)}`);
     console.log(
       `during ${answered} /status answers in ${statusSeconds.toFixed(1)} s: ${duringStatus} commands, ${(duringStatus / statusSeconds).toFixed(0)}/s (the idle rate: /status makes no Redis call)`,
     );

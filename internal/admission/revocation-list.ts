@@ -4,8 +4,10 @@ import { LiveSync } from '../sync/live-sync';
 
 export interface RevocationListOptions {
   readonly store: PassStore;
-  /** Full re-read period; covers messages lost while the subscription was down. */
+  /** Full re-read period (STATE_RESYNC_MS); covers messages lost while the subscription was down. */
   readonly refreshMs: number;
+  /** Shortest time between two re-reads asked for by the change log (PASS_REVOCATION_REFRESH_MS). */
+  readonly minRereadMs?: number;
   readonly logger: Logger;
   readonly now?: () => number;
   /** Called for every revocation message (a place on the site freed): wakes a capped queue's ticker. */
@@ -31,6 +33,8 @@ export class RevocationList {
   private stats: PassStats | undefined;
   private readonly now: () => number;
   private readonly sync: LiveSync;
+  private soonTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly o: RevocationListOptions) {
     this.now = o.now ?? Date.now;
@@ -44,6 +48,7 @@ export class RevocationList {
       refreshMs: o.refreshMs,
       logger: o.logger,
       what: 'revoked passes',
+      spread: true,
     });
   }
 
@@ -54,6 +59,24 @@ export class RevocationList {
   /** One full read now; concurrent calls share it. */
   refresh(): Promise<void> {
     return this.sync.refresh();
+  }
+
+  /**
+   * The change log listed this queue (a revocation, or any other change): re-read now, or as
+   * soon as minRereadMs has passed since the last read, so a busy queue's revocations cost at
+   * most one read per period while a quiet queue's cost none.
+   */
+  refreshSoon(): void {
+    if (this.closed || this.soonTimer) return;
+    const wait = (this.o.minRereadMs ?? 0) - this.ageMs();
+    if (wait <= 0) {
+      void this.refresh();
+      return;
+    }
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      void this.refresh();
+    }, wait);
   }
 
   private async read(): Promise<void> {
@@ -104,6 +127,9 @@ export class RevocationList {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
     return this.sync.close();
   }
 }

@@ -195,7 +195,16 @@ const specs = {
   }),
   LEASE_TTL_MS: positiveInt({ default: 5000, desc: 'Leader lease TTL in milliseconds.', example: '5000' }),
   LEASE_RENEW_MS: num({ default: 0, desc: 'Leader lease renew period in ms; 0 means LEASE_TTL_MS / 3.', example: '1666' }),
-  STATE_REFRESH_MS: positiveInt({ default: 1000, desc: 'Fallback refresh period of each replica\'s cached queue state, in ms.', example: '1000' }),
+  STATE_REFRESH_MS: positiveInt({
+    default: 1000,
+    desc: 'How often, in ms, each replica polls the change log (one GET while nothing changed) and re-reads the queues it lists; a successful poll also confirms every cached queue state.',
+    example: '1000',
+  }),
+  STATE_RESYNC_MS: nonNegativeInt({
+    default: 0,
+    desc: 'Period, in ms, of each replica\'s full re-read of every queue (state, revoked passes, registry), spread with jitter: the fallback behind pub/sub and the change log. 0 means 30 x STATE_REFRESH_MS.',
+    example: '30000',
+  }),
   STATE_MAX_STALENESS_MS: positiveInt({
     default: 5000,
     desc: 'If the cached queue state has not been confirmed for this long, /status answers 503 instead of a possibly wrong answer.',
@@ -344,7 +353,7 @@ const specs = {
   }),
   PASS_REVOCATION_REFRESH_MS: positiveInt({
     default: 5000,
-    desc: 'Fallback period, in ms, of each replica\'s full re-read of revoked passes; pub/sub delivers each revocation first.',
+    desc: 'Shortest period, in ms, between two re-reads of a queue\'s revoked passes that the change log asks for; pub/sub delivers each revocation first, and STATE_RESYNC_MS bounds the re-read of a quiet queue.',
     example: '5000',
   }),
   PASS_VERIFY_CACHE_SIZE: nonNegativeInt({
@@ -437,6 +446,8 @@ export interface Config {
   readonly leaseTtlMs: number;
   readonly leaseRenewMs: number;
   readonly stateRefreshMs: number;
+  /** Full re-read period of every queue on each replica (STATE_RESYNC_MS, 0 resolved to 30 x STATE_REFRESH_MS). */
+  readonly stateResyncMs: number;
   readonly stateMaxStalenessMs: number;
   /** JOIN_DURABILITY: what a join waits for; undefined for none. */
   readonly joinDurability: JoinDurability | undefined;
@@ -584,6 +595,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (leaseRenewMs < 0 || !Number.isInteger(leaseRenewMs)) problems.LEASE_RENEW_MS = 'must be a non-negative integer';
     else if (leaseRenewMs >= leaseTtlMs) problems.LEASE_RENEW_MS = `must be shorter than LEASE_TTL_MS (${leaseTtlMs})`;
   }
+  const stateResyncMs = raw.STATE_RESYNC_MS === 0 ? 30 * raw.STATE_REFRESH_MS : raw.STATE_RESYNC_MS;
+  if (!problems.STATE_RESYNC_MS && !problems.STATE_REFRESH_MS && stateResyncMs < raw.STATE_REFRESH_MS) {
+    problems.STATE_RESYNC_MS = `must be 0 or at least STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
+  }
   if (!problems.STATE_REFRESH_MS && !problems.STATE_MAX_STALENESS_MS && raw.STATE_MAX_STALENESS_MS < 2 * raw.STATE_REFRESH_MS) {
     // One late or failed refresh must not make every replica answer 503 on a quiet queue.
     problems.STATE_MAX_STALENESS_MS = `must be at least twice STATE_REFRESH_MS (${raw.STATE_REFRESH_MS})`;
@@ -700,6 +715,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     leaseTtlMs,
     leaseRenewMs,
     stateRefreshMs: raw.STATE_REFRESH_MS,
+    stateResyncMs,
     stateMaxStalenessMs: raw.STATE_MAX_STALENESS_MS,
     joinDurability,
     shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,

@@ -9,8 +9,14 @@ export interface StateCacheOptions {
   /** The queue's settings, used only if the state has to be created (ensure-queue.lua). */
   readonly settings: () => QueueSettings;
   readonly logger: Logger;
-  /** Fallback refresh period; pub/sub normally delivers every change first. */
+  /**
+   * Period of the fallback full read (STATE_RESYNC_MS); pub/sub delivers every change first,
+   * and the registry's change-log poll asks for a read of a queue that changed (refresh())
+   * and confirms the copies of the others (confirm()).
+   */
   readonly refreshMs: number;
+  /** Start the fallback period at a random point (many queues on one replica). */
+  readonly spread?: boolean;
   /** Beyond this age the cache refuses to answer (503 state_stale). */
   readonly maxStalenessMs: number;
   /** Local clock, injectable for tests. */
@@ -48,6 +54,8 @@ export class QueueStateCache {
   private corrupt: UnavailableError | undefined;
   /** Local send time of the latest refresh read that confirmed the state. */
   private readSentAt = -Infinity;
+  /** Set when the change log listed this queue, until a read sent after that succeeds. */
+  private dirtyAt: number | undefined;
   private readonly listeners = new Set<SnapshotListener>();
   private readonly now: () => number;
   private readonly sync: LiveSync;
@@ -60,6 +68,7 @@ export class QueueStateCache {
       refreshMs: o.refreshMs,
       logger: o.logger,
       what: 'queue state',
+      spread: o.spread,
     });
   }
 
@@ -86,6 +95,31 @@ export class QueueStateCache {
     // Redis read its clock somewhere between before and after; assume the middle.
     this.offsetMs = s.storeNowMs - (before + after) / 2;
     this.apply(s, 'refresh', before);
+    if (this.dirtyAt !== undefined && before >= this.dirtyAt) this.dirtyAt = undefined;
+  }
+
+  /**
+   * The change log listed this queue: the copy may be behind until a read sent from now on
+   * succeeds, so confirm() does not count for it meanwhile. The caller then calls refresh().
+   */
+  markDirty(): void {
+    this.dirtyAt = this.now();
+  }
+
+  /** True from markDirty() until a read sent after it succeeded. */
+  isDirty(): boolean {
+    return this.dirtyAt !== undefined;
+  }
+
+  /**
+   * The change log, read at local time `sentAtMs`, listed no change of this queue since the
+   * copy was read: every change published before then reached this copy (by pub/sub or by the
+   * read the log asked for), so the copy is confirmed as of then. Nothing is confirmed before
+   * the first read, nor while a read the log asked for has not succeeded yet.
+   */
+  confirm(sentAtMs: number): void {
+    if (!this.snap || this.dirtyAt !== undefined || this.corrupt) return;
+    if (sentAtMs > this.confirmedAt) this.confirmedAt = sentAtMs;
   }
 
   /** A store call failed: a damaged state makes every answer 503 state_corrupt until a sound reply. */

@@ -20,10 +20,12 @@ export interface QueueRegistryOptions {
   /** This replica's id (lease owner and heartbeat member). */
   readonly owner: string;
   readonly logger: Logger;
-  /** Period of the full registry re-read (and of each queue's state refresh). */
+  /** Period of the change-log poll (STATE_REFRESH_MS). */
   readonly refreshMs: number;
+  /** Period of the full registry re-read (STATE_RESYNC_MS); each queue re-reads its own state as often. */
+  readonly resyncMs: number;
   /** Per-queue runtime settings other than the stored queue, its store and its eligibility. */
-  readonly runtime: Omit<QueueRuntimeOptions, 'stored' | 'store' | 'passStore' | 'flowStore' | 'eligible' | 'owner' | 'logger'>;
+  readonly runtime: Omit<QueueRuntimeOptions, 'stored' | 'store' | 'passStore' | 'flowStore' | 'eligible' | 'owner' | 'logger' | 'resyncMs'>;
 }
 
 /** Queue ids this replica saw deleted, remembered so their tickets get 410 rather than 404. */
@@ -49,6 +51,10 @@ export class QueueRegistry {
   private readonly log: Logger;
   private sub: Subscription | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  /** The change-log sequence read last; undefined until one poll succeeded (or after a reset). */
+  private seq: number | undefined;
+  private polling = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
   private again = false;
@@ -109,6 +115,11 @@ export class QueueRegistry {
     return () => this.listeners.delete(l);
   }
 
+  /** Whether this replica is the one placed to lead queue `id` (everyone, until a heartbeat answered). */
+  shouldLead(id: string): boolean {
+    return this.placement.shouldLead(id);
+  }
+
   /** Replicas this one believes alive (its last heartbeat's answer). */
   liveReplicas(): readonly string[] {
     return this.placement.live();
@@ -117,10 +128,65 @@ export class QueueRegistry {
   /** Subscribes, creates the default queue if needed, loads every queue; never throws for an unreachable store. */
   async start(): Promise<void> {
     if (this.closed) return;
-    this.resyncTimer = setInterval(() => void this.reconcile(), this.o.refreshMs);
+    this.resyncTimer = setInterval(() => void this.reconcile(), this.o.resyncMs);
+    this.pollTimer = setInterval(() => void this.poll(), this.o.refreshMs);
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.runtime.leaseRenewMs);
     await this.heartbeat();
+    // The sequence first, then the full read: a change logged in between is listed by the first poll.
+    await this.poll();
     await Promise.all([this.subscribe(), this.reconcile()]);
+  }
+
+  /**
+   * One poll of the change log (every STATE_REFRESH_MS). Idle, it is one GET for all the
+   * queues of this replica. A queue listed is re-read (state now, revocations within
+   * PASS_REVOCATION_REFRESH_MS) and the registry with it (a new, changed or deleted queue);
+   * every other queue's copy is confirmed as of the poll, which is what keeps /status
+   * answering within STATE_MAX_STALENESS_MS without a read per queue. A log that went
+   * backwards (Redis lost it) makes every queue re-read.
+   */
+  async poll(): Promise<void> {
+    if (this.closed || this.polling) return;
+    this.polling = true;
+    try {
+      const sentAt = Date.now();
+      const known = this.seq;
+      let log;
+      try {
+        // Unknown sequence: ask from beyond any sequence, which answers with the current one only.
+        log = await this.o.catalog.changesSince(known ?? Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'change log poll failed; the cached states age until the next one');
+        return;
+      }
+      this.seq = log.seq;
+      if (known === undefined) {
+        // The first poll: the full read that follows (start, or the catch-up below) covers the past.
+        if (this.loaded) this.resyncAll();
+        return;
+      }
+      if (log.changed === null) {
+        this.log.warn({ seq: log.seq, seen: known }, 'the change log went backwards (Redis lost data?): re-reading every queue');
+        this.resyncAll();
+        return;
+      }
+      const changed = new Set(log.changed);
+      // One HGETALL finds a queue created, changed in its settings or deleted among those listed.
+      if (changed.size > 0) void this.reconcile();
+      for (const [id, r] of this.runtimes) {
+        if (changed.has(id)) r.resync();
+        else if (r.cache.isDirty()) void r.cache.refresh();
+        else r.cache.confirm(sentAt);
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Every queue re-read: the registry and each queue's state and revocations. */
+  private resyncAll(): void {
+    void this.reconcile();
+    for (const r of this.runtimes.values()) r.resync();
   }
 
   private async subscribe(): Promise<void> {
@@ -228,6 +294,7 @@ export class QueueRegistry {
     this.deleted.delete(stored.id);
     const runtime = new QueueRuntime({
       ...this.o.runtime,
+      resyncMs: this.o.resyncMs,
       stored,
       store: this.o.catalog.queue(stored.id),
       passStore: this.o.passStoreFor(stored.id, this.o.catalog.queue(stored.id)),
@@ -282,6 +349,7 @@ export class QueueRegistry {
     if (this.closed) return;
     this.closed = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.reconciling?.catch(() => undefined);
     await Promise.all([...this.pending.values()]);

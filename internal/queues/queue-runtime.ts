@@ -29,7 +29,8 @@ export interface QueueRuntimeOptions {
   readonly owner: string;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly refreshMs: number;
+  /** Full re-read period of this queue's state and revocations (STATE_RESYNC_MS), spread with jitter. */
+  readonly resyncMs: number;
   readonly maxStalenessMs: number;
   readonly leaseTtlMs: number;
   readonly leaseRenewMs: number;
@@ -82,7 +83,8 @@ export class QueueRuntime {
       store: o.store,
       settings: () => this.rateSettings(),
       logger: log.child({ component: 'state' }),
-      refreshMs: o.refreshMs,
+      refreshMs: o.resyncMs,
+      spread: true,
       maxStalenessMs: o.maxStalenessMs,
     });
     this.cache.apply(o.stored.snapshot, 'refresh');
@@ -94,7 +96,17 @@ export class QueueRuntime {
       logger: log.child({ component: 'lease' }),
       eligible: o.eligible,
     });
-    this.ticker = new Ticker({ store: o.store, lease: this.lease, cache: this.cache, logger: log.child({ component: 'ticker' }), metrics: o.metrics });
+    // An idle ticker is woken by the cache (pub/sub, or the change-log poll within
+    // STATE_REFRESH_MS when a message was lost): its own backstop check can be as slow as the
+    // full re-read. At 10 s, 1,000 idle queues cost 100 advance scripts a second.
+    this.ticker = new Ticker({
+      store: o.store,
+      lease: this.lease,
+      cache: this.cache,
+      logger: log.child({ component: 'ticker' }),
+      metrics: o.metrics,
+      idleCheckMs: Math.max(10_000, o.resyncMs),
+    });
     const m = o.metrics;
     const q = this.id;
     const batcher = new TicketBatcher(
@@ -119,7 +131,8 @@ export class QueueRuntime {
     this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
     this.revocations = new RevocationList({
       store: o.passStore,
-      refreshMs: o.revocationRefreshMs,
+      refreshMs: o.resyncMs,
+      minRereadMs: o.revocationRefreshMs,
       logger: log.child({ component: 'revocations' }),
       onRevoked: () => this.ticker.wake(),
     });
@@ -231,6 +244,16 @@ export class QueueRuntime {
     for (const l of this.configListeners) l();
     // A new message reaches every open stream of this queue now.
     void this.events.fanOut();
+  }
+
+  /**
+   * The change log listed this queue: re-read its state now (the copy is not confirmed until
+   * that read succeeds) and its revoked passes within PASS_REVOCATION_REFRESH_MS.
+   */
+  resync(): void {
+    this.cache.markDirty();
+    void this.cache.refresh();
+    this.revocations.refreshSoon();
   }
 
   /** Called after every accepted config change. */

@@ -160,10 +160,10 @@ export class WaitroomServer {
       owner: this.owner,
       logger,
       refreshMs: config.stateRefreshMs,
+      resyncMs: config.stateResyncMs,
       runtime: {
         tokens: this.tokens,
         metrics: this.metrics,
-        refreshMs: config.stateRefreshMs,
         maxStalenessMs: config.stateMaxStalenessMs,
         leaseTtlMs: config.leaseTtlMs,
         leaseRenewMs: config.leaseRenewMs,

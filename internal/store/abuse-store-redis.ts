@@ -47,6 +47,8 @@ export class RedisAbuseStore implements AbuseStore {
     const args: Array<string | number> = [k.passRevocations, maxClients, Math.max(1, Math.ceil(windowMs)), batch.length];
     for (const b of batch) args.push(b.jti, b.clients.length, ...b.clients);
     const r = await this.store.call('passClients', () => this.store.redis.passClients(keys, args));
+    // Each id returned is a pass revoked for sharing (pass-clients.lua published it).
+    if (r.length > 0) this.store.noteChanged();
     return r.map(String);
   }
 }

@@ -108,6 +108,14 @@ export interface GlobalKeys {
   readonly registry: string;
   /** Sharded pub/sub channel (SPUBLISH/SSUBSCRIBE, the {registry} slot): "set <id> <version>" or "del <id>" on every registry change. */
   readonly registryChanges: string;
+  /** String: the change sequence, INCR'd by every entry of the change log (registry-touch.lua). */
+  readonly changeSeq: string;
+  /**
+   * Sorted set: the change log, queue id scored by the sequence of its latest change (config,
+   * state or revocations). Every replica polls it once per STATE_REFRESH_MS (a GET of changeSeq
+   * while nothing changed) and re-reads only the queues listed.
+   */
+  readonly changed: string;
   /** Stream: the admin audit log, capped (XADD MAXLEN ~). */
   readonly audit: string;
   /** Sorted set: live replica ids scored by their last heartbeat (ms); spreads queue leases. */
@@ -117,6 +125,8 @@ export interface GlobalKeys {
 export const globalKeys: GlobalKeys = Object.freeze({
   registry: `${KEY_PREFIX}:{registry}:queues`,
   registryChanges: `${KEY_PREFIX}:{registry}:changes`,
+  changeSeq: `${KEY_PREFIX}:{registry}:change-seq`,
+  changed: `${KEY_PREFIX}:{registry}:changed`,
   audit: `${KEY_PREFIX}:{audit}:log`,
   replicas: `${KEY_PREFIX}:{replicas}:live`,
 });

@@ -7,6 +7,7 @@ import { MemoryFlowStore } from './memory-flow-store';
 import { MemoryPassStore } from './memory-pass-store';
 import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
 import type {
+  ChangeLog,
   CreateQueueResult,
   DeleteQueueResult,
   QueueCatalog,
@@ -41,6 +42,9 @@ export class MemoryCatalog implements QueueCatalog {
   private readonly passStores = new Map<string, MemoryPassStore>();
   private readonly registry = new Map<string, number>();
   private readonly registryListeners = new Set<(c: RegistryChange) => void>();
+  /** The change log (registry-touch.lua): queue id -> sequence of its latest change. */
+  private readonly changed = new Map<string, number>();
+  private changeSeq = 0;
   private readonly replicas = new Map<string, number>();
   private readonly audit: StoredAuditEntry[] = [];
   private lastAuditMs = 0;
@@ -60,7 +64,10 @@ export class MemoryCatalog implements QueueCatalog {
 
   private cell(id: string): MemoryQueueCell {
     let c = this.cells.get(id);
-    if (!c) this.cells.set(id, (c = new MemoryQueueCell()));
+    if (!c) {
+      this.cells.set(id, (c = new MemoryQueueCell()));
+      c.onChanged = () => this.logChange(id);
+    }
     return c;
   }
 
@@ -222,12 +229,33 @@ export class MemoryCatalog implements QueueCatalog {
     const current = this.registry.get(id);
     if (current !== undefined && current >= version) return;
     this.registry.set(id, version);
+    this.logChange(id);
     this.announce({ op: 'set', id, version });
+  }
+
+  private logChange(id: string): void {
+    if (this.closed) return;
+    this.changed.set(id, ++this.changeSeq);
+  }
+
+  async changesSince(since: number): Promise<ChangeLog> {
+    this.assertOpen();
+    const seq = this.changeSeq;
+    if (seq < since) return { seq, changed: null };
+    const changed: string[] = [];
+    for (const [id, at] of this.changed) if (at > since) changed.push(id);
+    return { seq, changed };
+  }
+
+  async touch(id: string): Promise<void> {
+    this.assertOpen();
+    this.logChange(id);
   }
 
   async unregisterQueue(id: string): Promise<void> {
     this.assertOpen();
     this.registry.delete(id);
+    this.logChange(id);
     this.announce({ op: 'del', id });
   }
 

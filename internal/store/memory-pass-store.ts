@@ -86,6 +86,7 @@ export class MemoryPassStore implements PassStore {
     this.counters[outcome]++;
     // Delivered on a later turn, as a Redis pub/sub message would be.
     for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    this.queue.data.onChanged?.();
     const body = { queue: this.queue.queueId, jti, expMs: exp, reason: 'reported' };
     this.queue.appendEvent(`pass.${outcome}`, now, body);
     this.queue.appendEvent('pass.revoked', now, body);
@@ -103,6 +104,7 @@ export class MemoryPassStore implements PassStore {
     this.revoked.set(jti, exp);
     this.shared++;
     for (const l of this.listeners) setImmediate(() => l(jti, exp));
+    this.queue.data.onChanged?.();
     return true;
   }
 

@@ -82,6 +82,8 @@ export class MemoryQueueCell {
   occupancy: MemoryOccupancy | undefined;
   /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
   onPassesTimedOut: ((n: number) => void) | undefined;
+  /** A published change of this queue (the catalog's change log, as registry-touch.lua). */
+  onChanged: (() => void) | undefined;
   readonly listeners = new Set<(s: QueueSnapshot) => void>();
   /** The event stream (docs/events.md): entries oldest first, ids "<ms>-<seq>" as Redis makes them. */
   readonly eventLog: StoredStreamEntry[] = [];
@@ -158,6 +160,7 @@ export function newState(settings: QueueSettings, nowMs: number, epoch: string =
 
 /** Delivers a snapshot to a cell's listeners on a later turn, as a Redis subscriber connection would. */
 export function publish(cell: MemoryQueueCell, snap: QueueSnapshot, isOpen: () => boolean, log: Logger): void {
+  cell.onChanged?.();
   for (const l of cell.listeners) {
     setImmediate(() => {
       if (!isOpen() || !cell.listeners.has(l)) return;
@@ -267,6 +270,7 @@ export class MemoryQueueStore implements QueueStore {
     this.assertOpen();
     const now = this.now();
     const { state, created, rollback } = this.ensure(settings, now, seen);
+    if (created) this.cell.onChanged?.();
     return { ...snapshotOf(state, now), created, ...(rollback ? { rollback } : {}) };
   }
 

@@ -121,6 +121,7 @@ export class RedisPassStore implements PassStore {
     const k = this.keys;
     const r = await this.store.call('passDone', () => this.store.redis.passDone(k.passes, k.revokedPasses, k.passStats, k.eventStream, jti, outcome, k.passRevocations, this.store.eventStreamMaxLength, this.store.queueId));
     const code = Number(r[0]);
+    if (code === 1) this.store.noteChanged();
     if (code === 1) return { outcome: 'done', expMs: Number(r[1]) };
     if (code === 2) return { outcome: 'already_done', expMs: Number(r[1]) };
     if (code === 0) return { outcome: 'unknown' };

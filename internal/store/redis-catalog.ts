@@ -10,6 +10,7 @@ import { parseRedisUrl } from './redis-url';
 import { RedisWebhookStore } from './redis-webhook-store';
 import { DEFAULT_EVENT_STREAM_MAX_LENGTH, RedisQueueStore, parseSnapshot } from './redis-store';
 import type {
+  ChangeLog,
   CreateQueueResult,
   DeleteQueueResult,
   QueueCatalog,
@@ -127,6 +128,7 @@ export class RedisCatalog implements QueueCatalog {
         durability: this.o.durability,
         onDurabilityShortfall: () => this.o.onDurabilityShortfall?.(id),
         eventStreamMaxLength: this.eventStreamMaxLength,
+        onChanged: () => void this.touch(id).catch(() => undefined),
         ...this.o.integrity?.(id),
       });
       this.stores.set(id, s);
@@ -206,11 +208,11 @@ export class RedisCatalog implements QueueCatalog {
   }
 
   async registerQueue(id: string, version: number): Promise<void> {
-    await this.call('registerQueue', () => this.redis.registrySet(globalKeys.registry, id, version, globalKeys.registryChanges));
+    await this.call('registerQueue', () => this.redis.registrySet(globalKeys.registry, globalKeys.changeSeq, globalKeys.changed, id, version, globalKeys.registryChanges));
   }
 
   async unregisterQueue(id: string): Promise<void> {
-    await this.call('unregisterQueue', () => this.redis.registryRemove(globalKeys.registry, id, globalKeys.registryChanges));
+    await this.call('unregisterQueue', () => this.redis.registryRemove(globalKeys.registry, globalKeys.changeSeq, globalKeys.changed, id, globalKeys.registryChanges));
   }
 
   /** Sharded (SSUBSCRIBE) on the {registry} slot, where registry-set.lua and registry-remove.lua SPUBLISH. */
@@ -221,6 +223,26 @@ export class RedisCatalog implements QueueCatalog {
       else this.o.logger.error({ message }, 'unreadable registry change ignored');
     };
     return this.call(`subscribe ${globalKeys.registryChanges}`, () => this.connection.subscribe(globalKeys.registryChanges, onMessage, this.commandTimeoutMs));
+  }
+
+  async changesSince(since: number): Promise<ChangeLog> {
+    const raw = await this.call('changesSince', () => this.redis.get(globalKeys.changeSeq));
+    const seq = raw === null ? 0 : strictInt(raw, 0, MAX_EXACT);
+    if (seq === undefined) {
+      // Checked like every number read; the next touch (INCR) would fail on it too, so say so loudly.
+      this.o.logger.error({ key: globalKeys.changeSeq, value: raw }, 'change sequence is not an integer; re-reading every queue');
+      return { seq: 0, changed: null };
+    }
+    if (seq < since) return { seq, changed: null };
+    if (seq === since) return { seq, changed: [] };
+    // Members scored in (since, seq]; one changed again after the GET is scored above seq and
+    // listed by the next poll.
+    const ids = await this.call('changesSince', () => this.redis.zRangeByScore(globalKeys.changed, `(${since}`, seq));
+    return { seq, changed: ids };
+  }
+
+  async touch(id: string): Promise<void> {
+    await this.call('touch', () => this.redis.registryTouch(globalKeys.changeSeq, globalKeys.changed, id));
   }
 
   async heartbeat(replicaId: string, ttlMs: number): Promise<string[]> {

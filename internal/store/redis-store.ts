@@ -40,6 +40,12 @@ interface CommonStoreOptions extends StoreIntegrityHooks {
   readonly onDurabilityShortfall?: () => void;
   /** Entries kept in the queue's event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
   readonly eventStreamMaxLength?: number;
+  /**
+   * Called after every write that published a change of the queue's shared state (an advance,
+   * the first waiting join, a new epoch, an origin hold, a revocation): the catalog logs it in
+   * the change log (registry-touch.lua), which every replica polls. Never awaited by the writer.
+   */
+  readonly onChanged?: () => void;
 }
 
 /** Default entries kept per queue event stream: about a day of 1 advance/s plus passes. */
@@ -134,7 +140,7 @@ export class RedisQueueStore implements QueueStore {
   private readonly durability: JoinDurability | undefined;
   private readonly log: Logger;
   private readonly subscriptions = new Set<Subscription>();
-  private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall'>;
+  private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall' | 'onChanged'>;
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
   /** Entries kept in the queue's event stream, passed to every script that appends events. */
@@ -202,6 +208,11 @@ export class RedisQueueStore implements QueueStore {
     return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };
   }
 
+  /** A published change of this queue's shared state: logged for the replicas' change-log poll. */
+  noteChanged(): void {
+    this.hooks.onChanged?.();
+  }
+
   /**
    * Runs one store call, turning connectivity and corruption errors into typed 503s.
    * Public so that modules keeping their own keys on this client (passes) map errors the same way.
@@ -226,6 +237,7 @@ export class RedisQueueStore implements QueueStore {
     const snap = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     const code = Number(r[0]);
     const out = { ...snap, created: code !== 0 };
+    if (code !== 0) this.noteChanged();
     if (code === 1) this.log.warn({ queue: this.queueId, epoch: snap.epoch }, 'queue state created (new epoch)');
     if (code !== 2) return out;
     const rollback = String(r[10]) as RollbackReason;
@@ -257,7 +269,10 @@ export class RedisQueueStore implements QueueStore {
       }
       if (this.durability) await this.awaitJoinDurable(this.durability, count);
       const snap = parseSnapshot(r, 1, 9, code, Number(r[8]));
-      return { first: code - count + 1, count, snapshot: snap };
+      const first = code - count + 1;
+      // join.lua published this batch when it is the first to wait (the counter crossed W).
+      if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged();
+      return { first, count, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
   }
@@ -289,6 +304,8 @@ export class RedisQueueStore implements QueueStore {
     if (outcome === 'not_leader' || outcome === 'missing') return { outcome, lagMs: 0 };
     if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
     const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
+    // Only a window that moved is published (advance-window.lua); the other outcomes change nothing others need.
+    if (outcome === 'advanced') this.noteChanged();
     return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[15] ?? 0), nextFreeMs: Number(r[16] ?? 0) };
   }
 
@@ -296,6 +313,7 @@ export class RedisQueueStore implements QueueStore {
     const k = this.keys;
     const r = await this.call('setOriginHold', () => this.redis.setOriginHold(k.state, k.counter, hold ? 1 : 0, k.events));
     if (Number(r[0]) === -1) return { outcome: 'missing' };
+    if (Number(r[0]) === 1) this.noteChanged();
     return { outcome: Number(r[0]) === 1 ? 'changed' : 'unchanged', snapshot: parseSnapshot(r, 1, 10, Number(r[8]), Number(r[9])) };
   }
 

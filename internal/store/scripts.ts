@@ -174,15 +174,21 @@ export const scripts = {
     transformReply: raw,
   }),
   registrySet: defineScript({
-    NUMBER_OF_KEYS: 1,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('registry-set'),
-    parseCommand: keysAndArgs(1) as (p: CommandParser, registry: string, id: string, version: number, channel: string) => void,
+    parseCommand: keysAndArgs(3) as (p: CommandParser, registry: string, changeSeq: string, changed: string, id: string, version: number, channel: string) => void,
     transformReply: num,
   }),
   registryRemove: defineScript({
-    NUMBER_OF_KEYS: 1,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('registry-remove'),
-    parseCommand: keysAndArgs(1) as (p: CommandParser, registry: string, id: string, channel: string) => void,
+    parseCommand: keysAndArgs(3) as (p: CommandParser, registry: string, changeSeq: string, changed: string, id: string, channel: string) => void,
+    transformReply: num,
+  }),
+  registryTouch: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('registry-touch'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, changeSeq: string, changed: string, id: string) => void,
     transformReply: num,
   }),
   replicaHeartbeat: defineScript({

@@ -93,6 +93,16 @@ export interface StoredStreamEntry {
   readonly fields: Readonly<Record<string, string>>;
 }
 
+/**
+ * The change log as one replica reads it: the current sequence and the queues changed after
+ * the sequence it asked from; `changed` is null when the log is behind that sequence (Redis
+ * lost it, or was replaced): the reader must then re-read every queue.
+ */
+export interface ChangeLog {
+  readonly seq: number;
+  readonly changed: readonly string[] | null;
+}
+
 export type RegistryChange = { readonly op: 'set'; readonly id: string; readonly version: number } | { readonly op: 'del'; readonly id: string };
 
 /** One audit log entry as stored: flat string fields. */
@@ -129,6 +139,15 @@ export interface QueueCatalog {
   /** Drops a queue from the registry and announces it. */
   unregisterQueue(id: string): Promise<void>;
   subscribeRegistry(onChange: (c: RegistryChange) => void): Promise<Subscription>;
+  /**
+   * The change log since `since` (0: from the start). Every write that publishes a change of a
+   * queue (its state, its settings, its revocations, its creation or deletion) logs it, so a
+   * replica that polls this once per STATE_REFRESH_MS re-reads only the queues that changed
+   * even if it missed their messages. While nothing changed it costs one GET.
+   */
+  changesSince(since: number): Promise<ChangeLog>;
+  /** Logs a change of queue `id` (registry-touch.lua); the queue stores call it after each published change. */
+  touch(id: string): Promise<void>;
   /** Records this replica as alive for ttlMs; returns every live replica id, sorted. */
   heartbeat(replicaId: string, ttlMs: number): Promise<string[]>;
   /** Removes this replica from the live set at once (graceful shutdown), so its queues move now. */

@@ -11,6 +11,13 @@ export interface LiveSyncOptions {
   readonly logger: Logger;
   /** Names what is kept in sync, for log lines. */
   readonly what: string;
+  /**
+   * Start the period at a random point of its first interval, so that the copies of 1,000
+   * queues made at one start do not all re-read in the same millisecond every period.
+   */
+  readonly spread?: boolean;
+  /** Random source in [0, 1) for `spread`, injectable for tests. */
+  readonly random?: () => number;
 }
 
 /**
@@ -24,6 +31,7 @@ export interface LiveSyncOptions {
  */
 export class LiveSync {
   private timer: NodeJS.Timeout | undefined;
+  private firstTimer: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
   private subscribing: Promise<void> | undefined;
   private reading: Promise<void> | undefined;
@@ -36,7 +44,16 @@ export class LiveSync {
   async start(): Promise<void> {
     if (this.started || this.closed) return;
     this.started = true;
-    this.timer = setInterval(() => void this.refresh(), this.o.refreshMs);
+    if (this.o.spread) {
+      this.firstTimer = setTimeout(() => {
+        this.firstTimer = undefined;
+        if (this.closed) return;
+        void this.refresh();
+        this.timer = setInterval(() => void this.refresh(), this.o.refreshMs);
+      }, Math.floor((this.o.random ?? Math.random)() * this.o.refreshMs));
+    } else {
+      this.timer = setInterval(() => void this.refresh(), this.o.refreshMs);
+    }
     await Promise.all([this.trySubscribe(), this.refresh()]);
   }
 
@@ -78,7 +95,9 @@ export class LiveSync {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.firstTimer) clearTimeout(this.firstTimer);
     this.timer = undefined;
+    this.firstTimer = undefined;
     await this.reading;
     // A subscription still being set up closes itself when it sees `closed`.
     await this.subscribing;

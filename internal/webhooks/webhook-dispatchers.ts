@@ -57,6 +57,8 @@ export class WebhookDispatchers {
       logger: this.o.logger.child({ component: 'webhooks', queue: id }),
       metrics: this.o.metrics,
       settings: this.o.dispatcher,
+      // The replica placed to lead the queue's ticker holds its dispatcher too: the others make no lease calls.
+      eligible: () => this.o.registry.shouldLead(id),
     });
     this.running.set(id, d);
     d.start();

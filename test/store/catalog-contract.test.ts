@@ -192,6 +192,57 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
     await sub.close();
   });
 
+  test('the change log lists a queue after each change others must learn of, and only then', async () => {
+    const id = fresh();
+    const other = fresh();
+    const beyond = await cat.changesSince(Number.MAX_SAFE_INTEGER);
+    // Asked from beyond the log (a replica that never polled, or a log Redis lost): re-read everything.
+    expect(beyond.changed).toBeNull();
+    let seq = beyond.seq;
+    expect(await cat.changesSince(seq)).toEqual({ seq, changed: [] });
+    /** The stores log after their write without waiting for it: poll until `steps` more changes are logged. */
+    const logged = async (steps: number, what: string) => {
+      const r = await waitFor(
+        async () => {
+          const x = await cat.changesSince(seq);
+          return x.seq >= seq + steps ? x : undefined;
+        },
+        { what, timeoutMs: 3000 },
+      );
+      expect(r.seq).toBe(seq + steps);
+      expect(r.changed).toEqual([id]);
+      seq = r.seq;
+    };
+    const c = await cat.createQueue(id, DOC, { ...OPEN, windowSize: 2, intervalMs: 200 });
+    if (c.outcome !== 'created') throw new Error('not created');
+    await cat.registerQueue(id, c.stored.version);
+    seq = (await waitFor(async () => {
+      const x = await cat.changesSince(seq);
+      return x.changed?.includes(id) ? x : undefined;
+    }, { what: 'the new queue logged' })).seq;
+    const store = cat.queue(id);
+    // Two tickets admitted at once (W = S = 2): nothing to announce. The third is the first to wait: logged.
+    await store.issueTickets(2, OPEN);
+    await store.issueTickets(1, OPEN);
+    await logged(1, 'the first waiting join');
+    await store.issueTickets(1, OPEN);
+    expect(await store.acquireLease('me', 5000)).toBe(true);
+    // Due one interval (200 ms) after creation: the steps before then move nothing and log nothing.
+    await waitFor(async () => (await store.advance('me')).outcome === 'advanced', { what: 'an advance', intervalMs: 50 });
+    await logged(1, 'an advance');
+    expect(['not_due', 'skipped']).toContain((await store.advance('me')).outcome);
+    await cat.touch(other);
+    const o = await cat.changesSince(seq);
+    expect(o).toEqual({ seq: seq + 1, changed: [other] });
+    seq = o.seq;
+    expect((await store.setOriginHold(true)).outcome).toBe('changed');
+    await logged(1, 'an origin hold');
+    await cat.unregisterQueue(id);
+    await logged(1, 'a deletion');
+    // A log behind the reader (Redis lost it): re-read everything.
+    expect((await cat.changesSince(seq + 100)).changed).toBeNull();
+  });
+
   test('heartbeats: live replicas in id order; leave removes one at once', async () => {
     const x = `${fresh()}-x`;
     const y = `${fresh()}-y`;
