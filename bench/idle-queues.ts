@@ -102,6 +102,7 @@ function monitorSample(port: number, ms: number): Promise<Array<[string, number]
         let what: string;
         if (cmd === 'evalsha' || cmd === 'eval') what = `${names.get(args[1] ?? '') ?? 'script?'} (${keyKind(args[3])})`;
         else if (cmd === 'ping' || cmd === 'info' || cmd === 'monitor') what = cmd;
+        else if (cmd === 'xreadgroup') what = `${cmd} ${keyKind(args[args.indexOf('STREAMS') + 1])}`;
         else what = `${cmd} ${keyKind(args[1])}`;
         counts.set(what, (counts.get(what) ?? 0) + 1);
       }

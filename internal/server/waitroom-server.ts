@@ -66,6 +66,8 @@ export function createCatalog(config: Config, logger: Logger, metrics: Metrics):
     integrity: (queue) => integrityHooks(queue, metrics),
     durability: config.joinDurability,
     onDurabilityShortfall: (queue) => metrics.joinDurabilityShortfalls.inc({ queue }),
+    // A queue's counter then reaches the other replicas within two polls of a join.
+    joinLogMs: config.stateRefreshMs,
   });
 }
 

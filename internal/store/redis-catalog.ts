@@ -42,6 +42,8 @@ export interface RedisCatalogOptions {
   readonly onDurabilityShortfall?: (queueId: string) => void;
   /** Entries kept per queue event stream (XADD MAXLEN ~; docs/events.md). Default 100,000. */
   readonly eventStreamMaxLength?: number;
+  /** Coalescing period of the change-log entries of joins that publish nothing (RedisQueueStore joinLogMs). */
+  readonly joinLogMs?: number;
 }
 
 type Reply = ReadonlyArray<string | number>;
@@ -129,6 +131,7 @@ export class RedisCatalog implements QueueCatalog {
         onDurabilityShortfall: () => this.o.onDurabilityShortfall?.(id),
         eventStreamMaxLength: this.eventStreamMaxLength,
         onChanged: () => void this.touch(id).catch(() => undefined),
+        joinLogMs: this.o.joinLogMs,
         ...this.o.integrity?.(id),
       });
       this.stores.set(id, s);

@@ -46,6 +46,13 @@ interface CommonStoreOptions extends StoreIntegrityHooks {
    * the change log (registry-touch.lua), which every replica polls. Never awaited by the writer.
    */
   readonly onChanged?: () => void;
+  /**
+   * Joins that publish nothing (admitted at once, or behind others already waiting) still move
+   * the counter other replicas show (waiting, issued): they are logged too, at most once per
+   * `joinLogMs` per queue and replica, within `joinLogMs` of the join (trailing). 0: never.
+   * Default 1000: a busy queue costs one registry-touch.lua a second per replica.
+   */
+  readonly joinLogMs?: number;
 }
 
 /** Default entries kept per queue event stream: about a day of 1 advance/s plus passes. */
@@ -141,6 +148,7 @@ export class RedisQueueStore implements QueueStore {
   private readonly log: Logger;
   private readonly subscriptions = new Set<Subscription>();
   private readonly hooks: StoreIntegrityHooks & Pick<CommonStoreOptions, 'onDurabilityShortfall' | 'onChanged'>;
+  private readonly joinLogMs: number;
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
   /** Entries kept in the queue's event stream, passed to every script that appends events. */
@@ -152,6 +160,7 @@ export class RedisQueueStore implements QueueStore {
     this.keys = queueKeys(opts.queueId);
     this.log = opts.logger;
     this.hooks = opts;
+    this.joinLogMs = opts.joinLogMs ?? 1000;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
     this.eventStreamMaxLength = opts.eventStreamMaxLength ?? DEFAULT_EVENT_STREAM_MAX_LENGTH;
     this.durability = opts.durability;
@@ -213,6 +222,22 @@ export class RedisQueueStore implements QueueStore {
     this.hooks.onChanged?.();
   }
 
+  private joinLogTimer: NodeJS.Timeout | undefined;
+  private lastJoinLogMs = -Infinity;
+
+  /** A join that published nothing: logged once its coalescing period is over (see joinLogMs). */
+  private noteJoin(): void {
+    const every = this.joinLogMs;
+    if (every <= 0 || this.joinLogTimer || this.closed) return;
+    const wait = Math.max(0, this.lastJoinLogMs + every - Date.now());
+    this.joinLogTimer = setTimeout(() => {
+      this.joinLogTimer = undefined;
+      this.lastJoinLogMs = Date.now();
+      if (!this.closed) this.noteChanged();
+    }, wait);
+    this.joinLogTimer.unref();
+  }
+
   /**
    * Runs one store call, turning connectivity and corruption errors into typed 503s.
    * Public so that modules keeping their own keys on this client (passes) map errors the same way.
@@ -272,6 +297,7 @@ export class RedisQueueStore implements QueueStore {
       const first = code - count + 1;
       // join.lua published this batch when it is the first to wait (the counter crossed W).
       if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged();
+      else this.noteJoin();
       return { first, count, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
@@ -380,6 +406,8 @@ export class RedisQueueStore implements QueueStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.joinLogTimer) clearTimeout(this.joinLogTimer);
+    this.joinLogTimer = undefined;
     for (const s of [...this.subscriptions]) await s.close().catch(() => undefined);
     this.subscriptions.clear();
     if (!this.ownsConnection) return;

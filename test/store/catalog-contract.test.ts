@@ -38,7 +38,8 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
   [
     'RedisCatalog',
     async () => {
-      const cat = new RedisCatalog({ url: redis.url, logger });
+      // Joins that publish nothing are logged 1 s later (coalesced): off here, tested apart below.
+      const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 0 });
       await cat.connect();
       const damage: Damage = {
         write: async (id, field, v) => void (await redis.withClient((c) => c.hSet(queueKeys(id).state, field, v))),
@@ -283,4 +284,25 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
       expect(await damage.read(id, field)).toBe(v);
     }
   });
+});
+
+test('RedisCatalog: joins that publish nothing are logged once per period, after it (the counter other replicas show)', async () => {
+  const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 200 });
+  await cat.connect();
+  try {
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, { ...OPEN, windowSize: 100 });
+    if (c.outcome !== 'created') throw new Error('not created');
+    const seq = (await cat.changesSince(Number.MAX_SAFE_INTEGER)).seq;
+    const store = cat.queue(id);
+    // Five joins admitted at once (W = 100): one entry, within the period.
+    for (let i = 0; i < 5; i++) await store.issueTickets(1, OPEN);
+    const r = await waitFor(async () => {
+      const x = await cat.changesSince(seq);
+      return x.changed?.includes(id) ? x : undefined;
+    }, { what: 'the joins logged', timeoutMs: 2000 });
+    expect(r.seq).toBe(seq + 1);
+  } finally {
+    await cat.close();
+  }
 });
