@@ -14,16 +14,22 @@ import { startRedis } from './lib/redis';
  * total_commands_processed, over BENCH_IDLE_SECONDS, default 10). Also counts the
  * commands run while every replica answers /status for a ticket of every queue:
  * /status reads the replica's cache, so that figure stays the idle one.
- * BENCH_STATE_REFRESH_MS sets the replicas' STATE_REFRESH_MS (default: the
- * service's default), the per-queue fallback re-read that dominates the idle load.
+ * BENCH_STATE_REFRESH_MS sets the replicas' STATE_REFRESH_MS (the change-log poll) and
+ * BENCH_STATE_RESYNC_MS their STATE_RESYNC_MS (each queue's full re-read; default: the
+ * service's defaults). The output breaks the load down by command (INFO commandstats)
+ * and by script and key (a 3 s MONITOR sample), which says which loop costs what.
  * Loopback only; bounded in count and time.
  */
 const QUEUES = Math.max(1, Math.min(5000, Number(process.env.BENCH_QUEUES ?? 1000)));
 const IDLE_SECONDS = Math.max(2, Math.min(120, Number(process.env.BENCH_IDLE_SECONDS ?? 10)));
 const TOKEN = 'bench-admin-token-0123456789abcdef';
 const REFRESH = process.env.BENCH_STATE_REFRESH_MS;
-/** The staleness bound must be at least twice the refresh period (config.ts); 3x leaves room for one lost read. */
-const refreshEnv: Record<string, string> = REFRESH ? { STATE_REFRESH_MS: REFRESH, STATE_MAX_STALENESS_MS: String(Number(REFRESH) * 3) } : {};
+const RESYNC = process.env.BENCH_STATE_RESYNC_MS;
+/** The staleness bound must be at least twice the poll period (config.ts); 3x leaves room for one lost poll. */
+const refreshEnv: Record<string, string> = {
+  ...(REFRESH ? { STATE_REFRESH_MS: REFRESH, STATE_MAX_STALENESS_MS: String(Number(REFRESH) * 3) } : {}),
+  ...(RESYNC ? { STATE_RESYNC_MS: RESYNC } : {}),
+};
 const ROOT = join(__dirname, '..');
 
 /** One INFO read over a raw socket (RESP bulk string), returned whole. */
@@ -198,7 +204,7 @@ async function main(): Promise<void> {
     const duringStatus = (await commandsProcessed(redisPort)) - b2;
 
     console.log(`machine: ${machineDescription()}`);
-    console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}`);
+    console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}, STATE_RESYNC_MS: ${RESYNC ?? 'default'}`);
     console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s)`);
     console.log(`idle Redis load: ${idlePerSecond.toFixed(0)} commands/s over ${IDLE_SECONDS} s (${(idlePerSecond / QUEUES).toFixed(2)} per queue per second, all replicas together)`);
     console.log('idle commands/s by command (INFO commandstats; a script counts once as evalsha plus once per command it runs):');
