@@ -144,7 +144,7 @@ export const SummaryRowSchema = z
     windowEnd: Count,
     waiting: Count,
     admittedLastMinute: Count,
-    activePasses: Count.nullable().openapi({ description: 'From the replica\'s last pass sweep (every PASS_REVOCATION_REFRESH_MS)' }),
+    activePasses: Count.nullable().openapi({ description: 'From the replica\'s last pass sweep (after a change the change log lists, at most every PASS_REVOCATION_REFRESH_MS; at least every STATE_RESYNC_MS)' }),
     lastTicketEtaSeconds: z.number().int().nullable(),
     windowSize: z.number().int(),
     intervalSeconds: z.number(),

@@ -25,7 +25,7 @@ const MAX_REUSE_MS = 5_000;
  * checks it against the JWKS it already trusts and anyone (a CDN included) may
  * cache or relay it. It is re-signed as soon as the in-memory set changes, so it
  * is exactly as fresh as the replica's own gate: pub/sub brings a revocation
- * within milliseconds, the full re-read within PASS_REVOCATION_REFRESH_MS.
+ * within milliseconds, the change log a lost one within STATE_REFRESH_MS + PASS_REVOCATION_REFRESH_MS.
  * A key rotation is followed too (the signed copy is dropped on every change).
  */
 export class RevocationFeed {

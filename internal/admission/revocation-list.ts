@@ -17,9 +17,10 @@ export interface RevocationListOptions {
 /**
  * Each replica's in-memory set of passes marked done, so the gate checks
  * revocation with a Map lookup instead of a Redis call. Revocations arrive by
- * pub/sub within milliseconds (pass-done.lua publishes them) and a periodic
- * pass-sweep.lua read replaces the whole set (it also retires expired passes,
- * which keeps the counters current). The set only holds unexpired passes marked
+ * pub/sub within milliseconds (pass-done.lua publishes them), and a pass-sweep.lua
+ * read replaces the whole set (it also retires expired passes, which keeps the
+ * counters current): when the change log lists the queue (refreshSoon, at most every
+ * minRereadMs), and every refreshMs as the fallback. The set only holds unexpired passes marked
  * done, so it is at most the number of sessions ended within one PASS_TTL.
  *
  * If Redis is unreachable the last known set stays in use: the gate keeps
