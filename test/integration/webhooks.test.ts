@@ -251,7 +251,8 @@ test('the embedded store refuses webhooks with 501 and says so at start', async 
     const r = await api('/webhooks', { method: 'POST', on: embedded, body: { url: 'https://hooks.example.com/', events: ['queue.updated'] } });
     expect(r.status).toBe(501);
     expect(r.body.error.code).toBe('webhooks_unavailable');
-    expect(embedded.logs.some((l) => l.includes('WEBHOOKS DISABLED'))).toBe(true);
+    // Logged at the end of start(), which may finish after /readyz first answers 200.
+    await waitFor(() => embedded.logs.some((l) => l.includes('WEBHOOKS DISABLED')), { timeoutMs: 5000, what: 'the WEBHOOKS DISABLED line' });
   } finally {
     await embedded.stop();
   }

@@ -585,6 +585,8 @@
     if (!token) return;
     var job = view.name === 'queue' ? refreshQueue() : Promise.all([api('GET', 'summary').then(renderList), refreshHooks()]);
     job.then(function () {
+      // Signed out while this poll was in flight: keep the "signed out" note.
+      if (!token) return;
       note('note', '');
       $('updated').textContent = t('updated', { time: secFmt.format(new Date()) });
     }, fail('note')).finally(function () {
