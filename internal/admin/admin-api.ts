@@ -188,6 +188,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         targetUrl: b.targetUrl ?? d.defaults.targetUrl,
         branding: { ...d.defaults.branding, ...b.branding },
         originHealth: b.originHealth ?? null,
+        lengthAlert: b.lengthAlert ?? null,
         createdAt: now,
         updatedAt: now,
       };
@@ -198,6 +199,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         state: b.state ?? 'open',
         opensAt: b.opensAt ?? null,
         maxActive: b.maxActive ?? null,
+        lengthAlert: b.lengthAlert ?? null,
       });
       const result = await d.catalog.createQueue(b.id, JSON.stringify(doc), settings);
       if (result.outcome === 'exists') {
@@ -237,6 +239,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           targetUrl: after.targetUrl,
           branding: after.branding,
           originHealth: after.originHealth,
+          lengthAlert: after.lengthAlert,
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };

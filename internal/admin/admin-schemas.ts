@@ -57,6 +57,8 @@ export const OverviewBodySchema = z
         mode: z.enum(QUEUE_MODES),
         opensAtMs: z.number().openapi({ description: 'Store-clock epoch ms a pre-queue opens at; 0 for none' }),
         maxActive: z.number().int().min(0).optional().openapi({ description: 'Capacity cap: at most this many admitted visitors on the site at once; 0 for none' }),
+        lengthAlertThreshold: z.number().int().min(0).optional().openapi({ description: 'Queue length alert: queue.length_exceeded at this many waiting; 0 for none' }),
+        lengthAlertClearBelow: z.number().int().min(0).optional().openapi({ description: 'Queue length alert: re-armed below this many waiting; 0 for none' }),
       })
       .strict(),
     leader: z.string().nullable().openapi({ description: 'Lease holder read from the store now; null if nobody leads' }),

@@ -60,6 +60,42 @@ export const WindowAdvancedBody = z
   })
   .openapi('WindowAdvancedEvent');
 
+const LengthAlertFields = {
+  queue: QueueId,
+  epoch: z.string(),
+  waiting: Ms.openapi({ description: 'Visitors waiting after the change: counter − windowEnd (0 in passthrough)' }),
+  threshold: Ms.openapi({ description: 'The alert fires when waiting reaches this (the queue setting lengthAlert.threshold; 0 once the alert was removed)' }),
+  clearBelow: Ms.openapi({ description: 'The alert re-arms when waiting falls below this (lengthAlert.clearBelow)' }),
+  counter: Ms,
+  windowEnd: Ms,
+};
+
+export const QueueLengthExceededBody = z.object(LengthAlertFields).openapi('QueueLengthExceededEvent');
+
+export const QueueLengthRecoveredBody = z
+  .object({
+    ...LengthAlertFields,
+    reason: z.enum(['below_clear', 'alert_removed', 'new_epoch']).openapi({
+      description: 'below_clear: the line drained below clearBelow (or a raised clearBelow is above it); alert_removed: lengthAlert was set to null; new_epoch: the queue started a new epoch',
+    }),
+  })
+  .openapi('QueueLengthRecoveredEvent');
+
+export const QueueEpochStartedBody = z
+  .object({
+    queue: QueueId,
+    epoch: z.string().openapi({ description: 'The new epoch: ticket numbers restart at 1' }),
+    previousEpoch: z.string().nullable().openapi({ description: 'The epoch replaced; null when the state was missing' }),
+    reason: z.enum(['missing', 'retired_epoch', 'window_above_counter', 'counter_below_seen', 'window_below_seen', 'version_below_seen']).openapi({
+      description: 'missing: the queue state was gone (Redis lost it); the others: the state went backwards (docs/system.md, "A store that goes backwards")',
+    }),
+    version: Ms.openapi({ description: 'The new state version' }),
+    state: QueueState,
+    counter: Ms,
+    windowEnd: Ms,
+  })
+  .openapi('QueueEpochStartedEvent');
+
 export const PassClaimedBody = z
   .object({ queue: QueueId, jti: z.string(), epoch: z.string(), ticket: z.number().int().positive(), expMs: Ms })
   .openapi('PassClaimedEvent');
@@ -89,6 +125,9 @@ export const EVENT_BODIES = {
   'queue.updated': QueueUpdatedBody,
   'queue.state_changed': QueueStateChangedBody,
   'queue.deleted': QueueDeletedBody,
+  'queue.epoch_started': QueueEpochStartedBody,
+  'queue.length_exceeded': QueueLengthExceededBody,
+  'queue.length_recovered': QueueLengthRecoveredBody,
   'window.advanced': WindowAdvancedBody,
   'pass.claimed': PassClaimedBody,
   'pass.completed': PassEndedBody,
@@ -105,6 +144,12 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
   'queue.updated': 'A queue setting changed; `changes` lists each changed setting before and after.',
   'queue.state_changed': 'A queue moved between open, paused, passthrough and closed (follows its queue.updated).',
   'queue.deleted': 'A queue was deleted; the last event of its stream.',
+  'queue.epoch_started':
+    'The queue state was reset to a new epoch (it was missing, or the store went backwards): tickets of the previous epoch are void and numbering restarts at 1.',
+  'queue.length_exceeded':
+    'The waiting count reached the queue\'s lengthAlert.threshold. Fired once: not again until queue.length_recovered re-arms it (hysteresis).',
+  'queue.length_recovered':
+    'The length alert re-armed: the waiting count fell below lengthAlert.clearBelow, the alert was removed, or a new epoch started. Follows each queue.length_exceeded once.',
   'window.advanced': 'The window moved: tickets fromTicket..toTicket are admitted. One event per advance, however many tickets.',
   'pass.claimed': 'An admitted visitor claimed their pass.',
   'pass.completed': 'The protected site reported a visit completed.',

@@ -25,6 +25,13 @@ export interface QueueSettings {
    * "Occupancy"); 0 or absent for none (admission by rate only).
    */
   readonly maxActive?: number;
+  /**
+   * The queue-length alert (internal/queue/length-alert.ts): fire when waiting >= threshold,
+   * re-arm when waiting < clearBelow. 0 or absent for none. Kept in the state hash beside the
+   * rate settings, where join.lua and advance-window.lua read them.
+   */
+  readonly lengthAlertThreshold?: number;
+  readonly lengthAlertClearBelow?: number;
 }
 
 /** One consistent read of a queue's shared state. */

@@ -17,7 +17,7 @@ import type { FlowStore } from '../store/flow-store';
 import type { PassStore } from '../store/pass-store';
 import type { QueueStore, StoredQueue } from '../store/store';
 import type { TicketTokens } from '../tokens/ticket-token';
-import { QueueDocSchema, type QueueDoc, type QueueSettingsView } from './queue-settings';
+import { lengthAlertSettings, QueueDocSchema, type QueueDoc, type QueueSettingsView } from './queue-settings';
 
 export interface QueueRuntimeOptions {
   readonly stored: StoredQueue;
@@ -226,7 +226,16 @@ export class QueueRuntime {
   rateSettings(): QueueSettings {
     const s = this.cache.peek();
     if (!s) throw new Error(`queue ${this.id} has no state loaded`);
-    return { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0 };
+    return {
+      windowSize: s.windowSize,
+      intervalMs: s.intervalMs,
+      activeWindowCount: s.activeWindowCount,
+      mode: s.mode,
+      opensAtMs: s.opensAtMs,
+      maxActive: s.maxActive ?? 0,
+      // From the doc: used only if the state must be created again (ensure-queue.lua).
+      ...lengthAlertSettings(this.docValue.lengthAlert),
+    };
   }
 
   /** The settings as the admin API shows them. */
@@ -305,6 +314,7 @@ export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnaps
     branding: doc.branding,
     maxActive: s.maxActive ? s.maxActive : null,
     originHealth: doc.originHealth ?? null,
+    lengthAlert: doc.lengthAlert ?? null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     version,

@@ -53,6 +53,19 @@ export const OriginHealthSchema = z
   .openapi('OriginHealth', { description: 'Hold admissions while the site is unhealthy' });
 export type OriginHealth = z.infer<typeof OriginHealthSchema>;
 
+export const LengthAlertSchema = z
+  .object({
+    threshold: z.number().int().min(2).max(1_000_000_000).openapi({ description: 'Fire queue.length_exceeded once when the waiting count reaches this' }),
+    clearBelow: z.number().int().min(1).max(999_999_999).openapi({ description: 'Re-arm (queue.length_recovered) once the waiting count falls below this; less than threshold' }),
+  })
+  .strict()
+  .refine((a) => a.clearBelow < a.threshold, { message: 'clearBelow must be less than threshold', path: ['clearBelow'] })
+  .openapi('LengthAlert', {
+    description:
+      'Queue length alert with hysteresis (docs/events.md): fires once at threshold, re-arms only below clearBelow, so a line hovering around the threshold does not flap',
+  });
+export type LengthAlert = z.infer<typeof LengthAlertSchema>;
+
 export const BrandingSchema = z
   .object({
     title: z.string().max(200).openapi({ description: "Page title; empty shows the localised default (\"Waiting room\")" }),
@@ -95,6 +108,7 @@ const settingsShape = {
         'Capacity cap: at most this many admitted visitors on the site at once (claimed passes not done or expired, plus admitted tickets whose claim window is open); an advance admits at most min(S, maxActive − occupancy). null for none. With a cap the ETA is an estimate (etaKind).',
     }),
   originHealth: OriginHealthSchema.nullable().openapi({ description: 'Probe of the site: admissions are held while it fails; null for none' }),
+  lengthAlert: LengthAlertSchema.nullable().openapi({ description: 'Queue length alert (events queue.length_exceeded / queue.length_recovered); null for none' }),
 };
 
 export const CreateQueueBodySchema = z
@@ -111,6 +125,7 @@ export const CreateQueueBodySchema = z
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
+    lengthAlert: settingsShape.lengthAlert.optional(),
   })
   .strict()
   .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
@@ -129,6 +144,7 @@ export const PatchQueueBodySchema = z
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
+    lengthAlert: settingsShape.lengthAlert.optional(),
   })
   .strict()
   .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
@@ -143,6 +159,9 @@ export const QueueDocSchema = z
     branding: BrandingSchema,
     // Absent in a doc written before origin probes existed: none.
     originHealth: settingsShape.originHealth.optional(),
+    // Absent in a doc written before length alerts existed: none. The scripts read their copy
+    // in the state hash (written by the same script as the doc).
+    lengthAlert: settingsShape.lengthAlert.optional(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -228,8 +247,11 @@ export function opensAtMs(opensAt: string | null | undefined): number {
 }
 
 /** The rate settings the scripts keep in the queue state. */
-export function rateSettings(v: Pick<QueueSettingsView, 'windowSize' | 'intervalSeconds' | 'activeWindowCount' | 'state' | 'opensAt'> & { maxActive?: number | null }): QueueSettings {
+export function rateSettings(
+  v: Pick<QueueSettingsView, 'windowSize' | 'intervalSeconds' | 'activeWindowCount' | 'state' | 'opensAt'> & { maxActive?: number | null; lengthAlert?: LengthAlert | null },
+): QueueSettings {
   return {
+    ...lengthAlertSettings(v.lengthAlert),
     windowSize: v.windowSize,
     intervalMs: Math.round(v.intervalSeconds * 1000),
     activeWindowCount: v.activeWindowCount,
@@ -237,4 +259,9 @@ export function rateSettings(v: Pick<QueueSettingsView, 'windowSize' | 'interval
     opensAtMs: opensAtMs(v.opensAt),
     maxActive: v.maxActive ?? 0,
   };
+}
+
+/** The length alert as the scripts keep it in the queue state: 0 0 for none. */
+export function lengthAlertSettings(a: LengthAlert | null | undefined): { lengthAlertThreshold: number; lengthAlertClearBelow: number } {
+  return { lengthAlertThreshold: a?.threshold ?? 0, lengthAlertClearBelow: a?.clearBelow ?? 0 };
 }

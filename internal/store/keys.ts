@@ -7,7 +7,9 @@ export interface QueueKeys {
   /**
    * Hash: epoch, windowEnd, nextDueMs, windowSize, intervalMs, activeWindowCount, version,
    * createdAtMs, mode (open|paused|passthrough|closed; absent = open), opensAtMs (0 = none),
-   * maxActive (the capacity cap; absent or 0 = none).
+   * maxActive (the capacity cap; absent or 0 = none), lengthAlertThreshold and
+   * lengthAlertClearBelow (the queue-length alert; absent or 0 = none) and lengthAlertFired
+   * (1 from queue.length_exceeded until queue.length_recovered; internal/queue/length-alert.ts).
    */
   readonly state: string;
   /**

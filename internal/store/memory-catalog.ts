@@ -5,7 +5,7 @@ import { applySettingsChange } from '../queue/settings-change';
 import { checkState } from '../queue/state-check';
 import { MemoryFlowStore } from './memory-flow-store';
 import { MemoryPassStore } from './memory-pass-store';
-import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf } from './memory-store';
+import { MEMORY_EVENT_STREAM_MAX_LENGTH, MemoryQueueCell, MemoryQueueStore, monotonicEpochClock, newState, publish, snapshotOf, stepLengthAlert } from './memory-store';
 import type {
   ChangeLog,
   CreateQueueResult,
@@ -126,7 +126,17 @@ export class MemoryCatalog implements QueueCatalog {
     if (c.state) {
       // Adopted with its epoch and counter, as create-queue.lua does (after the same checks).
       const st = this.checkedState(id, c);
-      Object.assign(st, { windowSize: s.windowSize, intervalMs: s.intervalMs, activeWindowCount: s.activeWindowCount, mode: s.mode, opensAtMs: s.opensAtMs, maxActive: s.maxActive ?? 0, originHold: 0 });
+      Object.assign(st, {
+        windowSize: s.windowSize,
+        intervalMs: s.intervalMs,
+        activeWindowCount: s.activeWindowCount,
+        mode: s.mode,
+        opensAtMs: s.opensAtMs,
+        maxActive: s.maxActive ?? 0,
+        originHold: 0,
+        lengthAlertThreshold: s.lengthAlertThreshold ?? 0,
+        lengthAlertClearBelow: s.lengthAlertClearBelow ?? 0,
+      });
       if (s.opensAtMs > now) st.nextDueMs = s.opensAtMs;
       st.version += 1;
     } else {
@@ -150,6 +160,7 @@ export class MemoryCatalog implements QueueCatalog {
       windowEnd: st.windowEnd,
       settings: JSON.parse(doc) as unknown,
     });
+    stepLengthAlert(c, this.eventMax, id, st, now);
     return { outcome: 'created', stored: this.stored(id, c, now) };
   }
 
@@ -173,7 +184,11 @@ export class MemoryCatalog implements QueueCatalog {
     const now = this.now();
     const oldMode = st.mode;
     const oldW = st.windowEnd;
-    Object.assign(st, applySettingsChange(st, s, now), { maxActive: s.maxActive ?? 0 });
+    Object.assign(st, applySettingsChange(st, s, now), {
+      maxActive: s.maxActive ?? 0,
+      lengthAlertThreshold: s.lengthAlertThreshold ?? 0,
+      lengthAlertClearBelow: s.lengthAlertClearBelow ?? 0,
+    });
     st.version += 1;
     c.config = { doc, version: c.config.version + 1 };
     publish(c, snapshotOf(st, now), () => !this.closed, this.o.logger);
@@ -194,6 +209,7 @@ export class MemoryCatalog implements QueueCatalog {
         reason: 'passthrough',
       });
     }
+    stepLengthAlert(c, this.eventMax, id, st, now);
     return { outcome: 'updated', stored: this.stored(id, c, now) };
   }
 

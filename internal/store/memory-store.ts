@@ -15,6 +15,7 @@ import {
   type RollbackReason,
 } from '../queue/queue-state';
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
+import { alertWaiting, lengthAlertStep, recoveredReason, type LengthAlertStep } from '../queue/length-alert';
 import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
@@ -49,6 +50,11 @@ export interface MemoryQueueState {
   maxActive: number;
   /** 1 while admissions are held for an unhealthy origin. */
   originHold: number;
+  /** The queue-length alert (internal/queue/length-alert.ts): 0 for none. */
+  lengthAlertThreshold?: number;
+  lengthAlertClearBelow?: number;
+  /** 1 once queue.length_exceeded was appended, until queue.length_recovered re-arms it. */
+  lengthAlertFired?: number;
 }
 
 /** The occupancy hash, claim-window and claimed-ticket sets of advance-window.lua, as one record. */
@@ -155,7 +161,30 @@ export function newState(settings: QueueSettings, nowMs: number, epoch: string =
     opensAtMs: settings.opensAtMs,
     maxActive: settings.maxActive ?? 0,
     originHold: 0,
+    lengthAlertThreshold: settings.lengthAlertThreshold ?? 0,
+    lengthAlertClearBelow: settings.lengthAlertClearBelow ?? 0,
+    lengthAlertFired: 0,
   };
+}
+
+/**
+ * The length-alert step of the scripts (join.lua, advance-window.lua, update-queue.lua,
+ * create-queue.lua) after a change to `s`: fires or re-arms the alert and appends its event.
+ * `only` limits it as the script does (a join can only fire, an advance only re-arm).
+ */
+export function stepLengthAlert(cell: MemoryQueueCell, maxLength: number, queueId: string, s: MemoryQueueState, nowMs: number, only?: LengthAlertStep): void {
+  const a = { threshold: s.lengthAlertThreshold ?? 0, clearBelow: s.lengthAlertClearBelow ?? 0 };
+  const waiting = alertWaiting(s.counter, s.windowEnd, s.mode);
+  const step = lengthAlertStep(s.lengthAlertFired === 1, waiting, a);
+  if (step === 'none' || (only && step !== only)) return;
+  const body = { queue: queueId, epoch: s.epoch, waiting, threshold: a.threshold, clearBelow: a.clearBelow, counter: s.counter, windowEnd: s.windowEnd };
+  if (step === 'exceeded') {
+    s.lengthAlertFired = 1;
+    cell.appendEvent(maxLength, 'queue.length_exceeded', nowMs, body);
+  } else {
+    s.lengthAlertFired = 0;
+    cell.appendEvent(maxLength, 'queue.length_recovered', nowMs, { ...body, reason: recoveredReason(a.threshold) });
+  }
 }
 
 /** Delivers a snapshot to a cell's listeners on a later turn, as a Redis subscriber connection would. */
@@ -255,6 +284,7 @@ export class MemoryQueueStore implements QueueStore {
     if (!this.cell.state) {
       const state = (this.cell.state = newState(settings, nowMs, randomUUID(), seen.version + 1));
       this.log.warn({ queue: this.queueId, epoch: state.epoch }, 'queue state created (new epoch)');
+      this.epochStarted(state, nowMs, 'missing', null, false);
       return { state, created: true };
     }
     const s = this.checked(this.cell.state);
@@ -263,7 +293,33 @@ export class MemoryQueueStore implements QueueStore {
     const state = (this.cell.state = newState(s, nowMs, randomUUID(), Math.max(s.version, seen.version) + 1));
     this.log.error({ queue: this.queueId, reason: rollback, epoch: state.epoch }, 'the queue state went backwards; started a new epoch');
     this.hooks.onRollback?.(rollback);
+    this.epochStarted(state, nowMs, rollback, s.epoch, s.lengthAlertFired === 1);
     return { state, created: true, rollback };
+  }
+
+  /** ensure-queue.lua's events for a new epoch: queue.epoch_started, then the alert's recovery if it had fired. */
+  private epochStarted(s: MemoryQueueState, nowMs: number, reason: RollbackReason | 'missing', previousEpoch: string | null, wasFired: boolean): void {
+    this.appendEvent('queue.epoch_started', nowMs, {
+      queue: this.queueId,
+      epoch: s.epoch,
+      previousEpoch,
+      reason,
+      version: s.version,
+      state: s.mode,
+      counter: 0,
+      windowEnd: s.windowEnd,
+    });
+    if (!wasFired) return;
+    this.appendEvent('queue.length_recovered', nowMs, {
+      queue: this.queueId,
+      epoch: s.epoch,
+      waiting: 0,
+      threshold: s.lengthAlertThreshold ?? 0,
+      clearBelow: s.lengthAlertClearBelow ?? 0,
+      counter: 0,
+      windowEnd: s.windowEnd,
+      reason: 'new_epoch',
+    });
   }
 
   async ensureQueue(settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
@@ -287,6 +343,7 @@ export class MemoryQueueStore implements QueueStore {
     const snap = snapshotOf(state, now);
     // The first batch to wait wakes the sleeping ticker (join.lua publishes it too).
     if (before <= state.windowEnd && state.counter > state.windowEnd) publish(this.cell, snap, () => !this.closed, this.log);
+    stepLengthAlert(this.cell, this.eventStreamMaxLength, this.queueId, state, now, 'exceeded');
     return { first: state.counter - count + 1, count, snapshot: snap };
   }
 
@@ -337,6 +394,7 @@ export class MemoryQueueStore implements QueueStore {
       windowSize: s.windowSize,
       lagMs,
     });
+    stepLengthAlert(this.cell, this.eventStreamMaxLength, this.queueId, s, now, 'recovered');
     return { outcome: 'advanced', snapshot: snap, lagMs, occupancy: occ.occupancy + n, nextFreeMs: 0 };
   }
 

@@ -151,7 +151,7 @@ export class RedisCatalog implements QueueCatalog {
     const r = await this.call('createQueue', () =>
       this.redis.createQueue(
         k.config, k.state, k.counter, k.eventStream, doc, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events,
-        this.eventStreamMaxLength, id, s.maxActive ?? 0,
+        this.eventStreamMaxLength, id, s.maxActive ?? 0, s.lengthAlertThreshold ?? 0, s.lengthAlertClearBelow ?? 0,
       ),
       id,
     );
@@ -171,7 +171,7 @@ export class RedisCatalog implements QueueCatalog {
     const r = await this.call('updateQueue', () =>
       this.redis.updateQueue(
         k.config, k.state, k.counter, k.eventStream, expectedVersion, doc, s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, k.events,
-        this.eventStreamMaxLength, id, JSON.stringify(change), s.maxActive ?? 0,
+        this.eventStreamMaxLength, id, JSON.stringify(change), s.maxActive ?? 0, s.lengthAlertThreshold ?? 0, s.lengthAlertClearBelow ?? 0,
       ),
       id,
     );

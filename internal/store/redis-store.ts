@@ -19,7 +19,6 @@ import { queueKeys, type QueueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import type { SeenArgs } from './scripts';
 import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
 
 export { StoreTimeoutError } from './redis-call';
@@ -122,11 +121,6 @@ const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
   [-2]: 'missing',
   [-3]: 'rolled_back',
 };
-
-/** A caller's high-water mark as the scripts' trailing arguments. */
-function seenArgs(seen: HighWater): SeenArgs {
-  return [seen.epoch, seen.counter, seen.windowEnd, seen.version, ...seen.retired];
-}
 
 /**
  * One queue on the replicated store: one Redis (or a Redis with failover) shared
@@ -257,7 +251,11 @@ export class RedisQueueStore implements QueueStore {
   async ensureQueue(s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<EnsuredQueue> {
     const k = this.keys;
     const r = await this.call('ensureQueue', () =>
-      this.redis.ensureQueue(k.state, k.counter, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, s.maxActive ?? 0, ...seenArgs(seen)),
+      this.redis.ensureQueue(
+        k.state, k.counter, k.eventStream, randomUUID(), s.windowSize, s.intervalMs, s.activeWindowCount, s.mode, s.opensAtMs, s.maxActive ?? 0,
+        seen.epoch, seen.counter, seen.windowEnd, seen.version, this.eventStreamMaxLength, this.queueId,
+        s.lengthAlertThreshold ?? 0, s.lengthAlertClearBelow ?? 0, ...seen.retired,
+      ),
     );
     const snap = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     const code = Number(r[0]);
@@ -282,7 +280,12 @@ export class RedisQueueStore implements QueueStore {
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
     // epoch), and another replica may change it between our calls.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.call('join', () => this.joinConn.commands.join(this.keys.state, this.keys.counter, count, this.keys.events, ...seenArgs(seen)));
+      const k = this.keys;
+      const r = await this.call('join', () =>
+        this.joinConn.commands.join(
+          k.state, k.counter, k.eventStream, count, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, this.eventStreamMaxLength, this.queueId, ...seen.retired,
+        ),
+      );
       const code = Number(r[0]);
       if (code === -4) throw new QueueClosedError(this.queueId);
       if (code === 0 || code === -1) {

@@ -15,8 +15,6 @@ function lua(name: string): string {
 }
 
 type Reply = Array<string | number>;
-/** A caller's high-water mark as script arguments: epoch, counter, W, version, then retired epochs. */
-export type SeenArgs = [epoch: string, counter: number, windowEnd: number, version: number, ...retired: string[]];
 const raw = undefined as unknown as () => Reply;
 const num = undefined as unknown as () => number;
 
@@ -28,12 +26,13 @@ function keysAndArgs(keyCount: number) {
 
 export const scripts = {
   ensureQueue: defineScript({
-    NUMBER_OF_KEYS: 2,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('ensure-queue'),
-    parseCommand: keysAndArgs(2) as (
+    parseCommand: keysAndArgs(3) as (
       p: CommandParser,
       state: string,
       counter: string,
+      eventStream: string,
       epoch: string,
       s: number,
       i: number,
@@ -41,14 +40,36 @@ export const scripts = {
       mode: string,
       opensAtMs: number,
       maxActive: number,
-      ...seen: SeenArgs
+      seenEpoch: string,
+      seenCounter: number,
+      seenW: number,
+      seenVersion: number,
+      eventMaxLen: number,
+      queueId: string,
+      lengthAlertThreshold: number,
+      lengthAlertClearBelow: number,
+      ...retired: string[]
     ) => void,
     transformReply: raw,
   }),
   join: defineScript({
-    NUMBER_OF_KEYS: 2,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('join'),
-    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, count: number, channel: string, ...seen: SeenArgs) => void,
+    parseCommand: keysAndArgs(3) as (
+      p: CommandParser,
+      state: string,
+      counter: string,
+      eventStream: string,
+      count: number,
+      channel: string,
+      seenEpoch: string,
+      seenCounter: number,
+      seenW: number,
+      seenVersion: number,
+      eventMaxLen: number,
+      queueId: string,
+      ...retired: string[]
+    ) => void,
     transformReply: raw,
   }),
   advanceWindow: defineScript({
@@ -116,6 +137,8 @@ export const scripts = {
       eventMaxLen: number,
       queueId: string,
       maxActive: number,
+      lengthAlertThreshold: number,
+      lengthAlertClearBelow: number,
     ) => void,
     transformReply: raw,
   }),
@@ -140,6 +163,8 @@ export const scripts = {
       queueId: string,
       change: string,
       maxActive: number,
+      lengthAlertThreshold: number,
+      lengthAlertClearBelow: number,
     ) => void,
     transformReply: raw,
   }),

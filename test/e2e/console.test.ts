@@ -4,10 +4,11 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { waitFor } from '../helpers/ports';
+import { freePort, waitFor } from '../helpers/ports';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 import { chromiumPath } from '../helpers/tools';
+import { Receiver } from '../helpers/webhook-receiver';
 
 /**
  * The operator console in headless Chromium against two real replica processes
@@ -75,7 +76,21 @@ const stateOf = (page: Page, id: string) => page.textContent(`#queue-rows tr[dat
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   redis = await TestRedis.start();
-  const env = { REDIS_URL: redis.url, QUEUE_ID: 'shop', WINDOW_SIZE: '5', WINDOW_INTERVAL: '1', ADMIN_TOKENS: `ops:${TOKEN}`, LOG_LEVEL: 'warn', STATE_REFRESH_MS: '500' };
+  const env = {
+    REDIS_URL: redis.url,
+    QUEUE_ID: 'shop',
+    WINDOW_SIZE: '5',
+    WINDOW_INTERVAL: '1',
+    ADMIN_TOKENS: `ops:${TOKEN}`,
+    LOG_LEVEL: 'warn',
+    STATE_REFRESH_MS: '500',
+    // Webhooks to receivers on loopback, retried within seconds (the webhooks panel's test).
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_POLL_MS: '200',
+    WEBHOOK_RETRY_BASE_MS: '1000',
+    WEBHOOK_RETRY_MAX_MS: '2000',
+    WEBHOOK_CONNECT_TIMEOUT_MS: '500',
+  };
   [a, b] = await Promise.all([ServerProcess.start(env), ServerProcess.start(env)]);
   expect((await api(a, 'queues', { method: 'POST', body: JSON.stringify({ id: 'drop', name: 'Sneaker drop', windowSize: 2, intervalSeconds: 2 }) })).status).toBe(201);
   traffic = waves(TRAFFIC_MS);
@@ -218,6 +233,73 @@ it('runs a what-if in the browser (the simulator in a Web Worker) with the figur
   await page.locator('#whatif').screenshot({ path: join(ARTIFACTS, 'console-what-if.png') });
   expect(errors).toEqual([]);
   await context.close();
+}, 90_000);
+
+it('shows webhook endpoints and their deliveries: a real receiver failing, then succeeding', async () => {
+  const post = async (body: unknown) => {
+    const r = await api(a, 'webhooks', { method: 'POST', body: JSON.stringify(body) });
+    expect(r.status).toBe(201);
+    return (await r.json()) as { id: string; secret: string };
+  };
+  // Nobody listens on `port` yet: the first attempts fail to connect.
+  const port = await freePort();
+  const crm = await post({ url: `http://127.0.0.1:${port}/hook`, events: ['queue.updated', 'queue.length_exceeded'], queue: 'drop', description: 'CRM' });
+  // One that never answers (nothing listens there) and one disabled by hand, for the panel's other states.
+  const nowhere = await post({ url: `http://127.0.0.1:${await freePort()}/events`, events: ['queue.updated'] });
+  const off = await post({ url: 'http://127.0.0.1:9/off', events: ['window.advanced'], queue: 'shop' });
+  expect((await api(a, `webhooks/${off.id}`, { method: 'PATCH', body: JSON.stringify({ enabled: false }) })).status).toBe(200);
+  expect((await api(a, 'queues/drop', { method: 'PATCH', body: JSON.stringify({ message: 'Webhooks test' }) })).status).toBe(200);
+
+  const { context, page } = await newPage(1280, 900);
+  await signIn(page, b.url);
+  const crmRow = `#wh-list article[data-webhook="${crm.id}"] tr[data-event]`;
+  // Failed attempts: pending, with the connection error and a next attempt.
+  const pending = await waitFor(async () => {
+    const text = (await page.textContent(crmRow, { timeout: 500 }).catch(() => null)) ?? '';
+    return text.includes('pending') && text.includes('queue.updated') ? text : undefined;
+  }, { timeoutMs: 20_000, what: 'a pending delivery in the console' });
+  expect(pending).toMatch(/ECONNREFUSED|refused|connect/i);
+  expect(await page.textContent(`#wh-list article[data-webhook="${crm.id}"] .hook-figs`)).toContain('drop');
+
+  // The receiver comes up, answers 500 once more (FAIL_FIRST=1), then 2xx: delivered.
+  const receiver = await Receiver.start(port, crm.secret, { FAIL_FIRST: '1' });
+  try {
+    const delivered = await waitFor(async () => {
+      const text = (await page.textContent(crmRow, { timeout: 500 }).catch(() => null)) ?? '';
+      return text.includes('delivered') ? text : undefined;
+    }, { timeoutMs: 30_000, what: 'the delivery shown delivered' });
+    const api2 = (await (await api(a, `webhooks/${crm.id}/deliveries`)).json()) as { deliveries: Array<{ eventId: string; attempts: number; lastStatus: number; state: string }> };
+    const d = api2.deliveries[0]!;
+    expect(d).toMatchObject({ state: 'delivered', lastStatus: 204 });
+    expect(d.attempts).toBeGreaterThanOrEqual(3);
+    // The row shows what the API says: attempts and the last status.
+    const cells = await page.$$eval(`${crmRow} td`, (tds) => tds.map((td) => td.textContent?.trim() ?? ''));
+    expect(cells.slice(1, 5)).toEqual(['delivered', String(d.attempts), '204', '–']);
+    expect(delivered).toContain(d.eventId);
+    // The receiver verified the signature and got the event once, after one 500.
+    const got = await receiver.state();
+    expect(got.received.map((r) => r.webhookId)).toEqual([d.eventId]);
+    expect(got.arrivals[d.eventId]).toBe(2);
+  } finally {
+    receiver.stop();
+  }
+  const nowhereText = await page.textContent(`#wh-list article[data-webhook="${nowhere.id}"]`);
+  expect(nowhereText).toContain('every queue');
+  expect(nowhereText).toContain('pending');
+  await waitFor(async () => ((await page.textContent(`#wh-list article[data-webhook="${off.id}"] h3 .badge`)) ?? '') === 'disabled', { what: 'the disabled endpoint' });
+  expect(await page.textContent(`#wh-list article[data-webhook="${off.id}"] .hook-status`)).toBe('disabled by an operator');
+  expect(await axe(page)).toEqual([]);
+  await page.locator('#webhooks').screenshot({ path: join(ARTIFACTS, 'console-webhooks.png') });
+  await context.close();
+
+  // The same panel in Arabic, right to left: no violations either.
+  const ar = await newPage(1280, 900, 'ar');
+  await signIn(ar.page, a.url);
+  await ar.page.waitForSelector(`#wh-list article[data-webhook="${crm.id}"] tr[data-event]`);
+  expect(await ar.page.textContent(`#wh-list article[data-webhook="${off.id}"] h3 .badge`)).toBe('معطّل');
+  expect(await axe(ar.page)).toEqual([]);
+  await ar.page.locator('#webhooks').screenshot({ path: join(ARTIFACTS, 'console-webhooks-ar.png') });
+  await ar.context.close();
 }, 90_000);
 
 it('signs out: the token is forgotten and the form is back', async () => {

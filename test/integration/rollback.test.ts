@@ -191,6 +191,19 @@ describe('a counter rolled back under load, three replicas', () => {
       const old = load.issued.filter((t) => t.epoch === epochs[0]);
       // No ticket of the old epoch above the lowered value was issued again.
       expect(Math.max(...old.map((t) => t.ticket))).toBeLessThanOrEqual(was + 512 * 3);
+      // The stream says so exactly once per new epoch, chained from the one it replaced
+      // (docs/events.md, queue.epoch_started), though three replicas noticed it.
+      const stream = await redis.withClient((c) => c.xRange(queueKeys('set-rollback').eventStream, '-', '+'));
+      const started = stream
+        .filter((e) => e.message.type === 'queue.epoch_started')
+        .map((e) => JSON.parse(e.message.body!) as { epoch: string; previousEpoch: string | null; reason: string; counter: number; queue: string });
+      expect(started.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(started.map((b) => b.epoch)).size).toBe(started.length);
+      for (const e of epochs.slice(1)) expect(started.map((b) => b.epoch)).toContain(e);
+      started.forEach((b, i) => {
+        expect(b).toMatchObject({ queue: 'set-rollback', counter: 0, previousEpoch: i === 0 ? epochs[0] : started[i - 1]!.epoch });
+        expect(['counter_below_seen', 'window_above_counter', 'window_below_seen', 'version_below_seen', 'retired_epoch']).toContain(b.reason);
+      });
       expect(await rollbacksCounted(servers)).toBeGreaterThanOrEqual(1);
       await expectOldTicketsReset(servers, old);
     } finally {

@@ -130,6 +130,32 @@ test('signed events verify with standardwebhooks; a receiver failing twice gets 
   expect(scrape).toMatch(/waitroom_webhook_deliveries_total\{queue="retries",result="retry"\}/);
 });
 
+test('queue.length_exceeded reaches a subscribed endpoint signed, once per crossing; its recovery follows', async () => {
+  // W = 1 and no advance for an hour: the waiting count is joins - 1.
+  const body = { id: 'long', windowSize: 1, intervalSeconds: 3600, lengthAlert: { threshold: 3, clearBelow: 1 } };
+  const created = await api('/queues', { method: 'POST', body });
+  expect(created.status).toBe(201);
+  expect(created.body.lengthAlert).toEqual({ threshold: 3, clearBelow: 1 });
+  const port = await freePort();
+  const hook = await api('/webhooks', { method: 'POST', body: { url: `http://127.0.0.1:${port}/hook`, events: ['queue.length_exceeded', 'queue.length_recovered'], queue: 'long' } });
+  expect(hook.status).toBe(201);
+  const receiver = await Receiver.start(port, hook.body.secret as string);
+  receivers.push(receiver);
+  // Joins spread over the three replicas: the 4th join (waiting 3) crosses; the next two do not.
+  for (let i = 0; i < 6; i++) expect((await alive()[i % alive().length]!.fetch('/q/long/join', { method: 'POST' })).status).toBe(201);
+  const exceeded = await waitFor(async () => (await receiver.state()).received.find((r) => r.type === 'queue.length_exceeded'), { timeoutMs: 10_000, what: 'queue.length_exceeded' });
+  expect(exceeded.body.data).toMatchObject({ queue: 'long', waiting: 3, threshold: 3, clearBelow: 1, counter: 4, windowEnd: 1 });
+  // Passthrough admits everyone: the line is empty, the alert re-arms.
+  expect((await api('/queues/long', { method: 'PATCH', body: { state: 'passthrough' } })).status).toBe(200);
+  const recovered = await waitFor(async () => (await receiver.state()).received.find((r) => r.type === 'queue.length_recovered'), { timeoutMs: 10_000, what: 'queue.length_recovered' });
+  expect(recovered.body.data).toMatchObject({ queue: 'long', waiting: 0, counter: 6, windowEnd: 6, reason: 'below_clear' });
+  const settled = Date.now() + 600;
+  await waitFor(() => Date.now() >= settled, { what: 'a few poll periods' });
+  // Verified by the receiver (standardwebhooks), each exactly once, and nothing else (the endpoint did not subscribe to it).
+  expect((await receiver.state()).received.map((r) => r.type)).toEqual(['queue.length_exceeded', 'queue.length_recovered']);
+  expect(receiver.logs.filter((l) => l.includes('refused') || l.includes('invalid'))).toEqual([]);
+});
+
 test('a receiver that hangs is timed out and retried', async () => {
   const { id, receiver } = await setUp('hangs', { HANG: 'true' });
   const eventId = await change('hangs', 'slow');
@@ -225,7 +251,8 @@ test('the embedded store refuses webhooks with 501 and says so at start', async 
     const r = await api('/webhooks', { method: 'POST', on: embedded, body: { url: 'https://hooks.example.com/', events: ['queue.updated'] } });
     expect(r.status).toBe(501);
     expect(r.body.error.code).toBe('webhooks_unavailable');
-    expect(embedded.logs.some((l) => l.includes('WEBHOOKS DISABLED'))).toBe(true);
+    // Logged at the end of start(), which may finish after /readyz first answers 200.
+    await waitFor(() => embedded.logs.some((l) => l.includes('WEBHOOKS DISABLED')), { timeoutMs: 5000, what: 'the WEBHOOKS DISABLED line' });
   } finally {
     await embedded.stop();
   }

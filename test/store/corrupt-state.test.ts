@@ -72,6 +72,32 @@ describe('a damaged state in Redis: 503 state_corrupt from every script', () => 
     await store.close();
   });
 
+  // The length alert's fields (docs/events.md): read by join.lua and advance-window.lua
+  // before either writes, so a damaged one refuses the join without issuing a ticket.
+  test.each([
+    ['lengthAlertThreshold', 'nan'],
+    ['lengthAlertThreshold', '-1'],
+    ['lengthAlertThreshold', '1e3'],
+    ['lengthAlertClearBelow', 'inf'],
+    ['lengthAlertFired', '2'],
+    ['lengthAlertFired', 'yes'],
+  ])('%s = %p: join and advance refuse, nothing issued', async (field, value) => {
+    const queueId = `c-${randomBytes(5).toString('hex')}`;
+    const store = new RedisQueueStore({ url: redis.url, queueId, logger });
+    stores.push(store);
+    await store.connect();
+    await store.issueTickets(3, SETTINGS);
+    expect(await store.acquireLease('leader', 60_000)).toBe(true);
+    const keys = queueKeys(queueId);
+    // Due now, so the advance goes past its not-due return to the alert's fields.
+    await redis.withClient((c) => c.hSet(keys.state, { [field]: value, nextDueMs: '0' }));
+    await expectCorrupt(store.issueTickets(1, SETTINGS));
+    await expectCorrupt(store.advance('leader'));
+    expect(await redis.withClient((c) => c.get(keys.counter))).toBe('3');
+    expect(await redis.withClient((c) => c.hGet(keys.state, field))).toBe(value);
+    await store.close();
+  });
+
   test('a counter without a state, and a state without a counter', async () => {
     const queueId = `c-${randomBytes(5).toString('hex')}`;
     const store = new RedisQueueStore({ url: redis.url, queueId, logger });

@@ -154,6 +154,126 @@ describe.each<[string, () => Promise<Kit>]>([
     expect(evs[1]!.data).toMatchObject({ epoch: 'e1', expMs: far });
   });
 
+  /** Advances once (the lease held by `me`), waiting for the advance to come due. */
+  async function advanceOnce(cat: QueueCatalog, id: string): Promise<void> {
+    await waitFor(async () => (await cat.queue(id).advance('me')).outcome === 'advanced', { timeoutMs: 5000, what: 'an advance' });
+  }
+  const lengthEvents = async (cat: QueueCatalog, id: string) =>
+    (await all(cat, id))
+      .filter((e) => e.type.startsWith('queue.length_'))
+      .map((e) => {
+        const d = e.data as { waiting: number; threshold: number; clearBelow: number; counter: number; windowEnd: number; reason?: string };
+        return [e.type, d.waiting, d.threshold, d.clearBelow, d.counter, d.windowEnd, ...(d.reason ? [d.reason] : [])];
+      });
+
+  test('queue.length_exceeded: once when the line reaches the threshold, not again while it hovers, re-armed below clearBelow', async () => {
+    const { cat } = kit;
+    const id = fresh();
+    // S = 5, W starts at 5; fire at 10 waiting, re-arm below 6.
+    const ALERT: QueueSettings = { ...OPEN, lengthAlertThreshold: 10, lengthAlertClearBelow: 6 };
+    await cat.createQueue(id, DOC, ALERT);
+    const q = cat.queue(id);
+    expect(await q.acquireLease('me', 10_000)).toBe(true);
+    await q.issueTickets(14, ALERT); // waiting 9: below the threshold
+    expect(await lengthEvents(cat, id)).toEqual([]);
+    await q.issueTickets(1, ALERT); // waiting 10: crosses up
+    await q.issueTickets(3, ALERT); // 13: already fired
+    await advanceOnce(cat, id); // W 10, waiting 8: not below 6, stays fired
+    await q.issueTickets(2, ALERT); // 10 again: no second event (hovering)
+    await advanceOnce(cat, id); // W 15, waiting 5: below 6, re-armed
+    await q.issueTickets(4, ALERT); // 9
+    await q.issueTickets(1, ALERT); // 10: fires again
+    expect(await lengthEvents(cat, id)).toEqual([
+      ['queue.length_exceeded', 10, 10, 6, 15, 5],
+      ['queue.length_recovered', 5, 10, 6, 20, 15, 'below_clear'],
+      ['queue.length_exceeded', 10, 10, 6, 25, 15],
+    ]);
+    // Events sit in the stream right after the change that caused them.
+    const types = (await all(cat, id)).map((e) => e.type);
+    expect(types.filter((t) => t !== 'pass.abandoned')).toEqual([
+      'queue.created',
+      'queue.length_exceeded',
+      'window.advanced',
+      'window.advanced',
+      'queue.length_recovered',
+      'queue.length_exceeded',
+    ]);
+    results.set(`${name}:length`, await lengthEvents(cat, id));
+  });
+
+  test('a settings change crosses the length alert both ways; passthrough empties the line; removing the alert re-arms it', async () => {
+    const { cat } = kit;
+    const id = fresh();
+    const c = await cat.createQueue(id, DOC, OPEN);
+    if (c.outcome !== 'created') throw new Error('not created');
+    let v = c.stored.version;
+    await cat.queue(id).issueTickets(25, OPEN); // W 5: waiting 20, no alert set
+    const update = async (s: QueueSettings) => {
+      const u = await cat.updateQueue(id, v, DOC, s);
+      if (u.outcome !== 'updated') throw new Error(`not updated: ${u.outcome}`);
+      v = u.stored.version;
+    };
+    await update({ ...OPEN, lengthAlertThreshold: 15, lengthAlertClearBelow: 10 }); // 20 >= 15: fires
+    await update({ ...OPEN, lengthAlertThreshold: 30, lengthAlertClearBelow: 18 }); // 20, fired, not below 18: stays
+    await update({ ...OPEN, lengthAlertThreshold: 30, lengthAlertClearBelow: 21 }); // 20 < 21: re-armed
+    await update({ ...OPEN, lengthAlertThreshold: 20, lengthAlertClearBelow: 5 }); // 20 >= 20: fires
+    await update(OPEN); // removed: re-armed
+    await update({ ...OPEN, lengthAlertThreshold: 20, lengthAlertClearBelow: 5 }); // fires
+    await update({ ...OPEN, mode: 'passthrough', lengthAlertThreshold: 20, lengthAlertClearBelow: 5 }); // W = counter: 0 waiting
+    await cat.queue(id).issueTickets(30, { ...OPEN, mode: 'passthrough' }); // passthrough admits as it joins: never waiting
+    expect(await lengthEvents(cat, id)).toEqual([
+      ['queue.length_exceeded', 20, 15, 10, 25, 5],
+      ['queue.length_recovered', 20, 30, 21, 25, 5, 'below_clear'],
+      ['queue.length_exceeded', 20, 20, 5, 25, 5],
+      ['queue.length_recovered', 20, 0, 0, 25, 5, 'alert_removed'],
+      ['queue.length_exceeded', 20, 20, 5, 25, 5],
+      ['queue.length_recovered', 0, 20, 5, 25, 25, 'below_clear'],
+    ]);
+    results.set(`${name}:length-settings`, await lengthEvents(cat, id));
+  });
+
+  test('a new epoch appends queue.epoch_started (and re-arms a fired alert); a sound state appends nothing', async () => {
+    const { cat } = kit;
+    const id = fresh();
+    const ALERT: QueueSettings = { ...OPEN, lengthAlertThreshold: 3, lengthAlertClearBelow: 1 };
+    await cat.createQueue(id, DOC, ALERT);
+    const q = cat.queue(id);
+    const a = await q.issueTickets(9, ALERT); // waiting 4: fires
+    const seen = { epoch: a.snapshot.epoch, counter: a.snapshot.counter, windowEnd: a.snapshot.windowEnd, version: a.snapshot.version, retired: [] };
+    // Reads and joins against a sound state: no event but the join's own.
+    for (let i = 0; i < 3; i++) expect((await q.ensureQueue(ALERT, seen)).created).toBe(false);
+    const before = (await all(cat, id)).length;
+    // Another replica saw ticket 20 of this epoch: the store went backwards.
+    const r = await q.ensureQueue(ALERT, { ...seen, counter: 20 });
+    expect(r).toMatchObject({ created: true, rollback: 'counter_below_seen', counter: 0 });
+    expect((await q.ensureQueue(ALERT)).created).toBe(false);
+    const evs = (await all(cat, id)).slice(before);
+    expect(evs.map((e) => e.type)).toEqual(['queue.epoch_started', 'queue.length_recovered']);
+    expect(evs[0]!.data).toEqual({
+      queue: id,
+      epoch: r.epoch,
+      previousEpoch: a.snapshot.epoch,
+      reason: 'counter_below_seen',
+      version: r.version,
+      state: 'open',
+      counter: 0,
+      windowEnd: 5,
+    });
+    expect(evs[1]!.data).toMatchObject({ epoch: r.epoch, waiting: 0, threshold: 3, clearBelow: 1, reason: 'new_epoch' });
+    // The new epoch keeps the stored alert, armed: the next crossing fires again.
+    await q.issueTickets(8, ALERT);
+    expect((await all(cat, id)).slice(before + 2).map((e) => [e.type, (e.data as { epoch?: string }).epoch])).toEqual([['queue.length_exceeded', r.epoch]]);
+
+    // A state that is missing (lost): created with previousEpoch null.
+    const lost = fresh();
+    const m = await cat.queue(lost).ensureQueue(OPEN);
+    expect(m.created).toBe(true);
+    const lostEvents = await all(cat, lost);
+    expect(lostEvents.map((e) => e.data)).toEqual([
+      { queue: lost, epoch: m.epoch, previousEpoch: null, reason: 'missing', version: m.version, state: 'open', counter: 0, windowEnd: 5 },
+    ]);
+  });
+
   test('the stream reads page by page from an entry id, oldest first', async () => {
     const { cat } = kit;
     const id = fresh();
@@ -168,6 +288,8 @@ describe.each<[string, () => Promise<Kit>]>([
 });
 
 test('both stores write the same events', () => {
-  expect(results.get('RedisCatalog:lifecycle')).toBeDefined();
-  expect(results.get('RedisCatalog:lifecycle')).toEqual(results.get('MemoryCatalog:lifecycle'));
+  for (const k of ['lifecycle', 'length', 'length-settings']) {
+    expect(results.get(`RedisCatalog:${k}`)).toBeDefined();
+    expect(results.get(`RedisCatalog:${k}`)).toEqual(results.get(`MemoryCatalog:${k}`));
+  }
 });

@@ -40,6 +40,8 @@
 --   (old W + 1 .. new W) are admitted from this moment (those not yet issued, when issued).
 --   Any code from 0 on, when the occupancy step ran, appends one pass.abandoned per expired
 --   pass it retired (reason "timed_out").
+--   An advance that drains the line below the length alert's clearBelow after it fired also
+--   appends one queue.length_recovered (reason "below_clear") and re-arms the alert.
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
@@ -148,6 +150,13 @@ local newSlot = now >= due
 if not newSlot and cap == 0 then
   return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0}
 end
+-- Queue length alert (docs/events.md; internal/queue/length-alert.ts): read and checked before
+-- the first write below. An advance only lowers the waiting count, so it can only re-arm.
+local la = redis.call('HMGET', KEYS[1], 'lengthAlertThreshold', 'lengthAlertClearBelow', 'lengthAlertFired')
+local alertAt, clearBelow, fired = int(la[1] or '0', 0, 1000000000), int(la[2] or '0', 0, 1000000000), int(la[3] or '0', 0, 1)
+if not alertAt then return corrupt('queue state field lengthAlertThreshold', la[1]) end
+if not clearBelow then return corrupt('queue state field lengthAlertClearBelow', la[2]) end
+if not fired then return corrupt('queue state field lengthAlertFired', la[3]) end
 
 -- Occupancy accounting, reset with every new epoch (the tickets it counts are the epoch's).
 local a = redis.call('HMGET', KEYS[7], 'epoch', 'pending', 'openFrom', 'lastCloseMs', 'slotUsed', 'slotDueMs')
@@ -259,4 +268,14 @@ redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), ne
 emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
   '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":%d}',
   cjson.encode(queueId), cjson.encode(f[1]), fromTicket, W, counter, S, lag))
+-- The alert re-arms once the line has drained below clearBelow (or has no threshold any more).
+local waiting = math.max(0, counter - W)
+if fired == 1 and (alertAt == 0 or waiting < clearBelow) then
+  redis.call('HSET', KEYS[1], 'lengthAlertFired', 0)
+  local why = 'below_clear'
+  if alertAt == 0 then why = 'alert_removed' end
+  emit(KEYS[4], eventMax, 'queue.length_recovered', now, string.format(
+    '{"queue":%s,"epoch":%s,"waiting":%d,"threshold":%d,"clearBelow":%d,"counter":%d,"windowEnd":%d,"reason":"%s"}',
+    cjson.encode(queueId), cjson.encode(f[1]), waiting, alertAt, clearBelow, counter, W, why))
+end
 return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}

@@ -10,7 +10,10 @@
 -- ARGV[8]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
 -- ARGV[9]  event stream length (MAXLEN ~)   ARGV[10]  queue id
 -- ARGV[11] maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
--- A creation appends one queue.created event.
+-- ARGV[12] length alert threshold (0 = none)   ARGV[13] length alert clearBelow (1 <= it < threshold; 0 with no threshold)
+-- A creation appends one queue.created event; an adopted state (below) whose waiting count is
+-- already at the length alert's threshold also appends queue.length_exceeded
+-- (internal/queue/length-alert.ts).
 --
 -- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --           created; version (the ETag) is Redis's TIME in ms, so a queue deleted and created
@@ -71,9 +74,12 @@ local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
 local cap = arg(11, 0, 1000000000)
+local alertAt, clearBelow = arg(12, 0, 1000000000), arg(13, 0, 1000000000)
+if alertAt > 0 and (clearBelow < 1 or clearBelow >= alertAt) then error({err = 'WAITROOM_ARG argument 13 (clearBelow) is not in [1, threshold)'}) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch, W, due, sv, counter
+local fired = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version')
   local raw = redis.call('GET', KEYS[3])
@@ -83,6 +89,9 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   if not due then return corrupt('queue state field nextDueMs', f[3]) end
   if not sv then return corrupt('queue state field version', f[4]) end
   if not counter then return corrupt('ticket counter', raw) end
+  local rawFired = redis.call('HGET', KEYS[2], 'lengthAlertFired')
+  fired = int(rawFired or '0', 0, 1)
+  if not fired then return corrupt('queue state field lengthAlertFired', rawFired) end
   sv = sv + 1
   if opensAt > now then due = opensAt end
 else
@@ -105,4 +114,22 @@ redis.call('SPUBLISH', ARGV[8], cjson.encode({epoch = epoch, windowEnd = d(W), n
 emit(KEYS[4], eventMax, 'queue.created', now, string.format(
   '{"queue":%s,"version":%d,"state":%s,"windowSize":%d,"intervalMs":%d,"activeWindowCount":%d,"opensAtMs":%d,"epoch":%s,"counter":%d,"windowEnd":%d,"settings":%s}',
   cjson.encode(queueId), now, cjson.encode(mode), S, I, K, opensAt, cjson.encode(epoch), counter, W, ARGV[1]))
+redis.call('HSET', KEYS[2], 'lengthAlertThreshold', alertAt, 'lengthAlertClearBelow', clearBelow, 'lengthAlertFired', fired)
+local waiting = math.max(0, counter - W)
+if mode == 'passthrough' then waiting = 0 end
+local step
+if fired == 0 and alertAt > 0 and waiting >= alertAt then step = 'queue.length_exceeded'
+elseif fired == 1 and (alertAt == 0 or waiting < clearBelow) then step = 'queue.length_recovered' end
+if step then
+  local body = string.format('{"queue":%s,"epoch":%s,"waiting":%d,"threshold":%d,"clearBelow":%d,"counter":%d,"windowEnd":%d',
+    cjson.encode(queueId), cjson.encode(epoch), waiting, alertAt, clearBelow, counter, W)
+  if step == 'queue.length_exceeded' then
+    redis.call('HSET', KEYS[2], 'lengthAlertFired', 1)
+    body = body .. '}'
+  else
+    redis.call('HSET', KEYS[2], 'lengthAlertFired', 0)
+    if alertAt == 0 then body = body .. ',"reason":"alert_removed"}' else body = body .. ',"reason":"below_clear"}' end
+  end
+  emit(KEYS[4], eventMax, step, now, body)
+end
 return {1, now, epoch, W, due, S, I, K, sv, counter, now, mode, opensAt, cap, 0}

@@ -4,11 +4,13 @@
 --
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
+-- KEYS[3]  event stream       waitroom:{<queue>}:event-stream (docs/events.md)
 -- ARGV[1]  n, tickets wanted (1 to 100000)
 -- ARGV[2]  sharded pub/sub channel of the queue's state (SPUBLISH, same hash tag; see below)
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
--- ARGV[7..] epochs the caller saw replaced
+-- ARGV[7]  event stream length (MAXLEN ~)   ARGV[8]  queue id (for the event body)
+-- ARGV[9..] epochs the caller saw replaced
 --
 -- Returns {last, epoch, windowEnd, nextDueMs, S, I, K, version, nowMs, mode, opensAtMs, maxActive, originHold}: the
 --   tickets are last-n+1 .. last, all of the returned epoch.
@@ -22,6 +24,13 @@
 -- valid integer in range (or mode is not a known state): INCRBY on a missing counter would
 -- silently restart numbering at 1, and a number computed from 'nan' or a negative counter
 -- is a place nobody can honour.
+--
+-- Queue length alert (docs/events.md; internal/queue/length-alert.ts): when the waiting count
+-- (counter - W; 0 in passthrough) reaches lengthAlertThreshold and the alert has not fired
+-- (lengthAlertFired ~= 1), it fires here: lengthAlertFired = 1 and one queue.length_exceeded.
+-- A join only raises the count, so it never re-arms the alert (advance-window.lua and
+-- update-queue.lua do). Cost on the hot path: three more fields in the HMGET it already makes;
+-- the HSET and XADD run once per crossing.
 --
 -- When this batch is the first to wait (the counter crosses W), the new counter is published
 -- once on the state channel: the leader's ticker sleeps while nobody waits (an idle queue costs
@@ -46,9 +55,15 @@ end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
 local n = arg(1, 1, 100000)
 local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
+local eventMax = ARGV[7]
+if type(eventMax) ~= 'string' or not string.find(eventMax, '^%d+$') or #eventMax > 9 or tonumber(eventMax) < 1 then
+  error({err = 'WAITROOM_ARG argument 7 (event stream length) is not an integer in [1, 999999999]'})
+end
+local queueId = ARGV[8]
+if type(queueId) ~= 'string' or #queueId == 0 or #queueId > 64 then error({err = 'WAITROOM_ARG argument 8 is not a queue id'}) end
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold')
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold', 'lengthAlertThreshold', 'lengthAlertFired', 'lengthAlertClearBelow')
 if type(f[1]) ~= 'string' or #f[1] == 0 or #f[1] > 64 then return corrupt('queue state field epoch', f[1]) end
 local W, due = int(f[2], 0, MAX), int(f[3], 0, MAX)
 local S, I, K, version = int(f[4], 1, 1000000000), int(f[5], 1, 604800000), int(f[6], 1, 1000000), int(f[7], 1, MAX)
@@ -66,11 +81,17 @@ local cap = int(f[10] or '0', 0, 1000000000)
 if not cap then return corrupt('queue state field maxActive', f[10]) end
 local hold = int(f[11] or '0', 0, 1)
 if not hold then return corrupt('queue state field originHold', f[11]) end
+local alertAt = int(f[12] or '0', 0, 1000000000)
+if not alertAt then return corrupt('queue state field lengthAlertThreshold', f[12]) end
+local fired = int(f[13] or '0', 0, 1)
+if not fired then return corrupt('queue state field lengthAlertFired', f[13]) end
+local clearBelow = int(f[14] or '0', 0, 1000000000)
+if not clearBelow then return corrupt('queue state field lengthAlertClearBelow', f[14]) end
 local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX - n)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == f[1] then return {-1, 'retired_epoch'} end
 end
 if W > counter + S then return {-1, 'window_above_counter'} end
@@ -91,5 +112,11 @@ if last - n <= W and last > W then
   redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
     intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(last), nowMs = d(now), mode = mode,
     opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
+end
+if alertAt > 0 and fired == 0 and mode ~= 'passthrough' and last - W >= alertAt then
+  redis.call('HSET', KEYS[1], 'lengthAlertFired', 1)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', eventMax, '*', 'type', 'queue.length_exceeded', 'time', string.format('%d', now), 'body',
+    string.format('{"queue":%s,"epoch":%s,"waiting":%d,"threshold":%d,"clearBelow":%d,"counter":%d,"windowEnd":%d}',
+      cjson.encode(queueId), cjson.encode(f[1]), last - W, alertAt, clearBelow, last, W))
 end
 return {last, f[1], W, due, S, I, K, version, now, mode, opensAt, cap, hold}

@@ -11,8 +11,12 @@
 -- ARGV[9]  event stream length (MAXLEN ~)   ARGV[10]  queue id
 -- ARGV[11] the change as JSON: {field: {before, after}} (the caller read the version it names)
 -- ARGV[12] maxActive: the capacity cap (0 = none; docs/system.md, "Occupancy")
+-- ARGV[13] length alert threshold (0 = none)   ARGV[14] length alert clearBelow (1 <= it < threshold; 0 with no threshold)
 -- An update appends queue.updated; a new mode also queue.state_changed; a window moved by a
--- passthrough transition also window.advanced (reason "passthrough").
+-- passthrough transition also window.advanced (reason "passthrough"); then, when the new
+-- waiting count (0 in passthrough) or the new thresholds cross the length alert
+-- (internal/queue/length-alert.ts), queue.length_exceeded (fired) or queue.length_recovered
+-- (re-armed: reason "below_clear", or "alert_removed" when the threshold was removed).
 --
 -- Returns {1, version, epoch, windowEnd, nextDueMs, S, I, K, stateVersion, counter, nowMs, mode, opensAtMs, maxActive, originHold}
 --         {-1}           no such queue
@@ -79,6 +83,11 @@ local S, I, K, opensAt = arg(3, 1, 1000000000), arg(4, 1, 604800000), arg(5, 1, 
 local mode = ARGV[6]
 if not MODES[mode] then error({err = 'WAITROOM_ARG argument 6 is not a queue state'}) end
 local cap = arg(12, 0, 1000000000)
+local alertAt, clearBelow = arg(13, 0, 1000000000), arg(14, 0, 1000000000)
+if alertAt > 0 and (clearBelow < 1 or clearBelow >= alertAt) then error({err = 'WAITROOM_ARG argument 14 (clearBelow) is not in [1, threshold)'}) end
+local rawFired = redis.call('HGET', KEYS[2], 'lengthAlertFired')
+local fired = int(rawFired or '0', 0, 1)
+if not fired then return corrupt('queue state field lengthAlertFired', rawFired) end
 local f = redis.call('HMGET', KEYS[2], 'epoch', 'windowEnd', 'nextDueMs', 'version', 'intervalMs', 'mode', 'opensAtMs', 'originHold')
 local raw = redis.call('GET', KEYS[3])
 local W, due, sv, oldI = int(f[2], 0, MAX), int(f[3], 0, MAX), int(f[4], 1, MAX - 1), int(f[5], 1, 604800000)
@@ -128,5 +137,23 @@ if W > oldW then
   emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
     '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":0,"reason":"passthrough"}',
     cjson.encode(queueId), cjson.encode(f[1]), oldW + 1, W, counter, S))
+end
+redis.call('HSET', KEYS[2], 'lengthAlertThreshold', alertAt, 'lengthAlertClearBelow', clearBelow)
+local waiting = math.max(0, counter - W)
+if mode == 'passthrough' then waiting = 0 end
+local step
+if fired == 0 and alertAt > 0 and waiting >= alertAt then step = 'queue.length_exceeded'
+elseif fired == 1 and (alertAt == 0 or waiting < clearBelow) then step = 'queue.length_recovered' end
+if step then
+  local body = string.format('{"queue":%s,"epoch":%s,"waiting":%d,"threshold":%d,"clearBelow":%d,"counter":%d,"windowEnd":%d',
+    cjson.encode(queueId), cjson.encode(f[1]), waiting, alertAt, clearBelow, counter, W)
+  if step == 'queue.length_exceeded' then
+    redis.call('HSET', KEYS[2], 'lengthAlertFired', 1)
+    body = body .. '}'
+  else
+    redis.call('HSET', KEYS[2], 'lengthAlertFired', 0)
+    if alertAt == 0 then body = body .. ',"reason":"alert_removed"}' else body = body .. ',"reason":"below_clear"}' end
+  end
+  emit(KEYS[4], eventMax, step, now, body)
 end
 return {1, version, f[1], W, due, S, I, K, sv, counter, now, mode, opensAt, cap, hold}

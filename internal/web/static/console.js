@@ -26,6 +26,8 @@
   var lastStats = 0;
   var lastStatsData = null; // the flow samples shown: the what-if panel's arrivals
   var whatIfFilled = ''; // the queue whose settings the what-if form was filled with
+  var lastHooks = 0;
+  var hooksUnavailable = false;
 
   function $(id) { return document.getElementById(id); }
   function t(key, vars) {
@@ -245,6 +247,62 @@
       location.hash = '#/q/' + q.id;
     }, fail('create-note'));
   });
+
+  // --- webhooks: endpoints and their recent deliveries (read-only; written with the admin API) ---
+  var HOOKS_MS = 5000;
+  var DELIVERIES_SHOWN = 10;
+  function when(iso) { return iso ? secFmt.format(new Date(iso)) : '–'; }
+  function renderHooks(list) {
+    var box = $('wh-list');
+    if (list.length === 0) { box.replaceChildren(el('p', { class: 'help' }, [t('webhooksNone')])); return; }
+    box.replaceChildren.apply(box, list.map(function (x) {
+      var h = x.hook;
+      var hid = 'wh-' + h.id;
+      // The badge says enabled or disabled; the status says why it was disabled (the server's words, isolated for right-to-left pages).
+      var status = h.enabled ? t('hook_enabled') : el('bdi', null, [h.disabledReason || t('hook_disabled')]);
+      var head = el('thead', null, [el('tr', null, ['delEvent', 'delState', 'delAttempts', 'delLastStatus', 'delLastError', 'delLastAttempt', 'delNextAttempt'].map(function (k) {
+        return el('th', { scope: 'col', class: k === 'delAttempts' || k === 'delLastStatus' ? 'num' : undefined }, [t(k)]);
+      }))]);
+      var rows = x.deliveries.map(function (d) {
+        return el('tr', { 'data-event': d.eventId }, [
+          el('td', null, [el('span', { class: 'etype' }, [d.type]), el('code', { dir: 'ltr', class: 'eid' }, [d.eventId])]),
+          el('td', null, [el('span', { class: 'badge', 'data-state': d.state }, [t('delivery_' + d.state)])]),
+          el('td', { class: 'num' }, [num(d.attempts)]),
+          el('td', { class: 'num' }, [d.lastStatus === null ? '–' : String(d.lastStatus)]),
+          el('td', null, [d.lastError ? el('code', { dir: 'ltr' }, [d.lastError]) : '–']),
+          el('td', null, [when(d.lastAttemptAt)]),
+          el('td', null, [when(d.nextAttemptAt)]),
+        ]);
+      });
+      if (rows.length === 0) rows = [el('tr', null, [el('td', { colspan: '7' }, [t('deliveriesNone')])])];
+      return el('article', { class: 'panel hook', 'data-webhook': h.id, 'aria-labelledby': hid + '-h' }, [
+        el('h3', { id: hid + '-h' }, [el('span', { class: 'hook-url', dir: 'ltr' }, [h.url]), ' ', el('span', { class: 'badge', 'data-state': h.enabled ? 'enabled' : 'disabled' }, [h.enabled ? t('hook_enabled') : t('hook_disabled')])]),
+        el('dl', { class: 'figs hook-figs' }, [
+          el('div', null, [el('dt', null, [t('hookQueue')]), el('dd', null, [h.queue || t('hookAllQueues')])]),
+          el('div', { class: 'hook-events' }, [el('dt', null, [t('hookEvents')]), el('dd', { dir: 'ltr' }, [h.events.join(', ')])]),
+          el('div', null, [el('dt', null, [t('hookStatus')]), el('dd', { class: 'hook-status' }, [status])]),
+        ]),
+        el('div', { class: 'table-wrap' }, [el('table', { class: 'deliveries', 'aria-label': t('hookDeliveries', { url: h.url }) }, [head, el('tbody', null, rows)])]),
+      ]);
+    }));
+  }
+  function refreshHooks() {
+    if (hooksUnavailable || Date.now() - lastHooks < HOOKS_MS) return Promise.resolve();
+    lastHooks = Date.now();
+    return api('GET', 'webhooks').then(function (r) {
+      return Promise.all(r.webhooks.map(function (h) {
+        return api('GET', 'webhooks/' + h.id + '/deliveries?limit=' + DELIVERIES_SHOWN).then(function (d) { return { hook: h, deliveries: d.deliveries }; });
+      }));
+    }).then(function (list) {
+      note('wh-note', '');
+      if (view.name === 'list') renderHooks(list);
+    }, function (err) {
+      if (err.message === 'unauthorised') throw err;
+      // The embedded store has no webhooks (501): say so once, and stop asking.
+      if (err.status === 501) { hooksUnavailable = true; note('wh-note', t('webhooksUnavailable')); $('wh-list').replaceChildren(); return; }
+      fail('wh-note')(err);
+    });
+  }
 
   // --- one queue -------------------------------------------------------------------
   function renderQueue(q) {
@@ -525,8 +583,10 @@
   // --- routing and the 2-second refresh ----------------------------------------------
   function poll() {
     if (!token) return;
-    var job = view.name === 'queue' ? refreshQueue() : api('GET', 'summary').then(renderList);
+    var job = view.name === 'queue' ? refreshQueue() : Promise.all([api('GET', 'summary').then(renderList), refreshHooks()]);
     job.then(function () {
+      // Signed out while this poll was in flight: keep the "signed out" note.
+      if (!token) return;
       note('note', '');
       $('updated').textContent = t('updated', { time: secFmt.format(new Date()) });
     }, fail('note')).finally(function () {
@@ -552,7 +612,7 @@
       note('whatif-note', '');
       note('ctl-note', '');
     }
-    if (next.name === 'list') lastSparks = 0;
+    if (next.name === 'list') { lastSparks = 0; lastHooks = 0; }
     view = next;
     $('list').hidden = view.name !== 'list';
     $('queue').hidden = view.name !== 'queue';
