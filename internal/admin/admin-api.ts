@@ -188,6 +188,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         targetUrl: b.targetUrl ?? d.defaults.targetUrl,
         branding: { ...d.defaults.branding, ...b.branding },
         originHealth: b.originHealth ?? null,
+        compensateNoShows: b.compensateNoShows ?? false,
         createdAt: now,
         updatedAt: now,
       };
@@ -237,6 +238,7 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           targetUrl: after.targetUrl,
           branding: after.branding,
           originHealth: after.originHealth,
+          compensateNoShows: after.compensateNoShows,
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };

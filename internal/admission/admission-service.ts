@@ -94,6 +94,10 @@ export class AdmissionService {
       this.d.onClaim?.('full');
       throw new ConflictError('capacity_full', 'the site is full and this ticket\'s turn to enter has passed; join the queue again');
     }
+    if (r.outcome === 'skipped') {
+      this.d.onClaim?.('skipped');
+      throw new ConflictError('ticket_skipped', 'this ticket had left the line when its turn came, so its turn was given to the next visitor; join the queue again');
+    }
     let expiresAt = claims.exp;
     if (r.outcome === 'same') {
       const stored = decodeJwt(r.pass);

@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics';
 import { queueGauges } from '../observability/queue-gauges';
 import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
-import { admissionRate } from '../queue/arithmetic';
+import { admissionRate, NO_SHOW_MAX_MOVE } from '../queue/arithmetic';
 import { OriginProbe } from '../health/origin-health';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
@@ -106,6 +106,7 @@ export class QueueRuntime {
       logger: log.child({ component: 'ticker' }),
       metrics: o.metrics,
       idleCheckMs: Math.max(10_000, o.resyncMs),
+      maxMove: () => (this.docValue.compensateNoShows ? NO_SHOW_MAX_MOVE : 0),
     });
     const m = o.metrics;
     const q = this.id;
@@ -124,7 +125,9 @@ export class QueueRuntime {
       cache: this.cache,
       tokens: o.tokens,
       batcher,
-      describe: () => ({ message: this.docValue.message, configVersion: this.versionValue }),
+      describe: () => ({ message: this.docValue.message, configVersion: this.versionValue, compensateNoShows: this.docValue.compensateNoShows === true }),
+      store: o.store,
+      onPresence: (change, n) => (change === 'left' ? m.noShowLeaves.inc({ queue: q, source: 'visitor' }, n) : m.noShowReturns.inc({ queue: q }, n)),
       onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
       admittedPerSecond: () => this.admittedPerSecond(),
     });
@@ -305,6 +308,7 @@ export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnaps
     branding: doc.branding,
     maxActive: s.maxActive ? s.maxActive : null,
     originHealth: doc.originHealth ?? null,
+    compensateNoShows: doc.compensateNoShows ?? false,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     version,

@@ -95,6 +95,10 @@ const settingsShape = {
         'Capacity cap: at most this many admitted visitors on the site at once (claimed passes not done or expired, plus admitted tickets whose claim window is open); an advance admits at most min(S, maxActive − occupancy). null for none. With a cap the ETA is an estimate (etaKind).',
     }),
   originHealth: OriginHealthSchema.nullable().openapi({ description: 'Probe of the site: admissions are held while it fails; null for none' }),
+  compensateNoShows: z.boolean().openapi({
+    description:
+      'Skip visitors who left the line (POST /leave, the page closed): each advance admits S visitors still present, so the site gets the planned number; W then moves up to 8·S tickets. Waiting visitors get an upper-bound ETA (etaKind upperBound). Default false.',
+  }),
 };
 
 export const CreateQueueBodySchema = z
@@ -111,6 +115,7 @@ export const CreateQueueBodySchema = z
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
   })
   .strict()
   .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
@@ -129,6 +134,7 @@ export const PatchQueueBodySchema = z
     branding: BrandingSchema.partial().strict().optional(),
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
   })
   .strict()
   .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
@@ -143,6 +149,9 @@ export const QueueDocSchema = z
     branding: BrandingSchema,
     // Absent in a doc written before origin probes existed: none.
     originHealth: settingsShape.originHealth.optional(),
+    // Absent in a doc written before no-show compensation existed: off. The leader passes it to
+    // advance-window.lua (as originHealth drives its probe); every replica reads it for the ETA kind.
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

@@ -52,6 +52,13 @@ export interface QueueKeys {
   readonly claimWindows: string;
   /** Sorted set: tickets claimed inside their open claim window, scored by ticket number. */
   readonly claimedTickets: string;
+  // --- no-show compensation (docs/system.md, "No-shows") ---
+  /**
+   * String used as a bitmap per epoch: bit t set = ticket t left the line (mark-gone.lua) and
+   * has not come back (unmark-gone.lua); once t <= W a set bit means its turn was skipped.
+   * 125 KB per million tickets; expires after the last ticket it can matter to.
+   */
+  gone(epoch: string): string;
   // --- abuse limits (docs/admission.md, "Limits and abuse") ---
   /** Hash per client address: the join token bucket of rate-limit.lua (tokens, ts). */
   joinLimit(client: string): string;
@@ -89,6 +96,7 @@ export function queueKeys(queueId: string): QueueKeys {
     occupancy: `${base}:occupancy`,
     claimWindows: `${base}:claim-windows`,
     claimedTickets: `${base}:claimed-tickets`,
+    gone: (epoch: string) => `${base}:gone:${epoch}`,
     joinLimit: (client: string) => `${base}:limit:join:${client}`,
     claimLimitPrefix: `${base}:limit:claim:`,
     challengeUsed: (id: string) => `${base}:challenge-used:${id}`,

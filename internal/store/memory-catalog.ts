@@ -206,6 +206,7 @@ export class MemoryCatalog implements QueueCatalog {
     this.deletedVersions.set(id, version);
     c.config = undefined;
     c.occupancy = undefined;
+    c.gone.clear();
     c.passes.clear();
     c.state = undefined;
     c.lease = undefined;
