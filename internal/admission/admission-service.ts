@@ -76,6 +76,10 @@ export class AdmissionService {
         pollAfterSeconds: st.pollAfterSeconds,
       });
     }
+    if (st.status === 'skipped') {
+      this.d.onClaim?.('skipped');
+      throw new ConflictError('ticket_skipped', 'this ticket had left the line when its turn came, so its turn was given to the next visitor; join the queue again');
+    }
     if (st.status === 'expired') {
       this.d.onClaim?.('expired');
       throw new ForbiddenError('ticket_expired', 'this ticket was admitted but its turn has passed; join the queue again');

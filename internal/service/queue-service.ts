@@ -95,7 +95,7 @@ export class QueueService {
     }
     const { ticket, snapshot } = issued;
     this.d.cache.apply(snapshot, 'join');
-    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot));
+    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot), this.d.describe?.().compensateNoShows === true);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
     const notice = this.notice(snapshot);
