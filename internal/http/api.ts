@@ -121,7 +121,7 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
     try {
       const claims = service.verifyTicket(token);
       const st = service.statusOf(claims);
-      return st.status === 'expired' ? undefined : { token, claims, st };
+      return st.status === 'expired' || st.status === 'skipped' ? undefined : { token, claims, st };
     } catch (err) {
       if (err instanceof TokenError || err instanceof ForbiddenError || err instanceof QueueResetError) return undefined;
       throw err;

@@ -18,6 +18,7 @@ import type { PassStore } from '../store/pass-store';
 import type { QueueStore, StoredQueue } from '../store/store';
 import type { TicketTokens } from '../tokens/ticket-token';
 import { QueueDocSchema, type QueueDoc, type QueueSettingsView } from './queue-settings';
+import { SkippedMirror } from './skipped-mirror';
 
 export interface QueueRuntimeOptions {
   readonly stored: StoredQueue;
@@ -70,6 +71,7 @@ export class QueueRuntime {
   private readonly configListeners = new Set<() => void>();
   private untrack: (() => void) | undefined;
   private readonly originProbe: OriginProbe;
+  private readonly skipped: SkippedMirror;
   private readonly log: Logger;
 
   constructor(private readonly o: QueueRuntimeOptions) {
@@ -88,6 +90,8 @@ export class QueueRuntime {
       maxStalenessMs: o.maxStalenessMs,
     });
     this.cache.apply(o.stored.snapshot, 'refresh');
+    this.skipped = new SkippedMirror({ store: o.store, enabled: () => this.docValue.compensateNoShows === true, logger: log.child({ component: 'no-shows' }) });
+    this.cache.onChange((s, prev) => this.skipped.note(s, prev));
     this.lease = new LeaderLease({
       store: o.store,
       owner: o.owner,
@@ -127,6 +131,7 @@ export class QueueRuntime {
       batcher,
       describe: () => ({ message: this.docValue.message, configVersion: this.versionValue, compensateNoShows: this.docValue.compensateNoShows === true }),
       store: o.store,
+      wasSkipped: (epoch, ticket) => this.skipped.has(epoch, ticket),
       onPresence: (change, n) => (change === 'left' ? m.noShowLeaves.inc({ queue: q, source: 'visitor' }, n) : m.noShowReturns.inc({ queue: q }, n)),
       onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
       admittedPerSecond: () => this.admittedPerSecond(),
@@ -279,6 +284,7 @@ export class QueueRuntime {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.originProbe.close();
+      this.skipped.close();
       this.sampler.close();
       await this.ticker.close();
       await this.lease.close();

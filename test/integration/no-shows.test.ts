@@ -156,6 +156,10 @@ test('half the waiting visitors leave: each advance admits S present ones, none 
   // A gone visitor whose turn was skipped is told so (the page then offers to join again) and
   // cannot claim; leaving again changes nothing.
   const skipped = tickets.find((t) => gone.has(t.ticket) && moves.some((m) => m.to >= t.ticket))!;
+  // Every replica's /status says so too, from its copy of the skipped tickets (no store call).
+  for (const p of pair) {
+    await waitFor(async () => (await call(p, 'GET', '/status', { token: skipped.token })).body.status === 'skipped', { timeoutMs: 3000, what: 'skipped in /status' });
+  }
   const told = await call(b, 'POST', '/q/ns/stay', { token: skipped.token });
   expect(told).toMatchObject({ status: 200, body: { status: 'skipped', position: 0 } });
   const claim = await call(a, 'POST', '/claim', { token: skipped.token });
@@ -163,8 +167,16 @@ test('half the waiting visitors leave: each advance admits S present ones, none 
   expect((claim.body.error as Json).code).toBe('ticket_skipped');
   expect(await call(a, 'POST', '/leave', { token: skipped.token })).toMatchObject({ status: 200, body: { left: false } });
 
-  const metrics = await (await a.fetch('/metrics')).text();
-  expect(metrics).toMatch(/waitroom_noshow_skipped_total\{queue="ns"\} [1-9]/);
+  // Counted by the leader, whichever replica that is; leaves by the replica that took them.
+  let skippedCount = 0;
+  let leaves = 0;
+  for (const p of pair) {
+    const metrics = await (await p.fetch('/metrics')).text();
+    skippedCount += Number(/waitroom_noshow_skipped_total\{queue="ns"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    leaves += Number(/waitroom_noshow_leaves_total\{queue="ns",source="visitor"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  }
+  expect(skippedCount).toBe(moves.reduce((n, m) => n + m.skipped, 0));
+  expect(leaves).toBe(gone.size + 1); // the one who came back left too
 }, 60_000);
 
 test('bad leaves and stays get the usual clear errors', async () => {

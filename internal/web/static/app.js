@@ -250,6 +250,7 @@
       },
       function (err) {
         if (err && err.code === 'ticket_expired') return showExpired();
+        if (err && err.code === 'ticket_skipped') return room.emit('skipped', room.last);
         showGo(config.targetUrl);
         watchActive();
       },
