@@ -62,6 +62,8 @@ export interface QueueServiceDeps {
    * none known): /status says "skipped" without a store call.
    */
   readonly wasSkipped?: (epoch: string, ticket: number) => boolean;
+  /** A waiting ticket was heard from (a poll, a stream event): the presence sweep's last contact. */
+  readonly onContact?: (epoch: string, ticket: number) => void;
   readonly onIssued?: (ticket: number, view: TicketView) => void;
   /** Admissions per second this replica measured (for the ETA estimate of a capped queue); 0 if unknown. */
   readonly admittedPerSecond?: () => number;
@@ -248,6 +250,7 @@ export class QueueService {
     if (view.status !== 'waiting' && this.d.wasSkipped?.(claims.epoch, claims.ticket)) {
       return skippedView({ queue: this.d.queueId, ticket: claims.ticket, windowEnd: snap.windowEnd, pollAfterSeconds: 30, ...view, ...notice });
     }
+    if (view.status === 'waiting') this.d.onContact?.(claims.epoch, claims.ticket);
     // Field by field rather than `...view`: this runs on every /status and every SSE push.
     return {
       queue: this.d.queueId,

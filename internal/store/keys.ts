@@ -59,6 +59,11 @@ export interface QueueKeys {
    * 125 KB per million tickets; expires after the last ticket it can matter to.
    */
   gone(epoch: string): string;
+  /**
+   * String used as a bitmap per epoch and period: bit t set = some replica heard from waiting
+   * ticket t in that period (sweep-gone.lua), so no replica marks it gone for going quiet.
+   */
+  seen(epoch: string, period: number): string;
   // --- abuse limits (docs/admission.md, "Limits and abuse") ---
   /** Hash per client address: the join token bucket of rate-limit.lua (tokens, ts). */
   joinLimit(client: string): string;
@@ -97,6 +102,7 @@ export function queueKeys(queueId: string): QueueKeys {
     claimWindows: `${base}:claim-windows`,
     claimedTickets: `${base}:claimed-tickets`,
     gone: (epoch: string) => `${base}:gone:${epoch}`,
+    seen: (epoch: string, period: number) => `${base}:seen:${epoch}:${period}`,
     joinLimit: (client: string) => `${base}:limit:join:${client}`,
     claimLimitPrefix: `${base}:limit:claim:`,
     challengeUsed: (id: string) => `${base}:challenge-used:${id}`,

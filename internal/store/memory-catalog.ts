@@ -207,6 +207,7 @@ export class MemoryCatalog implements QueueCatalog {
     c.config = undefined;
     c.occupancy = undefined;
     c.gone.clear();
+    c.seen.clear();
     c.passes.clear();
     c.state = undefined;
     c.lease = undefined;

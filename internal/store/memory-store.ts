@@ -16,7 +16,7 @@ import {
 } from '../queue/queue-state';
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
 import { compensatedMove } from '../queue/arithmetic';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, UnmarkGoneResult } from './store';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -84,6 +84,8 @@ export class MemoryQueueCell {
   readonly passes = new Map<string, number>();
   /** The gone bitmaps (mark-gone.lua) by epoch: the tickets marked, and when the key expires (PEXPIRE). */
   readonly gone = new Map<string, { tickets: Set<number>; expiresAtMs: number }>();
+  /** The seen bitmaps (sweep-gone.lua) by "epoch:period". */
+  readonly seen = new Map<string, { tickets: Set<number>; expiresAtMs: number }>();
   /** Occupancy accounting (advance-window.lua); undefined until the first advance of an epoch. */
   occupancy: MemoryOccupancy | undefined;
   /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
@@ -440,6 +442,39 @@ export class MemoryQueueStore implements QueueStore {
     const entry = this.cell.gone.get(epoch);
     if (marked > 0 && entry) entry.expiresAtMs = Math.max(entry.expiresAtMs, now + lifetimeMs);
     return { outcome: 'ok', windowEnd: s.windowEnd, marked, already, admitted };
+  }
+
+  /** sweep-gone.lua. */
+  async sweepGone(epoch: string, w: PresenceSweep): Promise<SweepGoneResult> {
+    this.assertOpen();
+    if (w.seen.length + w.quiet.length > 10_000) throw new RangeError('at most 10000 tickets');
+    const now = this.now();
+    const s = this.cell.state;
+    if (!s || s.epoch !== epoch) return { outcome: 'reset' };
+    for (const [k, v] of this.cell.seen) if (v.expiresAtMs <= now) this.cell.seen.delete(k);
+    const curKey = `${epoch}:${w.period}`;
+    const seen = w.seen.filter((t) => t > s.windowEnd);
+    if (seen.length > 0) {
+      let cur = this.cell.seen.get(curKey);
+      if (!cur) this.cell.seen.set(curKey, (cur = { tickets: new Set(), expiresAtMs: now + w.seenLifetimeMs }));
+      for (const t of seen) cur.tickets.add(t);
+      cur.expiresAtMs = Math.max(cur.expiresAtMs, now + w.seenLifetimeMs);
+    }
+    let marked = 0;
+    if (s.mode !== 'passthrough') {
+      const quiet: number[] = [];
+      for (const t of w.quiet) {
+        if (t <= s.windowEnd) continue;
+        let heard = false;
+        for (let i = 0; i < w.periodsChecked && !heard; i++) heard = this.cell.seen.get(`${epoch}:${w.period - i}`)?.tickets.has(t) === true;
+        if (!heard) quiet.push(t);
+      }
+      if (quiet.length > 0) {
+        const r = await this.markGone(epoch, quiet, w.goneLifetimeMs);
+        if (r.outcome === 'ok') marked = r.marked;
+      }
+    }
+    return { outcome: 'ok', windowEnd: s.windowEnd, marked };
   }
 
   /** unmark-gone.lua. */

@@ -20,7 +20,7 @@ import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
 import type { SeenArgs } from './scripts';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription, UnmarkGoneResult } from './store';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export { StoreTimeoutError } from './redis-call';
 
@@ -343,6 +343,21 @@ export class RedisQueueStore implements QueueStore {
     const r = await this.call('markGone', () => this.redis.markGone(k.state, k.gone(epoch), epoch, Math.max(1, Math.ceil(lifetimeMs)), ...tickets));
     if (Number(r[0]) === -1) return { outcome: 'reset' };
     return { outcome: 'ok', windowEnd: Number(r[0]), marked: Number(r[1]), already: Number(r[2]), admitted: Number(r[3]) };
+  }
+
+  async sweepGone(epoch: string, w: PresenceSweep): Promise<SweepGoneResult> {
+    const k = this.keys;
+    // sweep-gone.lua takes exactly five seen bitmaps (the current period and four before it).
+    if (w.periodsChecked !== 5) throw new RangeError('sweepGone checks five periods');
+    const seenKeys = [0, 1, 2, 3, 4].map((i) => k.seen(epoch, w.period - i));
+    const r = await this.call('sweepGone', () =>
+      this.redis.sweepGone(
+        k.state, k.gone(epoch), ...seenKeys,
+        epoch, Math.max(1, Math.ceil(w.goneLifetimeMs)), Math.max(1, Math.ceil(w.seenLifetimeMs)), w.seen.length, ...w.seen, ...w.quiet,
+      ),
+    );
+    if (Number(r[0]) === -1) return { outcome: 'reset' };
+    return { outcome: 'ok', windowEnd: Number(r[0]), marked: Number(r[1]) };
   }
 
   async unmarkGone(epoch: string, ticket: number): Promise<UnmarkGoneResult> {

@@ -93,6 +93,17 @@ export const scripts = {
     parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, gone: string, epoch: string, ticket: number) => void,
     transformReply: raw,
   }),
+  sweepGone: defineScript({
+    NUMBER_OF_KEYS: 7,
+    SCRIPT: lua('sweep-gone'),
+    parseCommand: keysAndArgs(7) as (
+      p: CommandParser,
+      state: string,
+      gone: string,
+      ...rest: Array<string | number>
+    ) => void,
+    transformReply: raw,
+  }),
   readGone: defineScript({
     NUMBER_OF_KEYS: 1,
     SCRIPT: lua('read-gone'),

@@ -16,6 +16,23 @@ export type MarkGoneResult =
  */
 export type UnmarkGoneResult = { readonly outcome: 'unmarked' | 'present' | 'skipped' | 'admitted'; readonly windowEnd: number } | { readonly outcome: 'reset' };
 
+/** sweep-gone.lua: how many quiet tickets were marked gone; `reset` for another epoch. */
+export type SweepGoneResult = { readonly outcome: 'ok'; readonly windowEnd: number; readonly marked: number } | { readonly outcome: 'reset' };
+
+/** The presence a replica reports in one sweep (sweep-gone.lua). */
+export interface PresenceSweep {
+  /** Current period number (ms since the Unix epoch ÷ periodMs, floored) and the periods checked, this one included. */
+  readonly period: number;
+  readonly periodsChecked: number;
+  /** Waiting tickets this replica heard from since its last sweep. */
+  readonly seen: readonly number[];
+  /** Tickets this replica has not heard from for the queue's grace. */
+  readonly quiet: readonly number[];
+  /** Lifetimes: of the gone bitmap (as markGone) and of a seen bitmap. */
+  readonly goneLifetimeMs: number;
+  readonly seenLifetimeMs: number;
+}
+
 /** What the leader asks of one advance beyond what the stored state says. */
 export interface AdvanceOptions {
   /**
@@ -69,6 +86,11 @@ export interface QueueStore {
    * or for a replica's batch of stale visitors. The bitmap lives at least `lifetimeMs` from now.
    */
   markGone(epoch: string, tickets: readonly number[], lifetimeMs: number): Promise<MarkGoneResult>;
+  /**
+   * One replica's presence batch (sweep-gone.lua): records `seen`, marks the `quiet` tickets no
+   * replica heard from in the periods checked. At most 10,000 tickets in all.
+   */
+  sweepGone(epoch: string, sweep: PresenceSweep): Promise<SweepGoneResult>;
   /** A visitor who left is back (unmark-gone.lua): keeps its place unless its turn was skipped. */
   unmarkGone(epoch: string, ticket: number): Promise<UnmarkGoneResult>;
   /**

@@ -126,6 +126,25 @@ describe.each([
     await o.close();
   });
 
+  test('a presence sweep records who was heard from and marks only tickets no replica heard from', async () => {
+    const o = await open(settings({}));
+    await o.queue.issueTickets(20, settings({}));
+    const sweep = (period: number, seen: number[], quiet: number[]) =>
+      o.queue.sweepGone(o.epoch, { period, periodsChecked: 5, seen, quiet, goneLifetimeMs: LIFE, seenLifetimeMs: LIFE });
+    // Replica B heard from 10 and 11 in period 100; replica A has not heard from 10, 12, 2 for its grace.
+    expect(await sweep(100, [10, 11], [])).toEqual({ outcome: 'ok', windowEnd: 3, marked: 0 });
+    expect(await sweep(102, [], [10, 12, 2])).toEqual({ outcome: 'ok', windowEnd: 3, marked: 1 });
+    expect(await o.queue.readGone(o.epoch, 1, 20)).toEqual([12]);
+    // Four periods later 10 was heard from in none of the five checked: marked now.
+    expect(await sweep(105, [13], [10])).toEqual({ outcome: 'ok', windowEnd: 3, marked: 1 });
+    expect(await o.queue.readGone(o.epoch, 1, 20)).toEqual([10, 12]);
+    expect(await sweep(105, [], [13])).toEqual({ outcome: 'ok', windowEnd: 3, marked: 0 });
+    expect(await o.queue.sweepGone('another-epoch', { period: 1, periodsChecked: 5, seen: [4], quiet: [5], goneLifetimeMs: LIFE, seenLifetimeMs: LIFE })).toEqual({
+      outcome: 'reset',
+    });
+    await o.close();
+  });
+
   test('a compensating advance admits S present visitors and skips the gone ones; they cannot claim', async () => {
     const o = await open(settings({}));
     await o.queue.issueTickets(12, settings({}));

@@ -284,6 +284,15 @@
   window.addEventListener('pageshow', function (ev) {
     if (ev.persisted) room.back();
   });
+  // A hidden tab may be frozen (phones): no polls, no stream. Back in view after a while, it says
+  // it is back in case a replica marked it gone for going quiet.
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'hidden') room.outOfTouch(Date.now());
+    else if (room.troubleAt && Date.now() - room.troubleAt > 30000) {
+      room.troubleAt = 0;
+      room.back();
+    } else room.troubleAt = 0;
+  });
   room.on('error', function (err) {
     if (err.code === 'queue_reset') el.note.textContent = t.requeued;
     else if (err.code === 'stream_unavailable') el.note.textContent = t.offline;

@@ -16,9 +16,14 @@
   'use strict';
 
   var EVENTS = ['update', 'active', 'expired', 'skipped', 'error'];
-  // A second "I'm back" this long after the first: a leave beacon of the page being reloaded can
-  // reach the server after the new page's first one (the browser sends it while unloading).
-  var STAY_AGAIN_MS = 3000;
+  // "I'm back" again this long after the first: a leave beacon of the page being reloaded can
+  // reach the server after the new page's first one (the browser sends it while unloading), and a
+  // replica's presence sweep (every 15 s) may mark a visitor who was quiet for the grace just
+  // after they came back on another replica.
+  var STAY_AGAIN_MS = [3000, 20000];
+  // Out of touch this long (failed polls, a broken stream, a hidden tab): say "I'm back" once in
+  // touch again, in case a replica marked the visitor gone meanwhile.
+  var AWAY_AFTER_MS = 30000;
   // Stream reconnect backoff after falling back to polling: 2 s doubling to 60 s.
   var BACKOFF_MIN_MS = 2000;
   var BACKOFF_MAX_MS = 60000;
@@ -60,6 +65,7 @@
     this.backoffMs = BACKOFF_MIN_MS;
     this.finished = false;
     this.stopped = true;
+    this.troubleAt = 0;
     for (var i = 0; i < EVENTS.length; i++) this.listeners[EVENTS[i]] = [];
   }
 
@@ -266,22 +272,29 @@
     );
   };
 
-  /** Says "I'm back" once more a little later, then forgets it was away (see STAY_AGAIN_MS). */
+  /** Says "I'm back" again a little later (see STAY_AGAIN_MS), then forgets it was away. */
   WaitingRoom.prototype.backAgain = function () {
     var self = this;
     var ticket = this.ticket;
-    setTimeout(function () {
-      if (!ticket || self.ticket !== ticket || self.finished) return;
-      self.request('POST', '/stay', ticket.token).then(
-        function (r) {
-          if (self.awayMark() === String(ticket.ticket)) self.awayMark(null);
-          if (r.body && r.body.status === 'skipped') self.handleStatus(r.body);
-        },
-        function () {
-          /* the next poll or event tells what happened */
-        },
-      );
-    }, STAY_AGAIN_MS);
+    STAY_AGAIN_MS.forEach(function (ms, i) {
+      setTimeout(function () {
+        if (!ticket || self.ticket !== ticket || self.finished) return;
+        self.request('POST', '/stay', ticket.token).then(
+          function (r) {
+            if (i === 0 && self.awayMark() === String(ticket.ticket)) self.awayMark(null);
+            if (r.body && r.body.status === 'skipped') self.handleStatus(r.body);
+          },
+          function () {
+            /* the next poll or event tells what happened */
+          },
+        );
+      }, ms);
+    });
+  };
+
+  /** Out of touch since `at` (a failed poll, a broken stream, a hidden tab); kept if earlier. */
+  WaitingRoom.prototype.outOfTouch = function (at) {
+    if (!this.troubleAt) this.troubleAt = at || now();
   };
 
   function sameOrigin(url) {
@@ -322,6 +335,13 @@
 
   WaitingRoom.prototype.handleStatus = function (s) {
     if (this.stopped || !s || this.finished) return;
+    // Back in touch after a long time: a replica may have marked the visitor gone meanwhile.
+    var away = this.troubleAt && now() - this.troubleAt > AWAY_AFTER_MS;
+    this.troubleAt = 0;
+    if (away && s.status === 'waiting' && this.ticket) {
+      this.back();
+      return;
+    }
     s.receivedAt = now();
     this.last = s;
     this.emit('update', s);
@@ -335,6 +355,7 @@
   /** Errors of the API: a lost ticket re-joins, an expired token ends, anything else retries. */
   WaitingRoom.prototype.handleFailure = function (err) {
     var self = this;
+    this.outOfTouch();
     this.emit('error', err);
     if (this.stopped) return Promise.resolve();
     if (err.code === 'queue_reset' || err.code === 'invalid_token' || err.code === 'missing_token' || err.code === 'wrong_queue') {
@@ -401,6 +422,7 @@
     var self = this;
     this.closeStream();
     if (this.stopped || this.finished) return;
+    this.outOfTouch();
     this.emit('error', WaitroomClientError('stream_unavailable', 'live updates unavailable; polling', 0, null));
     this.schedulePoll(0);
     if (this.useStream) {
