@@ -52,7 +52,9 @@ export interface QueueServiceDeps {
   readonly tokens: TicketTokens;
   readonly batcher: TicketBatcher;
   /** The queue's descriptive settings now (the broadcast message, the config version, no-show compensation). */
-  readonly describe?: () => { readonly message: string | null; readonly configVersion: number; readonly compensateNoShows?: boolean };
+  readonly describe?: () => { readonly message: string | null; readonly configVersion: number };
+  /** The queue compensates no-shows now (its stored settings): the waiting ETA is an upper bound. */
+  readonly compensating?: () => boolean;
   /** The store calls of leaving and coming back (docs/system.md, "No-shows"); absent: 503. */
   readonly store?: Pick<QueueStore, 'markGone' | 'unmarkGone'>;
   /** Told of every ticket marked gone now, and of every one that came back and kept its place (metrics). */
@@ -97,7 +99,7 @@ export class QueueService {
     }
     const { ticket, snapshot } = issued;
     this.d.cache.apply(snapshot, 'join');
-    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot), this.d.describe?.().compensateNoShows === true);
+    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot), this.d.compensating?.() === true);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
     const notice = this.notice(snapshot);
@@ -245,7 +247,7 @@ export class QueueService {
     }
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
-    const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap), this.d.describe?.().compensateNoShows === true);
+    const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap), this.d.compensating?.() === true);
     const notice = this.notice(snap);
     if (view.status !== 'waiting' && this.d.wasSkipped?.(claims.epoch, claims.ticket)) {
       return skippedView({ queue: this.d.queueId, ticket: claims.ticket, windowEnd: snap.windowEnd, pollAfterSeconds: 30, ...view, ...notice });
