@@ -6,7 +6,7 @@ import { expressRoute } from '../http/express-route';
 import type { HttpResult } from '../http/respond';
 import { viewTicket, waitingCount, msUntilNextTick } from '../queue/arithmetic';
 import type { QueueRegistry } from '../queues/queue-registry';
-import { viewOf } from '../queues/queue-runtime';
+import { DEFAULT_NO_SHOW_GRACE_SECONDS, viewOf } from '../queues/queue-runtime';
 import {
   CreateQueueBodySchema,
   PatchQueueBodySchema,
@@ -189,6 +189,8 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
         branding: { ...d.defaults.branding, ...b.branding },
         originHealth: b.originHealth ?? null,
         lengthAlert: b.lengthAlert ?? null,
+        compensateNoShows: b.compensateNoShows ?? false,
+        noShowGraceSeconds: b.noShowGraceSeconds === undefined ? DEFAULT_NO_SHOW_GRACE_SECONDS : b.noShowGraceSeconds,
         createdAt: now,
         updatedAt: now,
       };
@@ -240,6 +242,8 @@ export function adminApiRouter(d: AdminApiDeps): express.Router {
           branding: after.branding,
           originHealth: after.originHealth,
           lengthAlert: after.lengthAlert,
+          compensateNoShows: after.compensateNoShows,
+          noShowGraceSeconds: after.noShowGraceSeconds,
           createdAt: after.createdAt,
           updatedAt: after.updatedAt,
         };

@@ -91,7 +91,7 @@ export const TicketLookupSchema = z
     ticket: z.number().int(),
     epoch: z.string(),
     currentEpoch: z.boolean().openapi({ description: 'false: the ticket is from an earlier epoch and cannot be honoured (409 queue_reset for the visitor)' }),
-    status: z.enum(['waiting', 'active', 'expired', 'not_issued']),
+    status: z.enum(['waiting', 'active', 'expired', 'skipped', 'not_issued']),
     position: Count,
     ahead: Count,
     etaSeconds: z.number().int().nullable(),

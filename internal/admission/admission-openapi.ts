@@ -26,7 +26,7 @@ export function registerAdmissionApi(registry: OpenAPIRegistry, c: OpenApiContex
       401: c.error('missing_token, invalid_token or token_expired'),
       429: { ...c.error('too_many_requests: the per-client claim limit'), headers: { 'Retry-After': str } },
       403: c.error('ticket_waiting (with etaSeconds) or ticket_expired'),
-      409: c.error('already_claimed or queue_reset'),
+      409: c.error('already_claimed, capacity_full, ticket_skipped (the ticket had left the line when its turn came) or queue_reset'),
       410: c.error('queue_closed'),
       503: c.error('store_unavailable or not_ready'),
     },

@@ -76,6 +76,10 @@ export class AdmissionService {
         pollAfterSeconds: st.pollAfterSeconds,
       });
     }
+    if (st.status === 'skipped') {
+      this.d.onClaim?.('skipped');
+      throw new ConflictError('ticket_skipped', 'this ticket had left the line when its turn came, so its turn was given to the next visitor; join the queue again');
+    }
     if (st.status === 'expired') {
       this.d.onClaim?.('expired');
       throw new ForbiddenError('ticket_expired', 'this ticket was admitted but its turn has passed; join the queue again');
@@ -93,6 +97,10 @@ export class AdmissionService {
       // Only a ticket whose claim window closed gets here: its place was given to the next visitor.
       this.d.onClaim?.('full');
       throw new ConflictError('capacity_full', 'the site is full and this ticket\'s turn to enter has passed; join the queue again');
+    }
+    if (r.outcome === 'skipped') {
+      this.d.onClaim?.('skipped');
+      throw new ConflictError('ticket_skipped', 'this ticket had left the line when its turn came, so its turn was given to the next visitor; join the queue again');
     }
     let expiresAt = claims.exp;
     if (r.outcome === 'same') {

@@ -57,6 +57,12 @@ export const WindowAdvancedBody = z
     windowSize: z.number().int().positive(),
     lagMs: Ms.openapi({ description: 'How late the advance ran against its due time' }),
     reason: z.literal('passthrough').optional().openapi({ description: 'Present when the window moved because the queue entered or left passthrough' }),
+    skipped: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .openapi({ description: 'Tickets in fromTicket..toTicket passed over because their visitors had left (compensateNoShows); the others were admitted' }),
   })
   .openapi('WindowAdvancedEvent');
 

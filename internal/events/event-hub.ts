@@ -182,6 +182,14 @@ export class EventHub {
     this.finish(st, eventFrame('problem', JSON.stringify(toErrorBody(err))), eventFrame('end', '{}'));
   }
 
+  /** Tickets of `epoch` with an open stream here (the presence sweep counts them as heard from). */
+  openTickets(epoch: string): number[] {
+    const out: number[] = [];
+    const prefix = `${epoch}:`;
+    for (const key of this.byTicket.keys()) if (key.startsWith(prefix)) out.push(Number(key.slice(prefix.length)));
+    return out;
+  }
+
   private add(st: Stream): void {
     const key = ticketKey(st.claims);
     let set = this.byTicket.get(key);

@@ -22,14 +22,14 @@ export const HEARTBEAT_FRAME = ':\n\n';
  * Last-Event-ID can tell whether the client already has the current state:
  * `<epoch>.<windowEnd>.<queue state>-<settings version>` while waiting (each advance,
  * pause, resume or new message is a new state), and `<epoch>.active` /
- * `<epoch>.expired` for the final states.
+ * `<epoch>.expired` / `<epoch>.skipped` for the final states.
  */
-export function stateId(epoch: string, status: 'waiting' | 'active' | 'expired', windowEnd: number, queueState = ''): string {
+export function stateId(epoch: string, status: 'waiting' | 'active' | 'expired' | 'skipped', windowEnd: number, queueState = ''): string {
   // While waiting, the queue's state and settings version are part of the id too: pausing,
   // resuming or a new broadcast message is a new state for every waiting visitor.
   return status === 'waiting' ? `${epoch}.${windowEnd}${queueState ? `.${queueState}` : ''}` : `${epoch}.${status}`;
 }
 
 export function isFinalId(id: string): boolean {
-  return id.endsWith('.active') || id.endsWith('.expired');
+  return id.endsWith('.active') || id.endsWith('.expired') || id.endsWith('.skipped');
 }

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { ticketCookie, ticketFromCookie } from '../abuse/ticket-cookie';
-import { ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
+import { BadRequestError, ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
 import type { QueueRegistry } from '../queues/queue-registry';
 import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
 import type { QueueService, StatusResult } from '../service/queue-service';
-import type { JoinBody, StatusBody, TicketFields } from '../service/visitor-schemas';
+import type { JoinBody, LeaveBody, StatusBody, TicketFields } from '../service/visitor-schemas';
 import type { HttpResult } from './respond';
 
 /**
@@ -34,6 +34,25 @@ export interface ApiEndpoints {
   join(req: IncomingMessage, queue?: string): Promise<HttpResult>;
   status(headers: IncomingHttpHeaders): HttpResult;
   window(queue?: string): HttpResult;
+  /** POST /leave and DELETE /status: the visitor leaves the line (docs/system.md, "No-shows"). */
+  leave(req: IncomingMessage & { body?: unknown }): Promise<HttpResult>;
+  /** POST /stay: a visitor who left is back; answers /status's body (status "skipped" if the turn passed). */
+  stay(req: IncomingMessage & { body?: unknown }): Promise<HttpResult>;
+}
+
+/**
+ * The ticket of a leave or stay: `Authorization: Bearer`, or `{"token": "..."}` in a JSON body,
+ * because navigator.sendBeacon (the page's pagehide) cannot set a header.
+ */
+function presenceToken(req: IncomingMessage & { body?: unknown }): string {
+  if (req.headers.authorization !== undefined) return bearerToken(req.headers.authorization);
+  const body = req.body;
+  if (body === undefined || body === null) return bearerToken(undefined);
+  const token = typeof body === 'object' ? (body as { token?: unknown }).token : undefined;
+  if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
+    throw new BadRequestError('send the ticket as Authorization: Bearer <token> or as {"token": "<token>"}', 'invalid_request');
+  }
+  return token;
 }
 
 /**
@@ -102,7 +121,7 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
     try {
       const claims = service.verifyTicket(token);
       const st = service.statusOf(claims);
-      return st.status === 'expired' ? undefined : { token, claims, st };
+      return st.status === 'expired' || st.status === 'skipped' ? undefined : { token, claims, st };
     } catch (err) {
       if (err instanceof TokenError || err instanceof ForbiddenError || err instanceof QueueResetError) return undefined;
       throw err;
@@ -149,6 +168,17 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
         headers: { 'Retry-After': String(r.pollAfterSeconds) },
         body: statusBody(r),
       };
+    },
+    async leave(req) {
+      const claims = d.tokens.verify(presenceToken(req));
+      const r = await d.registry.forTicket(claims.queue).service.leave(claims);
+      const body: LeaveBody = { queue: r.queue, ticket: r.ticket, left: r.left };
+      return { status: 200, body };
+    },
+    async stay(req) {
+      const claims = d.tokens.verify(presenceToken(req));
+      const r = await d.registry.forTicket(claims.queue).service.stay(claims);
+      return { status: 200, headers: { 'Retry-After': String(r.pollAfterSeconds) }, body: statusBody(r) };
     },
     window(queue) {
       // Public and identical for every visitor, so a CDN may serve it for up to 1 s:

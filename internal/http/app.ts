@@ -156,7 +156,13 @@ export function buildApp(d: AppDeps): express.Express {
   if (d.abuse?.claimLimiter) app.post('/claim', d.abuse.claimLimiter);
 
   app.route('/join').post(expressRoute((req) => d.api.join(req, queueOf(req)))).all(otherMethods('POST'));
-  app.route('/status').get(expressRoute((req) => d.api.status(req.headers))).all(otherMethods('GET'));
+  app
+    .route('/status')
+    .get(expressRoute((req) => d.api.status(req.headers)))
+    .delete(expressRoute((req) => d.api.leave(req)))
+    .all(otherMethods('GET', 'DELETE'));
+  app.route('/leave').post(expressRoute((req) => d.api.leave(req))).all(otherMethods('POST'));
+  app.route('/stay').post(expressRoute((req) => d.api.stay(req))).all(otherMethods('POST'));
   app.route('/window').get(expressRoute((req) => d.api.window(queueOf(req)))).all(otherMethods('GET'));
 
   if (d.events) {

@@ -18,6 +18,8 @@ export const QUEUE_VISITOR_PATHS: ReadonlySet<string> = new Set([
   '/join',
   '/window',
   '/status',
+  '/leave',
+  '/stay',
   '/events',
   '/claim',
   '/challenge',

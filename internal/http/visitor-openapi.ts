@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { QueueIdSchema, z } from '../queues/queue-settings';
-import { JoinBodySchema, LivezBodySchema, PublicWindowSchema, ReadyzBodySchema, StatusBodySchema } from '../service/visitor-schemas';
+import { JoinBodySchema, LeaveBodySchema, LivezBodySchema, PresenceRequestSchema, PublicWindowSchema, ReadyzBodySchema, StatusBodySchema } from '../service/visitor-schemas';
 import { OPENAPI_PATH, type OpenApiContext } from './openapi';
 import { QUEUE_VISITOR_PATHS } from './queue-prefix';
 import { ChallengeBodySchema } from '../abuse/abuse-schemas';
@@ -66,6 +66,56 @@ export function registerVisitorApi(registry: OpenAPIRegistry, c: OpenApiContext)
       401: c.error('missing_token, invalid_token or token_expired'),
       409: c.error('queue_reset: the queue was reset since the ticket was issued; join again'),
       410: c.error('queue_closed: the ticket\'s queue no longer exists'),
+      503: { ...unavailable, headers: retryAfter },
+    },
+  });
+  // Leaving and coming back (docs/system.md, "No-shows"): the ticket as a Bearer token, or in the
+  // body for navigator.sendBeacon, which cannot send a header.
+  const presenceBody = { required: false, content: { 'application/json': { schema: PresenceRequestSchema } } };
+  const leave = (method: 'post' | 'delete', path: string, operationId: string): RouteConfig => ({
+    method,
+    path,
+    operationId,
+    tags: ['visitor'],
+    summary: 'Leave the line: the ticket is marked gone (idempotent)',
+    description:
+      'A queue with compensateNoShows skips a ticket marked gone when its turn comes, so the next visitor goes in instead. ' +
+      'Coming back before the turn (POST /stay) keeps the place. A ticket whose turn has come is not marked (left: false).' +
+      (method === 'post' ? ' The ticket may come in the body instead of the header (navigator.sendBeacon).' : ''),
+    security: method === 'post' ? [...c.security.ticket, {}] : c.security.ticket,
+    request: method === 'post' ? { body: presenceBody } : undefined,
+    responses: {
+      200: c.json('Whether the ticket is now marked gone', LeaveBodySchema),
+      400: c.error('invalid_request: the body has no usable token; invalid_json; duplicate_header'),
+      401: c.error('missing_token, invalid_token or token_expired'),
+      409: c.error('queue_reset: the queue was reset since the ticket was issued'),
+      410: c.error("queue_closed: the ticket's queue no longer exists"),
+      413: c.error('payload_too_large'),
+      503: { ...unavailable, headers: retryAfter },
+    },
+  });
+  registerWithQueueForm(registry, leave('post', '/leave', 'leave'));
+  registerWithQueueForm(registry, leave('delete', '/status', 'leaveByStatus'));
+  registerWithQueueForm(registry, {
+    method: 'post',
+    path: '/stay',
+    operationId: 'stay',
+    tags: ['visitor'],
+    summary: "I'm back: a ticket that left keeps its place unless its turn was skipped",
+    description:
+      'For a visitor who left (POST /leave, the page closed or reloaded) and is back. Before the turn the mark is cleared and the place kept; ' +
+      'after a compensating advance passed the ticket, the answer has status "skipped" (join again). Answers as GET /status does.',
+    security: [...c.security.ticket, {}],
+    request: { body: presenceBody },
+    responses: {
+      200: c.json('Where the ticket stands (status skipped if its turn passed while it was gone)', StatusBodySchema, {
+        'Retry-After': { description: 'When the next poll could see a change, in seconds', schema: { type: 'string' } },
+      }),
+      400: c.error('invalid_request: the body has no usable token; invalid_json; duplicate_header'),
+      401: c.error('missing_token, invalid_token or token_expired'),
+      409: c.error('queue_reset'),
+      410: c.error('queue_closed'),
+      413: c.error('payload_too_large'),
       503: { ...unavailable, headers: retryAfter },
     },
   });

@@ -18,6 +18,11 @@ export interface TickerOptions {
    * join (join.lua publishes it) or a settings change. Default 10 s.
    */
   readonly idleCheckMs?: number;
+  /**
+   * No-show compensation now (the queue's compensateNoShows, from its stored settings): 0 off,
+   * else the bound on W's move per advance (arithmetic.ts NO_SHOW_MAX_MOVE). Default off.
+   */
+  readonly maxMove?: () => number;
 }
 
 /**
@@ -142,7 +147,7 @@ export class Ticker {
       this.kick(this.shortWaitMs(100));
       return;
     }
-    const run = this.o.store.advance(this.o.lease.owner, this.o.cache.highWater());
+    const run = this.o.store.advance(this.o.lease.owner, this.o.cache.highWater(), { maxMove: this.o.maxMove?.() ?? 0 });
     this.inFlight = run.then(
       (r) => this.handle(r),
       (err: unknown) => {
@@ -184,6 +189,7 @@ export class Ticker {
         this.o.cache.apply(s, 'advance');
         this.idle = false;
         m?.advances.inc({ queue: q });
+        if (r.skipped) m?.noShowSkipped.inc({ queue: q }, r.skipped);
         this.o.logger.debug({ windowEnd: s.windowEnd, lagMs, occupancy: r.occupancy }, 'window advanced');
         this.kick(s.nextDueMs - s.storeNowMs);
         return;

@@ -78,6 +78,25 @@ export class Metrics {
     labelNames: ['queue', 'source'] as const,
     registers: [this.registry],
   });
+  // --- no-shows (docs/system.md, "No-shows") ---
+  readonly noShowLeaves = new Counter({
+    name: 'waitroom_noshow_leaves_total',
+    help: 'Waiting tickets marked gone (source: visitor, a leave request or the page closed; stale, no poll or stream for the queue\'s grace).',
+    labelNames: ['queue', 'source'] as const,
+    registers: [this.registry],
+  });
+  readonly noShowReturns = new Counter({
+    name: 'waitroom_noshow_returns_total',
+    help: 'Tickets marked gone that came back before their turn and kept their place.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+  readonly noShowSkipped = new Counter({
+    name: 'waitroom_noshow_skipped_total',
+    help: 'Tickets marked gone that an advance moved over (no-show compensation), counted by the leader.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
   readonly tickLag = new Gauge({
     name: 'waitroom_tick_lag_seconds',
     help: 'How late the leader\'s last ticker step ran against the time it was due to run (0 on replicas not leading).',
@@ -226,6 +245,9 @@ export class Metrics {
     this.ticketsIssued.inc(labels, 0);
     this.advances.inc(labels, 0);
     this.advancesSkipped.inc(labels, 0);
+    this.noShowReturns.inc(labels, 0);
+    this.noShowSkipped.inc(labels, 0);
+    for (const source of ['visitor', 'stale'] as const) this.noShowLeaves.inc({ queue, source }, 0);
     for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.inc({ queue, change }, 0);
     // The integrity alerts use increase(): a counter born at 1 would show no increase.
     this.stateCorrupt.inc(labels, 0);
@@ -237,7 +259,8 @@ export class Metrics {
       if (this.queueReaders.get(queue) !== reader) return;
       this.queueReaders.delete(queue);
       for (const g of [this.stateAge, this.windowEnd, this.lastTicket, this.waiting, this.lastTicketEta, this.leader, this.tickLag]) g.remove(labels);
-      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt, this.joinDurabilityShortfalls]) c.remove(labels);
+      for (const c of [this.ticketsIssued, this.advances, this.advancesSkipped, this.stateCorrupt, this.joinDurabilityShortfalls, this.noShowReturns, this.noShowSkipped]) c.remove(labels);
+      for (const source of ['visitor', 'stale'] as const) this.noShowLeaves.remove({ queue, source });
       for (const change of ['acquired', 'lost'] as const) this.leadershipChanges.remove({ queue, change });
       for (const reason of ROLLBACK_REASONS) this.stateRollbacks.remove({ queue, reason });
     };

@@ -9,16 +9,24 @@
 
 import type { QueueMode } from './queue-state';
 
-export type TicketStatus = 'waiting' | 'active' | 'expired';
+/**
+ * skipped: the ticket left the line (marked gone) and a compensating advance passed it; never
+ * computed here (the arithmetic cannot know who left): the service sets it from the replica's
+ * copy of the skipped tickets or the store's answer (docs/system.md, "No-shows").
+ */
+export type TicketStatus = 'waiting' | 'active' | 'expired' | 'skipped';
 
 /**
  * How far a waiting ticket's etaSeconds can be trusted (docs/system.md, "ETA kinds"):
  * - exact: admission by rate only; the ticket is admitted at that time (to the second);
  * - estimate: the queue has a capacity cap, so admissions follow the site's pace: computed
  *   from the measured rate at which places free up;
+ * - upperBound: no-show compensation is on (and no cap): every advance moves W by at least S
+ *   (S present visitors, plus the gone ones it skips), so the ticket is admitted no later than
+ *   that time, and sooner when visitors ahead of it leave;
  * - unknown: nothing is scheduled (paused, closed); etaSeconds is null.
  */
-export type EtaKind = 'exact' | 'estimate' | 'unknown';
+export type EtaKind = 'exact' | 'estimate' | 'upperBound' | 'unknown';
 
 /** The part of the shared queue state the arithmetic needs. */
 export interface WindowView {
@@ -64,7 +72,7 @@ export interface TicketView {
 }
 
 /** waiting if t > W; active if W − S·K < t ≤ W; expired if t ≤ W − S·K. */
-export function classify(ticket: number, windowEnd: number, windowSize: number, activeWindowCount: number): TicketStatus {
+export function classify(ticket: number, windowEnd: number, windowSize: number, activeWindowCount: number): 'waiting' | 'active' | 'expired' {
   if (ticket > windowEnd) return 'waiting';
   if (ticket > windowEnd - windowSize * activeWindowCount) return 'active';
   return 'expired';
@@ -121,8 +129,10 @@ export function estimateEtaMs(position: number, rateBoundMs: number, admittedPer
 /**
  * The full view of one ticket against the window at clock value nowMs. `admittedPerSecond`
  * is the replica's measured admission rate (QueueRuntime), used only when the queue has a cap.
+ * `compensating`: the queue skips visitors who left (compensateNoShows), so the rate ETA is an
+ * upper bound (W moves at least S per advance).
  */
-export function viewTicket(ticket: number, w: WindowView, nowMs: number, admittedPerSecond = 0): TicketView {
+export function viewTicket(ticket: number, w: WindowView, nowMs: number, admittedPerSecond = 0, compensating = false): TicketView {
   // Passthrough admits every ticket issued: a ticket over W counts as admitted by itself
   // (W catches up with the counter when passthrough ends, see update-queue.lua).
   const windowEnd = w.mode === 'passthrough' ? Math.max(w.windowEnd, ticket) : w.windowEnd;
@@ -134,7 +144,7 @@ export function viewTicket(ticket: number, w: WindowView, nowMs: number, admitte
     if (w.maxActive && w.maxActive > 0) {
       return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(estimateEtaMs(ahead + 1, etaMs, admittedPerSecond)), etaKind: 'estimate', activeForSeconds: 0 };
     }
-    return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(etaMs), etaKind: 'exact', activeForSeconds: 0 };
+    return { status, position: ahead + 1, ahead, etaSeconds: ceilSeconds(etaMs), etaKind: compensating ? 'upperBound' : 'exact', activeForSeconds: 0 };
   }
   if (status === 'active') {
     const m = windowsUntilExpired(ticket, windowEnd, w.windowSize, w.activeWindowCount);
@@ -182,4 +192,27 @@ export function pollAfterMs(view: TicketView, w: WindowView, nowMs: number, minM
   const untilTick = msUntilNextTick(w.nextDueMs, nowMs);
   const base = untilTick > 0 ? untilTick : w.intervalMs;
   return Math.min(maxMs, Math.max(minMs, base));
+}
+
+/**
+ * No-show compensation's bound: an advance that admits n present visitors moves W over at most
+ * NO_SHOW_MAX_MOVE·n tickets, so its work (one bit per ticket looked at) is bounded, and a queue
+ * where up to 7 in 8 waiting visitors left still delivers n per advance (docs/system.md, "No-shows").
+ */
+export const NO_SHOW_MAX_MOVE = 8;
+
+/**
+ * How far W moves to admit `want` present tickets, looking at no more than `limit` tickets after
+ * W: the least m such that tickets W+1 .. W+m hold `want` that are not gone (isGone(i) tells
+ * whether ticket W+i left), or `limit` when fewer are there. `present` is how many the move
+ * admits; move − present were skipped. advance-window.lua computes the same with BITCOUNT.
+ */
+export function compensatedMove(want: number, limit: number, isGone: (offset: number) => boolean): { move: number; present: number } {
+  let present = 0;
+  if (want <= 0) return { move: 0, present: 0 };
+  for (let i = 1; i <= limit; i++) {
+    if (!isGone(i)) present++;
+    if (present === want) return { move: i, present };
+  }
+  return { move: Math.max(0, limit), present };
 }

@@ -102,6 +102,8 @@ export interface AdvanceResult {
   readonly occupancy?: number;
   /** Outcome full (or not_due with a cap): store-clock ms when a place frees by itself; 0 for none. */
   readonly nextFreeMs?: number;
+  /** Outcome advanced with no-show compensation: tickets marked gone that the window moved over. */
+  readonly skipped?: number;
 }
 
 export interface IssuedTickets {

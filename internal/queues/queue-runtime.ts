@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics';
 import { queueGauges } from '../observability/queue-gauges';
 import type { QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import { QueueStateCache } from '../queue/state-cache';
-import { admissionRate } from '../queue/arithmetic';
+import { admissionRate, NO_SHOW_MAX_MOVE } from '../queue/arithmetic';
 import { OriginProbe } from '../health/origin-health';
 import { RevocationList } from '../admission/revocation-list';
 import { QueueService } from '../service/queue-service';
@@ -18,6 +18,8 @@ import type { PassStore } from '../store/pass-store';
 import type { QueueStore, StoredQueue } from '../store/store';
 import type { TicketTokens } from '../tokens/ticket-token';
 import { lengthAlertSettings, QueueDocSchema, type QueueDoc, type QueueSettingsView } from './queue-settings';
+import { SkippedMirror } from './skipped-mirror';
+import { PresenceSweeper } from './presence-sweeper';
 
 export interface QueueRuntimeOptions {
   readonly stored: StoredQueue;
@@ -70,6 +72,8 @@ export class QueueRuntime {
   private readonly configListeners = new Set<() => void>();
   private untrack: (() => void) | undefined;
   private readonly originProbe: OriginProbe;
+  private readonly skipped: SkippedMirror;
+  private readonly presence: PresenceSweeper;
   private readonly log: Logger;
 
   constructor(private readonly o: QueueRuntimeOptions) {
@@ -88,6 +92,8 @@ export class QueueRuntime {
       maxStalenessMs: o.maxStalenessMs,
     });
     this.cache.apply(o.stored.snapshot, 'refresh');
+    this.skipped = new SkippedMirror({ store: o.store, enabled: () => this.docValue.compensateNoShows === true, logger: log.child({ component: 'no-shows' }) });
+    this.cache.onChange((s, prev) => this.skipped.note(s, prev));
     this.lease = new LeaderLease({
       store: o.store,
       owner: o.owner,
@@ -106,6 +112,7 @@ export class QueueRuntime {
       logger: log.child({ component: 'ticker' }),
       metrics: o.metrics,
       idleCheckMs: Math.max(10_000, o.resyncMs),
+      maxMove: () => (this.docValue.compensateNoShows ? NO_SHOW_MAX_MOVE : 0),
     });
     const m = o.metrics;
     const q = this.id;
@@ -125,8 +132,29 @@ export class QueueRuntime {
       tokens: o.tokens,
       batcher,
       describe: () => ({ message: this.docValue.message, configVersion: this.versionValue }),
+      compensating: () => this.docValue.compensateNoShows === true,
+      store: o.store,
+      wasSkipped: (epoch, ticket) => this.skipped.has(epoch, ticket),
+      onContact: (epoch, ticket) => this.presence.note(epoch, ticket),
+      onPresence: (change, n) => (change === 'left' ? m.noShowLeaves.inc({ queue: q, source: 'visitor' }, n) : m.noShowReturns.inc({ queue: q }, n)),
       onTicketAboveCounter: () => m.stateCorrupt.inc({ queue: q }),
       admittedPerSecond: () => this.admittedPerSecond(),
+    });
+    this.presence = new PresenceSweeper({
+      store: o.store,
+      cache: this.cache,
+      openTickets: (epoch) => this.events.openTickets(epoch),
+      graceMs: () => {
+        const d = this.docValue;
+        if (d.compensateNoShows !== true || d.noShowGraceSeconds === null) return null;
+        return (d.noShowGraceSeconds ?? DEFAULT_NO_SHOW_GRACE_SECONDS) * 1000;
+      },
+      goneLifetimeMs: () => {
+        const s = this.cache.peek();
+        return o.tokens.ttlSeconds * 1000 + (s ? (s.activeWindowCount + 1) * s.intervalMs : 0);
+      },
+      onMarked: (n) => m.noShowLeaves.inc({ queue: q, source: 'stale' }, n),
+      logger: log.child({ component: 'presence' }),
     });
     this.events = new EventHub({ ...o.events, service: this.service, cache: this.cache, logger: log.child({ component: 'events' }), metrics: m });
     this.revocations = new RevocationList({
@@ -279,12 +307,15 @@ export class QueueRuntime {
     this.sampler.start();
     await this.revocations.start();
     this.originProbe.start();
+    this.presence.start();
   }
 
   /** Stops ticking, releases the lease, ends streams and subscriptions. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.originProbe.close();
+      this.skipped.close();
+      this.presence.close();
       this.sampler.close();
       await this.ticker.close();
       await this.lease.close();
@@ -298,6 +329,9 @@ export class QueueRuntime {
     return this.closing;
   }
 }
+
+/** A queue's no-show grace when its settings do not say (Cloudflare holds a place 5 minutes after the last refresh). */
+export const DEFAULT_NO_SHOW_GRACE_SECONDS = 300;
 
 /** The API's view of a queue from its stored parts. */
 export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnapshot): QueueSettingsView {
@@ -315,6 +349,8 @@ export function viewOf(id: string, version: number, doc: QueueDoc, s: QueueSnaps
     maxActive: s.maxActive ? s.maxActive : null,
     originHealth: doc.originHealth ?? null,
     lengthAlert: doc.lengthAlert ?? null,
+    compensateNoShows: doc.compensateNoShows ?? false,
+    noShowGraceSeconds: doc.noShowGraceSeconds === undefined ? DEFAULT_NO_SHOW_GRACE_SECONDS : doc.noShowGraceSeconds,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     version,

@@ -109,6 +109,20 @@ const settingsShape = {
     }),
   originHealth: OriginHealthSchema.nullable().openapi({ description: 'Probe of the site: admissions are held while it fails; null for none' }),
   lengthAlert: LengthAlertSchema.nullable().openapi({ description: 'Queue length alert (events queue.length_exceeded / queue.length_recovered); null for none' }),
+  compensateNoShows: z.boolean().openapi({
+    description:
+      'Skip visitors who left the line (POST /leave, the page closed): each advance admits S visitors still present, so the site gets the planned number; W then moves up to 8·S tickets. Waiting visitors get an upper-bound ETA (etaKind upperBound). Default false.',
+  }),
+  noShowGraceSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(3600)
+    .nullable()
+    .openapi({
+      description:
+        'With compensateNoShows: a waiting visitor no replica heard from (no poll, no open event stream) for this long is marked gone, as if they had left (Cloudflare holds a place 5 minutes). Default 300; null: only explicit leaves count.',
+    }),
 };
 
 export const CreateQueueBodySchema = z
@@ -126,6 +140,8 @@ export const CreateQueueBodySchema = z
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
     lengthAlert: settingsShape.lengthAlert.optional(),
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
+    noShowGraceSeconds: settingsShape.noShowGraceSeconds.optional(),
   })
   .strict()
   .openapi('CreateQueue', { description: 'Fields left out take the deployment defaults (the environment settings).' });
@@ -145,6 +161,8 @@ export const PatchQueueBodySchema = z
     maxActive: settingsShape.maxActive.optional(),
     originHealth: settingsShape.originHealth.optional(),
     lengthAlert: settingsShape.lengthAlert.optional(),
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
+    noShowGraceSeconds: settingsShape.noShowGraceSeconds.optional(),
   })
   .strict()
   .openapi('PatchQueue', { description: 'Any subset of the settings; fields left out keep their value.' });
@@ -162,6 +180,11 @@ export const QueueDocSchema = z
     // Absent in a doc written before length alerts existed: none. The scripts read their copy
     // in the state hash (written by the same script as the doc).
     lengthAlert: settingsShape.lengthAlert.optional(),
+    // Absent in a doc written before no-show compensation existed: off. The leader passes it to
+    // advance-window.lua (as originHealth drives its probe); every replica reads it for the ETA kind.
+    compensateNoShows: settingsShape.compensateNoShows.optional(),
+    // Absent: the default, 300 s.
+    noShowGraceSeconds: settingsShape.noShowGraceSeconds.optional(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

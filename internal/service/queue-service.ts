@@ -1,6 +1,7 @@
 import { ForbiddenError, QueueResetError, UnavailableError } from '../errors/errors';
 import { pollAfterMs, viewTicket, type TicketView, type WindowView } from '../queue/arithmetic';
 import type { QueueMode, QueueSnapshot } from '../queue/queue-state';
+import type { QueueStore } from '../store/store';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { TicketClaims, TicketTokens } from '../tokens/ticket-token';
 import type { TicketBatcher } from './ticket-batcher';
@@ -26,6 +27,14 @@ export interface JoinResult extends TicketView, QueueNotice {
   readonly expiresAt: number;
 }
 
+/** POST /leave: whether the ticket is now marked gone, and its status. */
+export interface LeaveResult {
+  readonly queue: string;
+  readonly ticket: number;
+  /** True when the ticket is marked gone (now or before); false when its turn had come (nothing to leave). */
+  readonly left: boolean;
+}
+
 export interface StatusResult extends TicketView, QueueNotice {
   readonly queue: string;
   readonly ticket: number;
@@ -42,8 +51,21 @@ export interface QueueServiceDeps {
   readonly cache: QueueStateCache;
   readonly tokens: TicketTokens;
   readonly batcher: TicketBatcher;
-  /** The queue's descriptive settings now (the broadcast message and the config version). */
+  /** The queue's descriptive settings now (the broadcast message, the config version, no-show compensation). */
   readonly describe?: () => { readonly message: string | null; readonly configVersion: number };
+  /** The queue compensates no-shows now (its stored settings): the waiting ETA is an upper bound. */
+  readonly compensating?: () => boolean;
+  /** The store calls of leaving and coming back (docs/system.md, "No-shows"); absent: 503. */
+  readonly store?: Pick<QueueStore, 'markGone' | 'unmarkGone'>;
+  /** Told of every ticket marked gone now, and of every one that came back and kept its place (metrics). */
+  readonly onPresence?: (change: 'left' | 'returned', count: number) => void;
+  /**
+   * The replica's copy of the tickets skipped while gone, in the ranges it saw admitted (absent:
+   * none known): /status says "skipped" without a store call.
+   */
+  readonly wasSkipped?: (epoch: string, ticket: number) => boolean;
+  /** A waiting ticket was heard from (a poll, a stream event): the presence sweep's last contact. */
+  readonly onContact?: (epoch: string, ticket: number) => void;
   readonly onIssued?: (ticket: number, view: TicketView) => void;
   /** Admissions per second this replica measured (for the ETA estimate of a capped queue); 0 if unknown. */
   readonly admittedPerSecond?: () => number;
@@ -77,7 +99,7 @@ export class QueueService {
     }
     const { ticket, snapshot } = issued;
     this.d.cache.apply(snapshot, 'join');
-    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot));
+    const view = viewTicket(ticket, windowOf(snapshot), snapshot.storeNowMs, this.rate(snapshot), this.d.compensating?.() === true);
     const { token, claims } = this.d.tokens.sign(this.d.queueId, ticket, snapshot.epoch);
     this.d.onIssued?.(ticket, view);
     const notice = this.notice(snapshot);
@@ -173,6 +195,41 @@ export class QueueService {
     };
   }
 
+  /**
+   * POST /leave, DELETE /status: a waiting visitor leaves the line (mark-gone.lua). Idempotent;
+   * a ticket whose turn came is not marked (left: false). The bitmap lives as long as the ticket
+   * could still be presented, plus K+1 intervals.
+   */
+  async leave(claims: TicketClaims): Promise<LeaveResult> {
+    const st = this.statusOf(claims);
+    const snap = this.d.cache.current();
+    if (st.status !== 'waiting') return { queue: this.d.queueId, ticket: claims.ticket, left: false };
+    const store = this.presenceStore();
+    const lifetimeMs = Math.max(1000, claims.exp * 1000 - Date.now()) + (snap.activeWindowCount + 1) * snap.intervalMs;
+    const r = await store.markGone(claims.epoch, [claims.ticket], lifetimeMs);
+    if (r.outcome === 'reset') throw new QueueResetError();
+    if (r.marked > 0) this.d.onPresence?.('left', r.marked);
+    return { queue: this.d.queueId, ticket: claims.ticket, left: r.admitted === 0 };
+  }
+
+  /**
+   * POST /stay: a visitor who left is back (unmark-gone.lua). Before its turn the ticket keeps its
+   * place; after its turn was skipped the answer says so (status "skipped"). The body is /status's.
+   */
+  async stay(claims: TicketClaims): Promise<StatusResult> {
+    this.statusOf(claims);
+    const r = await this.presenceStore().unmarkGone(claims.epoch, claims.ticket);
+    if (r.outcome === 'reset') throw new QueueResetError();
+    if (r.outcome === 'unmarked') this.d.onPresence?.('returned', 1);
+    const st = this.statusOf(claims);
+    return r.outcome === 'skipped' ? skippedView(st) : st;
+  }
+
+  private presenceStore(): Pick<QueueStore, 'markGone' | 'unmarkGone'> {
+    if (!this.d.store) throw new UnavailableError('store_unavailable', 'leaving the line is not available on this replica', 1);
+    return this.d.store;
+  }
+
   statusOf(claims: TicketClaims): StatusResult {
     const snap = this.d.cache.current();
     if (claims.epoch !== snap.epoch) {
@@ -190,8 +247,12 @@ export class QueueService {
     }
     if (claims.ticket > snap.counter) this.aboveCounter(claims);
     const now = this.d.cache.storeNow();
-    const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap));
+    const view = viewTicket(claims.ticket, windowOf(snap), now, this.rate(snap), this.d.compensating?.() === true);
     const notice = this.notice(snap);
+    if (view.status !== 'waiting' && this.d.wasSkipped?.(claims.epoch, claims.ticket)) {
+      return skippedView({ queue: this.d.queueId, ticket: claims.ticket, windowEnd: snap.windowEnd, pollAfterSeconds: 30, ...view, ...notice });
+    }
+    if (view.status === 'waiting') this.d.onContact?.(claims.epoch, claims.ticket);
     // Field by field rather than `...view`: this runs on every /status and every SSE push.
     return {
       queue: this.d.queueId,
@@ -210,4 +271,12 @@ export class QueueService {
       siteBusy: notice.siteBusy,
     };
   }
+}
+
+/**
+ * A ticket whose turn was skipped while it was marked gone: final, nothing to wait for or claim
+ * (the page offers to join again).
+ */
+function skippedView(st: StatusResult): StatusResult {
+  return { ...st, status: 'skipped', position: 0, ahead: 0, etaSeconds: 0, etaKind: 'exact', activeForSeconds: 0, pollAfterSeconds: 30 };
 }

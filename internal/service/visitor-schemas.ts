@@ -18,7 +18,9 @@ export const TicketFieldsSchema = z.object({
   queue: QueueIdSchema,
   ticket: z.number().int().min(1).openapi({ description: 'The ticket number, from 1 per queue epoch' }),
   position: z.number().int().min(0).openapi({ description: 'Place in line counted from 1 while waiting; 0 once admitted or expired' }),
-  status: z.enum(['waiting', 'active', 'expired']),
+  status: z.enum(['waiting', 'active', 'expired', 'skipped']).openapi({
+    description: 'skipped: the visitor had left the line (POST /leave) when their turn came, so it went to the next visitor (a queue with compensateNoShows); join again',
+  }),
   ahead: z.number().int().min(0).openapi({ description: 'Waiting tickets before this one' }),
   etaSeconds: z
     .number()
@@ -27,8 +29,11 @@ export const TicketFieldsSchema = z.object({
     .nullable()
     .openapi({ description: 'Seconds until the ticket becomes active; 0 unless waiting; null while the queue is paused or closed, or its site is unhealthy' }),
   etaKind: z
-    .enum(['exact', 'estimate', 'unknown'])
-    .openapi({ description: 'How etaSeconds was computed: exact (fixed window schedule), estimate (a capped queue: the measured admission rate), unknown (nothing scheduled; etaSeconds is null)' }),
+    .enum(['exact', 'estimate', 'upperBound', 'unknown'])
+    .openapi({
+      description:
+        'How etaSeconds was computed: exact (fixed window schedule), estimate (a capped queue: the measured admission rate), upperBound (a queue that skips visitors who left: admitted no later than this, sooner if people ahead leave), unknown (nothing scheduled; etaSeconds is null)',
+    }),
   activeForSeconds: z.number().int().min(0).openapi({ description: 'Seconds the ticket stays active at least; 0 unless active' }),
   windowEnd: z.number().int().min(0).openapi({ description: 'W: the highest admitted ticket' }),
   state: QueueStateField,
@@ -56,6 +61,25 @@ export const StatusBodySchema = z
   .strict()
   .openapi('Status', { description: 'Also the data of every `status` event of GET /events.' });
 export type StatusBody = z.infer<typeof StatusBodySchema>;
+
+export const LeaveBodySchema = z
+  .object({
+    queue: QueueIdSchema,
+    ticket: z.number().int().min(1),
+    left: z.boolean().openapi({
+      description:
+        'true: the ticket is marked gone (now or by an earlier leave); a queue with compensateNoShows skips it when its turn comes unless it comes back first (POST /stay). false: its turn had already come, there was no line to leave',
+    }),
+  })
+  .strict()
+  .openapi('Leave');
+export type LeaveBody = z.infer<typeof LeaveBodySchema>;
+
+/** POST /leave, POST /stay: the ticket in a JSON body (navigator.sendBeacon cannot send a header). */
+export const PresenceRequestSchema = z
+  .object({ token: z.string().max(4096).openapi({ description: 'The ticket token, when it is not sent as Authorization: Bearer' }) })
+  .strict()
+  .openapi('PresenceRequest');
 
 export const PublicWindowSchema = z
   .object({

@@ -54,6 +54,18 @@ export interface QueueKeys {
   readonly claimWindows: string;
   /** Sorted set: tickets claimed inside their open claim window, scored by ticket number. */
   readonly claimedTickets: string;
+  // --- no-show compensation (docs/system.md, "No-shows") ---
+  /**
+   * String used as a bitmap per epoch: bit t set = ticket t left the line (mark-gone.lua) and
+   * has not come back (unmark-gone.lua); once t <= W a set bit means its turn was skipped.
+   * 125 KB per million tickets; expires after the last ticket it can matter to.
+   */
+  gone(epoch: string): string;
+  /**
+   * String used as a bitmap per epoch and period: bit t set = some replica heard from waiting
+   * ticket t in that period (sweep-gone.lua), so no replica marks it gone for going quiet.
+   */
+  seen(epoch: string, period: number): string;
   // --- abuse limits (docs/admission.md, "Limits and abuse") ---
   /** Hash per client address: the join token bucket of rate-limit.lua (tokens, ts). */
   joinLimit(client: string): string;
@@ -91,6 +103,8 @@ export function queueKeys(queueId: string): QueueKeys {
     occupancy: `${base}:occupancy`,
     claimWindows: `${base}:claim-windows`,
     claimedTickets: `${base}:claimed-tickets`,
+    gone: (epoch: string) => `${base}:gone:${epoch}`,
+    seen: (epoch: string, period: number) => `${base}:seen:${epoch}:${period}`,
     joinLimit: (client: string) => `${base}:limit:join:${client}`,
     claimLimitPrefix: `${base}:limit:claim:`,
     challengeUsed: (id: string) => `${base}:challenge-used:${id}`,

@@ -222,6 +222,8 @@ export class MemoryCatalog implements QueueCatalog {
     this.deletedVersions.set(id, version);
     c.config = undefined;
     c.occupancy = undefined;
+    c.gone.clear();
+    c.seen.clear();
     c.passes.clear();
     c.state = undefined;
     c.lease = undefined;

@@ -49,6 +49,9 @@ export class MemoryPassStore implements PassStore {
     const cell = this.queue.data;
     const st = cell.state;
     const acc = cell.occupancy;
+    // claim-pass.lua: a ticket whose turn was skipped while it was gone has no place to claim.
+    const gone = cell.gone.get(epoch);
+    if (st && st.epoch === epoch && ticket <= st.windowEnd && gone && gone.expiresAtMs > now && gone.tickets.has(ticket)) return { outcome: 'skipped' };
     const tracked = st !== undefined && acc !== undefined && st.epoch === epoch && acc.epoch === epoch;
     if (tracked && ticket >= acc.openFrom && ticket <= st.windowEnd && !acc.claimed.has(ticket)) {
       if (acc.pending < 1) throw new UnavailableError('state_corrupt', 'the occupancy count is damaged (a claim in an open window found none)', 5);

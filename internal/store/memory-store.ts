@@ -16,7 +16,8 @@ import {
 } from '../queue/queue-state';
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
 import { alertWaiting, lengthAlertStep, recoveredReason, type LengthAlertStep } from '../queue/length-alert';
-import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription } from './store';
+import { compensatedMove } from '../queue/arithmetic';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -65,8 +66,11 @@ export interface MemoryOccupancy {
   lastCloseMs: number;
   slotUsed: number;
   slotDueMs: number;
-  /** Claim windows in ticket order: highest ticket of the advance, and when its window closes. */
-  readonly windows: Array<{ hi: number; closeMs: number }>;
+  /**
+   * Claim windows in ticket order: highest ticket of the advance, when its window closes, and
+   * how many gone tickets it skipped (they hold no place).
+   */
+  readonly windows: Array<{ hi: number; closeMs: number; skipped: number }>;
   /** Tickets claimed inside their open claim window. */
   readonly claimed: Set<number>;
 }
@@ -84,6 +88,10 @@ export class MemoryQueueCell {
   config: { doc: string; version: number } | undefined;
   /** Live passes (the `passes` sorted set): jti -> exp ms. Shared with MemoryPassStore. */
   readonly passes = new Map<string, number>();
+  /** The gone bitmaps (mark-gone.lua) by epoch: the tickets marked, and when the key expires (PEXPIRE). */
+  readonly gone = new Map<string, { tickets: Set<number>; expiresAtMs: number }>();
+  /** The seen bitmaps (sweep-gone.lua) by "epoch:period". */
+  readonly seen = new Map<string, { tickets: Set<number>; expiresAtMs: number }>();
   /** Occupancy accounting (advance-window.lua); undefined until the first advance of an epoch. */
   occupancy: MemoryOccupancy | undefined;
   /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
@@ -348,7 +356,7 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /** advance-window.lua: lease fence, rollback checks, held states, due check, skip while nobody waits, no catch-up. */
-  async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
+  async advance(owner: string, seen: HighWater = NOTHING_SEEN, options: AdvanceOptions = {}): Promise<AdvanceResult> {
     this.assertOpen();
     const now = this.now();
     if (this.holder(now) !== owner) return { outcome: 'not_leader', lagMs: 0 };
@@ -362,16 +370,31 @@ export class MemoryQueueStore implements QueueStore {
     const occ = this.occupancyOf(s, now);
     const lagMs = newSlot ? now - s.nextDueMs : 0;
     const used = newSlot ? 0 : occ.acc.slotDueMs === s.nextDueMs ? occ.acc.slotUsed : s.windowSize;
-    const n = s.counter <= s.windowEnd ? 0 : s.maxActive === 0 ? s.windowSize : Math.min(s.windowSize - used, s.counter - s.windowEnd, s.maxActive - occ.occupancy);
-    if (n <= 0) {
+    let n = s.counter <= s.windowEnd ? 0 : s.maxActive === 0 ? s.windowSize : Math.min(s.windowSize - used, s.counter - s.windowEnd, s.maxActive - occ.occupancy);
+    // advance-window.lua's no-show step: `move` tickets passed, `n` of them present and admitted.
+    let move = n;
+    const maxMove = options.maxMove ?? 0;
+    const gone = seen.epoch === s.epoch ? this.goneOf(s.epoch, now) : undefined;
+    if (maxMove > 0 && gone && n > 0) {
+      const limit = s.maxActive > 0 ? Math.min(maxMove * n, s.counter - s.windowEnd) : maxMove * n;
+      const w0 = s.windowEnd;
+      const m = compensatedMove(n, limit, (i) => gone.has(w0 + i));
+      move = m.move;
+      n = m.present;
+    } else if (gone && n > 0) {
+      // Without compensation the range is admitted and counted, gone or not: its marks are cleared.
+      for (let t = s.windowEnd + 1; t <= s.windowEnd + n; t++) gone.delete(t);
+    }
+    if (move <= 0) {
       if (!newSlot) return { outcome: 'not_due', snapshot: snapshotOf(s, now), lagMs: 0, occupancy: occ.occupancy, nextFreeMs: this.nextFreeMs() };
       // Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
       if (s.counter <= s.windowEnd) return { outcome: 'skipped', snapshot: snapshotOf(s, now), lagMs, occupancy: occ.occupancy, nextFreeMs: 0 };
       return { outcome: 'full', snapshot: snapshotOf(s, now), lagMs, occupancy: occ.occupancy, nextFreeMs: this.nextFreeMs() };
     }
-    if (s.windowEnd > MAX_EXACT - n) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
+    if (s.windowEnd > MAX_EXACT - move) this.corrupt(`queue state field windowEnd is "${s.windowEnd}" (no room to advance)`);
     const fromTicket = s.windowEnd + 1;
-    s.windowEnd += n;
+    const skipped = move - n;
+    s.windowEnd += move;
     if (newSlot) {
       s.nextDueMs = now + s.intervalMs;
       occ.acc.slotUsed = n;
@@ -381,7 +404,9 @@ export class MemoryQueueStore implements QueueStore {
     occ.acc.slotDueMs = s.nextDueMs;
     occ.acc.pending += n;
     occ.acc.lastCloseMs = Math.max(now + s.activeWindowCount * s.intervalMs, occ.acc.lastCloseMs);
-    occ.acc.windows.push({ hi: s.windowEnd, closeMs: occ.acc.lastCloseMs });
+    occ.acc.windows.push({ hi: s.windowEnd, closeMs: occ.acc.lastCloseMs, skipped });
+    const bitmap = this.cell.gone.get(s.epoch);
+    if (skipped > 0 && bitmap) bitmap.expiresAtMs = Math.max(bitmap.expiresAtMs, now + (s.activeWindowCount + 1) * s.intervalMs);
     s.version += 1;
     const snap = snapshotOf(s, now);
     publish(this.cell, snap, () => !this.closed, this.log);
@@ -393,9 +418,10 @@ export class MemoryQueueStore implements QueueStore {
       counter: s.counter,
       windowSize: s.windowSize,
       lagMs,
+      skipped,
     });
     stepLengthAlert(this.cell, this.eventStreamMaxLength, this.queueId, s, now, 'recovered');
-    return { outcome: 'advanced', snapshot: snap, lagMs, occupancy: occ.occupancy + n, nextFreeMs: 0 };
+    return { outcome: 'advanced', snapshot: snap, lagMs, occupancy: occ.occupancy + n, nextFreeMs: 0, skipped };
   }
 
   /**
@@ -416,11 +442,11 @@ export class MemoryQueueStore implements QueueStore {
     const timedOut = expired.length;
     if (timedOut > 0) this.cell.onPassesTimedOut?.(timedOut);
     while (acc.windows.length > 0 && acc.windows[0]!.closeMs <= now) {
-      const { hi } = acc.windows.shift()!;
+      const { hi, skipped } = acc.windows.shift()!;
       if (hi < acc.openFrom) continue;
       let claimed = 0;
       for (const t of acc.claimed) if (t >= acc.openFrom && t <= hi) claimed++;
-      acc.pending -= hi - acc.openFrom + 1 - claimed;
+      acc.pending -= hi - acc.openFrom + 1 - claimed - skipped;
       acc.openFrom = hi + 1;
       for (const t of acc.claimed) if (t < acc.openFrom) acc.claimed.delete(t);
     }
@@ -435,6 +461,100 @@ export class MemoryQueueStore implements QueueStore {
     const w = this.cell.occupancy?.windows[0];
     if (w && (nf === 0 || w.closeMs < nf)) nf = w.closeMs;
     return nf;
+  }
+
+  /** The marked tickets of an epoch's bitmap, undefined when it has none (or it expired, as PEXPIRE would). */
+  private goneOf(epoch: string, now: number): Set<number> | undefined {
+    const g = this.cell.gone.get(epoch);
+    if (g && g.expiresAtMs <= now) {
+      this.cell.gone.delete(epoch);
+      return undefined;
+    }
+    return g?.tickets;
+  }
+
+  /** mark-gone.lua. */
+  async markGone(epoch: string, tickets: readonly number[], lifetimeMs: number): Promise<MarkGoneResult> {
+    this.assertOpen();
+    if (tickets.length < 1 || tickets.length > 10_000) throw new RangeError('between 1 and 10000 tickets expected');
+    const now = this.now();
+    const s = this.cell.state;
+    if (!s || s.epoch !== epoch) return { outcome: 'reset' };
+    let marked = 0;
+    let already = 0;
+    let admitted = 0;
+    let g = this.goneOf(epoch, now);
+    for (const t of tickets) {
+      if (!Number.isSafeInteger(t) || t < 1 || t > 4294967295) throw new RangeError(`ticket ${t} is not an integer in [1, 4294967295]`);
+      if (t <= s.windowEnd || s.mode === 'passthrough') admitted++;
+      else if (g?.has(t)) already++;
+      else {
+        if (!g) {
+          g = new Set();
+          this.cell.gone.set(epoch, { tickets: g, expiresAtMs: now + lifetimeMs });
+        }
+        g.add(t);
+        marked++;
+      }
+    }
+    const entry = this.cell.gone.get(epoch);
+    if (marked > 0 && entry) entry.expiresAtMs = Math.max(entry.expiresAtMs, now + lifetimeMs);
+    return { outcome: 'ok', windowEnd: s.windowEnd, marked, already, admitted };
+  }
+
+  /** sweep-gone.lua. */
+  async sweepGone(epoch: string, w: PresenceSweep): Promise<SweepGoneResult> {
+    this.assertOpen();
+    if (w.seen.length + w.quiet.length > 10_000) throw new RangeError('at most 10000 tickets');
+    const now = this.now();
+    const s = this.cell.state;
+    if (!s || s.epoch !== epoch) return { outcome: 'reset' };
+    for (const [k, v] of this.cell.seen) if (v.expiresAtMs <= now) this.cell.seen.delete(k);
+    const curKey = `${epoch}:${w.period}`;
+    const seen = w.seen.filter((t) => t > s.windowEnd);
+    if (seen.length > 0) {
+      let cur = this.cell.seen.get(curKey);
+      if (!cur) this.cell.seen.set(curKey, (cur = { tickets: new Set(), expiresAtMs: now + w.seenLifetimeMs }));
+      for (const t of seen) cur.tickets.add(t);
+      cur.expiresAtMs = Math.max(cur.expiresAtMs, now + w.seenLifetimeMs);
+    }
+    let marked = 0;
+    if (s.mode !== 'passthrough') {
+      const quiet: number[] = [];
+      for (const t of w.quiet) {
+        if (t <= s.windowEnd) continue;
+        let heard = false;
+        for (let i = 0; i < w.periodsChecked && !heard; i++) heard = this.cell.seen.get(`${epoch}:${w.period - i}`)?.tickets.has(t) === true;
+        if (!heard) quiet.push(t);
+      }
+      if (quiet.length > 0) {
+        const r = await this.markGone(epoch, quiet, w.goneLifetimeMs);
+        if (r.outcome === 'ok') marked = r.marked;
+      }
+    }
+    return { outcome: 'ok', windowEnd: s.windowEnd, marked };
+  }
+
+  /** unmark-gone.lua. */
+  async unmarkGone(epoch: string, ticket: number): Promise<UnmarkGoneResult> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(ticket) || ticket < 1 || ticket > 4294967295) throw new RangeError(`ticket ${ticket} is not an integer in [1, 4294967295]`);
+    const s = this.cell.state;
+    if (!s || s.epoch !== epoch) return { outcome: 'reset' };
+    const g = this.goneOf(epoch, this.now());
+    if (ticket <= s.windowEnd) return { outcome: g?.has(ticket) ? 'skipped' : 'admitted', windowEnd: s.windowEnd };
+    if (!g?.delete(ticket)) return { outcome: 'present', windowEnd: s.windowEnd };
+    return { outcome: 'unmarked', windowEnd: s.windowEnd };
+  }
+
+  /** GETRANGE of the gone bitmap, decoded. */
+  async readGone(epoch: string, from: number, to: number): Promise<number[]> {
+    this.assertOpen();
+    const g = this.goneOf(epoch, this.now());
+    if (!g) return [];
+    const out: number[] = [];
+    for (const t of g) if (t >= from && t <= to) out.push(t);
+    return out.sort((a, b) => a - b);
   }
 
   /** set-origin-hold.lua. */

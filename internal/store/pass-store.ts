@@ -27,10 +27,11 @@ export interface SweepResult {
 
 /**
  * refused: claimed before under the "refuse" policy; full: the queue's cap is reached and this
- * ticket's claim window had closed, so it would take a new place (claim-pass.lua).
+ * ticket's claim window had closed, so it would take a new place (claim-pass.lua); skipped: the
+ * ticket was marked gone when its turn came, and the window passed it (docs/system.md, "No-shows").
  */
 export type ClaimOutcome = { readonly outcome: 'issued' | 'same'; readonly pass: string } | { readonly outcome: 'refused' }
-  | { readonly outcome: 'full' };
+  | { readonly outcome: 'full' } | { readonly outcome: 'skipped' };
 export type DoneOutcome = { readonly outcome: 'done' | 'already_done'; readonly expMs: number } | { readonly outcome: 'unknown' };
 
 /** What the store knows of one ticket's pass (the console's ticket lookup). */
@@ -91,7 +92,7 @@ export class RedisPassStore implements PassStore {
     const k = this.keys;
     const r = await this.store.call('claimPass', () =>
       this.store.redis.claimPass(
-        k.passClaim(epoch, ticket), k.passes, k.passStats, k.eventStream, k.state, k.occupancy, k.claimedTickets,
+        k.passClaim(epoch, ticket), k.passes, k.passStats, k.eventStream, k.state, k.occupancy, k.claimedTickets, k.gone(epoch),
         pass.jti, pass.token, pass.expMs, Math.max(1, Math.ceil(claimTtlMs)), policy,
         this.store.eventStreamMaxLength, this.store.queueId, epoch, ticket,
       ),
@@ -101,6 +102,7 @@ export class RedisPassStore implements PassStore {
     if (code === 2) return { outcome: 'same', pass: String(r[1]) };
     if (code === 0) return { outcome: 'refused' };
     if (code === 3) return { outcome: 'full' };
+    if (code === 4) return { outcome: 'skipped' };
     throw new Error(`claim-pass.lua returned unknown code ${String(r[0])}`);
   }
 

@@ -19,7 +19,7 @@ import { queueKeys, type QueueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import type { OriginHoldResult, QueueStore, StoreIntegrityHooks, Subscription } from './store';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export { StoreTimeoutError } from './redis-call';
 
@@ -121,6 +121,8 @@ const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
   [-2]: 'missing',
   [-3]: 'rolled_back',
 };
+
+const UNMARK_CODES: Record<number, 'unmarked' | 'present' | 'skipped' | 'admitted'> = { 1: 'unmarked', 2: 'present', 3: 'skipped', 4: 'admitted' };
 
 /**
  * One queue on the replicated store: one Redis (or a Redis with failover) shared
@@ -319,13 +321,14 @@ export class RedisQueueStore implements QueueStore {
     throw new UnavailableError('store_unavailable', `the join could not be made durable (${shortfall}); try again shortly`, 1);
   }
 
-  async advance(owner: string, seen: HighWater = NOTHING_SEEN): Promise<AdvanceResult> {
+  async advance(owner: string, seen: HighWater = NOTHING_SEEN, options: AdvanceOptions = {}): Promise<AdvanceResult> {
     const k = this.keys;
     const max = this.eventStreamMaxLength;
+    // The gone bitmap of the epoch this replica knows; the script ignores it if that is not the stored one.
     const r = await this.call('advance', () =>
       this.redis.advanceWindow(
-        k.state, k.counter, k.leader, k.eventStream, k.passes, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets,
-        owner, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, max, this.queueId, ...seen.retired,
+        k.state, k.counter, k.leader, k.eventStream, k.passes, k.passStats, k.occupancy, k.claimWindows, k.claimedTickets, k.gone(seen.epoch),
+        owner, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, max, this.queueId, options.maxMove ?? 0, seen.epoch, ...seen.retired,
       ),
     );
     const outcome = ADVANCE_CODES[Number(r[0])];
@@ -335,7 +338,46 @@ export class RedisQueueStore implements QueueStore {
     const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     // Only a window that moved is published (advance-window.lua); the other outcomes change nothing others need.
     if (outcome === 'advanced') this.noteChanged();
-    return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[15] ?? 0), nextFreeMs: Number(r[16] ?? 0) };
+    return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[15] ?? 0), nextFreeMs: Number(r[16] ?? 0), skipped: Number(r[17] ?? 0) };
+  }
+
+  async markGone(epoch: string, tickets: readonly number[], lifetimeMs: number): Promise<MarkGoneResult> {
+    const k = this.keys;
+    const r = await this.call('markGone', () => this.redis.markGone(k.state, k.gone(epoch), epoch, Math.max(1, Math.ceil(lifetimeMs)), ...tickets));
+    if (Number(r[0]) === -1) return { outcome: 'reset' };
+    return { outcome: 'ok', windowEnd: Number(r[0]), marked: Number(r[1]), already: Number(r[2]), admitted: Number(r[3]) };
+  }
+
+  async sweepGone(epoch: string, w: PresenceSweep): Promise<SweepGoneResult> {
+    const k = this.keys;
+    // sweep-gone.lua takes exactly five seen bitmaps (the current period and four before it).
+    if (w.periodsChecked !== 5) throw new RangeError('sweepGone checks five periods');
+    const seenKeys = [0, 1, 2, 3, 4].map((i) => k.seen(epoch, w.period - i));
+    const r = await this.call('sweepGone', () =>
+      this.redis.sweepGone(
+        k.state, k.gone(epoch), ...seenKeys,
+        epoch, Math.max(1, Math.ceil(w.goneLifetimeMs)), Math.max(1, Math.ceil(w.seenLifetimeMs)), w.seen.length, ...w.seen, ...w.quiet,
+      ),
+    );
+    if (Number(r[0]) === -1) return { outcome: 'reset' };
+    return { outcome: 'ok', windowEnd: Number(r[0]), marked: Number(r[1]) };
+  }
+
+  async unmarkGone(epoch: string, ticket: number): Promise<UnmarkGoneResult> {
+    const k = this.keys;
+    const r = await this.call('unmarkGone', () => this.redis.unmarkGone(k.state, k.gone(epoch), epoch, ticket));
+    const code = Number(r[0]);
+    const outcome = UNMARK_CODES[code];
+    if (code === -1) return { outcome: 'reset' };
+    if (!outcome) throw new Error(`unmark-gone.lua returned unknown code ${String(r[0])}`);
+    return { outcome, windowEnd: Number(r[1]) };
+  }
+
+  async readGone(epoch: string, from: number, to: number): Promise<number[]> {
+    if (to < from || from < 1 || from > 4294967295) return [];
+    const last = Math.min(to, from + 8_000_000, 4294967295);
+    const r = await this.call('readGone', () => this.redis.readGone(this.keys.gone(epoch), from, last));
+    return r.map(Number);
   }
 
   async setOriginHold(hold: boolean): Promise<OriginHoldResult> {

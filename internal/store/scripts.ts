@@ -73,9 +73,9 @@ export const scripts = {
     transformReply: raw,
   }),
   advanceWindow: defineScript({
-    NUMBER_OF_KEYS: 9,
+    NUMBER_OF_KEYS: 10,
     SCRIPT: lua('advance-window'),
-    parseCommand: keysAndArgs(9) as (
+    parseCommand: keysAndArgs(10) as (
       p: CommandParser,
       state: string,
       counter: string,
@@ -86,6 +86,7 @@ export const scripts = {
       occupancy: string,
       claimWindows: string,
       claimedTickets: string,
+      gone: string,
       owner: string,
       channel: string,
       seenEpoch: string,
@@ -94,8 +95,40 @@ export const scripts = {
       seenVersion: number,
       eventMaxLen: number,
       queueId: string,
+      maxMove: number,
+      goneEpoch: string,
       ...retired: string[]
     ) => void,
+    transformReply: raw,
+  }),
+  // --- no-shows (docs/system.md, "No-shows") ---
+  markGone: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('mark-gone'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, gone: string, epoch: string, lifetimeMs: number, ...tickets: number[]) => void,
+    transformReply: raw,
+  }),
+  unmarkGone: defineScript({
+    NUMBER_OF_KEYS: 2,
+    SCRIPT: lua('unmark-gone'),
+    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, gone: string, epoch: string, ticket: number) => void,
+    transformReply: raw,
+  }),
+  sweepGone: defineScript({
+    NUMBER_OF_KEYS: 7,
+    SCRIPT: lua('sweep-gone'),
+    parseCommand: keysAndArgs(7) as (
+      p: CommandParser,
+      state: string,
+      gone: string,
+      ...rest: Array<string | number>
+    ) => void,
+    transformReply: raw,
+  }),
+  readGone: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: lua('read-gone'),
+    parseCommand: keysAndArgs(1) as (p: CommandParser, gone: string, from: number, to: number) => void,
     transformReply: raw,
   }),
   setOriginHold: defineScript({
@@ -240,9 +273,9 @@ export const scripts = {
   }),
   // --- admission (docs/admission.md) ---
   claimPass: defineScript({
-    NUMBER_OF_KEYS: 7,
+    NUMBER_OF_KEYS: 8,
     SCRIPT: lua('claim-pass'),
-    parseCommand: keysAndArgs(7) as (
+    parseCommand: keysAndArgs(8) as (
       p: CommandParser,
       claim: string,
       passes: string,
@@ -251,6 +284,7 @@ export const scripts = {
       state: string,
       occupancy: string,
       claimedTickets: string,
+      gone: string,
       jti: string,
       pass: string,
       expMs: number,

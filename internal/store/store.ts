@@ -2,6 +2,46 @@ import type { AdvanceResult, EnsuredQueue, HighWater, IssuedTickets, QueueSettin
 
 export type OriginHoldResult = { readonly outcome: 'changed' | 'unchanged'; readonly snapshot: QueueSnapshot } | { readonly outcome: 'missing' };
 
+/**
+ * mark-gone.lua: how many of the tickets were marked gone now, were already, or were not waiting
+ * (admitted: nothing to leave); `reset` when the store holds another epoch (the tickets are void).
+ */
+export type MarkGoneResult =
+  | { readonly outcome: 'ok'; readonly windowEnd: number; readonly marked: number; readonly already: number; readonly admitted: number }
+  | { readonly outcome: 'reset' };
+
+/**
+ * unmark-gone.lua: unmarked (was gone, keeps its place), present (waiting, was not gone),
+ * skipped (its turn came while it was gone), admitted (its turn came, it was not gone), reset.
+ */
+export type UnmarkGoneResult = { readonly outcome: 'unmarked' | 'present' | 'skipped' | 'admitted'; readonly windowEnd: number } | { readonly outcome: 'reset' };
+
+/** sweep-gone.lua: how many quiet tickets were marked gone; `reset` for another epoch. */
+export type SweepGoneResult = { readonly outcome: 'ok'; readonly windowEnd: number; readonly marked: number } | { readonly outcome: 'reset' };
+
+/** The presence a replica reports in one sweep (sweep-gone.lua). */
+export interface PresenceSweep {
+  /** Current period number (ms since the Unix epoch ÷ periodMs, floored) and the periods checked, this one included. */
+  readonly period: number;
+  readonly periodsChecked: number;
+  /** Waiting tickets this replica heard from since its last sweep. */
+  readonly seen: readonly number[];
+  /** Tickets this replica has not heard from for the queue's grace. */
+  readonly quiet: readonly number[];
+  /** Lifetimes: of the gone bitmap (as markGone) and of a seen bitmap. */
+  readonly goneLifetimeMs: number;
+  readonly seenLifetimeMs: number;
+}
+
+/** What the leader asks of one advance beyond what the stored state says. */
+export interface AdvanceOptions {
+  /**
+   * No-show compensation (the queue's compensateNoShows): 0 off; else B, the most W moves per
+   * advance in multiples of the tickets it admits (arithmetic.ts NO_SHOW_MAX_MOVE).
+   */
+  readonly maxMove?: number;
+}
+
 /** A live subscription to a queue's published snapshots. */
 export interface Subscription {
   close(): Promise<void>;
@@ -40,7 +80,25 @@ export interface QueueStore {
    * One ticker step, fenced by the lease of `owner`; S, I, K and the mode come from the store
    * (advance-window.lua); rolled_back if behind `seen`.
    */
-  advance(owner: string, seen?: HighWater): Promise<AdvanceResult>;
+  advance(owner: string, seen?: HighWater, options?: AdvanceOptions): Promise<AdvanceResult>;
+  /**
+   * Marks waiting tickets of `epoch` as gone (mark-gone.lua): one call for a visitor who leaves,
+   * or for a replica's batch of stale visitors. The bitmap lives at least `lifetimeMs` from now.
+   */
+  markGone(epoch: string, tickets: readonly number[], lifetimeMs: number): Promise<MarkGoneResult>;
+  /**
+   * One replica's presence batch (sweep-gone.lua): records `seen`, marks the `quiet` tickets no
+   * replica heard from in the periods checked. At most 10,000 tickets in all.
+   */
+  sweepGone(epoch: string, sweep: PresenceSweep): Promise<SweepGoneResult>;
+  /** A visitor who left is back (unmark-gone.lua): keeps its place unless its turn was skipped. */
+  unmarkGone(epoch: string, ticket: number): Promise<UnmarkGoneResult>;
+  /**
+   * The tickets from..to of `epoch` marked gone (one GETRANGE of the bytes that hold them).
+   * Replicas read each newly admitted range once, so /status can answer "skipped" without a
+   * store call.
+   */
+  readGone(epoch: string, from: number, to: number): Promise<number[]>;
   /**
    * Holds (true) or resumes (false) admissions because the queue's site is unhealthy
    * (set-origin-hold.lua); a change bumps the state version and is published.

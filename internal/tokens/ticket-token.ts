@@ -42,7 +42,7 @@ export class TicketTokens {
 
   constructor(
     secret: string,
-    private readonly ttlSeconds: number,
+    readonly ttlSeconds: number,
     private readonly cacheSize = 32_768,
   ) {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));

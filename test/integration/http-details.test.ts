@@ -35,7 +35,9 @@ type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
 // Every route of the service, the methods it serves, and one it does not.
 const ROUTES: Array<[path: string, allow: string, wrong: Method]> = [
   ['/join', 'POST, OPTIONS', 'get'],
-  ['/status', 'GET, HEAD, OPTIONS', 'post'],
+  ['/status', 'GET, DELETE, HEAD, OPTIONS', 'post'],
+  ['/leave', 'POST, OPTIONS', 'get'],
+  ['/stay', 'POST, OPTIONS', 'put'],
   ['/window', 'GET, HEAD, OPTIONS', 'delete'],
   ['/events', 'GET, HEAD, OPTIONS', 'post'],
   ['/', 'GET, HEAD, OPTIONS', 'post'],

@@ -234,6 +234,20 @@ describe('GET /admin/api/v1/openapi.json', () => {
     const stale = new TicketTokens(TEST_SECRET, 3600, 16).sign('main', 1, 'an-earlier-epoch', Date.now() - 60_000).token;
     check(await call('get', '/status').set('Authorization', `Bearer ${stale}`).expect(409), 'get', '/status');
 
+    // Leaving and coming back (no-shows): header or body token, both route forms, the errors.
+    const leaver = String(check(await call('post', '/join').expect(201), 'post', '/join').body.token);
+    check(await call('post', '/leave').set('Authorization', `Bearer ${leaver}`).expect(200), 'post', '/leave');
+    check(await call('post', '/q/main/leave').send({ token: leaver }).expect(200), 'post', '/q/{queue}/leave');
+    check(await call('post', '/leave').send({ token: 7 }).expect(400), 'post', '/leave');
+    check(await call('post', '/leave').expect(401), 'post', '/leave');
+    check(await call('post', '/leave').set('Authorization', `Bearer ${stale}`).expect(409), 'post', '/leave');
+    check(await call('delete', '/status').set('Authorization', `Bearer ${leaver}`).expect(200), 'delete', '/status');
+    check(await call('delete', '/q/main/status').set('Authorization', `Bearer ${leaver}`).expect(200), 'delete', '/q/{queue}/status');
+    check(await call('delete', '/status').expect(401), 'delete', '/status');
+    check(await call('post', '/stay').set('Authorization', `Bearer ${leaver}`).expect(200), 'post', '/stay');
+    check(await call('post', '/q/main/stay').send({ token: leaver }).expect(200), 'post', '/q/{queue}/stay');
+    check(await call('post', '/stay').expect(401), 'post', '/stay');
+    check(await call('post', '/stay').set('Authorization', `Bearer ${stale}`).expect(409), 'post', '/stay');
     check(await call('get', '/window').expect(200), 'get', '/window');
     check(await call('get', '/q/main/window').expect(200), 'get', '/q/{queue}/window');
     check(await call('get', '/q/nope/window').expect(404), 'get', '/q/{queue}/window');

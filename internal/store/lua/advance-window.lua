@@ -9,20 +9,25 @@
 -- KEYS[7]  occupancy accounting (hash)   waitroom:{<queue>}:occupancy
 -- KEYS[8]  open claim windows (zset)     waitroom:{<queue>}:claim-windows
 -- KEYS[9]  claimed tickets (zset)        waitroom:{<queue>}:claimed-tickets
+-- KEYS[10] gone bitmap of ARGV[10]'s epoch waitroom:{<queue>}:gone:<epoch> (docs/system.md, "No-shows")
 -- ARGV[1]  owner id of the caller's lease
 -- ARGV[2]  sharded pub/sub channel to announce the new state on (SPUBLISH; it carries the
 --          queue's hash tag, so on a Redis Cluster the message stays on the queue's shard)
 -- ARGV[3]  the caller's high-water mark: epoch it last saw ('' when it saw none)
 -- ARGV[4]  ... highest counter  ARGV[5]  ... highest W  ARGV[6]  ... highest version, seen in that epoch
 -- ARGV[7]  event stream length (MAXLEN ~)   ARGV[8]  queue id (for the event body)
--- ARGV[9..] epochs the caller saw replaced
+-- ARGV[9]  no-show compensation: 0 off, else B, the most W may move per advance in multiples of
+--          the tickets it admits (the queue's compensateNoShows; the leader passes it)
+-- ARGV[10] the epoch KEYS[10] belongs to (the caller's cached one; when it is not the stored
+--          epoch the bitmap is not read: no compensation in this step)
+-- ARGV[11..] epochs the caller saw replaced
 --
 -- S, I, K and the queue's mode are read from the state hash, never taken from the caller:
 -- replicas started with different settings (a rolling restart) still advance one queue
 -- one way. The admin API changes them with update-queue.lua.
 --
 -- Returns {code, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, lagMs, mode, opensAtMs,
---          maxActive, originHold, occupancy, nextFreeMs}
+--          maxActive, originHold, occupancy, nextFreeMs, skipped}
 --   code  1 advanced: W += S (with a cap: W += n, see below), state published
 --   code  4 full: due and somebody waits, but occupancy = maxActive; nothing changed. nextFreeMs
 --           is when a place frees by itself (the first pass expiry or claim-window end; 0 for
@@ -43,6 +48,7 @@
 --   An advance that drains the line below the length alert's clearBelow after it fired also
 --   appends one queue.length_recovered (reason "below_clear") and re-arms the alert.
 --   lagMs is how late this advance ran against its due time (0 unless code is 1 or 0).
+--   skipped is how many tickets marked gone this advance moved W over (code 1, compensating).
 -- Errors "WAITROOM_CORRUPT <what>" when a field is missing or not a valid integer in range
 -- (or mode is not a known state).
 --
@@ -61,6 +67,15 @@
 -- started slot tops it up at once (the ticker is woken by the done message), never more than S
 -- per slot. W never passes the counter with a cap: a ticket issued later must wait its turn.
 -- Without a cap nothing changes: W += S once per slot.
+--
+-- No-shows (docs/system.md, "No-shows"): with compensation on (ARGV[9] = B > 0) an advance admits
+-- n tickets that are still present (bit 0 in KEYS[10]), skipping those marked gone: W moves to the
+-- n-th present ticket after W (tickets above the counter were never issued, so none is gone), but
+-- never more than B*n tickets, which bounds the work (BITCOUNT over at most B*n bits). Skipped
+-- tickets keep their bit: a skipped ticket that comes back is told so, and cannot claim. They take
+-- no place: each claim window remembers how many it skipped ("<hi>:<skipped>") and its close
+-- subtracts only the present ones. With compensation off, an advance clears the bits of the range
+-- it admits: those visitors were counted, and one who comes back is simply admitted.
 --
 -- Why a slot can never advance twice: the lease check and the due check run in one
 -- atomic script against Redis's TIME, and an advance moves nextDue to now + I. A second
@@ -104,6 +119,7 @@ local function eventArgs(maxAt)
 end
 local seenCounter, seenW, seenVersion = arg(4, 0, MAX), arg(5, 0, MAX), arg(6, 0, MAX)
 local eventMax, queueId = eventArgs(7)
+local B = arg(9, 0, 1000)
 
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
@@ -129,7 +145,7 @@ local raw = redis.call('GET', KEYS[2])
 local counter = int(raw, 0, MAX)
 if not counter then return corrupt('ticket counter', raw) end
 
-for i = 9, #ARGV do
+for i = 11, #ARGV do
   if ARGV[i] == f[1] then return {-3, 'retired_epoch'} end
 end
 if W > counter + S then return {-3, 'window_above_counter'} end
@@ -143,12 +159,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- The site's origin is unhealthy (set-origin-hold.lua): held like a pause, nothing changes.
 if mode ~= 'open' or hold == 1 then
-  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0}
+  return {3, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0, 0}
 end
 local newSlot = now >= due
 -- Without a cap a slot is one advance: nothing to do before it is due (no Redis writes).
 if not newSlot and cap == 0 then
-  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0}
+  return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, 0, 0, 0}
 end
 -- Queue length alert (docs/events.md; internal/queue/length-alert.ts): read and checked before
 -- the first write below. An advance only lowers the waiting count, so it can only re-arm.
@@ -188,11 +204,14 @@ end
 -- Claim windows that closed free the places of their unclaimed tickets.
 local closed = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now)
 for _, member in ipairs(closed) do
-  local hi = int(member, 0, MAX)
-  if not hi then return corrupt('claim window end', member) end
+  -- "<hi>" or "<hi>:<skipped>": skipped tickets were never counted in pending.
+  local hiText, skippedText = string.match(member, '^(%d+):(%d+)$')
+  if not hiText then hiText, skippedText = member, '0' end
+  local hi, skippedIn = int(hiText, 0, MAX), int(skippedText, 0, MAX)
+  if not hi or not skippedIn then return corrupt('claim window end', member) end
   if hi >= openFrom then
     local claimed = redis.call('ZCOUNT', KEYS[9], openFrom, hi)
-    pending = pending - (hi - openFrom + 1 - claimed)
+    pending = pending - (hi - openFrom + 1 - claimed - skippedIn)
     openFrom = hi + 1
   end
 end
@@ -231,20 +250,55 @@ elseif cap == 0 then
 else
   n = math.min(S - used, counter - W, cap - occupancy)
 end
-if n <= 0 then
+-- move: how far W moves; n: how many of those tickets are admitted (present ones).
+local move = n
+local compensate = B > 0 and ARGV[10] == f[1]
+if compensate and n > 0 then
+  -- The least m such that W+1 .. W+m hold n present tickets, m <= limit. Chunks at least double
+  -- the span looked at (and are never under 64 bits), so a long run of gone tickets costs
+  -- O(log(limit)) BITCOUNTs; the n-th present ticket inside the last chunk is found by bisection.
+  local limit = B * n
+  if cap > 0 then limit = math.min(limit, counter - W) end
+  local function present(a, b) return b - a + 1 - redis.call('BITCOUNT', KEYS[10], W + a, W + b, 'BIT') end
+  local pos, got = 0, 0
+  while got < n and pos < limit do
+    local c = math.min(math.max(n - got, 64, pos), limit - pos)
+    local p = present(pos + 1, pos + c)
+    if got + p < n then
+      got, pos = got + p, pos + c
+    else
+      local lo, hi = n - got, c
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if present(pos + 1, pos + mid) >= n - got then hi = mid else lo = mid + 1 end
+      end
+      got, pos = n, pos + lo
+    end
+  end
+  move, n = pos, got
+elseif n > 0 and ARGV[10] == f[1] and redis.call('BITCOUNT', KEYS[10], W + 1, W + n, 'BIT') > 0 then
+  -- Without compensation the visitors of this range are admitted and counted, gone or not: their
+  -- bits are cleared (byte by byte in the middle, bit by bit at the unaligned ends; at most n/8 bytes).
+  local a, b = W + 1, math.min(W + n, redis.call('STRLEN', KEYS[10]) * 8 - 1)
+  while a <= b and a % 8 ~= 0 do redis.call('SETBIT', KEYS[10], a, 0); a = a + 1 end
+  while b >= a and (b + 1) % 8 ~= 0 do redis.call('SETBIT', KEYS[10], b, 0); b = b - 1 end
+  if b >= a then redis.call('SETRANGE', KEYS[10], a / 8, string.rep('\0', (b - a + 1) / 8)) end
+end
+if move <= 0 then
   saveAccounting()
   if not newSlot then
-    return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, occupancy, nextFree()}
+    return {2, f[1], W, due, S, I, K, version, counter, now, 0, mode, opensAt, cap, hold, occupancy, nextFree(), 0}
   end
   if counter <= W then
     -- Nobody waits: nextDue stays, so the first ticket over W is admitted at the next check.
-    return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}
+    return {0, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0, 0}
   end
-  return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, nextFree()}
+  return {4, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, nextFree(), 0}
 end
-if W + n > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
+if W + move > MAX then return corrupt('queue state field windowEnd (no room to advance)', W) end
 local fromTicket = W + 1
-W = W + n
+local skipped = move - n
+W = W + move
 if newSlot then
   due = now + I
   slotUsed = n
@@ -255,7 +309,13 @@ slotDue = due
 pending = pending + n
 occupancy = occupancy + n
 lastClose = math.max(now + K * I, lastClose)
-redis.call('ZADD', KEYS[8], lastClose, string.format('%d', W))
+if skipped > 0 then
+  redis.call('ZADD', KEYS[8], lastClose, string.format('%d:%d', W, skipped))
+  -- The skipped bits must outlive the claim window and the active life of their range.
+  if redis.call('PTTL', KEYS[10]) < (K + 1) * I then redis.call('PEXPIRE', KEYS[10], (K + 1) * I) end
+else
+  redis.call('ZADD', KEYS[8], lastClose, string.format('%d', W))
+end
 saveAccounting()
 version = version + 1
 redis.call('HSET', KEYS[1], 'windowEnd', W, 'nextDueMs', due, 'version', version)
@@ -266,8 +326,8 @@ redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), ne
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
   opensAtMs = d(opensAt), maxActive = d(cap), originHold = d(hold)}))
 emit(KEYS[4], eventMax, 'window.advanced', now, string.format(
-  '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":%d}',
-  cjson.encode(queueId), cjson.encode(f[1]), fromTicket, W, counter, S, lag))
+  '{"queue":%s,"epoch":%s,"fromTicket":%d,"toTicket":%d,"counter":%d,"windowSize":%d,"lagMs":%d,"skipped":%d}',
+  cjson.encode(queueId), cjson.encode(f[1]), fromTicket, W, counter, S, lag, skipped))
 -- The alert re-arms once the line has drained below clearBelow (or has no threshold any more).
 local waiting = math.max(0, counter - W)
 if fired == 1 and (alertAt == 0 or waiting < clearBelow) then
@@ -278,4 +338,4 @@ if fired == 1 and (alertAt == 0 or waiting < clearBelow) then
     '{"queue":%s,"epoch":%s,"waiting":%d,"threshold":%d,"clearBelow":%d,"counter":%d,"windowEnd":%d,"reason":"%s"}',
     cjson.encode(queueId), cjson.encode(f[1]), waiting, alertAt, clearBelow, counter, W, why))
 end
-return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0}
+return {1, f[1], W, due, S, I, K, version, counter, now, lag, mode, opensAt, cap, hold, occupancy, 0, skipped}

@@ -9,6 +9,7 @@
 -- KEYS[5]  queue state hash     waitroom:{<queue>}:state
 -- KEYS[6]  occupancy (hash)     waitroom:{<queue>}:occupancy
 -- KEYS[7]  claimed tickets (zset) waitroom:{<queue>}:claimed-tickets
+-- KEYS[8]  gone bitmap of the ticket's epoch  waitroom:{<queue>}:gone:<epoch> (docs/system.md, "No-shows")
 -- ARGV[1]  jti of the new pass          ARGV[2]  the new pass (compact JWT)
 -- ARGV[3]  the new pass's exp, ms since the Unix epoch
 -- ARGV[4]  claim TTL in ms: the ticket's remaining lifetime (after it, the ticket cannot claim)
@@ -21,6 +22,8 @@
 --         {0}        the ticket was claimed before and the policy is "refuse"
 --         {3}        the queue has a cap, the ticket's claim window closed, and every place
 --                    is taken: nothing stored (HTTP 409 capacity_full)
+--         {4}        the ticket's turn was skipped: it was marked gone when the window passed it
+--                    (advance-window.lua with compensation); nothing stored (HTTP 409 ticket_skipped)
 --
 -- Occupancy (advance-window.lua explains the accounting): a ticket claimed inside its open
 -- claim window already holds a place (counted in `pending`): the place moves to the live
@@ -76,6 +79,9 @@ local a = redis.call('HMGET', KEYS[6], 'epoch', 'pending', 'openFrom')
 local W, cap = int(st[2], 0, MAX), int(st[3] or '0', 0, 1000000000)
 if st[1] and not W then return corrupt('queue state field windowEnd', st[2]) end
 if not cap then return corrupt('queue state field maxActive', st[3]) end
+-- A skipped ticket took no place and has none to claim: the replicas' copy of the bits can lag,
+-- this check cannot.
+if st[1] == ARGV[8] and W and ticket <= W and ticket <= 4294967295 and redis.call('GETBIT', KEYS[8], ticket) == 1 then return {4} end
 local tracked = st[1] == ARGV[8] and a[1] == ARGV[8]
 local pending, openFrom = 0, 0
 if tracked then

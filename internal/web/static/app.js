@@ -33,7 +33,9 @@
   var fill = fmt.fill;
 
   function formatEta(seconds) {
-    return fmt.formatWait(seconds, lang, t);
+    var wait = fmt.formatWait(seconds, lang, t);
+    // A queue that skips visitors who left promises a latest time, not an exact one.
+    return last && last.etaKind === 'upperBound' ? fill(t.etaUpperBound, { eta: wait }) : wait;
   }
 
   // The language links keep the rest of the query (return_to above all): switching
@@ -248,6 +250,7 @@
       },
       function (err) {
         if (err && err.code === 'ticket_expired') return showExpired();
+        if (err && err.code === 'ticket_skipped') return room.emit('skipped', room.last);
         showGo(config.targetUrl);
         watchActive();
       },
@@ -263,6 +266,33 @@
     el.rejoin.focus();
   }
   room.on('expired', showExpired);
+  // The visitor had left (closed the page) and the line moved past their place meanwhile.
+  room.on('skipped', function () {
+    clearTimeout(watchTimer);
+    el.go.hidden = true;
+    setState('expired', t.stateSkipped, t.skippedHelp);
+    announce(t.announceSkipped);
+    el.rejoin.hidden = false;
+    el.rejoin.focus();
+  });
+  // Closing the page (or reloading it) tells the waitroom the visitor left, so a queue that
+  // compensates no-shows lets the next one in; a reload or a page shown again from the
+  // back/forward cache says it is back at once and keeps the place (client.js away/back).
+  window.addEventListener('pagehide', function () {
+    room.away();
+  });
+  window.addEventListener('pageshow', function (ev) {
+    if (ev.persisted) room.back();
+  });
+  // A hidden tab may be frozen (phones): no polls, no stream. Back in view after a while, it says
+  // it is back in case a replica marked it gone for going quiet.
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'hidden') room.outOfTouch(Date.now());
+    else if (room.troubleAt && Date.now() - room.troubleAt > 30000) {
+      room.troubleAt = 0;
+      room.back();
+    } else room.troubleAt = 0;
+  });
   room.on('error', function (err) {
     if (err.code === 'queue_reset') el.note.textContent = t.requeued;
     else if (err.code === 'stream_unavailable') el.note.textContent = t.offline;

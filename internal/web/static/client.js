@@ -6,11 +6,24 @@
  *   const room = new WaitingRoom({ baseUrl: '/waitroom' });
  *   room.on('update', (s) => render(s)).on('active', () => room.claim());
  *   room.join();
+ *
+ * Leaving (docs/system.md, "No-shows"): room.leave() gives the place up for good; room.away()
+ * (the page's pagehide) tells the waitroom the visitor went away but remembers it for this tab,
+ * so room.join() after a reload, or room.back() when the page is shown again, says "I'm back"
+ * (POST /stay) and keeps the place unless the turn was skipped meanwhile ('skipped' event).
  */
 (function (root) {
   'use strict';
 
-  var EVENTS = ['update', 'active', 'expired', 'error'];
+  var EVENTS = ['update', 'active', 'expired', 'skipped', 'error'];
+  // "I'm back" again this long after the first: a leave beacon of the page being reloaded can
+  // reach the server after the new page's first one (the browser sends it while unloading), and a
+  // replica's presence sweep (every 15 s) may mark a visitor who was quiet for the grace just
+  // after they came back on another replica.
+  var STAY_AGAIN_MS = [3000, 20000];
+  // Out of touch this long (failed polls, a broken stream, a hidden tab): say "I'm back" once in
+  // touch again, in case a replica marked the visitor gone meanwhile.
+  var AWAY_AFTER_MS = 30000;
   // Stream reconnect backoff after falling back to polling: 2 s doubling to 60 s.
   var BACKOFF_MIN_MS = 2000;
   var BACKOFF_MAX_MS = 60000;
@@ -52,10 +65,11 @@
     this.backoffMs = BACKOFF_MIN_MS;
     this.finished = false;
     this.stopped = true;
+    this.troubleAt = 0;
     for (var i = 0; i < EVENTS.length; i++) this.listeners[EVENTS[i]] = [];
   }
 
-  /** Registers a listener for 'update' | 'active' | 'expired' | 'error'; returns this. */
+  /** Registers a listener for 'update' | 'active' | 'expired' | 'skipped' | 'error'; returns this. */
   WaitingRoom.prototype.on = function (event, fn) {
     if (!this.listeners[event]) throw new Error('unknown event "' + event + '"; use one of ' + EVENTS.join(', '));
     this.listeners[event].push(fn);
@@ -100,7 +114,22 @@
     }
   };
 
+  /** sessionStorage: the ticket this tab said it left with (away()), until it says it is back. */
+  WaitingRoom.prototype.awayMark = function (ticket) {
+    var key = this.storageKey + ':away';
+    try {
+      if (!root.sessionStorage) return false;
+      if (ticket === undefined) return root.sessionStorage.getItem(key);
+      if (ticket === null) root.sessionStorage.removeItem(key);
+      else root.sessionStorage.setItem(key, String(ticket));
+    } catch (e) {
+      /* no session storage: a reload cannot say it is back; its polls keep the place anyway */
+    }
+    return null;
+  };
+
   WaitingRoom.prototype.forget = function () {
+    this.awayMark(null);
     this.ticket = null;
     try {
       if (root.localStorage) root.localStorage.removeItem(this.storageKey);
@@ -179,8 +208,11 @@
         if (!self.finished) self.follow();
         return self.last;
       }
-      return self.request('GET', '/status', t.token).then(
+      // This tab said it left (pagehide of a reload): say it is back first.
+      var wasAway = self.awayMark() === String(t.ticket);
+      return self.request(wasAway ? 'POST' : 'GET', wasAway ? '/stay' : '/status', t.token).then(
         function (r) {
+          if (wasAway) self.backAgain();
           self.handleStatus(r.body);
           if (!self.finished) self.follow();
           return self.last;
@@ -192,6 +224,77 @@
         },
       );
     });
+  };
+
+  /**
+   * The visitor is going away (the page's pagehide: closed, navigated off, or a reload). Sends a
+   * leave with navigator.sendBeacon (delivered while the page unloads) and remembers it for this
+   * tab: a reload or a page shown again from the back/forward cache says it is back (join(),
+   * back()) and keeps the place if the turn has not passed.
+   */
+  WaitingRoom.prototype.away = function () {
+    if (!this.ticket || this.finished || !this.last || this.last.status !== 'waiting') return;
+    this.awayMark(this.ticket.ticket);
+    var body = JSON.stringify({ token: this.ticket.token });
+    var url = this.baseUrl + '/leave';
+    var nav = root.navigator;
+    if (nav && typeof nav.sendBeacon === 'function' && typeof root.Blob === 'function' && nav.sendBeacon(url, new root.Blob([body], { type: 'application/json' }))) return;
+    try {
+      root.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: body, keepalive: true, credentials: 'same-origin' });
+    } catch (e) {
+      /* the page is going: nothing more to do */
+    }
+  };
+
+  /**
+   * The visitor is back (the page shown again, or a reconnect after a long time away): POST /stay
+   * keeps the place unless the turn was skipped ('skipped' event), then follows the ticket again.
+   */
+  WaitingRoom.prototype.back = function () {
+    var self = this;
+    if (!this.ticket || this.finished) return Promise.resolve(this.last);
+    this.stopped = false;
+    return this.request('POST', '/stay', this.ticket.token).then(
+      function (r) {
+        self.backAgain();
+        self.handleStatus(r.body);
+        if (!self.finished) {
+          self.stopFollowing();
+          self.follow();
+        }
+        return self.last;
+      },
+      function (err) {
+        return self.handleFailure(err).then(function () {
+          return self.last;
+        });
+      },
+    );
+  };
+
+  /** Says "I'm back" again a little later (see STAY_AGAIN_MS), then forgets it was away. */
+  WaitingRoom.prototype.backAgain = function () {
+    var self = this;
+    var ticket = this.ticket;
+    STAY_AGAIN_MS.forEach(function (ms, i) {
+      setTimeout(function () {
+        if (!ticket || self.ticket !== ticket || self.finished) return;
+        self.request('POST', '/stay', ticket.token).then(
+          function (r) {
+            if (i === 0 && self.awayMark() === String(ticket.ticket)) self.awayMark(null);
+            if (r.body && r.body.status === 'skipped') self.handleStatus(r.body);
+          },
+          function () {
+            /* the next poll or event tells what happened */
+          },
+        );
+      }, ms);
+    });
+  };
+
+  /** Out of touch since `at` (a failed poll, a broken stream, a hidden tab); kept if earlier. */
+  WaitingRoom.prototype.outOfTouch = function (at) {
+    if (!this.troubleAt) this.troubleAt = at || now();
   };
 
   function sameOrigin(url) {
@@ -210,6 +313,7 @@
       status: joinBody.status,
       ahead: joinBody.ahead,
       etaSeconds: joinBody.etaSeconds,
+      etaKind: joinBody.etaKind,
       activeForSeconds: joinBody.activeForSeconds,
       windowEnd: joinBody.windowEnd,
       pollAfterSeconds: 1,
@@ -231,10 +335,17 @@
 
   WaitingRoom.prototype.handleStatus = function (s) {
     if (this.stopped || !s || this.finished) return;
+    // Back in touch after a long time: a replica may have marked the visitor gone meanwhile.
+    var away = this.troubleAt && now() - this.troubleAt > AWAY_AFTER_MS;
+    this.troubleAt = 0;
+    if (away && s.status === 'waiting' && this.ticket) {
+      this.back();
+      return;
+    }
     s.receivedAt = now();
     this.last = s;
     this.emit('update', s);
-    if (s.status === 'active' || s.status === 'expired') {
+    if (s.status === 'active' || s.status === 'expired' || s.status === 'skipped') {
       this.finished = true;
       this.stopFollowing();
       this.emit(s.status, s);
@@ -244,6 +355,7 @@
   /** Errors of the API: a lost ticket re-joins, an expired token ends, anything else retries. */
   WaitingRoom.prototype.handleFailure = function (err) {
     var self = this;
+    this.outOfTouch();
     this.emit('error', err);
     if (this.stopped) return Promise.resolve();
     if (err.code === 'queue_reset' || err.code === 'invalid_token' || err.code === 'missing_token' || err.code === 'wrong_queue') {
@@ -310,6 +422,7 @@
     var self = this;
     this.closeStream();
     if (this.stopped || this.finished) return;
+    this.outOfTouch();
     this.emit('error', WaitroomClientError('stream_unavailable', 'live updates unavailable; polling', 0, null));
     this.schedulePoll(0);
     if (this.useStream) {
@@ -382,11 +495,26 @@
     this.stopFollowing();
   };
 
-  /** Stops following and forgets the ticket: the next join() takes a new place. */
+  /**
+   * Gives the place up (POST /leave, so a queue that compensates no-shows lets the next visitor
+   * in instead), stops following and forgets the ticket: the next join() takes a new place.
+   * Resolves when the waitroom answered (or failed to: the place is forgotten either way).
+   */
   WaitingRoom.prototype.leave = function () {
+    var ticket = this.ticket;
+    var waiting = !!(this.last && this.last.status === 'waiting');
     this.close();
     this.forget();
     this.last = null;
+    if (!ticket || !waiting) return Promise.resolve();
+    return this.request('POST', '/leave', ticket.token).then(
+      function () {
+        return undefined;
+      },
+      function () {
+        return undefined;
+      },
+    );
   };
 
   root.WaitingRoom = WaitingRoom;
