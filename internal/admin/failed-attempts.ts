@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
 import { TooManyRequestsError } from '../errors/errors';
 
 const MESSAGE = 'too many failed admin token attempts; wait and retry';
@@ -19,17 +19,21 @@ const MESSAGE = 'too many failed admin token attempts; wait and retry';
 export class FailedAttempts {
   private readonly limiter: RateLimitRequestHandler;
 
+  private readonly keyOf: (req: Request) => string;
+
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
-    private readonly keyOf: (req: Request) => string,
+    /** The caller's address; IPv6 addresses count per /56, as one client can hold a whole prefix. */
+    addressOf: (req: Request) => string,
   ) {
+    this.keyOf = (req) => ipKeyGenerator(addressOf(req));
     this.limiter = rateLimit({
       windowMs,
       limit,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
-      keyGenerator: keyOf,
+      keyGenerator: this.keyOf,
       handler: (_req, _res, next) => next(new TooManyRequestsError(MESSAGE, windowMs / 1000)),
     });
   }
