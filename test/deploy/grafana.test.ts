@@ -186,8 +186,15 @@ describe('every panel shows data for a real replica', () => {
   }
 
   it('on a replica that has just started and served no visitor, only probes', async () => {
-    // The kubelet's readiness probes are the only requests; nothing else moves.
-    const scrape = await (await server.fetch('/metrics')).text();
+    // The kubelet's readiness probes are the only requests; nothing else moves. The one replica
+    // takes its queue's lease within a moment of starting (the tick-lag panel shows the leader's
+    // value only): scrape once it leads, as Prometheus would a few seconds in.
+    let scrape = '';
+    const deadline = Date.now() + 10_000;
+    while (!/^waitroom_leader\{[^}]*queue="shop-queue"[^}]*\} 1$/m.test(scrape) && Date.now() < deadline) {
+      if (scrape) await new Promise((r) => setTimeout(r, 100));
+      scrape = await (await server.fetch('/metrics')).text();
+    }
     expect(scrape).not.toMatch(/route="\/(join|status)"/);
     const r = check(scrape, (series) => /route="\/(readyz|livez)"/.test(series));
     expect({ status: r.status, output: r.output }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
