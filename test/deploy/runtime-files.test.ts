@@ -116,7 +116,8 @@ describe('the built output a container image holds', () => {
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
     const p = proc;
-    exit = new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': the last log lines ("shutdown complete") may still be in the pipe when the process exits.
+    exit = new Promise((resolve) => p.once('close', (code, signal) => resolve({ code, signal })));
     await waitFor(async () => (await fetch(`${base()}/readyz`)).status === 200, { timeoutMs: 15_000, what: 'copied build ready' }).catch(
       (err: Error) => {
         throw new Error(`${err.message}\n${logs.slice(-20).join('\n')}`);
