@@ -1,7 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UnsupportedScenarioError } from '../../internal/simulate/capabilities';
 import { loadScenario } from '../../internal/simulate/load';
 import { plotSpecs, renderSvg } from '../../internal/simulate/plots';
 import { ScenarioError } from '../../internal/simulate/scenario';
@@ -95,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
     else process.stdout.write(`${summaryTable(scenario.name, summary)}\n\nwrote ${join(out, 'summary.json')}\n${files.map((f) => `wrote ${f}`).join('\n')}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof ScenarioError || err instanceof UnsupportedScenarioError) {
+    if (err instanceof ScenarioError) {
       process.stderr.write(`simulate: ${err.message}\n`);
       return EX_DATAERR;
     }

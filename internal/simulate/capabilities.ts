@@ -1,13 +1,6 @@
+import { NO_SHOW_MAX_MOVE } from '../queue/arithmetic';
 import type { QueueSettings } from '../queue/queue-state';
 import type { Scenario } from './scenario';
-
-/** A scenario asks for admission behaviour that this build's store does not have. */
-export class UnsupportedScenarioError extends Error {
-  constructor(readonly field: string, why: string) {
-    super(`${field}: ${why}`);
-    this.name = 'UnsupportedScenarioError';
-  }
-}
 
 /**
  * The queue settings the simulated store runs with, made from the scenario exactly as the
@@ -15,15 +8,9 @@ export class UnsupportedScenarioError extends Error {
  *
  * The capacity cap (`maxActive`) is a setting of the store's scripts: it is passed on as the
  * admin API stores it, and the simulated visitors' claims, `done` reports and expiring passes
- * (simulation.ts) drive the store's own occupancy accounting. No-show compensation
- * (`compensateNoShows`) is not in this build's store yet; the simulator never imitates a
- * behaviour outside the store (a second implementation could disagree with the server), so a
- * scenario that sets it is refused with this error until the store has it.
+ * (simulation.ts) drive the store's own occupancy accounting.
  */
 export function admissionSettings(s: Scenario, epochMs: number): QueueSettings {
-  if (s.queue.compensateNoShows) {
-    throw new UnsupportedScenarioError('queue.compensateNoShows', 'this build has no no-show compensation in its admission code yet, so it cannot be simulated; set it to false');
-  }
   return {
     windowSize: s.queue.windowSize,
     intervalMs: Math.round(s.queue.intervalSeconds * 1000),
@@ -32,4 +19,15 @@ export function admissionSettings(s: Scenario, epochMs: number): QueueSettings {
     opensAtMs: s.queue.opensAtSecond > 0 ? epochMs + Math.round(s.queue.opensAtSecond * 1000) : 0,
     ...(s.queue.maxActive !== undefined ? { maxActive: s.queue.maxActive } : {}),
   };
+}
+
+/**
+ * No-show compensation (`compensateNoShows`) as each replica hands it to its ticker
+ * (queue-runtime.ts): the bound on W's move per advance, 0 when off. The advance itself,
+ * skipping the tickets marked gone, is the store's (advance-window.lua's embedded mirror);
+ * the simulated visitors who give up are marked gone through the store's markGone, as the
+ * waiting page's leave on closing is.
+ */
+export function maxMoveOf(s: Scenario): number {
+  return s.queue.compensateNoShows ? NO_SHOW_MAX_MOVE : 0;
 }

@@ -9,7 +9,7 @@ import { MemoryPassStore } from '../store/memory-pass-store';
 import type { PassStats } from '../store/pass-store';
 import { MemoryQueueStore } from '../store/memory-store';
 import { arrivalTimesMs } from './arrivals';
-import { admissionSettings } from './capabilities';
+import { admissionSettings, maxMoveOf } from './capabilities';
 import { MinHeap } from './min-heap';
 import { Random } from './random';
 import type { Scenario } from './scenario';
@@ -25,6 +25,8 @@ export const SERVER_TIMING = Object.freeze({ leaseTtlMs: 5000, leaseRenewMs: 166
 
 /** Virtual t = 0: any fixed instant works (times are reported relative to it). */
 export const SIM_EPOCH_MS = Date.UTC(2030, 0, 1);
+/** How long a gone mark lives in the store: longer than any simulated sale (the horizon is at most 30 days). */
+const GONE_LIFETIME_MS = 31 * 86_400_000;
 
 /** Everything one run produced, in ms from t = 0; NaN where a visitor never reached that point. */
 export interface SimulationResult {
@@ -55,6 +57,8 @@ export interface SimulationResult {
   readonly passStats: PassStats;
   /** Admissions of tickets whose visitor had already given up (places the site never saw used). */
   readonly admittedAfterGivingUp: number;
+  /** Tickets of visitors who gave up that the advances skipped (compensateNoShows). */
+  readonly skippedNoShows: number;
   /** When the run stopped (everybody served, or the horizon). */
   readonly endMs: number;
   /** True when the horizon cut the run short with visitors still waiting or on the site. */
@@ -123,7 +127,8 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
   const passes = new MemoryPassStore(store);
   const cache = new QueueStateCache({ store, settings: () => settings, logger, refreshMs: SERVER_TIMING.refreshMs, maxStalenessMs: SERVER_TIMING.maxStalenessMs, now });
   const lease = new LeaderLease({ store, owner: 'simulated-replica', ttlMs: SERVER_TIMING.leaseTtlMs, renewMs: SERVER_TIMING.leaseRenewMs, logger, now });
-  const ticker = new Ticker({ store, lease, cache, logger });
+  const maxMove = maxMoveOf(scenario);
+  const ticker = new Ticker({ store, lease, cache, logger, maxMove: () => maxMove });
   const batcher = new TicketBatcher(store, () => settings, SERVER_TIMING.batchMax, undefined, () => cache.highWater());
 
   // Tickets are numbered 1, 2, ... in one epoch; visitorOf[t] is the visitor holding ticket t.
@@ -134,6 +139,9 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
   let waiting = 0;
   let onSite = 0;
   let admittedAfterGivingUp = 0;
+  let skippedNoShows = 0;
+  /** Visitors whose give-up the store marked gone (mark-gone.lua's mirror: they were still waiting). */
+  const markedGone = new Uint8Array(n);
   const advances = { atMs: [] as number[], windowEnd: [] as number[] };
   const waitingMax: number[] = [];
   const onSiteMax: number[] = [];
@@ -175,7 +183,10 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     if (!Number.isNaN(v.admittedMs[i]!)) return;
     const t = rel();
     if (!Number.isNaN(v.gaveUpMs[i]!)) {
-      admittedAfterGivingUp++;
+      // W moved over the ticket of a visitor who gave up: with compensation the advance skipped
+      // it (the store counted it as no place), without it the place was given and lost.
+      if (maxMove > 0 && markedGone[i]) skippedNoShows++;
+      else admittedAfterGivingUp++;
       v.admittedMs[i] = t;
       return;
     }
@@ -278,11 +289,18 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
     while (nextGiveUp < n && (!willGiveUp[nextGiveUp] || arrivedMs[nextGiveUp]! + patienceMs <= t)) {
       const i = nextGiveUp++;
       if (!willGiveUp[i] || !Number.isNaN(v.admittedMs[i]!)) continue;
-      // Still waiting after their patience ran out: they leave. The store has no "leave"
-      // yet (no-show marking arrives with the capacity work), so their ticket keeps its
-      // place and its admission is a place lost, exactly as on a server today.
+      // Still waiting after their patience ran out: they close the page, whose pagehide sends
+      // POST /leave: the store marks the ticket gone (mark-gone.lua's mirror). With
+      // compensateNoShows the next advances skip it; without, it keeps its place and its
+      // admission is a place lost, exactly as on a server.
       v.gaveUpMs[i] = t;
       waiting--;
+      const ticket = v.ticket[i]!;
+      if (!Number.isNaN(ticket)) {
+        store.markGone(epoch, [ticket], GONE_LIFETIME_MS).then((r) => {
+          if (r.outcome === 'ok' && r.marked + r.already > 0) markedGone[i] = 1;
+        }, fail);
+      }
     }
     while (claims.peekTime() <= t) claim(claims.pop()!);
     while (departures.peekTime() <= t) {
@@ -322,6 +340,7 @@ export async function simulate(scenario: Scenario, csvCounts?: readonly number[]
       perSecond: { waitingMax, onSiteMax, occupancyMax },
       passStats,
       admittedAfterGivingUp,
+      skippedNoShows,
       endMs: rel(),
       cutShort: !finished(),
       wallMs: performance.now() - started,

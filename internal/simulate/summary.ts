@@ -10,6 +10,8 @@ export interface Summary {
   readonly noShows: number;
   /** Admissions of tickets whose visitor had already given up. */
   readonly admittedAfterGivingUp: number;
+  /** Tickets of visitors who gave up that the advances skipped instead (compensateNoShows): places not lost. */
+  readonly skippedNoShows: number;
   readonly peakWaiting: number;
   /** Time in queue of admitted visitors, seconds. */
   readonly waitP50: number;
@@ -83,6 +85,7 @@ export function summarize(r: SimulationResult): Summary {
     gaveUpShare: n > 0 ? gaveUp / n : 0,
     noShows,
     admittedAfterGivingUp: r.admittedAfterGivingUp,
+    skippedNoShows: r.skippedNoShows,
     peakWaiting: maxOf(r.perSecond.waitingMax),
     waitP50: quantile(waits, 0.5),
     waitP90: quantile(waits, 0.9),
@@ -133,6 +136,7 @@ export function summaryTable(name: string, s: Summary): string {
     ['time in queue max', duration(s.waitMax)],
     ['gave up', `${s.gaveUp} (${pct(s.gaveUpShare)})`],
     ['places lost to visitors who gave up', String(s.admittedAfterGivingUp)],
+    ['skipped, they had left (compensateNoShows)', String(s.skippedNoShows)],
     ['no-shows', String(s.noShows)],
     ['peak on the site / capacity', `${s.peakOnSite} / ${s.capacity}`],
     ['capacity exceeded', s.capacityExceeded ? `YES, for ${s.secondsOverCapacity} s` : 'no'],

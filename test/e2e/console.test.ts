@@ -211,14 +211,18 @@ it('runs a what-if in the browser (the simulator in a Web Worker) with the figur
   await page.fill('#whatif-form input[name=capacity]', '10');
   await page.fill('#whatif-form input[name=timeOnSiteMinutes]', '0.5');
   await page.fill('#whatif-form input[name=giveUpMinutes]', '1');
+  // Those who give up leave (the store's markGone) and the advances skip them.
+  expect(await page.isChecked('#whatif-form input[name=compensateNoShows]')).toBe(false);
+  await page.check('#whatif-form input[name=compensateNoShows]');
   await page.click('#whatif-run');
   await page.waitForSelector('#whatif-figs dd[data-key="peakOccupancy"]', { timeout: 20_000 });
   expect(await page.textContent('#whatif-note')).toMatch(/^Simulated [\d,]+ visitors, .+ of arrivals, in [\d.]+ s\.$/);
   await page.waitForSelector('#whatif-chart .uplot');
   const shown = Object.fromEntries(await page.$$eval('#whatif-figs dd[data-key]', (dds) => dds.map((d) => [d.getAttribute('data-key'), Number(d.getAttribute('data-value'))])));
   // The same scenario through the command line: the same figures, to the millisecond.
-  const scenario = JSON.parse((await page.textContent('#whatif-scenario')) ?? '{}') as { queue: { maxActive?: number } };
+  const scenario = JSON.parse((await page.textContent('#whatif-scenario')) ?? '{}') as { queue: { maxActive?: number; compensateNoShows?: boolean } };
   expect(scenario.queue.maxActive).toBe(8);
+  expect(scenario.queue.compensateNoShows).toBe(true);
   const file = join(ARTIFACTS, 'what-if-scenario.json');
   writeFileSync(file, JSON.stringify(scenario));
   const out = await new Promise<string>((resolve, reject) =>
@@ -227,6 +231,7 @@ it('runs a what-if in the browser (the simulator in a Web Worker) with the figur
   const cli = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
   expect(cli.visitors).toBeGreaterThan(20);
   for (const k of ['waitP50', 'waitP90', 'waitP99', 'peakWaiting', 'peakOnSite', 'gaveUp', 'peakOccupancy']) expect([k, shown[k]]).toEqual([k, cli[k]]);
+  expect(cli.admittedAfterGivingUp! + cli.skippedNoShows!).toBeLessThanOrEqual(cli.gaveUp!);
   expect(cli.maxActiveExceeded).toBe(false);
   expect(cli.peakOccupancy).toBeLessThanOrEqual(8);
   expect(await axe(page)).toEqual([]);

@@ -1,5 +1,4 @@
 import { countsPerSecond, parseCountsCsv } from '../../internal/simulate/arrivals';
-import { UnsupportedScenarioError } from '../../internal/simulate/capabilities';
 import { parseScenario, ScenarioError, type ScenarioInput } from '../../internal/simulate/scenario';
 import { simulate } from '../../internal/simulate/simulation';
 import { quantile, summarize } from '../../internal/simulate/summary';
@@ -63,7 +62,7 @@ describe('simulator on hand-computable scenarios (the real ticker and embedded s
     expect(r.cutShort).toBe(false);
   });
 
-  test('visitors who give up still hold their tickets (no leave in the store yet): their admissions are places lost', async () => {
+  test('without compensation, visitors who give up (and leave) keep their place: their admissions are places lost', async () => {
     // S = 1 every 1 s, four arrive at 0; patience 1.5 s: tickets 3 and 4 give up at 1.5 s and are admitted at 2 s and 3 s anyway.
     const { r } = await waitsOf(scenario([0, 0, 0, 0], { windowSize: 1, intervalSeconds: 1 }, { giveUp: { share: 1, afterMinutes: 1.5 / 60 } }));
     const s = summarize(r);
@@ -108,9 +107,23 @@ describe('simulator on hand-computable scenarios (the real ticker and embedded s
     expect(summarize(b)).toEqual({ ...summarize(a), wallMs: summarize(b).wallMs });
   });
 
-  test('no-show compensation is refused until the store has it, never imitated', async () => {
-    await expect(simulate(parseScenario(scenario([0], { windowSize: 1, intervalSeconds: 1, compensateNoShows: true })))).rejects.toBeInstanceOf(UnsupportedScenarioError);
-    await expect(simulate(parseScenario(scenario([0], { windowSize: 1, intervalSeconds: 1, compensateNoShows: true })))).rejects.toThrow(/compensateNoShows/);
+  test.each([
+    { compensateNoShows: true, admitted: [0.001, 0.001, 1, 1, NaN, NaN, NaN, NaN, 2, 2, NaN, NaN], lost: 0, skipped: 6 },
+    { compensateNoShows: false, admitted: [0.001, 0.001, 1, 1, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN], lost: 8, skipped: 0 },
+  ])('no-show compensation $compensateNoShows: the leave of a visitor who gives up is the store\'s markGone, and a compensating advance skips them', async ({ compensateNoShows, admitted, lost, skipped }) => {
+    // S = 2 every 1 s. Eight arrive at 0 (tickets 1-8), four at 1.4 s (9-12); everybody still
+    // waiting 1.5 s after arriving gives up. At 0: 1-2 in (W = S). At 1 s: 3-4. At 1.5 s 5-8 leave.
+    // With compensation: at 2 s the advance moves over 5-8 and admits 9-10 (W = 10); 11-12 leave
+    // at 2.9 s and the 3 s advance moves over them. Without: 5-6 at 2 s, 7-8 at 3 s, 9-12 (gone
+    // at 2.9 s) at 4 s and 5 s: eight places given to visitors who had left.
+    const arrivals = [...Array(8).fill(0), ...Array(4).fill(1.4)] as number[];
+    const { r, admitted: got } = await waitsOf(scenario(arrivals, { windowSize: 2, intervalSeconds: 1, compensateNoShows }, { giveUp: { share: 1, afterMinutes: 1.5 / 60 } }));
+    const present = got.map((a, i) => (Number.isNaN(r.visitors.gaveUpMs[i]!) ? a : NaN));
+    expect(present).toEqual(admitted);
+    const s = summarize(r);
+    expect(s.admittedAfterGivingUp).toBe(lost);
+    expect(s.skippedNoShows).toBe(skipped);
+    expect(s.gaveUp).toBe(admitted.filter((a) => Number.isNaN(a)).length);
   });
 });
 

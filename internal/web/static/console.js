@@ -342,6 +342,7 @@
       wf.elements.intervalSeconds.value = q.intervalSeconds;
       wf.elements.activeWindowCount.value = q.activeWindowCount;
       wf.elements.maxActive.value = q.maxActive ? q.maxActive : '';
+      wf.elements.compensateNoShows.checked = !!q.compensateNoShows;
     }
     if (document.activeElement !== $('message')) $('message').value = q.message || '';
     if (document.activeElement !== $('opens-at')) $('opens-at').value = q.opensAt ? localInput(new Date(q.opensAt)) : '';
@@ -512,6 +513,7 @@
     if (a.total === 0 || a.steps.length === 0) return { error: t('whatIfNoArrivals') };
     var queue = { windowSize: Number(f.windowSize.value), intervalSeconds: Number(f.intervalSeconds.value), activeWindowCount: Number(f.activeWindowCount.value) };
     if (f.maxActive.value !== '') queue.maxActive = Number(f.maxActive.value);
+    if (f.compensateNoShows.checked) queue.compensateNoShows = true;
     return {
       visitors: a.total,
       startMs: a.startMs,
