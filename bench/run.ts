@@ -245,7 +245,7 @@ async function joinMany(base: string, n: number): Promise<string[]> {
  */
 const BENCH_ADMIN_TOKEN = randomBytes(24).toString('hex');
 
-/** A queue with maxActive and originHealth (probing this same server's /livez), and a waiting ticket of it. */
+/** A queue with maxActive, compensateNoShows and originHealth (probing this same server's /livez), and a waiting ticket of it. */
 async function cappedWaitingTicket(base: string): Promise<{ token: string } | string> {
   const r = await fetch(`${base}/admin/api/v1/queues`, {
     method: 'POST',
@@ -255,6 +255,7 @@ async function cappedWaitingTicket(base: string): Promise<{ token: string } | st
       windowSize: WINDOW_SIZE,
       intervalSeconds: WINDOW_INTERVAL_S,
       maxActive: WINDOW_SIZE,
+      compensateNoShows: true,
       originHealth: { url: `${base}/livez`, intervalSeconds: 1 },
     }),
   });
@@ -278,12 +279,12 @@ async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, 
   if (typeof verify === 'string') notes.push(`${name} GET /verify skipped: ${verify}`);
   else targets.push({ name: `${name} GET /verify`, server: svc.s, spec: verify });
   targets.push({ name: `${name} POST /join`, server: svc.s, spec: { url: `${svc.base}/join`, method: 'POST' } });
-  // A/B: the same /status of a queue with a capacity cap and an origin probe on. Both are
+  // A/B: the same /status of a queue with a capacity cap, no-show compensation and an origin probe on. Both are
   // settings the scripts and the leader use; /status must stay arithmetic on the cached window.
   if (name === 'waitroom') {
     const capped = await cappedWaitingTicket(svc.base);
     if (typeof capped === 'string') notes.push(`GET /status with a cap skipped: ${capped}`);
-    else targets.push({ name: 'waitroom GET /status (cap + origin probe on)', server: svc.s, spec: { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } } });
+    else targets.push({ name: 'waitroom GET /status (cap + no-shows + origin probe on)', server: svc.s, spec: { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } } });
   }
   return svc;
 }
@@ -330,8 +331,8 @@ function report(sse: SseFigures | string): void {
     for (const r of rows) lines.push(`  ${r.name}: ${r.rounds.map((x, i) => `${fmt(x.rps)} @ ${fmt(r.cpu[i]!, 1)}`).join(', ')}`);
   }
   const plain = rows.find((r) => r.name === 'waitroom GET /status');
-  const ab = rows.find((r) => r.name === 'waitroom GET /status (cap + origin probe on)');
-  if (plain && ab) lines.push(`GET /status with a cap and an origin probe on vs off: ${fmt(ab.rps / plain.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
+  const ab = rows.find((r) => r.name === 'waitroom GET /status (cap + no-shows + origin probe on)');
+  if (plain && ab) lines.push(`GET /status with a cap, no-show compensation and an origin probe on vs off: ${fmt(ab.rps / plain.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
   lines.push(...ratioLines(rows, 'waitroom'));
   if (COMPARE) {
     lines.push(...ratioLines(rows, 'waitroom-B'));
