@@ -102,6 +102,17 @@ export const QueueEpochStartedBody = z
   })
   .openapi('QueueEpochStartedEvent');
 
+export const QueueOriginHoldBody = z
+  .object({
+    queue: QueueId,
+    epoch: z.string(),
+    source: z.enum(['probe', 'site']).openapi({ description: "probe: the leader's probe of originHealth.url; site: the site's own POST …/health" }),
+    reason: z.string().max(500).openapi({ description: "Why, for people: the probe's last error, or the reason the site gave" }),
+    counter: Ms,
+    windowEnd: Ms,
+  })
+  .openapi('QueueOriginHoldEvent');
+
 export const PassClaimedBody = z
   .object({ queue: QueueId, jti: z.string(), epoch: z.string(), ticket: z.number().int().positive(), expMs: Ms })
   .openapi('PassClaimedEvent');
@@ -134,6 +145,8 @@ export const EVENT_BODIES = {
   'queue.epoch_started': QueueEpochStartedBody,
   'queue.length_exceeded': QueueLengthExceededBody,
   'queue.length_recovered': QueueLengthRecoveredBody,
+  'queue.origin_held': QueueOriginHoldBody,
+  'queue.origin_recovered': QueueOriginHoldBody,
   'window.advanced': WindowAdvancedBody,
   'pass.claimed': PassClaimedBody,
   'pass.completed': PassEndedBody,
@@ -156,6 +169,8 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
     'The waiting count reached the queue\'s lengthAlert.threshold. Fired once: not again until queue.length_recovered re-arms it (hysteresis).',
   'queue.length_recovered':
     'The length alert re-armed: the waiting count fell below lengthAlert.clearBelow, the alert was removed, or a new epoch started. Follows each queue.length_exceeded once.',
+  'queue.origin_held': 'The site is unhealthy (its probe failed, or it said so): advances are held, visitors keep their place and see an unknown ETA.',
+  'queue.origin_recovered': 'The site is healthy again: admissions resume at the next ticker check.',
   'window.advanced': 'The window moved: tickets fromTicket..toTicket are admitted. One event per advance, however many tickets.',
   'pass.claimed': 'An admitted visitor claimed their pass.',
   'pass.completed': 'The protected site reported a visit completed.',

@@ -182,7 +182,7 @@ export class QueueRuntime {
    * report): one script, every replica sees it in the published state. Logged and counted.
    */
   async setOriginHold(hold: boolean, source: 'probe' | 'site', detail: string): Promise<boolean> {
-    const r = await this.o.store.setOriginHold(hold);
+    const r = await this.o.store.setOriginHold(hold, { source, reason: detail });
     if (r.outcome === 'missing') return false;
     this.cache.apply(r.snapshot, 'refresh');
     if (r.outcome === 'changed') {

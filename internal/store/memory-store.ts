@@ -17,7 +17,7 @@ import {
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
 import { alertWaiting, lengthAlertStep, recoveredReason, type LengthAlertStep } from '../queue/length-alert';
 import { compensatedMove } from '../queue/arithmetic';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldReason, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -558,7 +558,7 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /** set-origin-hold.lua. */
-  async setOriginHold(hold: boolean): Promise<OriginHoldResult> {
+  async setOriginHold(hold: boolean, why: OriginHoldReason = { source: 'site', reason: '' }): Promise<OriginHoldResult> {
     this.assertOpen();
     const now = this.now();
     if (!this.cell.state) return { outcome: 'missing' };
@@ -567,6 +567,15 @@ export class MemoryQueueStore implements QueueStore {
     if (s.originHold === want) return { outcome: 'unchanged', snapshot: snapshotOf(s, now) };
     s.originHold = want;
     s.version += 1;
+    const reason = Buffer.from(why.reason, 'utf8').subarray(0, 500).toString('utf8').replace(/\uFFFD$/, '');
+    this.cell.appendEvent(this.eventStreamMaxLength, hold ? 'queue.origin_held' : 'queue.origin_recovered', now, {
+      queue: this.queueId,
+      epoch: s.epoch,
+      source: why.source,
+      reason,
+      counter: s.counter,
+      windowEnd: s.windowEnd,
+    });
     const snap = snapshotOf(s, now);
     publish(this.cell, snap, () => !this.closed, this.log);
     return { outcome: 'changed', snapshot: snap };

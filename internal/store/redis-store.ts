@@ -19,7 +19,7 @@ import { queueKeys, type QueueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
+import type { AdvanceOptions, MarkGoneResult, OriginHoldReason, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
 
 export { StoreTimeoutError } from './redis-call';
 
@@ -380,9 +380,12 @@ export class RedisQueueStore implements QueueStore {
     return r.map(Number);
   }
 
-  async setOriginHold(hold: boolean): Promise<OriginHoldResult> {
+  async setOriginHold(hold: boolean, why: OriginHoldReason = { source: 'site', reason: '' }): Promise<OriginHoldResult> {
     const k = this.keys;
-    const r = await this.call('setOriginHold', () => this.redis.setOriginHold(k.state, k.counter, hold ? 1 : 0, k.events));
+    const reason = Buffer.from(why.reason, 'utf8').subarray(0, 500).toString('utf8').replace(/\uFFFD$/, '');
+    const r = await this.call('setOriginHold', () =>
+      this.redis.setOriginHold(k.state, k.counter, k.eventStream, hold ? 1 : 0, k.events, this.eventStreamMaxLength, this.queueId, why.source, reason),
+    );
     if (Number(r[0]) === -1) return { outcome: 'missing' };
     if (Number(r[0]) === 1) this.noteChanged();
     return { outcome: Number(r[0]) === 1 ? 'changed' : 'unchanged', snapshot: parseSnapshot(r, 1, 10, Number(r[8]), Number(r[9])) };

@@ -132,9 +132,20 @@ export const scripts = {
     transformReply: raw,
   }),
   setOriginHold: defineScript({
-    NUMBER_OF_KEYS: 2,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('set-origin-hold'),
-    parseCommand: keysAndArgs(2) as (p: CommandParser, state: string, counter: string, hold: number, channel: string) => void,
+    parseCommand: keysAndArgs(3) as (
+      p: CommandParser,
+      state: string,
+      counter: string,
+      eventStream: string,
+      hold: number,
+      channel: string,
+      eventMaxLength: number,
+      queueId: string,
+      source: 'probe' | 'site',
+      reason: string,
+    ) => void,
     transformReply: raw,
   }),
   leaseRenew: defineScript({

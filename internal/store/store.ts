@@ -6,6 +6,13 @@ export type OriginHoldResult = { readonly outcome: 'changed' | 'unchanged'; read
  * mark-gone.lua: how many of the tickets were marked gone now, were already, or were not waiting
  * (admitted: nothing to leave); `reset` when the store holds another epoch (the tickets are void).
  */
+/** Who held or resumed a queue's admissions, and why (the events' source and reason). */
+export interface OriginHoldReason {
+  readonly source: 'probe' | 'site';
+  /** For people: the probe's error or the site's reason; cut to 500 bytes. */
+  readonly reason: string;
+}
+
 export type MarkGoneResult =
   | { readonly outcome: 'ok'; readonly windowEnd: number; readonly marked: number; readonly already: number; readonly admitted: number }
   | { readonly outcome: 'reset' };
@@ -103,7 +110,11 @@ export interface QueueStore {
    * Holds (true) or resumes (false) admissions because the queue's site is unhealthy
    * (set-origin-hold.lua); a change bumps the state version and is published.
    */
-  setOriginHold(hold: boolean): Promise<OriginHoldResult>;
+  /**
+   * Holds (or resumes) admissions for the site's health (set-origin-hold.lua); a change appends
+   * queue.origin_held / queue.origin_recovered with who decided and why.
+   */
+  setOriginHold(hold: boolean, why?: OriginHoldReason): Promise<OriginHoldResult>;
   /** SET NX PX: true if `owner` now holds the lease. */
   acquireLease(owner: string, ttlMs: number): Promise<boolean>;
   /** Compare-and-pexpire: false if the lease is no longer `owner`'s. */

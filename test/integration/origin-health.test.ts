@@ -110,6 +110,14 @@ test('a failing origin holds admissions within the configured failures; they res
   await waitFor(async () => (await windowEnd('probed')) > wHeld, { timeoutMs: 8000, what: 'admissions to resume' });
   const after = await call('GET', '/status', undefined, tickets[59]);
   expect(after.body).toMatchObject({ siteBusy: false, etaKind: 'exact' });
+  // Told to the rest of the business: one event for the hold, one for its end (docs/events.md).
+  const events = (await call('GET', '/admin/api/v1/queues/probed/events?limit=1000', undefined, ADMIN)).body.events as Array<{ type: string; data: Record<string, unknown> }>;
+  const holds = events.filter((e) => e.type.startsWith('queue.origin_'));
+  expect(holds.map((e) => [e.type, e.data.source])).toEqual([
+    ['queue.origin_held', 'probe'],
+    ['queue.origin_recovered', 'probe'],
+  ]);
+  expect(String(holds[0]!.data.reason).length).toBeGreaterThan(0);
 }, 60_000);
 
 test('the site pushes its health with its key; a bad key or body is refused', async () => {
@@ -127,6 +135,11 @@ test('the site pushes its health with its key; a bad key or body is refused', as
   await new Promise((res) => setTimeout(res, 1000));
   expect(await windowEnd('pushed')).toBe(w);
   expect((await call('POST', '/admin/api/v1/queues/pushed/health', { healthy: true }, SITE_KEY)).body).toMatchObject({ changed: true });
+  const events = (await call('GET', '/admin/api/v1/queues/pushed/events?limit=1000', undefined, ADMIN)).body.events as Array<{ type: string; data: Record<string, unknown> }>;
+  expect(events.filter((e) => e.type.startsWith('queue.origin_')).map((e) => [e.type, e.data.source, e.data.reason])).toEqual([
+    ['queue.origin_held', 'site', 'p99 over 2 s'],
+    ['queue.origin_recovered', 'site', 'reported by the site'],
+  ]);
   await waitFor(async () => (await windowEnd('pushed')) > w, { timeoutMs: 5000, what: 'admissions to resume' });
 }, 60_000);
 

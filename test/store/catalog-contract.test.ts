@@ -137,16 +137,26 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
     if (c.outcome !== 'created') throw new Error('not created');
     const store = cat.queue(id);
     await store.issueTickets(25, OPEN);
-    const held = await store.setOriginHold(true);
+    const held = await store.setOriginHold(true, { source: 'probe', reason: 'GET /healthz answered 503' });
     expect(held).toMatchObject({ outcome: 'changed', snapshot: { originHold: 1 } });
     expect((await store.setOriginHold(true)).outcome).toBe('unchanged');
+    // One event per change, none for a call that changed nothing (docs/events.md).
+    const holdEvents = async () =>
+      (await cat.readEvents(id, '0', 1000)).filter((e) => e.fields.type?.startsWith('queue.origin_')).map((e) => ({ type: e.fields.type, body: JSON.parse(e.fields.body ?? 'null') as unknown }));
+    expect(await holdEvents()).toEqual([
+      { type: 'queue.origin_held', body: { queue: id, epoch: held.outcome === 'changed' ? held.snapshot.epoch : '', source: 'probe', reason: 'GET /healthz answered 503', counter: 25, windowEnd: expect.any(Number) } },
+    ]);
     expect(await store.acquireLease('me', 5000)).toBe(true);
     expect((await store.advance('me')).outcome).toBe('held');
     const u = await cat.updateQueue(id, c.stored.version, DOC, { ...OPEN, windowSize: 3 });
     if (u.outcome !== 'updated') throw new Error('not updated');
     expect(u.stored.snapshot.originHold).toBe(1);
     expect((await cat.readQueue(id))!.snapshot.originHold).toBe(1);
-    expect(await store.setOriginHold(false)).toMatchObject({ outcome: 'changed', snapshot: { originHold: 0 } });
+    expect(await store.setOriginHold(false, { source: 'site', reason: 'x'.repeat(600) })).toMatchObject({ outcome: 'changed', snapshot: { originHold: 0 } });
+    const after = await holdEvents();
+    expect(after.map((e) => e.type)).toEqual(['queue.origin_held', 'queue.origin_recovered']);
+    // A reason is cut to 500 bytes.
+    expect(after[1]!.body).toMatchObject({ source: 'site', reason: 'x'.repeat(500) });
     expect(await cat.queue(fresh()).setOriginHold(true)).toEqual({ outcome: 'missing' });
   });
 

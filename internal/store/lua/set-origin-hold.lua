@@ -5,11 +5,17 @@
 --
 -- KEYS[1]  queue state hash   waitroom:{<queue>}:state
 -- KEYS[2]  ticket counter     waitroom:{<queue>}:counter
+-- KEYS[3]  event stream       waitroom:{<queue>}:event-stream (docs/events.md)
 -- ARGV[1]  1 to hold, 0 to resume
 -- ARGV[2]  sharded pub/sub channel of the queue's state (SPUBLISH; same hash tag as the keys)
+-- ARGV[3]  event stream length (MAXLEN ~)   ARGV[4]  queue id (for the event body)
+-- ARGV[5]  who decided: 'probe' (the leader's probe) or 'site' (the site's own report)
+-- ARGV[6]  why, for people (at most 500 bytes; the probe's error or the site's reason)
 --
 -- Returns {changed, epoch, windowEnd, nextDueMs, S, I, K, version, counter, nowMs, mode, opensAtMs, maxActive, originHold}
---   changed 1: the hold changed: the state version is bumped and the state published
+--   changed 1: the hold changed: the state version is bumped, the state published, and one
+--             queue.origin_held or queue.origin_recovered event appended (the change and its
+--             event in one step: an event exists if and only if the hold changed)
 --   changed 0: it already was so; nothing written
 -- Returns {-1} when the queue state is missing.
 -- On resume the next advance is due at once when its time passed during the hold (the queue
@@ -29,6 +35,12 @@ local function corrupt(what, v)
 end
 local want = int(ARGV[1], 0, 1)
 if not want then error({err = 'WAITROOM_ARG argument 1 is not 0 or 1'}) end
+local eventMax = int(ARGV[3], 1, 999999999)
+if not eventMax then error({err = 'WAITROOM_ARG argument 3 (event stream length) is not an integer in [1, 999999999]'}) end
+local queueId, source, reason = ARGV[4], ARGV[5], ARGV[6]
+if type(queueId) ~= 'string' or #queueId == 0 or #queueId > 64 then error({err = 'WAITROOM_ARG argument 4 is not a queue id'}) end
+if source ~= 'probe' and source ~= 'site' then error({err = 'WAITROOM_ARG argument 5 is not probe or site'}) end
+if type(reason) ~= 'string' or #reason > 500 then error({err = 'WAITROOM_ARG argument 6 is not a reason of at most 500 bytes'}) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
 local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'nextDueMs', 'windowSize', 'intervalMs', 'activeWindowCount', 'version', 'mode', 'opensAtMs', 'maxActive', 'originHold')
@@ -57,6 +69,11 @@ if hold == want then
 end
 version = version + 1
 redis.call('HSET', KEYS[1], 'originHold', want, 'version', version)
+local typ = 'queue.origin_recovered'
+if want == 1 then typ = 'queue.origin_held' end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', eventMax, '*', 'type', typ, 'time', string.format('%d', now), 'body',
+  string.format('{"queue":%s,"epoch":%s,"source":"%s","reason":%s,"counter":%d,"windowEnd":%d}',
+    cjson.encode(queueId), cjson.encode(f[1]), source, cjson.encode(reason), counter, W))
 local function d(x) return string.format('%d', x) end
 redis.call('SPUBLISH', ARGV[2], cjson.encode({epoch = f[1], windowEnd = d(W), nextDueMs = d(due), windowSize = d(S),
   intervalMs = d(I), activeWindowCount = d(K), version = d(version), counter = d(counter), nowMs = d(now), mode = mode,
