@@ -1,12 +1,6 @@
-import pino from 'pino';
-import { MemoryPassStore } from '../../internal/store/memory-pass-store';
-import { MemoryQueueStore } from '../../internal/store/memory-store';
-import { RedisPassStore, type PassStore } from '../../internal/store/pass-store';
-import { RedisQueueStore } from '../../internal/store/redis-store';
-import type { QueueStore } from '../../internal/store/store';
 import type { AdvanceResult, QueueSettings } from '../../internal/queue/queue-state';
 import { waitFor } from '../helpers/ports';
-import { TestRedis } from '../helpers/redis-server';
+import { memoryKit, redisKit, type OpenedStores as Opened } from '../helpers/store-kits';
 
 /**
  * The capacity cap's accounting (docs/system.md, "Occupancy"), one contract for both
@@ -14,54 +8,6 @@ import { TestRedis } from '../helpers/redis-server';
  * embedded store that mirrors them. Occupancy = live passes + admitted tickets not yet
  * claimed whose claim window is open; an advance admits min(S − used, waiting, cap − occupancy).
  */
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-
-interface Opened {
-  readonly queue: QueueStore;
-  readonly passes: PassStore;
-  now(): Promise<number>;
-  close(): Promise<void>;
-}
-
-interface Kit {
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  open(queueId: string): Promise<Opened>;
-}
-
-function redisKit(): Kit {
-  let redis: TestRedis | undefined;
-  return {
-    setup: async () => {
-      redis = await TestRedis.start();
-    },
-    teardown: async () => redis?.close(),
-    async open(queueId) {
-      const q = new RedisQueueStore({ url: redis!.url, queueId, logger });
-      await q.connect();
-      return {
-        queue: q,
-        passes: new RedisPassStore(q, logger),
-        now: async () => {
-          const [sec, usec] = (await q.redis.time()).map(Number) as [number, number];
-          return sec * 1000 + Math.floor(usec / 1000);
-        },
-        close: () => q.close(),
-      };
-    },
-  };
-}
-
-function memoryKit(): Kit {
-  return {
-    setup: async () => undefined,
-    teardown: async () => undefined,
-    async open(queueId) {
-      const q = new MemoryQueueStore({ queueId, logger });
-      return { queue: q, passes: new MemoryPassStore(q), now: async () => q.clock(), close: () => q.close() };
-    },
-  };
-}
 
 const settings = (over: Partial<QueueSettings>): QueueSettings => ({
   windowSize: 5,
