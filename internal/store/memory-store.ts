@@ -17,7 +17,7 @@ import {
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
 import { alertWaiting, lengthAlertStep, recoveredReason, type LengthAlertStep } from '../queue/length-alert';
 import { compensatedMove } from '../queue/arithmetic';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldReason, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, StoredStreamEntry, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
+import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type StoreIntegrityHooks, type StoredStreamEntry, type Subscription, type SweepGoneResult, type UnmarkGoneResult } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -567,7 +567,7 @@ export class MemoryQueueStore implements QueueStore {
     if (s.originHold === want) return { outcome: 'unchanged', snapshot: snapshotOf(s, now) };
     s.originHold = want;
     s.version += 1;
-    const reason = Buffer.from(why.reason, 'utf8').subarray(0, 500).toString('utf8').replace(/\uFFFD$/, '');
+    const reason = originHoldReasonText(why.reason);
     this.cell.appendEvent(this.eventStreamMaxLength, hold ? 'queue.origin_held' : 'queue.origin_recovered', now, {
       queue: this.queueId,
       epoch: s.epoch,

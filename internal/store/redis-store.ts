@@ -19,7 +19,7 @@ import { queueKeys, type QueueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import type { AdvanceOptions, MarkGoneResult, OriginHoldReason, OriginHoldResult, PresenceSweep, QueueStore, StoreIntegrityHooks, Subscription, SweepGoneResult, UnmarkGoneResult } from './store';
+import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type StoreIntegrityHooks, type Subscription, type SweepGoneResult, type UnmarkGoneResult } from './store';
 
 export { StoreTimeoutError } from './redis-call';
 
@@ -382,7 +382,7 @@ export class RedisQueueStore implements QueueStore {
 
   async setOriginHold(hold: boolean, why: OriginHoldReason = { source: 'site', reason: '' }): Promise<OriginHoldResult> {
     const k = this.keys;
-    const reason = Buffer.from(why.reason, 'utf8').subarray(0, 500).toString('utf8').replace(/\uFFFD$/, '');
+    const reason = originHoldReasonText(why.reason);
     const r = await this.call('setOriginHold', () =>
       this.redis.setOriginHold(k.state, k.counter, k.eventStream, hold ? 1 : 0, k.events, this.eventStreamMaxLength, this.queueId, why.source, reason),
     );

@@ -13,6 +13,13 @@ export interface OriginHoldReason {
   readonly reason: string;
 }
 
+/** The reason as the event carries it: at most 500 bytes of UTF-8, never half a character. */
+export function originHoldReasonText(reason: string): string {
+  // TextEncoder rather than Buffer: the embedded store also runs in the console's what-if worker.
+  const bytes = new TextEncoder().encode(reason);
+  return bytes.length <= 500 ? reason : new TextDecoder().decode(bytes.subarray(0, 500)).replace(/\uFFFD$/, '');
+}
+
 export type MarkGoneResult =
   | { readonly outcome: 'ok'; readonly windowEnd: number; readonly marked: number; readonly already: number; readonly admitted: number }
   | { readonly outcome: 'reset' };
