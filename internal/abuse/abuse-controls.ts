@@ -177,7 +177,7 @@ export class AbuseControls {
     this.limits = d.limits ?? limitsFromConfig(c);
     this.unlisten = d.queues.onChange((id) => void this.refresh(id));
     this.joinGate = {
-      admit: async (req, queueId) => (await this.forQueue(queueId)?.gate.admit(req, queueId)) ?? {},
+      admit: (req, queueId) => this.forQueue(queueId)?.gate.admit(req, queueId) ?? Promise.resolve({ headers: {} }),
     };
     this.forgery = new ForgeryGuard({ limit: c.forgeryLimit, blockMs: c.forgeryBlockSeconds * 1000 });
     const router = Router();

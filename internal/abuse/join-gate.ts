@@ -1,14 +1,17 @@
 import type { IncomingMessage } from 'node:http';
-import type { JoinGate } from '../http/api';
+import type { JoinAdmission, JoinGate } from '../http/api';
 import { clientIp } from '../http/client-ip';
 import { CHALLENGE_HEADER, type JoinChallenge } from './challenge';
 import type { JoinLimiter } from './join-limiter';
 
+const FREE: JoinAdmission = { headers: {} };
+
 /**
- * What a new place costs a client: first a token from its address's bucket (one
- * Redis call, refused 429 when spent), then, when the queue asks for one right
- * now, a solved ALTCHA challenge. The limit runs first so a flood cannot make
- * the replica verify proofs of work for it.
+ * What a new place costs a client: a token from its address's bucket (refused
+ * 429 when spent) and, when the queue asks for one right now, a solved ALTCHA
+ * challenge. Without a challenge the token is taken by join.lua with the ticket,
+ * in one round trip; with one, the limit runs first (its own call) so a flood
+ * cannot make the replica verify proofs of work for it.
  */
 export class LimitedJoinGate implements JoinGate {
   constructor(
@@ -17,9 +20,11 @@ export class LimitedJoinGate implements JoinGate {
     private readonly trustProxy: number,
   ) {}
 
-  async admit(req: IncomingMessage, queueId: string): Promise<Record<string, string>> {
-    const headers = await this.limiter.take(queueId, clientIp(req, this.trustProxy));
+  async admit(req: IncomingMessage, queueId: string): Promise<JoinAdmission> {
+    const client = clientIp(req, this.trustProxy);
+    if (!this.challenge.required(queueId)) return this.limiter.deferred(queueId, client) ?? FREE;
+    const headers = await this.limiter.take(queueId, client);
     await this.challenge.check(queueId, req.headers[CHALLENGE_HEADER]);
-    return headers;
+    return { headers };
   }
 }

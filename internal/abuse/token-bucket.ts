@@ -22,6 +22,24 @@ export interface LimitVerdict {
   readonly fullInMs: number;
 }
 
+/** The join-limit token one join takes, from the bucket of its client address. */
+export interface BucketTake {
+  readonly client: string;
+  readonly limits: BucketLimits;
+}
+
+/**
+ * A join whose token was refused in the ticket's own script (join.lua takes the token and
+ * the ticket in one step): no ticket was issued. Not an HTTP error: the join gate that asked
+ * for the take turns its verdict into the 429 (internal/abuse/join-limiter.ts).
+ */
+export class JoinLimitRefusal extends Error {
+  override readonly name = 'JoinLimitRefusal';
+  constructor(readonly verdict: LimitVerdict) {
+    super('the join limit refused this join');
+  }
+}
+
 function finite(x: number | undefined): x is number {
   return typeof x === 'number' && Number.isFinite(x);
 }

@@ -3,18 +3,26 @@ import { ticketCookie, ticketFromCookie } from '../abuse/ticket-cookie';
 import { BadRequestError, ForbiddenError, QueueResetError, TokenError } from '../errors/errors';
 import type { QueueRegistry } from '../queues/queue-registry';
 import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
-import type { QueueService, StatusResult } from '../service/queue-service';
+import type { JoinResult, QueueService, StatusResult } from '../service/queue-service';
 import type { JoinBody, LeaveBody, StatusBody, TicketFields } from '../service/visitor-schemas';
 import type { HttpResult } from './respond';
+import type { DeferredTake } from '../abuse/join-limiter';
+import { JoinLimitRefusal } from '../abuse/token-bucket';
 
 /**
  * What runs before a new ticket is issued (the per-client join limit and the
- * challenge, internal/abuse/join-gate.ts). Returns headers for the reply (the
- * RateLimit ones); throws a typed error to refuse the join.
+ * challenge, internal/abuse/join-gate.ts). Throws a typed error to refuse the join.
  */
 export interface JoinGate {
-  admit(req: IncomingMessage, queueId: string): Promise<Record<string, string>>;
+  admit(req: IncomingMessage, queueId: string): Promise<JoinAdmission>;
 }
+
+/**
+ * What the join still owes: the reply's headers (the RateLimit ones), or a limit token to take
+ * in the ticket's own store call (join.lua), whose verdict `settle` turns into the headers or
+ * into the 429.
+ */
+export type JoinAdmission = { readonly headers: Record<string, string> } | DeferredTake;
 
 export interface ApiOptions {
   readonly gate?: JoinGate;
@@ -137,8 +145,21 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
         const body: JoinBody = { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp };
         return { status: 200, body };
       }
-      const headers = d.gate ? await d.gate.admit(req, service.queueId) : {};
-      const r = await service.join();
+      const admission = d.gate ? await d.gate.admit(req, service.queueId) : undefined;
+      let r: JoinResult;
+      let headers: Record<string, string> = {};
+      if (admission && 'take' in admission) {
+        try {
+          r = await service.join(admission.take);
+        } catch (err) {
+          if (err instanceof JoinLimitRefusal) admission.settle(err.verdict); // throws the 429
+          throw err;
+        }
+        headers = admission.settle(r.limit!);
+      } else {
+        r = await service.join();
+        if (admission) headers = admission.headers;
+      }
       const body: JoinBody = {
         token: r.token,
         queue: r.queue,

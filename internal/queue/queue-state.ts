@@ -1,3 +1,5 @@
+import type { LimitVerdict } from '../abuse/token-bucket';
+
 /**
  * What a queue does with visitors (docs/system.md, "Queue states"):
  * - open: admits by rate (W += S every I);
@@ -109,6 +111,12 @@ export interface AdvanceResult {
 export interface IssuedTickets {
   /** The first ticket of the batch; the batch is first..first+count-1. */
   readonly first: number;
+  /** Tickets issued: with a join limit, only the joins it allowed (possibly 0). */
   readonly count: number;
   readonly snapshot: QueueSnapshot;
+  /**
+   * With a join limit taken in the same step: one verdict per join asked for, in order; the
+   * allowed ones got first..first+count-1 in their order.
+   */
+  readonly verdicts?: readonly LimitVerdict[];
 }

@@ -1,3 +1,4 @@
+import { JoinLimitRefusal, type BucketTake, type LimitVerdict } from '../abuse/token-bucket';
 import { ForbiddenError, QueueResetError, UnavailableError } from '../errors/errors';
 import { pollAfterMs, viewTicket, type TicketView, type WindowView } from '../queue/arithmetic';
 import type { QueueMode, QueueSnapshot } from '../queue/queue-state';
@@ -20,6 +21,8 @@ export interface QueueNotice {
 }
 
 export interface JoinResult extends TicketView, QueueNotice {
+  /** The join-limit verdict, when its token was taken with the ticket (join(take)). */
+  readonly limit?: LimitVerdict;
   readonly token: string;
   readonly queue: string;
   readonly ticket: number;
@@ -88,13 +91,17 @@ export class QueueService {
     return this.d.queueId;
   }
 
-  /** Issues a ticket (one INCR shared with concurrent joins) and signs it. */
-  async join(): Promise<JoinResult> {
+  /**
+   * Issues a ticket (one INCR shared with concurrent joins) and signs it. With `take`, the
+   * join's limit token is taken in the same store call: the result carries its verdict, and a
+   * refused join rejects with JoinLimitRefusal (no ticket).
+   */
+  async join(take?: BucketTake): Promise<JoinResult> {
     let issued;
     try {
-      issued = await this.d.batcher.issue();
+      issued = await this.d.batcher.issue(take);
     } catch (err) {
-      this.d.cache.noteStoreError(err);
+      if (!(err instanceof JoinLimitRefusal)) this.d.cache.noteStoreError(err);
       throw err;
     }
     const { ticket, snapshot } = issued;
@@ -120,6 +127,7 @@ export class QueueService {
       message: notice.message,
       opensAt: notice.opensAt,
       siteBusy: notice.siteBusy,
+      ...(issued.verdict ? { limit: issued.verdict } : {}),
     };
   }
 

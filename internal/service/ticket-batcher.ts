@@ -1,14 +1,24 @@
+import { JoinLimitRefusal, type BucketLimits, type BucketTake, type LimitVerdict } from '../abuse/token-bucket';
 import type { HighWater, IssuedTickets, QueueSettings, QueueSnapshot } from '../queue/queue-state';
 import type { QueueStore } from '../store/store';
 
 export interface IssuedTicket {
   readonly ticket: number;
   readonly snapshot: QueueSnapshot;
+  /** The join-limit verdict, when the join's token was taken with its ticket. */
+  readonly verdict?: LimitVerdict;
 }
 
 interface Pending {
+  readonly take: BucketTake | undefined;
   resolve: (t: IssuedTicket) => void;
   reject: (err: unknown) => void;
+}
+
+/** Joins of one turn sent together: those without a take, or those of one limit (a batch has one burst and rate). */
+interface Group {
+  readonly limits: BucketLimits | undefined;
+  readonly pending: Pending[];
 }
 
 /**
@@ -19,7 +29,7 @@ interface Pending {
  * tickets stay unique and each replica's visitors keep their relative order.
  */
 export class TicketBatcher {
-  private queue: Pending[] = [];
+  private groups = new Map<string, Group>();
   private scheduled = false;
 
   constructor(
@@ -33,9 +43,20 @@ export class TicketBatcher {
     private readonly seen?: () => HighWater,
   ) {}
 
-  issue(): Promise<IssuedTicket> {
+  /**
+   * A ticket, in arrival order with the other joins of this turn. With `take`, the join's
+   * limit token is taken in the same store call (join.lua); a refused join rejects with
+   * JoinLimitRefusal and gets no ticket.
+   */
+  issue(take?: BucketTake): Promise<IssuedTicket> {
     return new Promise<IssuedTicket>((resolve, reject) => {
-      this.queue.push({ resolve, reject });
+      const key = take ? `${take.limits.burst}/${take.limits.ratePerSecond}` : '';
+      let g = this.groups.get(key);
+      if (!g) {
+        g = { limits: take?.limits, pending: [] };
+        this.groups.set(key, g);
+      }
+      g.pending.push({ take, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate runs after the I/O callbacks of this turn, so requests parsed
@@ -47,15 +68,35 @@ export class TicketBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      this.store.issueTickets(batch.length, this.settings(), this.seen?.()).then(
-        (issued) => {
-          this.onBatch?.(issued);
-          batch.forEach((p, i) => p.resolve({ ticket: issued.first + i, snapshot: issued.snapshot }));
-        },
-        (err: unknown) => batch.forEach((p) => p.reject(err)),
-      );
+    const groups = this.groups;
+    this.groups = new Map();
+    for (const g of groups.values()) {
+      while (g.pending.length > 0) {
+        const batch = g.pending.splice(0, this.maxBatch);
+        const limit = g.limits ? { clients: batch.map((p) => p.take!.client), limits: g.limits } : undefined;
+        this.store.issueTickets(batch.length, this.settings(), this.seen?.(), limit).then(
+          (issued) => {
+            this.onBatch?.(issued);
+            hand(batch, issued);
+          },
+          (err: unknown) => batch.forEach((p) => p.reject(err)),
+        );
+      }
     }
   }
+}
+
+/** Tickets first.. to the joins the limit allowed (all of them without one), in order; the refused ones hear why. */
+function hand(batch: readonly Pending[], issued: IssuedTickets): void {
+  const v = issued.verdicts;
+  if (!v) {
+    batch.forEach((p, i) => p.resolve({ ticket: issued.first + i, snapshot: issued.snapshot }));
+    return;
+  }
+  let next = issued.first;
+  batch.forEach((p, i) => {
+    const verdict = v[i]!;
+    if (verdict.allowed) p.resolve({ ticket: next++, snapshot: issued.snapshot, verdict });
+    else p.reject(new JoinLimitRefusal(verdict));
+  });
 }

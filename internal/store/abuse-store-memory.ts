@@ -1,5 +1,5 @@
 import type { AbuseStore, PassClientBatch } from '../abuse/abuse-store';
-import { takeToken, type BucketLimits, type BucketState, type LimitVerdict } from '../abuse/token-bucket';
+import type { BucketLimits, LimitVerdict } from '../abuse/token-bucket';
 import { UnavailableError } from '../errors/errors';
 import type { MemoryPassStore } from './memory-pass-store';
 import type { MemoryQueueStore } from './memory-store';
@@ -13,7 +13,6 @@ const MAX_ENTRIES = 100_000;
  * exact set of clients per pass where Redis keeps a HyperLogLog.
  */
 export class MemoryAbuseStore implements AbuseStore {
-  private readonly buckets = new Map<string, BucketState & { untilMs: number }>();
   private readonly used = new Map<string, number>();
   private readonly passClients = new Map<string, { clients: Set<string>; untilMs: number }>();
 
@@ -34,12 +33,8 @@ export class MemoryAbuseStore implements AbuseStore {
   }
 
   async takeJoinToken(client: string, limits: BucketLimits): Promise<LimitVerdict> {
-    const now = this.now();
-    const prev = this.buckets.get(client);
-    const { verdict, next } = takeToken(prev && prev.untilMs > now ? prev : undefined, limits, now);
-    MemoryAbuseStore.bound(this.buckets, now, (b) => b.untilMs);
-    this.buckets.set(client, { ...next, untilMs: now + Math.max(1, verdict.fullInMs) });
-    return verdict;
+    // The queue store keeps the buckets: its issueTickets takes from the same ones (join.lua).
+    return this.queue.takeJoinTokens([client], limits, this.now())[0]!;
   }
 
   async useChallenge(id: string, ttlMs: number): Promise<boolean> {

@@ -2,7 +2,7 @@ import type { AbuseStore, PassClientBatch } from '../abuse/abuse-store';
 import { BucketBatcher } from '../abuse/bucket-batcher';
 import type { BucketLimits, LimitVerdict } from '../abuse/token-bucket';
 import { queueKeys, type QueueKeys } from './keys';
-import type { RedisQueueStore } from './redis-store';
+import { parseVerdicts, type RedisQueueStore } from './redis-store';
 
 /**
  * The abuse limits' state on the queue's Redis, with the queue store's client
@@ -26,11 +26,7 @@ export class RedisAbuseStore implements AbuseStore {
   private async takeBatch(clients: readonly string[], limits: BucketLimits): Promise<LimitVerdict[]> {
     const keys = clients.map((c) => this.keys.joinLimit(c));
     const r = await this.store.call('rateLimit', () => this.store.redis.rateLimit(keys, limits.burst, limits.ratePerSecond));
-    const out: LimitVerdict[] = [];
-    for (let i = 0; i + 3 < r.length; i += 4) {
-      out.push({ allowed: Number(r[i]) === 1, remaining: Number(r[i + 1]), retryAfterMs: Number(r[i + 2]), fullInMs: Number(r[i + 3]) });
-    }
-    return out;
+    return parseVerdicts(r, 0, clients.length);
   }
 
   async useChallenge(id: string, ttlMs: number): Promise<boolean> {

@@ -17,7 +17,8 @@ import {
 import { checkState, MAX_EXACT, rollbackReason } from '../queue/state-check';
 import { alertWaiting, lengthAlertStep, recoveredReason, type LengthAlertStep } from '../queue/length-alert';
 import { compensatedMove } from '../queue/arithmetic';
-import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type StoreIntegrityHooks, type StoredStreamEntry, type Subscription, type SweepGoneResult, type UnmarkGoneResult } from './store';
+import { takeToken, type BucketLimits, type BucketState, type LimitVerdict } from '../abuse/token-bucket';
+import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type StoreIntegrityHooks, type StoredStreamEntry, type Subscription, type SweepGoneResult, type UnmarkGoneResult, type JoinLimitBatch } from './store';
 
 export interface MemoryStoreOptions extends StoreIntegrityHooks {
   readonly queueId: string;
@@ -81,6 +82,9 @@ interface Lease {
 }
 
 /** Everything one queue keeps in the embedded store: what its Redis keys hold. */
+/** Join buckets kept per queue at most (as MemoryAbuseStore kept them); expired ones are dropped first. */
+const MAX_JOIN_BUCKETS = 100_000;
+
 export class MemoryQueueCell {
   state: MemoryQueueState | undefined;
   lease: Lease | undefined;
@@ -94,6 +98,8 @@ export class MemoryQueueCell {
   readonly seen = new Map<string, { tickets: Set<number>; expiresAtMs: number }>();
   /** Occupancy accounting (advance-window.lua); undefined until the first advance of an epoch. */
   occupancy: MemoryOccupancy | undefined;
+  /** The join buckets by client address (the `limit:join:<address>` hashes); kept until full again (PEXPIRE). */
+  readonly joinBuckets = new Map<string, BucketState & { untilMs: number }>();
   /** Counts passes the advance retired as expired (MemoryPassStore's counters). */
   onPassesTimedOut: ((n: number) => void) | undefined;
   /** A published change of this queue (the catalog's change log, as registry-touch.lua). */
@@ -338,21 +344,48 @@ export class MemoryQueueStore implements QueueStore {
     return { ...snapshotOf(state, now), created, ...(rollback ? { rollback } : {}) };
   }
 
+  /**
+   * rate-limit.lua, and join.lua's limit step: one token from each client's join bucket, in
+   * order, on the store's clock (takeToken is the scripts' arithmetic). At most 100,000 buckets
+   * are kept: expired ones go first, then the oldest.
+   */
+  takeJoinTokens(clients: readonly string[], limits: BucketLimits, now: number = this.now()): LimitVerdict[] {
+    const buckets = this.cell.joinBuckets;
+    return clients.map((client) => {
+      const prev = buckets.get(client);
+      const { verdict, next } = takeToken(prev && prev.untilMs > now ? prev : undefined, limits, now);
+      if (buckets.size >= MAX_JOIN_BUCKETS) {
+        for (const [k, b] of buckets) if (b.untilMs <= now) buckets.delete(k);
+        while (buckets.size >= MAX_JOIN_BUCKETS) buckets.delete(buckets.keys().next().value as string);
+      }
+      buckets.delete(client);
+      buckets.set(client, { ...next, untilMs: now + Math.max(1, verdict.fullInMs) });
+      return verdict;
+    });
+  }
+
   /** join.lua, after ensure-queue.lua when the state is missing or behind (as RedisQueueStore does). */
-  async issueTickets(count: number, settings: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<IssuedTickets> {
+  async issueTickets(count: number, settings: QueueSettings, seen: HighWater = NOTHING_SEEN, limit?: JoinLimitBatch): Promise<IssuedTickets> {
     this.assertOpen();
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`ticket count must be a positive integer, got ${count}`);
+    if (limit && limit.clients.length !== count) throw new RangeError(`the join limit needs one client per ticket: ${limit.clients.length} for ${count}`);
     const now = this.now();
     const { state } = this.ensure(settings, now, seen);
     if (state.counter > MAX_EXACT - count) this.corrupt(`ticket counter is "${state.counter}" (no room for ${count} more)`);
     if (state.mode === 'closed') throw new QueueClosedError(this.queueId);
+    // As join.lua: the tokens are taken after every refusal above, then only the joins allowed get tickets.
+    const verdicts = limit ? this.takeJoinTokens(limit.clients, limit.limits, now) : undefined;
+    const issued = verdicts ? verdicts.filter((v) => v.allowed).length : count;
     const before = state.counter;
-    state.counter += count;
+    state.counter += issued;
     const snap = snapshotOf(state, now);
-    // The first batch to wait wakes the sleeping ticker (join.lua publishes it too).
-    if (before <= state.windowEnd && state.counter > state.windowEnd) publish(this.cell, snap, () => !this.closed, this.log);
-    stepLengthAlert(this.cell, this.eventStreamMaxLength, this.queueId, state, now, 'exceeded');
-    return { first: state.counter - count + 1, count, snapshot: snap };
+    if (issued > 0) {
+      // The first batch to wait wakes the sleeping ticker (join.lua publishes it too).
+      if (before <= state.windowEnd && state.counter > state.windowEnd) publish(this.cell, snap, () => !this.closed, this.log);
+      stepLengthAlert(this.cell, this.eventStreamMaxLength, this.queueId, state, now, 'exceeded');
+    }
+    const first = state.counter - issued + 1;
+    return verdicts ? { first, count: issued, snapshot: snap, verdicts } : { first, count: issued, snapshot: snap };
   }
 
   /** advance-window.lua: lease fence, rollback checks, held states, due check, skip while nobody waits, no catch-up. */

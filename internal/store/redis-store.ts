@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { LimitVerdict } from '../abuse/token-bucket';
 import { QueueClosedError, UnavailableError } from '../errors/errors';
 import {
   isQueueMode,
@@ -19,7 +20,7 @@ import { queueKeys, type QueueKeys } from './keys';
 import { storeCall, type StoreCallContext } from './redis-call';
 import { RedisConnection, type StoreCommands } from './redis-connection';
 import { parseRedisUrl } from './redis-url';
-import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type StoreIntegrityHooks, type Subscription, type SweepGoneResult, type UnmarkGoneResult } from './store';
+import { type AdvanceOptions, type MarkGoneResult, type OriginHoldReason, originHoldReasonText, type OriginHoldResult, type PresenceSweep, type QueueStore, type JoinLimitBatch, type StoreIntegrityHooks, type Subscription, type SweepGoneResult, type UnmarkGoneResult } from './store';
 
 export { StoreTimeoutError } from './redis-call';
 
@@ -121,6 +122,19 @@ const ADVANCE_CODES: Record<number, AdvanceOutcome> = {
   [-2]: 'missing',
   [-3]: 'rolled_back',
 };
+
+/** A join.lua reply with tickets: last, the 12 state fields; then, with the join limit, 4 per join. */
+const JOIN_REPLY_FIELDS = 13;
+
+/** rate-limit.lua's groups of four (allowed, remaining, retryAfterMs, fullInMs), from reply index `at`. */
+export function parseVerdicts(r: ReadonlyArray<string | number>, at: number, count: number): LimitVerdict[] {
+  if (r.length !== at + 4 * count) throw new Error(`the join limit answered ${(r.length - at) / 4} verdicts for ${count} joins`);
+  const out: LimitVerdict[] = [];
+  for (let i = at; i + 3 < r.length; i += 4) {
+    out.push({ allowed: Number(r[i]) === 1, remaining: Number(r[i + 1]), retryAfterMs: Number(r[i + 2]), fullInMs: Number(r[i + 3]) });
+  }
+  return out;
+}
 
 const UNMARK_CODES: Record<number, 'unmarked' | 'present' | 'skipped' | 'admitted'> = { 1: 'unmarked', 2: 'present', 3: 'skipped', 4: 'admitted' };
 
@@ -278,32 +292,42 @@ export class RedisQueueStore implements QueueStore {
     this.hooks.onRollback?.(reason);
   }
 
-  async issueTickets(count: number, s: QueueSettings, seen: HighWater = NOTHING_SEEN): Promise<IssuedTickets> {
+  async issueTickets(count: number, s: QueueSettings, seen: HighWater = NOTHING_SEEN, limit?: JoinLimitBatch): Promise<IssuedTickets> {
+    if (limit && limit.clients.length !== count) throw new RangeError(`the join limit needs one client per ticket: ${limit.clients.length} for ${count}`);
+    const k = this.keys;
+    const keys = [k.state, k.counter, k.eventStream];
+    if (limit) for (const c of limit.clients) keys.push(k.joinLimit(c));
     // Three attempts: the state may be missing (create it) or behind `seen` (start a new
-    // epoch), and another replica may change it between our calls.
+    // epoch), and another replica may change it between our calls. join.lua takes the
+    // join-limit tokens only once it issues, so a retry never takes a second one.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const k = this.keys;
-      const r = await this.call('join', () =>
-        this.joinConn.commands.join(
-          k.state, k.counter, k.eventStream, count, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, this.eventStreamMaxLength, this.queueId, ...seen.retired,
-        ),
-      );
+      const args: Array<string | number> = [
+        count, k.events, seen.epoch, seen.counter, seen.windowEnd, seen.version, this.eventStreamMaxLength, this.queueId,
+        limit ? limit.limits.burst : 0, limit ? limit.limits.ratePerSecond : 0, ...seen.retired,
+      ];
+      const r = await this.call('join', () => this.joinConn.commands.join(keys, args));
       const code = Number(r[0]);
       if (code === -4) throw new QueueClosedError(this.queueId);
-      if (code === 0 || code === -1) {
+      // {0} and {-1, reason} are short replies; a full one starts with the last ticket (0 when a
+      // limited batch of a new queue issued none).
+      if (r.length < JOIN_REPLY_FIELDS) {
         // State missing (first join, or Redis lost its data), or behind what this replica
         // saw: ensure-queue.lua re-checks both atomically and makes a new epoch; try again.
         if (code === -1) this.log.warn({ queue: this.queueId, reason: r[1] }, 'join refused: the queue state went backwards');
         await this.ensureQueue(s, seen);
         continue;
       }
-      if (this.durability) await this.awaitJoinDurable(this.durability, count);
+      const verdicts = limit ? parseVerdicts(r, JOIN_REPLY_FIELDS, count) : undefined;
+      const issued = verdicts ? verdicts.reduce((n, v) => n + (v.allowed ? 1 : 0), 0) : count;
+      if (issued > 0 && this.durability) await this.awaitJoinDurable(this.durability, issued);
       const snap = parseSnapshot(r, 1, 9, code, Number(r[8]));
-      const first = code - count + 1;
+      const first = code - issued + 1;
       // join.lua published this batch when it is the first to wait (the counter crossed W).
-      if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged();
-      else this.noteJoin();
-      return { first, count, snapshot: snap };
+      if (issued > 0) {
+        if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged();
+        else this.noteJoin();
+      }
+      return verdicts ? { first, count: issued, snapshot: snap, verdicts } : { first, count: issued, snapshot: snap };
     }
     throw new UnavailableError('store_unavailable', 'the queue state keeps changing under this join; try again shortly', 1);
   }

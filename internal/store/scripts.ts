@@ -10,8 +10,15 @@ import type { CommandParser } from 'redis';
  */
 const SCRIPT_DIR = join(__dirname, 'lua');
 
-function lua(name: string): string {
-  return readFileSync(join(SCRIPT_DIR, `${name}.lua`), 'utf8');
+/**
+ * A script's text, with each `--#include <lib>` line replaced by lua/lib/<lib>.lua: Redis runs
+ * one self-contained text per script, and the join bucket is taken by two of them
+ * (rate-limit.lua and join.lua), which must agree to the byte.
+ */
+export function lua(name: string): string {
+  return readFileSync(join(SCRIPT_DIR, `${name}.lua`), 'utf8').replace(/^--#include ([a-z-]+)$/gm, (_line, lib: string) =>
+    readFileSync(join(SCRIPT_DIR, 'lib', `${lib}.lua`), 'utf8').trimEnd(),
+  );
 }
 
 type Reply = Array<string | number>;
@@ -53,23 +60,13 @@ export const scripts = {
     transformReply: raw,
   }),
   join: defineScript({
-    NUMBER_OF_KEYS: 3,
+    // NUMBER_OF_KEYS left out: with the join limit on, one bucket key per ticket follows the three.
     SCRIPT: lua('join'),
-    parseCommand: keysAndArgs(3) as (
-      p: CommandParser,
-      state: string,
-      counter: string,
-      eventStream: string,
-      count: number,
-      channel: string,
-      seenEpoch: string,
-      seenCounter: number,
-      seenW: number,
-      seenVersion: number,
-      eventMaxLen: number,
-      queueId: string,
-      ...retired: string[]
-    ) => void,
+    parseCommand: ((parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => {
+      parser.push(String(keys.length));
+      for (const k of keys) parser.pushKey(k);
+      for (const a of args) parser.push(String(a));
+    }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
     transformReply: raw,
   }),
   advanceWindow: defineScript({

@@ -1,4 +1,11 @@
+import type { BucketLimits } from '../abuse/token-bucket';
 import type { AdvanceResult, EnsuredQueue, HighWater, IssuedTickets, QueueSettings, QueueSnapshot, RollbackReason } from '../queue/queue-state';
+
+/** The join limit of a batch of joins taken with their tickets: one client address per join, in arrival order. */
+export interface JoinLimitBatch {
+  readonly clients: readonly string[];
+  readonly limits: BucketLimits;
+}
 
 export type OriginHoldResult = { readonly outcome: 'changed' | 'unchanged'; readonly snapshot: QueueSnapshot } | { readonly outcome: 'missing' };
 
@@ -88,8 +95,12 @@ export interface QueueStore {
    * Issues `count` consecutive tickets, creating the queue first if it is missing and
    * starting a new epoch first if the state is behind `seen`.
    * Throws QueueClosedError (410) when the queue is closed.
+   * With `limit` (one client address per ticket wanted, in order), each join first takes a
+   * token from its address's join bucket in the same atomic step (join.lua), and only the
+   * joins allowed get tickets; the result carries one verdict per join. The buckets are the
+   * ones takeJoinToken (rate-limit.lua) takes from.
    */
-  issueTickets(count: number, settings: QueueSettings, seen?: HighWater): Promise<IssuedTickets>;
+  issueTickets(count: number, settings: QueueSettings, seen?: HighWater, limit?: JoinLimitBatch): Promise<IssuedTickets>;
   /**
    * One ticker step, fenced by the lease of `owner`; S, I, K and the mode come from the store
    * (advance-window.lua); rolled_back if behind `seen`.
