@@ -45,6 +45,10 @@ describe('join limit per client address, shared by replicas', () => {
     expect(ok.length).toBeGreaterThanOrEqual(BURST);
     expect(ok.length).toBeLessThanOrEqual(BURST + 1);
     expect(limited.length).toBe(60 - ok.length);
+    // The limit is taken in join.lua with the ticket: a refused join spends no ticket number,
+    // so the joins allowed hold exactly 1..n, each once, across both replicas.
+    const tickets = ok.map((x) => x.json<{ ticket: number }>().ticket).sort((p, q) => p - q);
+    expect(tickets).toEqual(Array.from({ length: ok.length }, (_, i) => i + 1));
     const r = limited[0]!;
     expect(r.json<{ error: { code: string } }>().error.code).toBe('too_many_requests');
     expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
