@@ -53,8 +53,9 @@ import { measureSse, type SseFigures } from './lib/sse';
  *                      at equal event-loop batching (a load generator starved by other work on the
  *                      machine otherwise changes the batching and with it the CPU per request)
  *   BENCH_QUEUES       N > 0 adds "waitroom-mq": one server with N queues defined (made through the
- *                      admin API, /admin/api/v1/queues) and GET /status for a queue chosen at random
- *                      on every request; skipped with a note on a build without that API
+ *                      admin API, /admin/api/v1/queues): GET /status for a queue chosen at random
+ *                      on every request, POST /q/{id}/join to a random queue, and GET /verify;
+ *                      skipped with a note on a build without that API
  *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
  *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
@@ -410,6 +411,14 @@ async function fillQueues(svc: { s: Spawned; base: string }, n: number, auth: Re
     );
   }
   targets.push({ name: `waitroom-mq GET /status (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/status`, tokens } });
+  // The other hot routes with the N queues defined: a join to a random queue (each queue's joins
+  // of one turn share a join.lua call, so spread over N queues they batch less), and the gate.
+  const ids = Array.from({ length: n }, (_, i) => `bench-q${i}`);
+  targets.push({ name: `waitroom-mq POST /q/{id}/join (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/join`, method: 'POST', paths: ids.map((id) => `/q/${id}/join`) } });
+  const active = await joinQueue(svc.base);
+  const verify = await verifySpec(svc.base, active.token);
+  if (typeof verify === 'string') notes.push(`waitroom-mq GET /verify skipped: ${verify}`);
+  else targets.push({ name: `waitroom-mq GET /verify (${n} queues)`, server: svc.s, spec: verify });
   return svc.s;
 }
 
@@ -508,6 +517,7 @@ async function main(): Promise<void> {
     if (QUEUES > 0) {
       for (const s of started) if (s !== redis) await s.stop();
       // A failure here must not throw away the figures measured above: it becomes a note and a non-zero exit.
+      const before = targets.length;
       const mq = await addMultiQueue(env, QUEUES).catch((err: unknown) => {
         process.exitCode = 1;
         return `multi-queue run failed: ${(err as Error).message}`;
@@ -515,7 +525,8 @@ async function main(): Promise<void> {
       if (typeof mq === 'string') notes.push(mq);
       else {
         started.push(mq);
-        for (let round = 1; round <= ROUNDS; round++) await measureOnce(targets.at(-1)!, round);
+        const mqTargets = targets.slice(before).filter((t) => !ONLY || ONLY.test(t.name));
+        for (let round = 1; round <= ROUNDS; round++) for (const t of mqTargets) await measureOnce(t, round);
         await mq.stop();
       }
     }

@@ -13,6 +13,8 @@ export interface LoadSpec {
   readonly durationSec: number;
   /** Bearer tokens: each request sends one chosen at random (GET only; bench/support/load-tokens.js). */
   readonly tokens?: readonly string[];
+  /** Paths: each request goes to one chosen at random, with `method` (bench/support/load-tokens.js). */
+  readonly paths?: readonly string[];
   /** Overall requests per second to offer (autocannon -R); unset: as fast as the server answers. */
   readonly rate?: number;
 }
@@ -49,9 +51,12 @@ export function runLoad(name: string, spec: LoadSpec): Promise<LoadResult> {
   const u = new URL(spec.url);
   if (u.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${u.hostname}: loopback only`);
   let args: string[];
-  if (spec.tokens) {
+  if (spec.tokens || spec.paths) {
     const file = join(WORK_DIR, `load-${name}.json`);
-    writeFileSync(file, JSON.stringify({ url: spec.url, connections: spec.connections, durationSec: spec.durationSec, rate: spec.rate, tokens: spec.tokens }));
+    writeFileSync(
+      file,
+      JSON.stringify({ url: spec.url, method: spec.method, connections: spec.connections, durationSec: spec.durationSec, rate: spec.rate, tokens: spec.tokens, paths: spec.paths }),
+    );
     args = [TOKENS_RUNNER, file];
   } else {
     args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.durationSec), '-t', '10', '-m', spec.method ?? 'GET'];

@@ -1,11 +1,12 @@
 'use strict';
 /**
- * autocannon with a different ticket on every request, for GET /status on many
- * queues: the CLI sends one fixed header set, so this runs autocannon's API in its
+ * autocannon with a different ticket or path on every request, for the runs over
+ * many queues: the CLI sends one fixed request, so this runs autocannon's API in its
  * own process (pinned like the CLI run) and prints the same JSON the CLI's --json
  * prints. Usage: node load-tokens.js <spec.json>, where the spec holds url,
- * connections, durationSec, optional rate and tokens (the bearer tokens to choose
- * from at random). Loopback only; bounded by durationSec.
+ * connections, durationSec, optional rate, and either tokens (GET with a bearer
+ * token chosen at random per request) or paths (a path chosen at random per
+ * request, with method). Loopback only; bounded by durationSec.
  */
 const { readFileSync } = require('node:fs');
 const autocannon = require('autocannon');
@@ -13,6 +14,7 @@ const autocannon = require('autocannon');
 const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 if (new URL(spec.url).hostname !== '127.0.0.1') throw new Error('loopback only');
 const tokens = spec.tokens;
+const paths = spec.paths;
 autocannon(
   {
     url: spec.url,
@@ -21,13 +23,21 @@ autocannon(
     timeout: 10,
     ...(spec.rate ? { overallRate: spec.rate } : {}),
     requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => {
-          req.headers = { ...req.headers, authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` };
-          return req;
-        },
-      },
+      paths
+        ? {
+            method: spec.method || 'GET',
+            setupRequest: (req) => {
+              req.path = paths[Math.floor(Math.random() * paths.length)];
+              return req;
+            },
+          }
+        : {
+            method: 'GET',
+            setupRequest: (req) => {
+              req.headers = { ...req.headers, authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` };
+              return req;
+            },
+          },
     ],
   },
   (err, result) => {
