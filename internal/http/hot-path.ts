@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { PayloadTooLargeError, toWaitroomError } from '../errors/errors';
 import { LogThrottle } from '../observability/log-throttle';
 import type { Metrics } from '../observability/metrics';
-import { RequestTally } from '../observability/request-tally';
+import { RequestTally, type RouteTally } from '../observability/request-tally';
 import { closeAfterReply } from './linger';
 import { errorResult, sendResult, type HttpResult } from './respond';
 
@@ -41,12 +41,19 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
   // 4xx lines: one per route and error code per second, with a count of the rest.
   const refusals = new LogThrottle();
   const counts = o.metrics ? new RequestTally(o.metrics) : undefined;
+  // Each route with its metric series, resolved once here rather than per request.
+  const table = new Map<string, { route: HotRoute; tally: RouteTally | undefined }>();
+  for (const [key, route] of Object.entries(o.routes)) {
+    const sp = key.indexOf(' ');
+    table.set(key, { route, tally: counts?.route(key.slice(0, sp), key.slice(sp + 1)) });
+  }
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const route = o.routes[`${req.method} ${path}`];
-    if (!route) return false;
+    const entry = table.get(`${req.method} ${path}`);
+    if (!entry) return false;
+    const { route, tally } = entry;
     const started = process.hrtime.bigint();
     // A request id is echoed when the client (or a proxy) sent a sane one, and made
     // only for a request that is logged, so that its reply and its log line share it:
@@ -73,7 +80,7 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
       if (reqId !== undefined && given === undefined) extra.push('X-Request-Id', reqId);
       sendResult(res, r, extra);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      counts?.record(req.method ?? '', path, r.status, seconds);
+      tally?.record(r.status, seconds);
       if (log === 'error') {
         o.logger.error({ reqId, method: req.method, url: path, status: r.status, ms: seconds * 1000, err }, 'request failed');
       } else if (log === 'warn') {

@@ -4,12 +4,12 @@ import type { Counter } from 'prom-client';
  * A prom-client Counter fed once per event-loop turn instead of once per event:
  * prom-client hashes the label set on every inc() (~0.5-1 µs), and a turn under
  * load handles many requests with the same labels, so they are added up under a
- * caller-chosen key (the label values joined, which the caller has at hand) and
- * handed over in one inc() per key from a setImmediate. A scrape sees every event
- * counted before the turn it runs in.
+ * caller-chosen key (the label values joined, or any value that stands for the
+ * label set, such as a status code) and handed over in one inc() per key from a
+ * setImmediate. A scrape sees every event counted before the turn it runs in.
  */
-export class TurnCounter<T extends string> {
-  private readonly pending = new Map<string, { labels: Partial<Record<T, string | number>>; n: number }>();
+export class TurnCounter<T extends string, K = string> {
+  private readonly pending = new Map<K, { labels: Partial<Record<T, string | number>>; n: number }>();
   private scheduled = false;
 
   constructor(
@@ -18,11 +18,14 @@ export class TurnCounter<T extends string> {
     private readonly maxKeys = 1024,
   ) {}
 
-  /** Counts one event; `labels` is only read the first time `key` is seen. */
-  inc(key: string, labels: () => Partial<Record<T, string | number>>): void {
+  /**
+   * Counts one event; `labels` is only called the first time `key` is seen (a
+   * function made once and given the key avoids a closure per event).
+   */
+  inc(key: K, labels: (key: K) => Partial<Record<T, string | number>>): void {
     const e = this.pending.get(key);
     if (e) e.n++;
-    else this.pending.set(key, { labels: labels(), n: 1 });
+    else this.pending.set(key, { labels: labels(key), n: 1 });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
