@@ -27,6 +27,10 @@ interface Group {
  * order. Batches from one replica are sent on one connection, so Redis runs
  * them in the order they were sent; across replicas each batch is atomic, so
  * tickets stay unique and each replica's visitors keep their relative order.
+ * A turn's joins that take a join-limit token with their ticket go in one call
+ * per limit (burst and rate), the others in another; the calls go out in the
+ * order each group's first join arrived. In practice a queue has one limit, so
+ * a turn makes one call.
  */
 export class TicketBatcher {
   private groups = new Map<string, Group>();
