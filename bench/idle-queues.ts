@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { lua } from '../internal/store/scripts';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { WORK_DIR, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
@@ -70,7 +71,8 @@ async function commandStats(port: number): Promise<Map<string, number>> {
 function scriptNames(): Map<string, string> {
   const dir = join(ROOT, 'internal', 'store', 'lua');
   const m = new Map<string, string>();
-  for (const f of readdirSync(dir)) if (f.endsWith('.lua')) m.set(createHash('sha1').update(readFileSync(join(dir, f))).digest('hex'), f);
+  // The text Redis runs: lua() puts the included libraries (lua/lib/) in, as registration does.
+  for (const f of readdirSync(dir)) if (f.endsWith('.lua')) m.set(createHash('sha1').update(lua(f.slice(0, -'.lua'.length))).digest('hex'), f);
   return m;
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { lua } from '../../internal/store/scripts';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -19,7 +20,8 @@ const REFRESH_MS = 250;
 const STALE_MS = 1500;
 const QUEUES = 12;
 const LUA = join(__dirname, '..', '..', 'internal', 'store', 'lua');
-const sha = (name: string) => createHash('sha1').update(readFileSync(join(LUA, `${name}.lua`))).digest('hex');
+// The text Redis runs (lua() puts the included libraries in), so the SHA1 is the EVALSHA's.
+const sha = (name: string) => createHash('sha1').update(lua(name)).digest('hex');
 
 let redis: TestRedis;
 let trio: ServerProcess[];
@@ -106,6 +108,10 @@ test('idle queues are not re-read: no state or revocation read, no dispatcher ca
   // 39 copies (13 queues on 3 replicas), each re-read once per 10 minutes at a random phase:
   // about 0.2 full reads of each kind in 3 s. Re-read every poll, as before the change log,
   // it would be 468.
+  // The SHA1s named here are the ones Redis holds (lua() includes the libraries), or the
+  // counts below would be vacuous.
+  const held = await redis.withClient((c) => c.scriptExists([sha('ensure-queue'), sha('pass-sweep'), sha('lease-renew')]));
+  expect(held.map(Number)).toEqual([1, 1, 1]);
   expect(count((c) => isScript(c, 'ensure-queue'))).toBeLessThanOrEqual(2);
   expect(count((c) => isScript(c, 'pass-sweep'))).toBeLessThanOrEqual(2);
   expect(count((c) => isScript(c, 'read-queue'))).toBe(0);

@@ -48,23 +48,7 @@ local function eventArgs(maxAt)
   return m, q
 end
 local eventMax, queueId = eventArgs(6)
-local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass here, then the range check.
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
-local function corrupt(what, v)
-  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
-end
+--#include checked-numbers
 local expMs, ttl, ticket = arg(3, 0, MAX), arg(4, 1, MAX), arg(9, 1, MAX)
 if ARGV[5] ~= 'same' and ARGV[5] ~= 'refuse' then error({err = 'WAITROOM_ARG argument 5 is not a claim policy'}) end
 

@@ -16,13 +16,7 @@
 -- (410 queue_closed): every replica drops the queue when the registry says so.
 -- Versions are checked as every number a script reads (see ensure-queue.lua): plain decimal
 -- integers; a damaged version is refused, never deleted through.
-local MAX = 9007199254740991
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
+--#include checked-numbers
 -- --- events (docs/events.md) ---------------------------------------------------------
 -- Appended to the queue's event stream in this same script, so an event exists if and only if
 -- its change happened. Entry fields: type, time (ms, Redis TIME), body (JSON); the entry id is

@@ -37,23 +37,7 @@
 -- Errors "WAITROOM_CORRUPT <what>" when the state is partially missing or a field is not a
 -- valid integer in range (or mode is not a known state); "WAITROOM_ARG <what>" for a bad
 -- argument. A damaged state is never reset: a counter set back to 0 would issue every ticket again.
-local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass here, then the range check.
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
-local function corrupt(what, v)
-  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
-end
+--#include checked-numbers
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
 local S, I, K, opensAt = arg(2, 1, 1000000000), arg(3, 1, 604800000), arg(4, 1, 1000000), arg(6, 0, MAX)
 local mode = ARGV[5]

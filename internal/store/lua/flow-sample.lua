@@ -23,20 +23,7 @@
 -- XRANGE by id and a second can hold one entry only. Trimming is MINID ~ (whole listpack
 -- nodes of at most 100 entries), so a stream holds at most its window plus one node:
 -- 3,600 + 100 and 10,080 + 100 entries (docs/operations.md gives the bytes measured).
-local MAX = 9007199254740991 -- 2^53 - 1
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass, then the range check (as in every waitroom script).
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
+--#include checked-numbers
 local keepSeconds = arg(2, 1000, 86400000)
 local keepMinutes = arg(3, 60000, 31622400000)
 local now

@@ -14,18 +14,7 @@
 --   or were not waiting (t <= W, or the queue is in passthrough: admitted, nothing to leave).
 -- Returns {-1} when the state is missing or of another epoch: the tickets are void (queue_reset).
 -- Errors "WAITROOM_CORRUPT <what>" when windowEnd is not a valid integer.
-local MAX = 9007199254740991
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
+--#include checked-numbers
 local life = arg(2, 1, MAX)
 if #ARGV < 3 or #ARGV > 10002 then error({err = 'WAITROOM_ARG between 1 and 10000 tickets expected'}) end
 local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'mode')

@@ -6,19 +6,7 @@
 --         {0}  no such queue (no config)
 -- Errors "WAITROOM_CORRUPT <what>" when the config exists but the state is damaged or missing
 -- (every number checked as in ensure-queue.lua).
-local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass here, then the range check (the same rules as
--- ensure-queue.lua and internal/queue/state-check.ts).
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function corrupt(what, v)
-  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
-end
+--#include checked-numbers
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
 local c = redis.call('HMGET', KEYS[1], 'version', 'doc')
 if not c[1] and not c[2] then return {0} end

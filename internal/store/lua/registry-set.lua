@@ -11,13 +11,7 @@
 -- finished out of order: the newer one stays).
 -- Versions are plain decimal integers (checked as in ensure-queue.lua); a damaged entry is
 -- replaced: the registry only says which queues exist, the queue's own keys hold the truth.
-local MAX = 9007199254740991
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
+--#include checked-numbers
 local v = int(ARGV[2], 0, MAX)
 if not v then return redis.error_reply('WAITROOM_ARG argument 2 is not an integer in [0, ' .. MAX .. ']') end
 local current = int(redis.call('HGET', KEYS[1], ARGV[1]), 0, MAX)

@@ -21,18 +21,7 @@
 -- On resume the next advance is due at once when its time passed during the hold (the queue
 -- was due then): admissions resume by themselves at the next ticker check.
 -- Errors "WAITROOM_CORRUPT <what>" when a field is damaged; "WAITROOM_ARG" for a bad argument.
-local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass here, then the range check.
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function corrupt(what, v)
-  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
-end
+--#include checked-numbers
 local want = int(ARGV[1], 0, 1)
 if not want then error({err = 'WAITROOM_ARG argument 1 is not 0 or 1'}) end
 local eventMax = int(ARGV[3], 1, 999999999)

@@ -19,18 +19,7 @@
 -- Returns {W, marked}: how many quiet tickets were marked gone now (only tickets still waiting,
 --   not in passthrough, and seen by no replica in the periods of KEYS[3..]).
 -- Returns {-1} when the state is missing or of another epoch (nothing written).
-local MAX = 9007199254740991
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
+--#include checked-numbers
 local goneLife, seenLife, n = arg(2, 1, MAX), arg(3, 1, MAX), arg(4, 0, 10000)
 if #ARGV > 10004 or #ARGV < 4 + n then error({err = 'WAITROOM_ARG at most 10000 tickets, and n of them seen'}) end
 local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd', 'mode')

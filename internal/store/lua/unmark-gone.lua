@@ -15,13 +15,7 @@
 --   4 admitted: t <= W and not marked (its turn came, or is still on); nothing changed
 -- Returns {-1} when the state is missing or of another epoch (queue_reset).
 -- Errors "WAITROOM_CORRUPT <what>" when windowEnd is not a valid integer.
-local MAX = 9007199254740991
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
+--#include checked-numbers
 local t = int(ARGV[2], 1, 4294967295)
 if not t then error({err = 'WAITROOM_ARG argument 2 is not an integer in [1, 4294967295]'}) end
 local f = redis.call('HMGET', KEYS[1], 'epoch', 'windowEnd')

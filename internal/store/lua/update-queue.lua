@@ -34,24 +34,7 @@
 -- S, I and K are checked against the state's bounds (the schema of the admin API is narrower).
 -- Errors "WAITROOM_CORRUPT <what>" when the stored config or state is damaged (nothing is
 -- written then); "WAITROOM_ARG <what>" for a bad argument.
-local MAX = 9007199254740991 -- 2^53 - 1: Lua numbers are doubles, exact integers end here
--- tonumber() accepts 'nan', 'inf', '1e400', '0x1f', ' 7' and fractions: only plain decimal
--- integers of at most 16 digits pass here, then the range check (the same rules as
--- ensure-queue.lua and internal/queue/state-check.ts).
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%-?%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local function arg(i, lo, hi)
-  local n = int(ARGV[i], lo, hi)
-  if not n then error({err = 'WAITROOM_ARG argument ' .. i .. ' is not an integer in [' .. lo .. ', ' .. hi .. ']'}) end
-  return n
-end
-local function corrupt(what, v)
-  return redis.error_reply('WAITROOM_CORRUPT ' .. what .. ' is "' .. tostring(v) .. '"')
-end
+--#include checked-numbers
 local MODES = {open = true, paused = true, passthrough = true, closed = true}
 -- --- events (docs/events.md) ---------------------------------------------------------
 -- Appended to the queue's event stream in this same script, so an event exists if and only if
