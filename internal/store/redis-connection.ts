@@ -286,7 +286,7 @@ export class RedisConnection {
       this.subscriber = undefined;
       this.rebuilds++;
       this.log.warn({ reason, rebuilds: this.rebuilds, topology: this.t.topology }, 'redis connection rebuilt from the seed nodes');
-      destroyQuietly(old);
+      retire(old, this.o.commandTimeoutMs);
       if (oldSub) destroyQuietly(oldSub);
       // In the background: before the promotion the new map may still name the dead
       // primary, and a subscribe to it would hold up the next rebuild. A rebuild
@@ -407,6 +407,29 @@ function destroyQuietly(c: AnyClient): void {
     void Promise.resolve((c as { destroy(): unknown }).destroy()).catch(() => undefined);
   } catch {
     // already closed
+  }
+}
+
+/**
+ * Ends a client a rebuild replaced. close() lets the commands already sent on it finish: a
+ * rebuild follows a failure on one node (a dead cluster primary), and a join in flight to a
+ * healthy shard must not fail with it. Whatever still waits after `ms` (a command to the dead
+ * node; the store's own timer has answered it by then) is ended by destroy().
+ */
+function retire(c: AnyClient, ms: number): void {
+  const timer = setTimeout(() => destroyQuietly(c), ms);
+  timer.unref();
+  try {
+    void Promise.resolve((c as { close(): unknown }).close()).then(
+      () => clearTimeout(timer),
+      () => {
+        clearTimeout(timer);
+        destroyQuietly(c);
+      },
+    );
+  } catch {
+    clearTimeout(timer);
+    destroyQuietly(c);
   }
 }
 
