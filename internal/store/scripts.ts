@@ -31,6 +31,13 @@ function keysAndArgs(keyCount: number) {
   };
 }
 
+/** For a script whose key count varies per call: (keys, args), the count written first. */
+function variableKeys(parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>): void {
+  parser.push(String(keys.length));
+  for (const k of keys) parser.pushKey(k);
+  for (const a of args) parser.push(String(a));
+}
+
 export const scripts = {
   ensureQueue: defineScript({
     NUMBER_OF_KEYS: 3,
@@ -62,11 +69,7 @@ export const scripts = {
   join: defineScript({
     // NUMBER_OF_KEYS left out: with the join limit on, one bucket key per ticket follows the three.
     SCRIPT: lua('join'),
-    parseCommand: ((parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => {
-      parser.push(String(keys.length));
-      for (const k of keys) parser.pushKey(k);
-      for (const a of args) parser.push(String(a));
-    }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
+    parseCommand: variableKeys,
     transformReply: raw,
   }),
   advanceWindow: defineScript({
@@ -351,11 +354,7 @@ export const scripts = {
   passClients: defineScript({
     // NUMBER_OF_KEYS left out: the key count varies with the batch, so parseCommand writes it.
     SCRIPT: lua('pass-clients'),
-    parseCommand: ((parser: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => {
-      parser.push(String(keys.length));
-      for (const k of keys) parser.pushKey(k);
-      for (const a of args) parser.push(String(a));
-    }) as (p: CommandParser, keys: readonly string[], args: ReadonlyArray<string | number>) => void,
+    parseCommand: variableKeys,
     transformReply: raw,
   }),
   webhookEndpointWrite: defineScript({
