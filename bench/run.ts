@@ -31,9 +31,11 @@ import { measureSse, type SseFigures } from './lib/sse';
  * skipped with one line where Go cannot be installed) and the baseline. Every
  * server runs on core 0 (the Go design with GOMAXPROCS=1); autocannon runs as a
  * separate process on core 1, with Redis and this script. Every server stays up
- * for the whole run and the rounds interleave them (A B C, A B C), so that
- * slow drift on a shared machine hits all of them alike; the table gives the
- * median of the rounds. Loopback only; every run is bounded by BENCH_DURATION
+ * for the whole run and the rounds interleave them, each round starting one
+ * target later (A B C, B C A, C A B), so that slow drift on a shared machine and
+ * whatever a run leaves behind hit all of them alike; the table gives the
+ * median of the rounds. What the other servers on the core do during a run is
+ * measured and reported when it reaches 1% of the core. Loopback only; every run is bounded by BENCH_DURATION
  * and a hard kill.
  *
  * Environment (all optional):
@@ -48,6 +50,8 @@ import { measureSse, type SseFigures } from './lib/sse';
  *   BENCH_COMPARE      path of another build's dist/cmd/server/main.js, measured as "waitroom-B"
  *                      in the same rounds: an A/B of a change in one run
  *   BENCH_NODE_ARGS    extra node flags for the waitroom servers (e.g. --cpu-prof --cpu-prof-dir=DIR)
+ *   BENCH_COMPARE_NODE_ARGS  node flags for "waitroom-B" in place of BENCH_NODE_ARGS; with BENCH_COMPARE set
+ *                      to this build's own dist/cmd/server/main.js, an A/B of node flags in one run
  *   BENCH_RATE         offer a fixed overall rate (req/s) instead of saturating: with BENCH_COMPARE,
  *                      both builds then serve the same load, so their CPU per request is compared
  *                      at equal event-loop batching (a load generator starved by other work on the
@@ -56,6 +60,9 @@ import { measureSse, type SseFigures } from './lib/sse';
  *                      admin API, /admin/api/v1/queues): GET /status for a queue chosen at random
  *                      on every request, POST /q/{id}/join to a random queue, and GET /verify;
  *                      skipped with a note on a build without that API
+ *   BENCH_FLOOR        0 skips the floors: servers that do no work but write the service's own replies
+ *                      to /status, /verify and /join byte for byte, on node:http and on a bare node:net
+ *                      socket (bench/servers/floor.ts); what no code behind that server can go below
  *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
  *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)
  */
@@ -78,6 +85,7 @@ const ROUNDS = intSetting('BENCH_ROUNDS', 2, 1, 9);
 const CONNECTIONS = intSetting('BENCH_CONNECTIONS', 50, 1, 1000);
 const SSE_STREAMS = intSetting('BENCH_SSE_STREAMS', DURATION < 5 ? 1000 : 10_000, 0, 15_000);
 const GO = process.env.BENCH_GO !== '0';
+const FLOOR = process.env.BENCH_FLOOR !== '0';
 const GO_BASELINES = process.env.BENCH_GO_BASELINES || join(ROOT, '..', 'shared', 'baselines');
 const EXPRESS_ONLY = process.env.BENCH_EXPRESS_ONLY === '1';
 const COMPARE = process.env.BENCH_COMPARE ?? '';
@@ -85,6 +93,8 @@ const QUEUES = intSetting('BENCH_QUEUES', 0, 0, 10_000);
 const RATE = intSetting('BENCH_RATE', 0, 0, 1_000_000) || undefined;
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const COMPARE_NODE_ARGS =
+  process.env.BENCH_COMPARE_NODE_ARGS === undefined ? NODE_ARGS : process.env.BENCH_COMPARE_NODE_ARGS.split(' ').filter((a) => a !== '');
 // Ticker settings for every queue under test: 10 admitted per 2 s keeps nearly every
 // ticket waiting (the common case for /status) and gives the SSE run one advance to time.
 const WINDOW_SIZE = 10;
@@ -123,6 +133,8 @@ interface Row {
 const targets: Target[] = [];
 const samples = new Map<string, { r: LoadResult[]; cpu: number[] }>();
 const notes: string[] = [];
+/** "target <- other server": the largest share of the core another server used during a run of target. */
+const interference = new Map<string, number>();
 
 function median(xs: readonly number[]): number {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
@@ -135,9 +147,20 @@ async function measureOnce(t: Target, round: number): Promise<void> {
   process.stderr.write(`bench: round ${round}/${ROUNDS} ${t.name} (warm-up ${WARMUP} s, run ${DURATION} s, ${CONNECTIONS} connections)\n`);
   const tag = t.name.replace(/\W+/g, '-');
   if (WARMUP > 0) await runLoad(`${tag}-warmup`, { ...t.spec, connections: CONNECTIONS, durationSec: WARMUP, rate: RATE });
+  // The other servers share the core: what they do during the run (a GC, a ticker,
+  // work left over from their own run) is measured too, and reported when it is not nothing.
+  const others = [...new Set(targets.map((o) => o.server))].filter((o) => o !== t.server);
+  const others0 = others.map((o) => cpuSeconds(o.pid));
+  const started = process.hrtime.bigint();
   const cpu0 = cpuSeconds(t.server.pid);
   const r = await runLoad(tag, { ...t.spec, connections: CONNECTIONS, durationSec: DURATION, rate: RATE });
   const cpu1 = cpuSeconds(t.server.pid);
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  others.forEach((o, i) => {
+    const share = (cpuSeconds(o.pid) - others0[i]!) / wall;
+    const key = `${t.name} <- ${o.name}`;
+    if (share >= 0.01 && share > (interference.get(key) ?? 0)) interference.set(key, share);
+  });
   const s = samples.get(t.name) ?? { r: [], cpu: [] };
   s.r.push(r);
   s.cpu.push(r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN);
@@ -151,7 +174,15 @@ async function measureOnce(t: Target, round: number): Promise<void> {
  * sides of each pair alike.
  */
 function roundOrder(chosen: readonly Target[], round: number): Target[] {
-  if (!COMPARE) return [...chosen];
+  // Without an A/B, each round starts one target later (A B C, B C A, C A B): a target
+  // is not always measured right after the same other one. In one run of 3 rounds the
+  // service's /status, always measured right after the Go design's /join, cost 19.1 µs
+  // while the same /status of another queue on the same server, measured later in each
+  // round, cost 17.3; measured alone they were equal (15.7 and 15.6).
+  if (!COMPARE) {
+    const k = (round - 1) % Math.max(chosen.length, 1);
+    return [...chosen.slice(k), ...chosen.slice(0, k)];
+  }
   const key = (t: Target) => t.name.replace(/^waitroom(-B)? /, '');
   const out: Target[] = [];
   for (const t of chosen) {
@@ -270,8 +301,8 @@ async function cappedWaitingTicket(base: string): Promise<{ token: string } | st
   return { token };
 }
 
-async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, queueId: string): Promise<{ s: Spawned; base: string }> {
-  const svc = await startService(name, [...NODE_ARGS, entry], { ...env, QUEUE_ID: queueId });
+async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, queueId: string, nodeArgs: readonly string[]): Promise<{ s: Spawned; base: string }> {
+  const svc = await startService(name, [...nodeArgs, entry], { ...env, QUEUE_ID: queueId });
   const active = await joinQueue(svc.base); // ticket 1 of a new queue: W = S, so it is active
   // Claim at once: the ticket expires after K windows, the pass lives PASS_TTL (15 min).
   const verify = await verifySpec(svc.base, active.token);
@@ -288,6 +319,52 @@ async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, 
     else targets.push({ name: 'waitroom GET /status (cap + no-shows + origin probe on)', server: svc.s, spec: { url: `${svc.base}/status`, headers: { Authorization: `Bearer ${capped.token}` } } });
   }
   return svc;
+}
+
+/** The service's reply to a target's request, as floor.ts serves it: status, headers node:http would not add, body. */
+async function captureReply(spec: Spec): Promise<{ status: number; headers: string[]; body: string }> {
+  const r = await fetch(spec.url, { method: spec.method ?? 'GET', headers: spec.headers });
+  const body = await r.text();
+  const headers: string[] = [];
+  // fetch joins repeated headers; Set-Cookie is the only one the hot routes repeat.
+  for (const c of r.headers.getSetCookie()) headers.push('Set-Cookie', c);
+  r.headers.forEach((value, name) => {
+    if (!['date', 'connection', 'keep-alive', 'transfer-encoding', 'set-cookie'].includes(name)) headers.push(name, value);
+  });
+  return { status: r.status, headers, body };
+}
+
+/**
+ * The floors of the service's hot endpoints (bench/servers/floor.ts): the same replies,
+ * with no work behind them, on node:http and on a bare node:net socket.
+ */
+async function addFloors(from: readonly Target[]): Promise<Spawned[]> {
+  const replies: Record<string, Awaited<ReturnType<typeof captureReply>>> = {};
+  const routes: { name: string; spec: Spec; key: string }[] = [];
+  for (const t of from) {
+    const ep = t.name.replace(/^waitroom /, '');
+    if (!['GET /status', 'GET /verify', 'POST /join'].includes(ep)) continue;
+    const key = `${t.spec.method ?? 'GET'} ${new URL(t.spec.url).pathname}`;
+    replies[key] = await captureReply(t.spec);
+    routes.push({ name: ep, spec: t.spec, key });
+  }
+  const file = join(WORK_DIR, 'floor-replies.json');
+  writeFileSync(file, JSON.stringify(replies));
+  const servers: Spawned[] = [];
+  for (const kind of ['http', 'raw'] as const) {
+    const port = await freePort();
+    const s = spawnPinned(`floor-${kind}`, SERVER_CORE, process.execPath, [...TSX, join(__dirname, 'servers', 'floor.ts'), String(port), file, kind]);
+    servers.push(s);
+    await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/status`)).status > 0 ? true : undefined), 15_000, `floor ${kind}`);
+    for (const r of routes) {
+      // The raw floor never reads a body: it serves the GET routes only.
+      if (kind === 'raw' && r.spec.method === 'POST') continue;
+      const url = new URL(r.spec.url);
+      url.host = `127.0.0.1:${port}`;
+      targets.push({ name: `floor ${kind === 'http' ? 'node:http' : 'node:net'} ${r.name}`, server: s, spec: { ...r.spec, url: url.toString() } });
+    }
+  }
+  return servers;
 }
 
 function fmt(n: number, digits = 0): string {
@@ -309,6 +386,36 @@ function ratioLines(rows: readonly Row[], wr: string): string[] {
   line('POST /join vs Go /join', get(`${wr} POST /join`), goJoin, '≥ 1.2× req/s');
   line('GET /verify vs Go /status', get(`${wr} GET /verify`), goStatus, '≥ 2× req/s');
   return lines;
+}
+
+/**
+ * Each hot endpoint against its floors (addFloors): the CPU a target allows, and how
+ * far a server that does no work but write the same reply gets against the Go design.
+ */
+function floorLines(rows: readonly Row[]): string[] {
+  const get = (n: string) => rows.find((r) => r.name === n);
+  const eps: { ep: string; go: Row | undefined; times: number }[] = [
+    { ep: 'GET /status', go: get('go GET /status'), times: 1.5 },
+    { ep: 'GET /verify', go: get('go GET /status'), times: 2 },
+    { ep: 'POST /join', go: get('go POST /join'), times: 1.2 },
+  ];
+  const lines = [
+    '',
+    '| endpoint | waitroom CPU µs/req | floor node:http | floor node:net | waitroom above the node:http floor | CPU the target allows | floor node:http ÷ Go req/s | floor node:net ÷ Go req/s | target |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const { ep, go, times } of eps) {
+    const w = get(`waitroom ${ep}`);
+    const fh = get(`floor node:http ${ep}`);
+    const fn = get(`floor node:net ${ep}`);
+    if (!w || !fh) continue;
+    const cell = (r: Row | undefined, f: (r: Row) => string) => (r ? f(r) : 'n/a');
+    lines.push(
+      `| ${ep} | ${fmt(w.cpuUsPerReq, 1)} | ${fmt(fh.cpuUsPerReq, 1)} | ${cell(fn, (r) => fmt(r.cpuUsPerReq, 1))} | ${fmt(w.cpuUsPerReq - fh.cpuUsPerReq, 1)} | ` +
+        `${cell(go, (g) => fmt(g.cpuUsPerReq / times, 1))} | ${cell(go, (g) => `${fmt(fh.rps / g.rps, 2)}×`)} | ${cell(go, (g) => (fn ? `${fmt(fn.rps / g.rps, 2)}×` : 'n/a'))} | ≥ ${times}× Go${ep === 'GET /verify' ? ' /status' : ''} |`,
+    );
+  }
+  return lines.length > 3 ? lines : [];
 }
 
 function report(sse: SseFigures | string): void {
@@ -335,6 +442,7 @@ function report(sse: SseFigures | string): void {
   const ab = rows.find((r) => r.name === 'waitroom GET /status (cap + no-shows + origin probe on)');
   if (plain && ab) lines.push(`GET /status with a cap, no-show compensation and an origin probe on vs off: ${fmt(ab.rps / plain.rps, 2)}× req/s, ${fmt(ab.cpuUsPerReq - plain.cpuUsPerReq, 1)} µs more CPU per request`);
   lines.push(...ratioLines(rows, 'waitroom'));
+  lines.push(...floorLines(rows));
   if (COMPARE) {
     lines.push(...ratioLines(rows, 'waitroom-B'));
     lines.push('', 'A/B (waitroom ÷ waitroom-B, same rounds):');
@@ -362,6 +470,7 @@ function report(sse: SseFigures | string): void {
     );
   }
   lines.push(...notes.map((n) => `note: ${n}`));
+  for (const [key, share] of interference) lines.push(`note: during ${key.replace(' <- ', ', server ')} used ${fmt(share * 100, 1)}% of the server core (largest over the rounds)`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -484,11 +593,12 @@ async function main(): Promise<void> {
     };
 
     // The service as it ships: node:http hot path in front of Express.
-    const svc = await addWaitroom('waitroom', SERVER_ENTRY, env, 'bench-hot');
+    const svc = await addWaitroom('waitroom', SERVER_ENTRY, env, 'bench-hot', NODE_ARGS);
     started.push(svc.s);
+    if (FLOOR) started.push(...(await addFloors(targets.filter((t) => t.server === svc.s))));
     let other: { s: Spawned; base: string } | undefined;
     if (COMPARE) {
-      other = await addWaitroom('waitroom-B', COMPARE, env, 'bench-compare');
+      other = await addWaitroom('waitroom-B', COMPARE, env, 'bench-compare', COMPARE_NODE_ARGS);
       started.push(other.s);
     }
     if (EXPRESS_ONLY) {

@@ -27,6 +27,7 @@ export function pinSelf(): void {
 }
 
 export interface Spawned {
+  readonly name: string;
   readonly proc: ChildProcess;
   readonly pid: number;
   readonly logFile: string;
@@ -60,6 +61,7 @@ export function spawnPinned(
   if (proc.pid === undefined) throw new Error(`could not start ${name}`);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return {
+    name,
     proc,
     pid: proc.pid,
     logFile,
