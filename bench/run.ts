@@ -149,7 +149,7 @@ async function measureOnce(t: Target, round: number): Promise<void> {
   if (WARMUP > 0) await runLoad(`${tag}-warmup`, { ...t.spec, connections: CONNECTIONS, durationSec: WARMUP, rate: RATE });
   // The other servers share the core: what they do during the run (a GC, a ticker,
   // work left over from their own run) is measured too, and reported when it is not nothing.
-  const others = [...new Set(targets.map((o) => o.server))].filter((o) => o !== t.server);
+  const others = [...new Set(targets.map((o) => o.server))].filter((o) => o !== t.server && o.proc.exitCode === null && o.proc.signalCode === null);
   const others0 = others.map((o) => cpuSeconds(o.pid));
   const started = process.hrtime.bigint();
   const cpu0 = cpuSeconds(t.server.pid);
@@ -251,6 +251,14 @@ async function verifySpec(base: string, activeToken: string): Promise<Spec | str
   const probe = await fetch(`${base}/verify`, { headers: { Cookie: cookie } });
   if (probe.status < 200 || probe.status > 299) return `GET /verify with the claimed pass answered ${probe.status}`;
   return { url: `${base}/verify`, headers: { Cookie: cookie } };
+}
+
+/** The share of a core a server uses over `seconds` of wall time with no load sent. */
+async function cpuShare(server: Spawned, seconds: number): Promise<number> {
+  const c0 = cpuSeconds(server.pid);
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return (cpuSeconds(server.pid) - c0) / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 /** Tickets per Redis round trip over the whole run, from the service's own histogram. */
@@ -637,6 +645,10 @@ async function main(): Promise<void> {
         started.push(mq);
         const mqTargets = targets.slice(before).filter((t) => !ONLY || ONLY.test(t.name));
         for (let round = 1; round <= ROUNDS; round++) for (const t of mqTargets) await measureOnce(t, round);
+        // What the N queues cost with no request at all: each queue with visitors waiting
+        // advances every interval, and its leader renews its lease (docs/benchmarks.md).
+        const rest = await cpuShare(mq, DURATION);
+        notes.push(`waitroom-mq at rest after its runs (${QUEUES} queues, visitors waiting in each): ${fmt(rest * 100, 1)}% of the server core over ${DURATION} s`);
         await mq.stop();
       }
     }
