@@ -35,8 +35,8 @@ import { measureSse, type SseFigures } from './lib/sse';
  * target later (A B C, B C A, C A B), so that slow drift on a shared machine and
  * whatever a run leaves behind hit all of them alike; the table gives the
  * median of the rounds. What the other servers on the core do during a run is
- * measured and reported when it reaches 1% of the core. Loopback only; every run is bounded by BENCH_DURATION
- * and a hard kill.
+ * measured and reported when it reaches 1% of the core. Loopback only; every
+ * run is bounded by BENCH_DURATION and a hard kill.
  *
  * Environment (all optional):
  *   BENCH_DURATION     seconds per measured run (default 8; 1-120; 1-2 is a CI smoke run)
@@ -61,7 +61,7 @@ import { measureSse, type SseFigures } from './lib/sse';
  *                      on every request, POST /q/{id}/join to a random queue, and GET /verify;
  *                      skipped with a note on a build without that API
  *   BENCH_FLOOR        0 skips the floors: servers that do no work but write the service's own replies
- *                      to /status, /verify and /join byte for byte, on node:http and on a bare node:net
+ *                      to /status, /verify and /join (same status, headers, body), on node:http and on a bare node:net
  *                      socket (bench/servers/floor.ts); what no code behind that server can go below
  *   BENCH_ONLY         a regular expression: measure only the targets whose name matches
  *                      (e.g. "waitroom GET /status" for a profile of that endpoint alone)

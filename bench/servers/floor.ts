@@ -4,8 +4,8 @@ import { createServer as createNetServer } from 'node:net';
 
 /**
  * The floor under an endpoint's figure: a server that does no work at all but
- * write, byte for byte, the reply the service gave to that request (captured by
- * bench/run.ts from the running service). Whatever the service spends above this
+ * write the reply the service gave to that request, the same status, headers and
+ * body (captured by bench/run.ts from the running service). Whatever the service spends above this
  * floor is its own work; a target that needs less CPU per request than the floor
  * cannot be met by any code behind this HTTP server on this machine.
  *
