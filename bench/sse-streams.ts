@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   const redis = await TestRedis.start();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const server = spawn(process.execPath, ['--expose-gc', '-r', join(__dirname, 'support', 'gc-probe.js'), join(ROOT, 'dist', 'cmd', 'server', 'main.js')], {
+  // SSE_BENCH_NODE_ARGS: node flags for the server, e.g. the heap cap a deployment runs with.
+  const nodeArgs = (process.env.SSE_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const server = spawn(process.execPath, [...nodeArgs, '--expose-gc', '-r', join(__dirname, 'support', 'gc-probe.js'), join(ROOT, 'dist', 'cmd', 'server', 'main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
@@ -44,6 +46,10 @@ async function main(): Promise<void> {
       SSE_MAX_STREAMS: String(N * 2),
       // Every stream comes from 127.0.0.1: the per-address connection cap (1,024) must not refuse them.
       HTTP_MAX_CONNECTIONS_PER_IP: '0',
+      // Nor may the per-address join limit refuse the N joins (it did: a 429 has no token,
+      // and the stream opened with it got a 401).
+      JOIN_LIMIT_BURST: '1000000000',
+      JOIN_LIMIT_RATE: '1000000',
       LOG_LEVEL: process.env.SSE_BENCH_LOG ?? 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
