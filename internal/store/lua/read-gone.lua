@@ -6,16 +6,9 @@
 -- ARGV[1]  first ticket (1 to 2^32-1)   ARGV[2]  last ticket (ARGV[1] to ARGV[1] + 8,000,000)
 --
 -- Returns the marked tickets from..to in ascending order (an empty list when none).
-local function int(v, lo, hi)
-  if type(v) ~= 'string' or #v > 17 or not string.find(v, '^%d+$') then return nil end
-  local n = tonumber(v)
-  if n < lo or n > hi then return nil end
-  return n
-end
-local from = int(ARGV[1], 1, 4294967295)
-if not from then error({err = 'WAITROOM_ARG argument 1 is not an integer in [1, 4294967295]'}) end
-local to = int(ARGV[2], from, math.min(from + 8000000, 4294967295))
-if not to then error({err = 'WAITROOM_ARG argument 2 is not an integer in [argument 1, argument 1 + 8000000]'}) end
+--#include checked-numbers
+local from = arg(1, 1, 4294967295)
+local to = arg(2, from, math.min(from + 8000000, 4294967295))
 local first = math.floor(from / 8)
 local bytes = redis.call('GETRANGE', KEYS[1], first, math.floor(to / 8))
 local out = {}
