@@ -103,3 +103,66 @@ export async function measureSse(base: string, tokens: readonly string[], server
     for (const s of streams) s.req.destroy();
   }
 }
+
+export interface HeldStreams {
+  /** Streams answered 200 and not closed since. */
+  open(): number;
+  /** Streams answered with anything but 200 (429 at SSE_MAX_STREAMS), or whose connection failed. */
+  readonly refused: number;
+  /** Streams the server or the network closed after a 200 (not counting `close()`). */
+  closedByServer(): number;
+  close(): void;
+}
+
+/**
+ * Opens one GET /events stream per token and keeps them open, reading and
+ * discarding what arrives (heartbeats, status events), until `close()`. For
+ * memory figures under load: the streams hold what a full replica holds.
+ */
+export async function holdStreams(base: string, tokens: readonly string[]): Promise<HeldStreams> {
+  const reqs: ClientRequest[] = [];
+  let live = 0;
+  let refused = 0;
+  let closedByServer = 0;
+  let closing = false;
+  const open = (token: string) =>
+    new Promise<void>((resolve) => {
+      let answered = false;
+      const req = request(`${base}/events`, { agent: false, headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } }, (res) => {
+        answered = true;
+        if (res.statusCode !== 200) {
+          refused++;
+          res.resume();
+          resolve();
+          return;
+        }
+        live++;
+        res.on('data', () => undefined);
+        res.on('close', () => {
+          live--;
+          if (!closing) closedByServer++;
+        });
+        res.on('error', () => undefined);
+        resolve();
+      });
+      req.on('error', () => {
+        if (!answered && !closing) refused++;
+        resolve();
+      });
+      req.end();
+      reqs.push(req);
+    });
+  // In chunks of 500 so the accept queue never overflows.
+  for (let i = 0; i < tokens.length; i += 500) await Promise.all(tokens.slice(i, i + 500).map(open));
+  return {
+    open: () => live,
+    get refused() {
+      return refused;
+    },
+    closedByServer: () => closedByServer,
+    close() {
+      closing = true;
+      for (const r of reqs) r.destroy();
+    },
+  };
+}

@@ -272,6 +272,11 @@ const specs = {
     desc: 'Open /events streams allowed on one replica (about 6 KiB of heap each, docs/visitor.md).',
     example: '20000',
   }),
+  SSE_MEMORY_HIGH_WATER: fraction({
+    default: 0.8,
+    desc: 'Share of the memory limit (the container\'s, for RSS) and of the V8 heap limit (for live heap) at which a replica refuses new /events streams with 429, whatever SSE_MAX_STREAMS allows; visitors poll /status instead. 0 turns this guard off (docs/k8s.md, "Memory and open streams").',
+    example: '0.8',
+  }),
   BRAND_TITLE: str({
     default: '',
     desc: 'Title of the waiting page (also the browser tab title); empty shows the localised default ("Waiting room").',
@@ -464,6 +469,8 @@ export interface Config {
   readonly sseRetryMs: number;
   readonly sseMaxStreamsPerIp: number;
   readonly sseMaxStreams: number;
+  /** SSE_MEMORY_HIGH_WATER: internal/health/memory-pressure.ts. */
+  readonly sseMemoryHighWater: number;
   readonly brandTitle: string;
   readonly brandMessage: string;
   readonly brandLogoUrl: string;
@@ -729,6 +736,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     sseRetryMs: raw.SSE_RETRY_MS,
     sseMaxStreamsPerIp: raw.SSE_MAX_STREAMS_PER_IP,
     sseMaxStreams: raw.SSE_MAX_STREAMS,
+    sseMemoryHighWater: raw.SSE_MEMORY_HIGH_WATER,
     brandTitle: raw.BRAND_TITLE,
     brandMessage: raw.BRAND_MESSAGE,
     brandLogoUrl: raw.BRAND_LOGO_URL,

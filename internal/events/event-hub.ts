@@ -26,6 +26,8 @@ export interface EventHubOptions {
   readonly draining: () => boolean;
   /** Streams open on the whole replica (every queue's hub), for maxStreams; default this hub's. */
   readonly openStreams?: () => number;
+  /** True while the replica is short of memory (internal/health/memory-pressure.ts): new streams are refused. */
+  readonly memoryPressure?: () => boolean;
   /** Local clock in ms, injectable for tests. */
   readonly now?: () => number;
 }
@@ -106,6 +108,9 @@ export class EventHub {
     const ip = clientIp(req, this.o.trustProxy);
     if ((this.o.openStreams?.() ?? this.count) >= this.o.maxStreams) {
       throw new TooManyRequestsError(`this replica serves its maximum of ${this.o.maxStreams} event streams; poll /status instead`, 5);
+    }
+    if (this.o.memoryPressure?.()) {
+      throw new TooManyRequestsError('this replica is short of memory and opens no more event streams; poll /status instead', 5);
     }
     const mine = this.perIp.get(ip) ?? 0;
     if (mine >= this.o.maxStreamsPerIp) {

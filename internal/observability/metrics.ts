@@ -148,6 +148,11 @@ export class Metrics {
     help: 'Open server-sent event streams on this replica.',
     registers: [this.registry],
   });
+  readonly memoryPressure = new Gauge({
+    name: 'waitroom_memory_pressure',
+    help: '1 while this replica is short of memory and refuses new event streams (SSE_MEMORY_HIGH_WATER), else 0.',
+    registers: [this.registry],
+  });
   readonly sseFanout = new Histogram({
     name: 'waitroom_sse_fanout_seconds',
     help: 'Time to compute and write one queue change to every open event stream on this replica.',

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import { AbuseControls } from '../abuse/abuse-controls';
 import { claimNetwork, passHolderCheck } from '../abuse/pass-holder';
@@ -10,6 +11,7 @@ import { Admission } from '../admission/admission';
 import { adminApiRouter } from '../admin/admin-api';
 import { AdminAuth } from '../admin/admin-auth';
 import type { Config } from '../config/config';
+import { MemoryPressure } from '../health/memory-pressure';
 import { apiEndpoints } from '../http/api';
 import { buildHandler, metricsApp } from '../http/app';
 import { queueOf } from '../http/queue-prefix';
@@ -138,6 +140,8 @@ export class WaitroomServer {
   readonly admission: Admission;
   readonly abuse: AbuseControls;
   readonly owner: string;
+  /** Refuses new event streams while the replica is short of memory. */
+  readonly memory: MemoryPressure;
   /** Webhook delivery, one leased dispatcher per queue; undefined on the embedded store. */
   readonly webhooks: WebhookDispatchers | undefined;
   private shuttingDown: Promise<void> | undefined;
@@ -152,6 +156,13 @@ export class WaitroomServer {
     this.owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
     let streamsOpen = () => 0;
+    const metrics = this.metrics;
+    this.memory = new MemoryPressure({
+      highWater: config.sseMemoryHighWater,
+      logger: logger.child({ component: 'memory' }),
+      onChange: (on) => metrics.memoryPressure.set(on ? 1 : 0),
+    });
+    const memory = this.memory;
     this.registry = new QueueRegistry({
       catalog,
       passStoreFor: (id, store) =>
@@ -178,6 +189,7 @@ export class WaitroomServer {
           trustProxy: config.trustProxy,
           draining: () => this.readiness.isDraining(),
           openStreams: () => streamsOpen(),
+          memoryPressure: () => memory.active(),
         },
       },
     });
@@ -341,6 +353,12 @@ export class WaitroomServer {
       if (err instanceof DurabilityUnsupportedError) throw err;
       this.logger.error({ err: (err as Error).message }, 'store connection failed; retrying');
     });
+    const limit = this.memory.memoryLimit();
+    this.logger.info(
+      { memoryLimitMiB: limit === undefined ? null : Math.round(limit / 2 ** 20), heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20), sseMemoryHighWater: this.config.sseMemoryHighWater },
+      'memory limits',
+    );
+    this.memory.start();
     await this.registry.start();
     await this.admission.start();
     this.abuse.start();
@@ -412,6 +430,7 @@ export class WaitroomServer {
       await this.registry.close();
       await this.admission.close();
       await this.catalog.close();
+      this.memory.close();
       this.logger.info('shutdown complete');
     })();
     return this.shuttingDown;

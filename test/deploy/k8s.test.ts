@@ -28,6 +28,12 @@ const ROOT = join(__dirname, '..', '..');
 const IDLE_RSS_MIB = 69;
 const STREAM_RSS_KIB = 7.8;
 const HEADROOM = 0.25;
+// The heap arithmetic (docs/k8s.md): V8 heap in use by an idle replica, heap of one
+// open stream (npm run bench:sse), and what a replica holds outside the V8 heap
+// (RSS less the heap's committed size, idle: 50 MiB with each of three flag sets).
+const IDLE_HEAP_MIB = 23;
+const STREAM_HEAP_KIB = 6.4;
+const NON_HEAP_MIB = 50;
 
 function mebibytes(q: string): number {
   const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(String(q));
@@ -334,6 +340,35 @@ describe.each(overlays)('overlay %s', (overlay) => {
     // ...and is not set far below what the limit allows (within 20 %).
     const allowed = Math.floor(((limitMiB * (1 - HEADROOM) - IDLE_RSS_MIB) * 1024) / STREAM_RSS_KIB);
     expect(streams).toBeGreaterThanOrEqual(Math.floor(allowed * 0.8));
+  });
+
+  it('sizes the V8 heap for its memory limit and its streams, with the image\'s entrypoint (docs/k8s.md, "Memory and open streams")', () => {
+    const c = one('Deployment', 'waitroom').spec.template.spec.containers[0];
+    const limitMiB = mebibytes(c.resources.limits.memory);
+    const command = c.command as string[];
+    // The Dockerfile's ENTRYPOINT, with node flags between node and the script.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+    expect([command[0], command[command.length - 1]]).toEqual(entrypoint);
+    const flags = command.slice(1, -1);
+    const flag = (name: string) => {
+      const f = flags.find((a) => a.startsWith(`${name}=`));
+      return f === undefined ? NaN : Number(f.slice(name.length + 1));
+    };
+    const oldMiB = flag('--max-old-space-size');
+    const semiMiB = flag('--max-semi-space-size');
+    expect({ oldMiB: Number.isInteger(oldMiB), semiMiB: Number.isInteger(semiMiB) }).toEqual({ oldMiB: true, semiMiB: true });
+    // The largest the heap can grow (old generation + three semi-spaces) plus what lies outside it fits the limit.
+    expect({ limitMiB, oldMiB, semiMiB, fits: oldMiB + 3 * semiMiB + NON_HEAP_MIB <= limitMiB }).toEqual({ limitMiB, oldMiB, semiMiB, fits: true });
+    // Every stream SSE_MAX_STREAMS allows fits under the memory guard's high water of the old generation.
+    const streams = Number(one('ConfigMap', 'waitroom-config').data.SSE_MAX_STREAMS);
+    const highWater = Number(describeConfig().find((v) => v.name === 'SSE_MEMORY_HIGH_WATER')?.default);
+    expect(highWater).toBeGreaterThan(0);
+    const needMiB = IDLE_HEAP_MIB + (streams * STREAM_HEAP_KIB) / 1024;
+    expect({ streams, oldMiB, fits: needMiB <= highWater * oldMiB }).toEqual({ streams, oldMiB, fits: true });
+    // node accepts the flags and sizes its heap from them: old generation + 3 semi-spaces.
+    const r = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(Math.round(Number(r.stdout) / 2 ** 20)).toBe(oldMiB + 3 * semiMiB);
   });
 
   it('alerts only on metrics the server exports', async () => {

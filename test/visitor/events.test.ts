@@ -224,6 +224,36 @@ describe('GET /events with a slow queue', () => {
   });
 });
 
+describe('GET /events under memory pressure', () => {
+  it('refuses new streams with 429 while the replica is short of memory, and says so in a metric', async () => {
+    // A high water of 0.1% of the heap limit: any live heap is above it, so the guard is on from the start.
+    const ctx = await serve({ QUEUE_ID: 'sse-memory', WINDOW_SIZE: '1', WINDOW_INTERVAL: '60', SSE_MEMORY_HIGH_WATER: '0.001' });
+    await join(ctx.url);
+    const me = await join(ctx.url);
+    expect(ctx.server.memory.active()).toBe(true);
+    const refused = await fetch(`${ctx.url}/events?token=${me.token}`, { signal: AbortSignal.timeout(5000) });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    expect(body.error).toEqual({ code: 'rate_limited', message: expect.stringContaining('short of memory') });
+    expect(ctx.server.defaultQueue.events.size()).toBe(0);
+    // The visitor still gets an answer by polling.
+    const polled = await fetch(`${ctx.url}/status`, { headers: { Authorization: `Bearer ${me.token}` } });
+    expect(polled.status).toBe(200);
+    expect(await ctx.server.metrics.registry.getSingleMetricAsString('waitroom_memory_pressure')).toMatch(/^waitroom_memory_pressure 1$/m);
+  });
+
+  it('opens streams as before with the guard at its default', async () => {
+    const ctx = await serve({ QUEUE_ID: 'sse-memory-ok', WINDOW_SIZE: '1', WINDOW_INTERVAL: '60' });
+    await join(ctx.url); // ticket 1 is admitted at once (S = 1) and its stream would end
+    const me = await join(ctx.url);
+    expect(ctx.server.memory.active()).toBe(false);
+    const s = raw(`${ctx.url}/events?token=${me.token}`);
+    await waitFor(() => s.res?.statusCode === 200 && ctx.server.defaultQueue.events.size() === 1, { what: 'stream open' });
+    expect(await ctx.server.metrics.registry.getSingleMetricAsString('waitroom_memory_pressure')).toMatch(/^waitroom_memory_pressure 0$/m);
+  });
+});
+
 describe('GET /events connection churn', () => {
   it('leaves nothing behind after 10,000 connect/disconnect cycles', async () => {
     const ctx = await serve({ QUEUE_ID: 'sse-churn', WINDOW_SIZE: '1', WINDOW_INTERVAL: '60', SSE_MAX_STREAMS_PER_IP: '1000' });

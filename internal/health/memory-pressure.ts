@@ -1,0 +1,176 @@
+import { totalmem } from 'node:os';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+
+/**
+ * Memory pressure: the replica's own guard against being killed for memory.
+ *
+ * A count of open event streams (SSE_MAX_STREAMS) alone cannot hold a replica inside
+ * its memory limit, because the rest of its memory is not fixed: in one measured run
+ * (`npm run bench:memory`, docs/k8s.md), 1,000 queues took an idle replica from 69 to
+ * 134 MiB of RSS, and a 256 MiB replica sized for 16,000 streams with one queue was
+ * killed by the kernel while its streams opened. So each replica also watches its
+ * memory, and while it is short it refuses new streams (429; the waiting page polls
+ * /status instead), the one thing visitors can make it hold on to. Two signals, each
+ * against `highWater` of its limit:
+ *   - RSS against the container's memory limit (the cgroup's, which node reads): what
+ *     the kernel's OOM killer acts on. Read four times a second.
+ *   - The live old generation against its limit (--max-old-space-size): what V8 aborts
+ *     on ("Ineffective mark-compacts near heap limit"). Not the whole heap: V8's heap
+ *     limit adds the young generation (three semi-spaces: 48 MiB with
+ *     --max-semi-space-size=16), so a replica whose old generation is full can show
+ *     its heap at 73% of the limit; one did, and aborted. "Live" is the old generation
+ *     in use right after the last full (mark-compact) collection: at any other moment
+ *     it includes garbage, which under joins spread over 1,000 queues swings by more
+ *     than 200 MiB between collections. Before the first full collection, the old
+ *     generation in use stands in for it; and in use at 95% of its limit counts as
+ *     pressure whatever the last collection left, because V8 is then about to give up.
+ * Pressure ends `hysteresis` below the high water, so a replica at the edge does not
+ * flap between refusing and accepting.
+ */
+export interface MemorySample {
+  readonly rss: number;
+  /** The old generation in use (the heap less its young generation). */
+  readonly heapUsed: number;
+  /** The old generation's limit (V8's heap limit less the young generation's reserve). */
+  readonly heapLimit: number;
+  /** The old generation in use right after the last full collection; undefined before the first. */
+  readonly heapLive: number | undefined;
+}
+
+export interface MemoryLimits {
+  /** The container's memory limit in bytes; undefined when the process has none below the machine's memory. */
+  readonly memoryLimit: number | undefined;
+  /** Share of each limit at which pressure starts (0 < highWater <= 1). */
+  readonly highWater: number;
+  /** How far below `highWater` (a share) both signals must fall for pressure to end. */
+  readonly hysteresis: number;
+}
+
+/** Heap in use at which V8 is about to abort, whatever the last collection left. */
+export const HEAP_EMERGENCY = 0.95;
+
+/** Whether the replica is under pressure after `sample`, given whether it was before. Pure, for the table tests. */
+export function nextPressure(was: boolean, sample: MemorySample, limits: MemoryLimits): boolean {
+  if (sample.heapLimit > 0 && sample.heapUsed >= HEAP_EMERGENCY * sample.heapLimit) return true;
+  const rssShare = limits.memoryLimit ? sample.rss / limits.memoryLimit : 0;
+  const heapShare = sample.heapLimit > 0 ? (sample.heapLive ?? sample.heapUsed) / sample.heapLimit : 0;
+  const share = Math.max(rssShare, heapShare);
+  return was ? share >= limits.highWater - limits.hysteresis : share >= limits.highWater;
+}
+
+/**
+ * The memory limit of the container this process runs in: node reads it from the
+ * cgroup (`process.constrainedMemory()`); a value at or above the machine's memory (or
+ * none) means no limit of its own.
+ */
+export function containerMemoryLimit(constrained: number | undefined, total: number): number | undefined {
+  if (constrained === undefined || !Number.isFinite(constrained) || constrained <= 0 || constrained >= total) return undefined;
+  return constrained;
+}
+
+export interface MemoryPressureOptions {
+  /** Share of the limits at which new streams are refused; 0 turns the guard off. */
+  readonly highWater: number;
+  readonly logger: Logger;
+  /** Told of every change: for the waitroom_memory_pressure gauge. */
+  readonly onChange?: (underPressure: boolean) => void;
+  /** Default: the cgroup's limit, read by node. */
+  readonly memoryLimit?: number;
+  /** Default 250 ms: a reading costs a few µs, and streams can open by the thousand a second. */
+  readonly sampleMs?: number;
+  /** Injectable for tests: the reading without heapLive, which this class tracks. */
+  readonly read?: () => Omit<MemorySample, 'heapLive'>;
+}
+
+/**
+ * The young generation's share of V8's heap limit: three semi-spaces, i.e. 1.5 times the
+ * new space's committed size (two semi-spaces) once it has grown to its maximum, which
+ * it does within the first seconds of any load. The largest seen is kept.
+ */
+let youngReserve = 0;
+
+function readMemory(): Omit<MemorySample, 'heapLive'> {
+  const h = getHeapStatistics();
+  let youngUsed = 0;
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name === 'new_space') youngReserve = Math.max(youngReserve, 1.5 * s.space_size);
+    if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') youngUsed += s.space_used_size;
+  }
+  return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: h.heap_size_limit - youngReserve };
+}
+
+/** Samples the replica's memory four times a second and after every full collection; `active()` is read on every new event stream. */
+export class MemoryPressure {
+  private readonly limits: MemoryLimits;
+  private readonly read: () => Omit<MemorySample, 'heapLive'>;
+  private timer: NodeJS.Timeout | undefined;
+  private gc: PerformanceObserver | undefined;
+  private heapLive: number | undefined;
+  private pressure = false;
+
+  constructor(private readonly o: MemoryPressureOptions) {
+    const detected = 'memoryLimit' in o ? o.memoryLimit : containerMemoryLimit(process.constrainedMemory?.(), totalmem());
+    this.limits = { memoryLimit: detected, highWater: o.highWater, hysteresis: Math.min(0.05, o.highWater / 2) };
+    this.read = o.read ?? readMemory;
+  }
+
+  /** The container limit in bytes, when there is one (logged at start). */
+  memoryLimit(): number | undefined {
+    return this.limits.memoryLimit;
+  }
+
+  start(): void {
+    if (this.timer || this.o.highWater <= 0) return;
+    // One entry per collection (about a hundred a second under a join load): only full ones are read.
+    this.gc = new PerformanceObserver((list) => {
+      if (list.getEntries().some((e) => ((e as unknown as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) {
+        this.fullCollection(this.read().heapUsed);
+      }
+    });
+    this.gc.observe({ entryTypes: ['gc'] });
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.o.sampleMs ?? 250);
+    // Never what keeps the process alive.
+    this.timer.unref();
+  }
+
+  /** True while new event streams are refused. */
+  active(): boolean {
+    return this.pressure;
+  }
+
+  /** Records the heap in use right after a full collection (the observer calls it; tests too). */
+  fullCollection(heapUsed: number): void {
+    this.heapLive = heapUsed;
+    this.sample();
+  }
+
+  /** One reading; start() calls it every sampleMs. */
+  sample(): void {
+    const sample: MemorySample = { ...this.read(), heapLive: this.heapLive };
+    const next = nextPressure(this.pressure, sample, this.limits);
+    if (next === this.pressure) return;
+    this.pressure = next;
+    const mib = (n: number | undefined) => (n === undefined ? null : Math.round(n / 2 ** 20));
+    const fields = {
+      rssMiB: mib(sample.rss),
+      memoryLimitMiB: mib(this.limits.memoryLimit),
+      oldGenerationUsedMiB: mib(sample.heapUsed),
+      oldGenerationLiveMiB: mib(sample.heapLive),
+      oldGenerationLimitMiB: mib(sample.heapLimit),
+      highWater: this.limits.highWater,
+    };
+    if (next) this.o.logger.warn(fields, 'memory pressure: refusing new event streams (visitors poll /status instead)');
+    else this.o.logger.info(fields, 'memory pressure over: accepting event streams again');
+    this.o.onChange?.(next);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.gc?.disconnect();
+    this.gc = undefined;
+  }
+}

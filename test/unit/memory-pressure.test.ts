@@ -1,0 +1,84 @@
+import pino from 'pino';
+import { HEAP_EMERGENCY, MemoryPressure, containerMemoryLimit, nextPressure, type MemorySample } from '../../internal/health/memory-pressure';
+
+const MiB = 2 ** 20;
+const limits = { memoryLimit: 256 * MiB, highWater: 0.8, hysteresis: 0.05 };
+const sample = (rssMiB: number, heapUsedMiB: number, heapLiveMiB: number | undefined, heapLimitMiB = 200): MemorySample => ({
+  rss: rssMiB * MiB,
+  heapUsed: heapUsedMiB * MiB,
+  heapLive: heapLiveMiB === undefined ? undefined : heapLiveMiB * MiB,
+  heapLimit: heapLimitMiB * MiB,
+});
+
+describe('nextPressure', () => {
+  // RSS high water: 0.8 × 256 = 204.8 MiB, ends below 0.75 × 256 = 192. Live heap: 0.8 × 200 = 160, ends below 150.
+  it.each([
+    ['quiet', false, sample(120, 60, 50), false],
+    ['RSS at the high water', false, sample(204.8, 60, 50), true],
+    ['RSS just below it', false, sample(204.7, 60, 50), false],
+    ['RSS in the hysteresis band stays under pressure', true, sample(195, 60, 50), true],
+    ['RSS in the hysteresis band does not start it', false, sample(195, 60, 50), false],
+    ['RSS below the band ends it', true, sample(191.9, 60, 50), false],
+    ['live heap at the high water', false, sample(150, 170, 160), true],
+    ['heap in use high but live low: garbage, no pressure', false, sample(150, 185, 60), false],
+    ['before the first full collection, the heap in use stands in for live', false, sample(150, 165, undefined), true],
+    ['live heap in the band stays under pressure', true, sample(150, 155, 151), true],
+    ['live heap below the band ends it', true, sample(150, 155, 149), false],
+    ['heap in use at the emergency share, whatever live says', false, sample(150, HEAP_EMERGENCY * 200, 40), true],
+    ['just below the emergency share', false, sample(150, HEAP_EMERGENCY * 200 - 1, 40), false],
+  ])('%s', (_name, was, s, expected) => {
+    expect(nextPressure(was, s, limits)).toBe(expected);
+  });
+
+  it('without a container limit only the heap counts', () => {
+    const none = { ...limits, memoryLimit: undefined };
+    expect(nextPressure(false, sample(100_000, 60, 50), none)).toBe(false);
+    expect(nextPressure(false, sample(100, 170, 161), none)).toBe(true);
+  });
+});
+
+describe('containerMemoryLimit', () => {
+  const total = 24 * 1024 * MiB;
+  it.each([
+    ['a cgroup limit below the machine', 256 * MiB, 256 * MiB],
+    ['none (node 20 gives undefined)', undefined, undefined],
+    ['none (0)', 0, undefined],
+    ['no limit (cgroup v1 gives 2^63 rounded)', 2 ** 63, undefined],
+    ['exactly the machine', total, undefined],
+    ['NaN', NaN, undefined],
+  ])('%s', (_name, constrained, expected) => {
+    expect(containerMemoryLimit(constrained, total)).toBe(expected);
+  });
+});
+
+describe('MemoryPressure', () => {
+  const logger = pino({ level: 'silent' });
+
+  it('turns on and off with its readings, tells each change once, and tracks live heap from full collections', () => {
+    let reading = { rss: 100 * MiB, heapUsed: 50 * MiB, heapLimit: 200 * MiB };
+    const changes: boolean[] = [];
+    const m = new MemoryPressure({ highWater: 0.8, logger, memoryLimit: 256 * MiB, read: () => reading, onChange: (on) => changes.push(on) });
+    expect(m.memoryLimit()).toBe(256 * MiB);
+    m.sample();
+    expect(m.active()).toBe(false);
+    reading = { ...reading, rss: 210 * MiB };
+    m.sample();
+    m.sample();
+    expect(m.active()).toBe(true);
+    reading = { ...reading, rss: 150 * MiB, heapUsed: 170 * MiB };
+    m.sample();
+    // Heap in use 85% of its limit, no full collection yet: counted as live.
+    expect(m.active()).toBe(true);
+    m.fullCollection(60 * MiB);
+    expect(m.active()).toBe(false);
+    expect(changes).toEqual([true, false]);
+  });
+
+  it('never starts with a high water of 0, and close() is idempotent', () => {
+    const m = new MemoryPressure({ highWater: 0, logger, memoryLimit: 256 * MiB, read: () => ({ rss: 255 * MiB, heapUsed: 1, heapLimit: 2 }) });
+    m.start();
+    expect(m.active()).toBe(false);
+    m.close();
+    m.close();
+  });
+});
