@@ -274,7 +274,7 @@ const specs = {
   }),
   SSE_MEMORY_HIGH_WATER: fraction({
     default: 0.8,
-    desc: 'Share of the memory limit (the container\'s, for RSS) and of the V8 heap limit (for live heap) at which a replica refuses new /events streams with 429, whatever SSE_MAX_STREAMS allows; visitors poll /status instead. 0 turns this guard off (docs/k8s.md, "Memory and open streams").',
+    desc: 'Share of the container\'s memory limit (for RSS) and of V8\'s old-generation limit (for the live heap) at which a replica refuses new /events streams with 429, whatever SSE_MAX_STREAMS allows; visitors poll /status instead. 0 turns this guard off (docs/k8s.md, "Memory and open streams").',
     example: '0.8',
   }),
   BRAND_TITLE: str({

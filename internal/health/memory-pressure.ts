@@ -85,20 +85,22 @@ export interface MemoryPressureOptions {
 }
 
 /**
- * The young generation's share of V8's heap limit: three semi-spaces, i.e. 1.5 times the
- * new space's committed size (two semi-spaces) once it has grown to its maximum, which
- * it does within the first seconds of any load. The largest seen is kept.
+ * Reads RSS and the old generation. The young generation's share of V8's heap limit is
+ * three semi-spaces, i.e. 1.5 times the new space's committed size (two semi-spaces)
+ * once it has grown to its maximum, which it does within the first seconds of any load;
+ * the largest seen is kept.
  */
-let youngReserve = 0;
-
-function readMemory(): Omit<MemorySample, 'heapLive'> {
-  const h = getHeapStatistics();
-  let youngUsed = 0;
-  for (const s of getHeapSpaceStatistics()) {
-    if (s.space_name === 'new_space') youngReserve = Math.max(youngReserve, 1.5 * s.space_size);
-    if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') youngUsed += s.space_used_size;
-  }
-  return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: h.heap_size_limit - youngReserve };
+function memoryReader(): () => Omit<MemorySample, 'heapLive'> {
+  let youngReserve = 0;
+  return () => {
+    const h = getHeapStatistics();
+    let youngUsed = 0;
+    for (const s of getHeapSpaceStatistics()) {
+      if (s.space_name === 'new_space') youngReserve = Math.max(youngReserve, 1.5 * s.space_size);
+      if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') youngUsed += s.space_used_size;
+    }
+    return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: h.heap_size_limit - youngReserve };
+  };
 }
 
 /** Samples the replica's memory four times a second and after every full collection; `active()` is read on every new event stream. */
@@ -113,7 +115,7 @@ export class MemoryPressure {
   constructor(private readonly o: MemoryPressureOptions) {
     const detected = 'memoryLimit' in o ? o.memoryLimit : containerMemoryLimit(process.constrainedMemory?.(), totalmem());
     this.limits = { memoryLimit: detected, highWater: o.highWater, hysteresis: Math.min(0.05, o.highWater / 2) };
-    this.read = o.read ?? readMemory;
+    this.read = o.read ?? memoryReader();
   }
 
   /** The container limit in bytes, when there is one (logged at start). */
