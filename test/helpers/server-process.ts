@@ -36,9 +36,18 @@ export class ServerProcess {
     );
   }
 
-  static async start(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ServerProcess> {
+  /**
+   * `nodeArgs` go between node and the script, as a container's command puts them; `wrap`
+   * turns the command into another that execs it (a memory cgroup's, bench/lib/cgroup.ts).
+   */
+  static async start(
+    env: Record<string, string>,
+    opts: { waitReady?: boolean; nodeArgs?: string[]; wrap?: (cmd: string, args: string[]) => { cmd: string; args: string[] } } = {},
+  ): Promise<ServerProcess> {
     const port = await freePort();
-    const proc = spawn(process.execPath, [SERVER_ENTRY], {
+    const argv = [...(opts.nodeArgs ?? []), SERVER_ENTRY];
+    const { cmd, args } = opts.wrap ? opts.wrap(process.execPath, argv) : { cmd: process.execPath, args: argv };
+    const proc = spawn(cmd, args, {
       env: {
         PATH: process.env.PATH ?? '',
         NODE_ENV: 'test',
