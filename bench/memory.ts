@@ -53,6 +53,8 @@ const MiB = 1024 * 1024;
 
 interface Result {
   readonly variant: string;
+  /** The memory limit the server ran under, or why it ran without one. */
+  readonly limit: string;
   readonly heapLimitMiB: number;
   readonly rssQueuesMiB: number;
   readonly rssStreamsMiB: number;
@@ -166,6 +168,7 @@ async function runVariant(variant: string, index: number): Promise<Result> {
     let stage = 'making the queues';
     const r: Mutable<Result> = {
       variant,
+      limit: cg ? `${LIMIT_MIB} MiB` : 'none',
       heapLimitMiB: heapLimit,
       rssQueuesMiB: NaN,
       rssStreamsMiB: NaN,
@@ -253,13 +256,13 @@ async function main(): Promise<void> {
   }
   const lines = [
     `# bench:memory: ${machineDescription()}`,
-    `# limit ${LIMIT_MIB ? `${LIMIT_MIB} MiB (memory cgroup)` : 'none'}; ${QUEUES} queues (S 10, I 2 s); ${STREAMS} /events streams held open; joins to a random queue, ${CONNECTIONS} connections, ${DURATION} s`,
+    `# memory cgroup asked for: ${LIMIT_MIB ? `${LIMIT_MIB} MiB` : 'none'} (the limit column says what each run got); ${QUEUES} queues (S 10, I 2 s); ${STREAMS} /events streams held open; joins to a random queue, ${CONNECTIONS} connections, ${DURATION} s`,
     '',
-    '| node flags | V8 heap limit MiB | RSS with queues MiB | + streams MiB (open, refused) | peak RSS MiB | joins/s | CPU µs/join | non-2xx | errors | streams open at end (closed by server) | killed |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| node flags | memory limit | V8 heap limit MiB | RSS with queues MiB | + streams MiB (open, refused) | peak RSS MiB | joins/s | CPU µs/join | non-2xx | errors | streams open at end (closed by server) | killed |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...results.map(
       (r) =>
-        `| ${r.variant} | ${fmt(r.heapLimitMiB)} | ${fmt(r.rssQueuesMiB)} | ${fmt(r.rssStreamsMiB)} (${fmt(r.streamsOpened)}, ${fmt(r.streamsRefused)}) | ${fmt(r.peakRssMiB)} | ${fmt(r.joinsPerSec)} | ${fmt(r.cpuPerJoinUs, 1)} | ${fmt(r.non2xx)} | ${fmt(r.errors)} | ${fmt(r.streamsOpenAtEnd)} (${fmt(r.streamsClosedByServer)}) | ${r.killed} |`,
+        `| ${r.variant} | ${r.limit} | ${fmt(r.heapLimitMiB)} | ${fmt(r.rssQueuesMiB)} | ${fmt(r.rssStreamsMiB)} (${fmt(r.streamsOpened)}, ${fmt(r.streamsRefused)}) | ${fmt(r.peakRssMiB)} | ${fmt(r.joinsPerSec)} | ${fmt(r.cpuPerJoinUs, 1)} | ${fmt(r.non2xx)} | ${fmt(r.errors)} | ${fmt(r.streamsOpenAtEnd)} (${fmt(r.streamsClosedByServer)}) | ${r.killed} |`,
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -72,7 +72,8 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
     path,
     version: root.version,
     limitBytes,
-    wrap: (cmd, args) => ({ cmd: 'sh', args: ['-c', `echo $$ > '${procs}' && exec "$@"`, 'sh', cmd, ...args] }),
+    // The cgroup.procs path is an argument, not part of the script: no quoting to get wrong.
+    wrap: (cmd, args) => ({ cmd: 'sh', args: ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', procs, cmd, ...args] }),
     oomKills() {
       try {
         if (root.version === 2) return Number(/^oom_kill (\d+)/m.exec(readFileSync(join(path, 'memory.events'), 'utf8'))?.[1] ?? 0);

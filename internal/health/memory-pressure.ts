@@ -20,12 +20,14 @@ import type { Logger } from 'pino';
  *     on ("Ineffective mark-compacts near heap limit"). Not the whole heap: V8's heap
  *     limit adds the young generation (three semi-spaces: 48 MiB with
  *     --max-semi-space-size=16), so a replica whose old generation is full can show
- *     its heap at 73% of the limit; one did, and aborted. "Live" is the old generation
- *     in use right after the last full (mark-compact) collection: at any other moment
- *     it includes garbage, which under joins spread over 1,000 queues swings by more
- *     than 200 MiB between collections. Before the first full collection, the old
- *     generation in use stands in for it; and in use at 95% of its limit counts as
- *     pressure whatever the last collection left, because V8 is then about to give up.
+ *     its heap at 73% of the limit; one did, and aborted. The limit is the
+ *     --max-old-space-size node was started with (the overlays' container command);
+ *     without one, V8's heap limit less an estimate of the young generation. "Live"
+ *     is the old generation in use when the observer hears of the last full
+ *     (mark-compact) collection, a few ms after it (a little above the true live size,
+ *     the safe side): at any other moment it includes garbage, which under joins
+ *     spread over 1,000 queues swings by more than 200 MiB between collections. Before
+ *     the first full collection, the old generation in use stands in for it.
  * Pressure ends `hysteresis` below the high water, so a replica at the edge does not
  * flap between refusing and accepting.
  */
@@ -35,7 +37,7 @@ export interface MemorySample {
   readonly heapUsed: number;
   /** The old generation's limit (V8's heap limit less the young generation's reserve). */
   readonly heapLimit: number;
-  /** The old generation in use right after the last full collection; undefined before the first. */
+  /** The old generation in use just after the last full collection; undefined before the first. */
   readonly heapLive: number | undefined;
 }
 
@@ -48,16 +50,26 @@ export interface MemoryLimits {
   readonly hysteresis: number;
 }
 
-/** Heap in use at which V8 is about to abort, whatever the last collection left. */
-export const HEAP_EMERGENCY = 0.95;
-
 /** Whether the replica is under pressure after `sample`, given whether it was before. Pure, for the table tests. */
 export function nextPressure(was: boolean, sample: MemorySample, limits: MemoryLimits): boolean {
-  if (sample.heapLimit > 0 && sample.heapUsed >= HEAP_EMERGENCY * sample.heapLimit) return true;
   const rssShare = limits.memoryLimit ? sample.rss / limits.memoryLimit : 0;
   const heapShare = sample.heapLimit > 0 ? (sample.heapLive ?? sample.heapUsed) / sample.heapLimit : 0;
   const share = Math.max(rssShare, heapShare);
   return was ? share >= limits.highWater - limits.hysteresis : share >= limits.highWater;
+}
+
+/**
+ * The old generation's limit in bytes from node's own command line
+ * (`--max-old-space-size=MiB`, the last one wins as in node), or undefined without one.
+ * NODE_OPTIONS is not seen here: the overlays pass the flags in the container's command.
+ */
+export function oldSpaceLimitFromFlags(execArgv: readonly string[]): number | undefined {
+  let mib: number | undefined;
+  for (const a of execArgv) {
+    const m = /^--max[-_]old[-_]space[-_]size=(\d+(?:\.\d+)?)$/.exec(a);
+    if (m) mib = Number(m[1]);
+  }
+  return mib !== undefined && mib > 0 ? mib * 2 ** 20 : undefined;
 }
 
 /**
@@ -76,8 +88,8 @@ export interface MemoryPressureOptions {
   readonly logger: Logger;
   /** Told of every change: for the waitroom_memory_pressure gauge. */
   readonly onChange?: (underPressure: boolean) => void;
-  /** Default: the cgroup's limit, read by node. */
-  readonly memoryLimit?: number;
+  /** The container's limit in bytes; null for none; default: the cgroup's, read by node. */
+  readonly memoryLimit?: number | null;
   /** Default 250 ms: a reading costs a few µs, and streams can open by the thousand a second. */
   readonly sampleMs?: number;
   /** Injectable for tests: the reading without heapLive, which this class tracks. */
@@ -85,12 +97,13 @@ export interface MemoryPressureOptions {
 }
 
 /**
- * Reads RSS and the old generation. The young generation's share of V8's heap limit is
- * three semi-spaces, i.e. 1.5 times the new space's committed size (two semi-spaces)
- * once it has grown to its maximum, which it does within the first seconds of any load;
- * the largest seen is kept.
+ * Reads RSS and the old generation. The old generation's limit is `oldLimit` when node
+ * was given one; otherwise V8's heap limit less the young generation's share, three
+ * semi-spaces, i.e. 1.5 times the new space's committed size (two semi-spaces) once it
+ * has grown to its maximum (the largest seen is kept). That estimate errs high until the
+ * new space has grown, which is why the overlays pass --max-old-space-size.
  */
-function memoryReader(): () => Omit<MemorySample, 'heapLive'> {
+function memoryReader(oldLimit: number | undefined): () => Omit<MemorySample, 'heapLive'> {
   let youngReserve = 0;
   return () => {
     const h = getHeapStatistics();
@@ -99,7 +112,7 @@ function memoryReader(): () => Omit<MemorySample, 'heapLive'> {
       if (s.space_name === 'new_space') youngReserve = Math.max(youngReserve, 1.5 * s.space_size);
       if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') youngUsed += s.space_used_size;
     }
-    return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: h.heap_size_limit - youngReserve };
+    return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: oldLimit ?? h.heap_size_limit - youngReserve };
   };
 }
 
@@ -113,9 +126,9 @@ export class MemoryPressure {
   private pressure = false;
 
   constructor(private readonly o: MemoryPressureOptions) {
-    const detected = 'memoryLimit' in o ? o.memoryLimit : containerMemoryLimit(process.constrainedMemory?.(), totalmem());
+    const detected = o.memoryLimit === undefined ? containerMemoryLimit(process.constrainedMemory?.(), totalmem()) : (o.memoryLimit ?? undefined);
     this.limits = { memoryLimit: detected, highWater: o.highWater, hysteresis: Math.min(0.05, o.highWater / 2) };
-    this.read = o.read ?? memoryReader();
+    this.read = o.read ?? memoryReader(oldSpaceLimitFromFlags(process.execArgv));
   }
 
   /** The container limit in bytes, when there is one (logged at start). */
@@ -143,7 +156,7 @@ export class MemoryPressure {
     return this.pressure;
   }
 
-  /** Records the heap in use right after a full collection (the observer calls it; tests too). */
+  /** Records the old generation in use just after a full collection (the observer calls it; tests too). */
   fullCollection(heapUsed: number): void {
     this.heapLive = heapUsed;
     this.sample();

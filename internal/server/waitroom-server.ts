@@ -402,6 +402,8 @@ export class WaitroomServer {
    */
   shutdown(): Promise<void> {
     this.shuttingDown ??= (async () => {
+      // First, so that no later close that rejects leaves the GC observer connected.
+      this.memory.close();
       this.readiness.beginDrain();
       this.logger.info('shutting down: draining');
       await this.registry.stopTicking();
@@ -430,7 +432,6 @@ export class WaitroomServer {
       await this.registry.close();
       await this.admission.close();
       await this.catalog.close();
-      this.memory.close();
       this.logger.info('shutdown complete');
     })();
     return this.shuttingDown;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { request, type ClientRequest } from 'node:http';
 import { createMemoryCgroup, type MemoryCgroup } from '../../bench/lib/cgroup';
 import { waitFor } from '../helpers/ports';
@@ -17,19 +18,59 @@ const LIMIT = 192 * 2 ** 20;
 const STREAMS = 8000;
 
 let redis: TestRedis;
-let cgroup: MemoryCgroup | undefined;
-let server: ServerProcess | undefined;
+const cgroups: MemoryCgroup[] = [];
+const servers: ServerProcess[] = [];
 const reqs: ClientRequest[] = [];
 
 beforeAll(async () => {
+  // Each side holds a socket per stream: this process and the server each need STREAMS descriptors.
+  const open = Number(/^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]?.replace('unlimited', 'Infinity'));
+  if (!(open >= STREAMS + 1000)) throw new Error(`this test needs ${STREAMS + 1000} open files per process (ulimit -n), has ${open}`);
   redis = await TestRedis.start();
 });
+afterEach(async () => {
+  for (const r of reqs.splice(0)) r.destroy();
+  for (const s of servers.splice(0)) await s.stop();
+  for (const c of cgroups.splice(0)) c.remove();
+});
 afterAll(async () => {
-  for (const r of reqs) r.destroy();
-  await server?.stop();
-  cgroup?.remove();
   await redis.stop();
 });
+
+/** A server in a fresh 192 MiB memory cgroup with a 64 MiB old generation, and a ticket that waits the whole test. */
+async function start(name: string, env: Record<string, string> = {}): Promise<{ s: ServerProcess; cg: MemoryCgroup; token: string }> {
+  const cg = createMemoryCgroup(`waitroom-test-${name}-${process.pid}`, LIMIT);
+  if (typeof cg === 'string') throw new Error(`this test needs a memory cgroup (root, and a cgroup filesystem with the memory controller): ${cg}`);
+  cgroups.push(cg);
+  const s = await ServerProcess.start(
+    {
+      REDIS_URL: redis.url,
+      QUEUE_ID: `memory-guard-${name}`,
+      WINDOW_SIZE: '1',
+      WINDOW_INTERVAL: '60',
+      SSE_MAX_STREAMS: String(STREAMS * 2),
+      SSE_MAX_STREAMS_PER_IP: String(STREAMS * 2),
+      HTTP_MAX_CONNECTIONS_PER_IP: '0',
+      ...env,
+    },
+    { nodeArgs: ['--max-old-space-size=64', '--max-semi-space-size=4'], wrap: cg.wrap },
+  );
+  servers.push(s);
+  // Ticket 1 is admitted at once (S = 1); the second waits for the whole test.
+  await s.fetch('/join', { method: 'POST' });
+  const joined = await s.fetch('/join', { method: 'POST' });
+  expect(joined.status).toBe(201);
+  return { s, cg, token: ((await joined.json()) as { token: string }).token };
+}
+
+/** Asks for STREAMS streams, 250 at a time, until the server is gone. */
+async function askForStreams(s: ServerProcess, token: string): Promise<Array<{ status: number; body?: string }>> {
+  const results: Array<{ status: number; body?: string }> = [];
+  for (let i = 0; i < STREAMS && s.exitCode === null && s.signal === null; i += 250) {
+    results.push(...(await Promise.all(Array.from({ length: Math.min(250, STREAMS - i) }, () => openStream(s.url, token)))));
+  }
+  return results;
+}
 
 /** Opens one stream; resolves with its status and, for a refusal, its JSON body. */
 function openStream(url: string, token: string): Promise<{ status: number; body?: string }> {
@@ -53,36 +94,12 @@ function openStream(url: string, token: string): Promise<{ status: number; body?
 }
 
 describe('the memory guard under a real memory limit', () => {
-  it('refuses the streams the replica cannot hold and keeps serving, inside its cgroup', async () => {
-    const made = createMemoryCgroup(`waitroom-test-${process.pid}`, LIMIT);
-    if (typeof made === 'string') throw new Error(`this test needs a memory cgroup: ${made}`);
-    cgroup = made;
-    server = await ServerProcess.start(
-      {
-        REDIS_URL: redis.url,
-        QUEUE_ID: 'memory-guard',
-        WINDOW_SIZE: '1',
-        WINDOW_INTERVAL: '60',
-        SSE_MAX_STREAMS: String(STREAMS * 2),
-        SSE_MAX_STREAMS_PER_IP: String(STREAMS * 2),
-        HTTP_MAX_CONNECTIONS_PER_IP: '0',
-      },
-      { nodeArgs: ['--max-old-space-size=64', '--max-semi-space-size=4'], wrap: made.wrap },
-    );
-    const s = server;
-    // Ticket 1 is admitted at once (S = 1); the second waits for the whole test.
-    await s.fetch('/join', { method: 'POST' });
-    const joined = await s.fetch('/join', { method: 'POST' });
-    expect(joined.status).toBe(201);
-    const { token } = (await joined.json()) as { token: string };
-
-    const results: Array<{ status: number; body?: string }> = [];
-    for (let i = 0; i < STREAMS && s.exitCode === null && s.signal === null; i += 250) {
-      results.push(...(await Promise.all(Array.from({ length: Math.min(250, STREAMS - i) }, () => openStream(s.url, token)))));
-    }
+  it('refuses the streams the replica cannot hold, keeps serving inside its cgroup, and accepts again once they close', async () => {
+    const { s, cg, token } = await start('on');
+    const results = await askForStreams(s, token);
 
     // Alive, inside its limit: neither the kernel nor V8 ended it.
-    expect({ exitCode: s.exitCode, signal: s.signal, oomKills: made.oomKills() }).toEqual({ exitCode: null, signal: null, oomKills: 0 });
+    expect({ exitCode: s.exitCode, signal: s.signal, oomKills: cg.oomKills() }).toEqual({ exitCode: null, signal: null, oomKills: 0 });
     const opened = results.filter((r) => r.status === 200).length;
     const refused = results.filter((r) => r.status === 429);
     // It held some, then refused the rest for memory, and nothing else went wrong.
@@ -95,12 +112,25 @@ describe('the memory guard under a real memory limit', () => {
     expect(polled.status).toBe(200);
     expect(((await polled.json()) as { status: string }).status).toBe('waiting');
     const metrics = await (await s.fetch('/metrics')).text();
-    expect(metrics).toMatch(/^waitroom_memory_pressure 1$/m);
     expect(Number(/^waitroom_sse_streams (\d+)$/m.exec(metrics)?.[1])).toBe(opened);
     // The log says when and why, with the limit node read from the cgroup.
     await waitFor(() => s.logEntries().some((e) => e.msg === 'memory pressure: refusing new event streams (visitors poll /status instead)' && e.memoryLimitMiB === 192), {
       timeoutMs: 5000,
       what: 'the pressure log line',
     });
+
+    // Once the streams are gone (and V8 has collected them), the replica takes streams again.
+    for (const r of reqs.splice(0)) r.destroy();
+    await waitFor(async () => /^waitroom_memory_pressure 0$/m.test(await (await s.fetch('/metrics')).text()), { timeoutMs: 60_000, intervalMs: 500, what: 'pressure to end' });
+    expect((await openStream(s.url, token)).status).toBe(200);
+  }, 120_000);
+
+  it('is what keeps it alive: with SSE_MEMORY_HIGH_WATER=0 the same request for streams ends the server', async () => {
+    const { s, token } = await start('off', { SSE_MEMORY_HIGH_WATER: '0' });
+    const results = await askForStreams(s, token);
+    await waitFor(() => s.exitCode !== null || s.signal !== null, { timeoutMs: 10_000, what: 'the server to die' });
+    // V8 aborts when its old generation is full (SIGABRT), or the kernel kills it (SIGKILL).
+    expect(['SIGABRT', 'SIGKILL']).toContain(s.signal);
+    expect(results.filter((r) => r.status === 429)).toHaveLength(0);
   }, 120_000);
 });

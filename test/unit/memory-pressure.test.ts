@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { HEAP_EMERGENCY, MemoryPressure, containerMemoryLimit, nextPressure, type MemorySample } from '../../internal/health/memory-pressure';
+import { MemoryPressure, containerMemoryLimit, nextPressure, oldSpaceLimitFromFlags, type MemorySample } from '../../internal/health/memory-pressure';
 
 const MiB = 2 ** 20;
 const limits = { memoryLimit: 256 * MiB, highWater: 0.8, hysteresis: 0.05 };
@@ -24,8 +24,8 @@ describe('nextPressure', () => {
     ['before the first full collection, the heap in use stands in for live', false, sample(150, 165, undefined), true],
     ['live heap in the band stays under pressure', true, sample(150, 155, 151), true],
     ['live heap below the band ends it', true, sample(150, 155, 149), false],
-    ['heap in use at the emergency share, whatever live says', false, sample(150, HEAP_EMERGENCY * 200, 40), true],
-    ['just below the emergency share', false, sample(150, HEAP_EMERGENCY * 200 - 1, 40), false],
+    ['heap in use at 99% but live low: still garbage', false, sample(150, 198, 40), false],
+    ['once live is known, a high reading in use does not keep pressure on', true, sample(150, 198, 40), false],
   ])('%s', (_name, was, s, expected) => {
     expect(nextPressure(was, s, limits)).toBe(expected);
   });
@@ -43,11 +43,27 @@ describe('containerMemoryLimit', () => {
     ['a cgroup limit below the machine', 256 * MiB, 256 * MiB],
     ['none (node 20 gives undefined)', undefined, undefined],
     ['none (0)', 0, undefined],
-    ['no limit (cgroup v1 gives 2^63 rounded)', 2 ** 63, undefined],
+    ['no limit (node 20 on this machine: 2^64)', 2 ** 64, undefined],
+    ['no limit (cgroup v1 unlimited, 2^63 rounded to a page)', 9223372036854771712, undefined],
     ['exactly the machine', total, undefined],
     ['NaN', NaN, undefined],
   ])('%s', (_name, constrained, expected) => {
     expect(containerMemoryLimit(constrained, total)).toBe(expected);
+  });
+});
+
+describe('oldSpaceLimitFromFlags', () => {
+  it.each([
+    ['none', [], undefined],
+    ['the overlays\' flag', ['--max-old-space-size=152', '--max-semi-space-size=16'], 152 * MiB],
+    ['underscores, as V8 also accepts', ['--max_old_space_size=64'], 64 * MiB],
+    ['the last one wins', ['--max-old-space-size=100', '--max-old-space-size=200'], 200 * MiB],
+    ['a fraction of a MiB', ['--max-old-space-size=0.5'], 0.5 * MiB],
+    ['zero is no limit of its own', ['--max-old-space-size=0'], undefined],
+    ['another flag only', ['--max-semi-space-size=16', '--inspect'], undefined],
+    ['a script argument that looks alike is not matched', ['--max-old-space-size'], undefined],
+  ])('%s', (_name, argv, expected) => {
+    expect(oldSpaceLimitFromFlags(argv)).toBe(expected);
   });
 });
 
@@ -67,11 +83,18 @@ describe('MemoryPressure', () => {
     expect(m.active()).toBe(true);
     reading = { ...reading, rss: 150 * MiB, heapUsed: 170 * MiB };
     m.sample();
-    // Heap in use 85% of its limit, no full collection yet: counted as live.
+    // Old generation in use at 85% of its limit, no full collection yet: counted as live.
     expect(m.active()).toBe(true);
     m.fullCollection(60 * MiB);
     expect(m.active()).toBe(false);
     expect(changes).toEqual([true, false]);
+  });
+
+  it('detects the container limit unless told one, and takes null for none', () => {
+    const read = () => ({ rss: 1, heapUsed: 1, heapLimit: 2 });
+    expect(new MemoryPressure({ highWater: 0.8, logger, memoryLimit: null, read }).memoryLimit()).toBeUndefined();
+    const detected = new MemoryPressure({ highWater: 0.8, logger, read }).memoryLimit();
+    expect(detected === undefined || detected > 0).toBe(true);
   });
 
   it('never starts with a high water of 0, and close() is idempotent', () => {
