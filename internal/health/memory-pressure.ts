@@ -8,9 +8,9 @@ import type { Logger } from 'pino';
  *
  * A count of open event streams (SSE_MAX_STREAMS) alone cannot hold a replica inside
  * its memory limit, because the rest of its memory is not fixed: in one measured run
- * (`npm run bench:memory`, docs/k8s.md), 1,000 queues took an idle replica from 69 to
- * 134 MiB of RSS, and a 256 MiB replica sized for 16,000 streams with one queue was
- * killed by the kernel while its streams opened. So each replica also watches its
+ * (`npm run bench:memory`, docs/k8s.md), 1,000 queues took an idle replica from 107 to
+ * 154 MiB of RSS, and a 256 MiB replica sized for 16,000 streams with one queue was
+ * killed by the kernel while its streams opened with 1,000 queues defined. So each replica also watches its
  * memory, and while it is short it refuses new streams (429; the waiting page polls
  * /status instead), the one thing visitors can make it hold on to. Two signals, each
  * against `highWater` of its limit:

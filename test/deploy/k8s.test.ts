@@ -22,10 +22,11 @@ import { exportedMetricNames, metricNamesIn } from '../helpers/metric-names';
 
 const ROOT = join(__dirname, '..', '..');
 
-// The stream arithmetic of docs/k8s.md: RSS of an idle replica, of one open
-// /events stream (npm run bench, docs/benchmarks.md), and the share of the
-// limit kept free for GC, request bursts and buffers.
-const IDLE_RSS_MIB = 69;
+// The stream arithmetic of docs/k8s.md: RSS of an idle replica (one queue, in a
+// 256 MiB memory cgroup with the base overlay's heap flags: npm run bench:memory),
+// of one open /events stream (npm run bench, docs/benchmarks.md), and the share of
+// the limit kept free for GC, request bursts and buffers.
+const IDLE_RSS_MIB = 107;
 const STREAM_RSS_KIB = 7.8;
 const HEADROOM = 0.25;
 // The heap arithmetic (docs/k8s.md): V8 heap in use by an idle replica, heap of one
