@@ -274,8 +274,13 @@ const specs = {
   }),
   SSE_MEMORY_HIGH_WATER: fraction({
     default: 0.8,
-    desc: 'Share of the container\'s memory limit (for RSS) and of V8\'s old-generation limit (for the live heap) at which a replica refuses new /events streams with 429, whatever SSE_MAX_STREAMS allows; visitors poll /status instead. 0 turns this guard off (docs/k8s.md, "Memory and open streams").',
+    desc: 'Share of the container\'s memory limit (its working set or RSS, whichever is larger) at which a replica refuses new /events streams with 429, whatever SSE_MAX_STREAMS allows; visitors poll /status instead (docs/k8s.md, "Memory and open streams"). 0 turns this signal off; SSE_HEAP_HIGH_WATER is the other.',
     example: '0.8',
+  }),
+  SSE_HEAP_HIGH_WATER: fraction({
+    default: 0.6,
+    desc: 'Share of V8\'s old-generation limit (--max-old-space-size) that the live heap may take before a replica refuses new /events streams with 429; lower than SSE_MEMORY_HIGH_WATER because the garbage collector needs room to work (docs/k8s.md, "Memory and open streams"). 0 turns this signal off.',
+    example: '0.6',
   }),
   BRAND_TITLE: str({
     default: '',
@@ -469,8 +474,9 @@ export interface Config {
   readonly sseRetryMs: number;
   readonly sseMaxStreamsPerIp: number;
   readonly sseMaxStreams: number;
-  /** SSE_MEMORY_HIGH_WATER: internal/health/memory-pressure.ts. */
+  /** SSE_MEMORY_HIGH_WATER and SSE_HEAP_HIGH_WATER: internal/health/memory-pressure.ts. */
   readonly sseMemoryHighWater: number;
+  readonly sseHeapHighWater: number;
   readonly brandTitle: string;
   readonly brandMessage: string;
   readonly brandLogoUrl: string;
@@ -737,6 +743,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     sseMaxStreamsPerIp: raw.SSE_MAX_STREAMS_PER_IP,
     sseMaxStreams: raw.SSE_MAX_STREAMS,
     sseMemoryHighWater: raw.SSE_MEMORY_HIGH_WATER,
+    sseHeapHighWater: raw.SSE_HEAP_HIGH_WATER,
     brandTitle: raw.BRAND_TITLE,
     brandMessage: raw.BRAND_MESSAGE,
     brandLogoUrl: raw.BRAND_LOGO_URL,

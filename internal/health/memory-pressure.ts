@@ -2,6 +2,7 @@ import { totalmem } from 'node:os';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { cgroupWorkingSetReader } from './cgroup-memory';
 
 /**
  * Memory pressure: the replica's own guard against being killed for memory.
@@ -13,9 +14,11 @@ import type { Logger } from 'pino';
  * killed by the kernel while its streams opened with 1,000 queues defined. So each replica also watches its
  * memory, and while it is short it refuses new streams (429; the waiting page polls
  * /status instead), the one thing visitors can make it hold on to. Two signals, each
- * against `highWater` of its limit:
- *   - RSS against the container's memory limit (the cgroup's, which node reads): what
- *     the kernel's OOM killer acts on. Read four times a second.
+ * against a high water of its limit:
+ *   - The memory in use against the container's memory limit (the cgroup's, which node
+ *     reads): the cgroup's working set (usage less inactive file pages,
+ *     internal/health/cgroup-memory.ts), what kubelet evicts on and close to what the
+ *     kernel's OOM killer acts on; RSS where no cgroup can be read. Four times a second.
  *   - The live old generation against its limit (--max-old-space-size): what V8 aborts
  *     on ("Ineffective mark-compacts near heap limit"). Not the whole heap: V8's heap
  *     limit adds the young generation (three semi-spaces: 48 MiB with
@@ -27,12 +30,17 @@ import type { Logger } from 'pino';
  *     (mark-compact) collection, a few ms after it (a little above the true live size,
  *     the safe side): at any other moment it includes garbage, which under joins
  *     spread over 1,000 queues swings by more than 200 MiB between collections. Before
- *     the first full collection, the old generation in use stands in for it.
+ *     the first full collection, the old generation in use stands in for it. Its high
+ *     water is lower (0.6 by default) than the memory's (0.8): with live heap at 0.8 of a
+ *     152 MiB old generation, joins over 1,000 queues fell to 1,453 a second and the
+ *     collector's pauses outlasted the Redis command timeout (51 joins answered 503);
+ *     the collector needs room to work, not just room to fit.
  * Pressure ends `hysteresis` below the high water, so a replica at the edge does not
  * flap between refusing and accepting.
  */
 export interface MemorySample {
-  readonly rss: number;
+  /** The cgroup's working set, or RSS without a readable cgroup. */
+  readonly used: number;
   /** The old generation in use (the heap less its young generation). */
   readonly heapUsed: number;
   /** The old generation's limit (V8's heap limit less the young generation's reserve). */
@@ -44,18 +52,20 @@ export interface MemorySample {
 export interface MemoryLimits {
   /** The container's memory limit in bytes; undefined when the process has none below the machine's memory. */
   readonly memoryLimit: number | undefined;
-  /** Share of each limit at which pressure starts (0 < highWater <= 1). */
+  /** Share of the memory limit at which pressure starts (0 turns this signal off). */
   readonly highWater: number;
-  /** How far below `highWater` (a share) both signals must fall for pressure to end. */
+  /** Share of the old generation's limit the live heap may take (0 turns this signal off). */
+  readonly heapHighWater: number;
+  /** How far below its high water (a share) each signal must fall for pressure to end. */
   readonly hysteresis: number;
 }
 
 /** Whether the replica is under pressure after `sample`, given whether it was before. Pure, for the table tests. */
 export function nextPressure(was: boolean, sample: MemorySample, limits: MemoryLimits): boolean {
-  const rssShare = limits.memoryLimit ? sample.rss / limits.memoryLimit : 0;
+  const over = (share: number, highWater: number) => highWater > 0 && share >= (was ? highWater - limits.hysteresis : highWater);
+  const usedShare = limits.memoryLimit ? sample.used / limits.memoryLimit : 0;
   const heapShare = sample.heapLimit > 0 ? (sample.heapLive ?? sample.heapUsed) / sample.heapLimit : 0;
-  const share = Math.max(rssShare, heapShare);
-  return was ? share >= limits.highWater - limits.hysteresis : share >= limits.highWater;
+  return over(usedShare, limits.highWater) || over(heapShare, limits.heapHighWater);
 }
 
 /**
@@ -83,8 +93,10 @@ export function containerMemoryLimit(constrained: number | undefined, total: num
 }
 
 export interface MemoryPressureOptions {
-  /** Share of the limits at which new streams are refused; 0 turns the guard off. */
+  /** Share of the container's memory limit at which new streams are refused (SSE_MEMORY_HIGH_WATER); 0: not this signal. */
   readonly highWater: number;
+  /** Share of the old generation's limit the live heap may take (SSE_HEAP_HIGH_WATER); 0: not this signal. */
+  readonly heapHighWater: number;
   readonly logger: Logger;
   /** Told of every change: for the waitroom_memory_pressure gauge. */
   readonly onChange?: (underPressure: boolean) => void;
@@ -97,13 +109,14 @@ export interface MemoryPressureOptions {
 }
 
 /**
- * Reads RSS and the old generation. The old generation's limit is `oldLimit` when node
+ * Reads the memory in use (the cgroup's working set, else RSS) and the old generation. The old generation's limit is `oldLimit` when node
  * was given one; otherwise V8's heap limit less the young generation's share, three
  * semi-spaces, i.e. 1.5 times the new space's committed size (two semi-spaces) once it
  * has grown to its maximum (the largest seen is kept). That estimate errs high until the
  * new space has grown, which is why the overlays pass --max-old-space-size.
  */
 function memoryReader(oldLimit: number | undefined): () => Omit<MemorySample, 'heapLive'> {
+  const workingSet = cgroupWorkingSetReader();
   let youngReserve = 0;
   return () => {
     const h = getHeapStatistics();
@@ -112,7 +125,12 @@ function memoryReader(oldLimit: number | undefined): () => Omit<MemorySample, 'h
       if (s.space_name === 'new_space') youngReserve = Math.max(youngReserve, 1.5 * s.space_size);
       if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') youngUsed += s.space_used_size;
     }
-    return { rss: process.memoryUsage.rss(), heapUsed: h.used_heap_size - youngUsed, heapLimit: oldLimit ?? h.heap_size_limit - youngReserve };
+    // The larger of the two: the working set leaves out file pages charged to another cgroup
+    // (the node binary, when another process loaded it first), RSS leaves out page cache and
+    // socket buffers; one run with the working set alone let a replica open 30% more
+    // streams and be killed under the join load that followed.
+    const rss = process.memoryUsage.rss();
+    return { used: Math.max(rss, workingSet?.() ?? 0), heapUsed: h.used_heap_size - youngUsed, heapLimit: oldLimit ?? h.heap_size_limit - youngReserve };
   };
 }
 
@@ -127,7 +145,7 @@ export class MemoryPressure {
 
   constructor(private readonly o: MemoryPressureOptions) {
     const detected = o.memoryLimit === undefined ? containerMemoryLimit(process.constrainedMemory?.(), totalmem()) : (o.memoryLimit ?? undefined);
-    this.limits = { memoryLimit: detected, highWater: o.highWater, hysteresis: Math.min(0.05, o.highWater / 2) };
+    this.limits = { memoryLimit: detected, highWater: o.highWater, heapHighWater: o.heapHighWater, hysteresis: 0.05 };
     this.read = o.read ?? memoryReader(oldSpaceLimitFromFlags(process.execArgv));
   }
 
@@ -137,7 +155,7 @@ export class MemoryPressure {
   }
 
   start(): void {
-    if (this.timer || this.o.highWater <= 0) return;
+    if (this.timer || (this.o.highWater <= 0 && this.o.heapHighWater <= 0)) return;
     // One entry per collection (about a hundred a second under a join load): only full ones are read.
     this.gc = new PerformanceObserver((list) => {
       if (list.getEntries().some((e) => ((e as unknown as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) {
@@ -170,12 +188,13 @@ export class MemoryPressure {
     this.pressure = next;
     const mib = (n: number | undefined) => (n === undefined ? null : Math.round(n / 2 ** 20));
     const fields = {
-      rssMiB: mib(sample.rss),
+      memoryUsedMiB: mib(sample.used),
       memoryLimitMiB: mib(this.limits.memoryLimit),
       oldGenerationUsedMiB: mib(sample.heapUsed),
       oldGenerationLiveMiB: mib(sample.heapLive),
       oldGenerationLimitMiB: mib(sample.heapLimit),
       highWater: this.limits.highWater,
+      heapHighWater: this.limits.heapHighWater,
     };
     if (next) this.o.logger.warn(fields, 'memory pressure: refusing new event streams (visitors poll /status instead)');
     else this.o.logger.info(fields, 'memory pressure over: accepting event streams again');

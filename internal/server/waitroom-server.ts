@@ -159,6 +159,7 @@ export class WaitroomServer {
     const metrics = this.metrics;
     this.memory = new MemoryPressure({
       highWater: config.sseMemoryHighWater,
+      heapHighWater: config.sseHeapHighWater,
       logger: logger.child({ component: 'memory' }),
       onChange: (on) => metrics.memoryPressure.set(on ? 1 : 0),
     });
@@ -355,7 +356,7 @@ export class WaitroomServer {
     });
     const limit = this.memory.memoryLimit();
     this.logger.info(
-      { memoryLimitMiB: limit === undefined ? null : Math.round(limit / 2 ** 20), heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20), sseMemoryHighWater: this.config.sseMemoryHighWater },
+      { memoryLimitMiB: limit === undefined ? null : Math.round(limit / 2 ** 20), heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20), sseMemoryHighWater: this.config.sseMemoryHighWater, sseHeapHighWater: this.config.sseHeapHighWater },
       'memory limits',
     );
     this.memory.start();

@@ -362,10 +362,10 @@ describe.each(overlays)('overlay %s', (overlay) => {
     // outside it fits the limit. The streams' own share outside the heap (~1.4 KiB each) is the RSS
     // guard's to hold: it refuses streams at SSE_MEMORY_HIGH_WATER of the limit.
     expect({ limitMiB, oldMiB, semiMiB, fits: oldMiB + 3 * semiMiB + NON_HEAP_MIB <= limitMiB }).toEqual({ limitMiB, oldMiB, semiMiB, fits: true });
-    // Every stream SSE_MAX_STREAMS allows fits under the memory guard's high water of the old generation.
+    // Every stream SSE_MAX_STREAMS allows fits under the memory guard's high water of the old generation (SSE_HEAP_HIGH_WATER).
     const cm = one('ConfigMap', 'waitroom-config').data;
     const streams = Number(cm.SSE_MAX_STREAMS);
-    const highWater = Number(cm.SSE_MEMORY_HIGH_WATER ?? describeConfig().find((v) => v.name === 'SSE_MEMORY_HIGH_WATER')?.default);
+    const highWater = Number(cm.SSE_HEAP_HIGH_WATER ?? describeConfig().find((v) => v.name === 'SSE_HEAP_HIGH_WATER')?.default);
     expect(highWater).toBeGreaterThan(0);
     const needMiB = IDLE_HEAP_MIB + (streams * STREAM_HEAP_KIB) / 1024;
     expect({ streams, oldMiB, fits: needMiB <= highWater * oldMiB }).toEqual({ streams, oldMiB, fits: true });

@@ -121,12 +121,12 @@ describe('the memory guard under a real memory limit', () => {
 
     // Once the streams are gone (and V8 has collected them), the replica takes streams again.
     for (const r of reqs.splice(0)) r.destroy();
-    await waitFor(async () => /^waitroom_memory_pressure 0$/m.test(await (await s.fetch('/metrics')).text()), { timeoutMs: 60_000, intervalMs: 500, what: 'pressure to end' });
+    await waitFor(async () => /^waitroom_memory_pressure 0$/m.test(await (await s.fetch('/metrics')).text()), { timeoutMs: 90_000, intervalMs: 500, what: 'pressure to end' });
     expect((await openStream(s.url, token)).status).toBe(200);
-  }, 120_000);
+  }, 180_000);
 
-  it('is what keeps it alive: with SSE_MEMORY_HIGH_WATER=0 the same request for streams ends the server', async () => {
-    const { s, token } = await start('off', { SSE_MEMORY_HIGH_WATER: '0' });
+  it('is what keeps it alive: with SSE_MEMORY_HIGH_WATER=0 and SSE_HEAP_HIGH_WATER=0 the same request for streams ends the server', async () => {
+    const { s, token } = await start('off', { SSE_MEMORY_HIGH_WATER: '0', SSE_HEAP_HIGH_WATER: '0' });
     const results = await askForStreams(s, token);
     await waitFor(() => s.exitCode !== null || s.signal !== null, { timeoutMs: 10_000, what: 'the server to die' });
     // V8 aborts when its old generation is full (SIGABRT), or the kernel kills it (SIGKILL).

@@ -2,30 +2,34 @@ import pino from 'pino';
 import { MemoryPressure, containerMemoryLimit, nextPressure, oldSpaceLimitFromFlags, type MemorySample } from '../../internal/health/memory-pressure';
 
 const MiB = 2 ** 20;
-const limits = { memoryLimit: 256 * MiB, highWater: 0.8, hysteresis: 0.05 };
-const sample = (rssMiB: number, heapUsedMiB: number, heapLiveMiB: number | undefined, heapLimitMiB = 200): MemorySample => ({
-  rss: rssMiB * MiB,
+const limits = { memoryLimit: 256 * MiB, highWater: 0.8, heapHighWater: 0.6, hysteresis: 0.05 };
+const sample = (usedMiB: number, heapUsedMiB: number, heapLiveMiB: number | undefined, heapLimitMiB = 200): MemorySample => ({
+  used: usedMiB * MiB,
   heapUsed: heapUsedMiB * MiB,
   heapLive: heapLiveMiB === undefined ? undefined : heapLiveMiB * MiB,
   heapLimit: heapLimitMiB * MiB,
 });
 
 describe('nextPressure', () => {
-  // RSS high water: 0.8 × 256 = 204.8 MiB, ends below 0.75 × 256 = 192. Live heap: 0.8 × 200 = 160, ends below 150.
+  // Memory in use: high water 0.8 × 256 = 204.8 MiB, ends below 0.75 × 256 = 192.
+  // Live heap: high water 0.6 × 200 = 120 MiB, ends below 0.55 × 200 = 110.
   it.each([
     ['quiet', false, sample(120, 60, 50), false],
-    ['RSS at the high water', false, sample(204.8, 60, 50), true],
-    ['RSS just below it', false, sample(204.7, 60, 50), false],
-    ['RSS in the hysteresis band stays under pressure', true, sample(195, 60, 50), true],
-    ['RSS in the hysteresis band does not start it', false, sample(195, 60, 50), false],
-    ['RSS below the band ends it', true, sample(191.9, 60, 50), false],
-    ['live heap at the high water', false, sample(150, 170, 160), true],
+    ['in use at the high water', false, sample(204.8, 60, 50), true],
+    ['in use just below it', false, sample(204.7, 60, 50), false],
+    ['in use in the hysteresis band stays under pressure', true, sample(195, 60, 50), true],
+    ['in use in the hysteresis band does not start it', false, sample(195, 60, 50), false],
+    ['in use below the band ends it', true, sample(191.9, 60, 50), false],
+    ['live heap at its high water', false, sample(150, 130, 120), true],
+    ['live heap just below it', false, sample(150, 130, 119.9), false],
     ['heap in use high but live low: garbage, no pressure', false, sample(150, 185, 60), false],
-    ['before the first full collection, the heap in use stands in for live', false, sample(150, 165, undefined), true],
-    ['live heap in the band stays under pressure', true, sample(150, 155, 151), true],
-    ['live heap below the band ends it', true, sample(150, 155, 149), false],
+    ['before the first full collection, the heap in use stands in for live', false, sample(150, 125, undefined), true],
+    ['live heap in the band stays under pressure', true, sample(150, 130, 111), true],
+    ['live heap below the band ends it', true, sample(150, 130, 109), false],
     ['heap in use at 99% but live low: still garbage', false, sample(150, 198, 40), false],
     ['once live is known, a high reading in use does not keep pressure on', true, sample(150, 198, 40), false],
+    ['both signals below their bands end it', true, sample(191, 130, 109), false],
+    ['one signal still in its band keeps it', true, sample(191, 130, 111), true],
   ])('%s', (_name, was, s, expected) => {
     expect(nextPressure(was, s, limits)).toBe(expected);
   });
@@ -33,7 +37,13 @@ describe('nextPressure', () => {
   it('without a container limit only the heap counts', () => {
     const none = { ...limits, memoryLimit: undefined };
     expect(nextPressure(false, sample(100_000, 60, 50), none)).toBe(false);
-    expect(nextPressure(false, sample(100, 170, 161), none)).toBe(true);
+    expect(nextPressure(false, sample(100, 130, 121), none)).toBe(true);
+  });
+
+  it('a high water of 0 turns its signal off', () => {
+    expect(nextPressure(false, sample(255, 60, 50), { ...limits, highWater: 0 })).toBe(false);
+    expect(nextPressure(false, sample(100, 199, 199), { ...limits, heapHighWater: 0 })).toBe(false);
+    expect(nextPressure(true, sample(255, 199, 199), { ...limits, highWater: 0, heapHighWater: 0 })).toBe(false);
   });
 });
 
@@ -71,17 +81,17 @@ describe('MemoryPressure', () => {
   const logger = pino({ level: 'silent' });
 
   it('turns on and off with its readings, tells each change once, and tracks live heap from full collections', () => {
-    let reading = { rss: 100 * MiB, heapUsed: 50 * MiB, heapLimit: 200 * MiB };
+    let reading = { used: 100 * MiB, heapUsed: 50 * MiB, heapLimit: 200 * MiB };
     const changes: boolean[] = [];
-    const m = new MemoryPressure({ highWater: 0.8, logger, memoryLimit: 256 * MiB, read: () => reading, onChange: (on) => changes.push(on) });
+    const m = new MemoryPressure({ highWater: 0.8, heapHighWater: 0.6, logger, memoryLimit: 256 * MiB, read: () => reading, onChange: (on) => changes.push(on) });
     expect(m.memoryLimit()).toBe(256 * MiB);
     m.sample();
     expect(m.active()).toBe(false);
-    reading = { ...reading, rss: 210 * MiB };
+    reading = { ...reading, used: 210 * MiB };
     m.sample();
     m.sample();
     expect(m.active()).toBe(true);
-    reading = { ...reading, rss: 150 * MiB, heapUsed: 170 * MiB };
+    reading = { ...reading, used: 150 * MiB, heapUsed: 170 * MiB };
     m.sample();
     // Old generation in use at 85% of its limit, no full collection yet: counted as live.
     expect(m.active()).toBe(true);
@@ -91,14 +101,14 @@ describe('MemoryPressure', () => {
   });
 
   it('detects the container limit unless told one, and takes null for none', () => {
-    const read = () => ({ rss: 1, heapUsed: 1, heapLimit: 2 });
-    expect(new MemoryPressure({ highWater: 0.8, logger, memoryLimit: null, read }).memoryLimit()).toBeUndefined();
-    const detected = new MemoryPressure({ highWater: 0.8, logger, read }).memoryLimit();
+    const read = () => ({ used: 1, heapUsed: 1, heapLimit: 2 });
+    expect(new MemoryPressure({ highWater: 0.8, heapHighWater: 0.6, logger, memoryLimit: null, read }).memoryLimit()).toBeUndefined();
+    const detected = new MemoryPressure({ highWater: 0.8, heapHighWater: 0.6, logger, read }).memoryLimit();
     expect(detected === undefined || detected > 0).toBe(true);
   });
 
-  it('never starts with a high water of 0, and close() is idempotent', () => {
-    const m = new MemoryPressure({ highWater: 0, logger, memoryLimit: 256 * MiB, read: () => ({ rss: 255 * MiB, heapUsed: 1, heapLimit: 2 }) });
+  it('never starts with both high waters at 0, and close() is idempotent', () => {
+    const m = new MemoryPressure({ highWater: 0, heapHighWater: 0, logger, memoryLimit: 256 * MiB, read: () => ({ used: 255 * MiB, heapUsed: 1, heapLimit: 2 }) });
     m.start();
     expect(m.active()).toBe(false);
     m.close();

@@ -226,8 +226,8 @@ describe('GET /events with a slow queue', () => {
 
 describe('GET /events under memory pressure', () => {
   it('refuses new streams with 429 while the replica is short of memory, and says so in a metric', async () => {
-    // A high water of 0.1% of the heap limit: any live heap is above it, so the guard is on from the start.
-    const ctx = await serve({ QUEUE_ID: 'sse-memory', WINDOW_SIZE: '1', WINDOW_INTERVAL: '60', SSE_MEMORY_HIGH_WATER: '0.001' });
+    // A heap high water of 0.1% of the old generation's limit: any live heap is above it, so the guard is on from the start.
+    const ctx = await serve({ QUEUE_ID: 'sse-memory', WINDOW_SIZE: '1', WINDOW_INTERVAL: '60', SSE_HEAP_HIGH_WATER: '0.001' });
     await join(ctx.url);
     const me = await join(ctx.url);
     expect(ctx.server.memory.active()).toBe(true);
