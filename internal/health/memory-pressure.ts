@@ -11,15 +11,17 @@ import { cgroupWorkingSetReader } from './cgroup-memory';
  * its memory limit, because the rest of its memory is not fixed: in one measured run
  * (`npm run bench:memory`, docs/k8s.md), 1,000 queues took an idle replica from 107 to
  * 154 MiB of RSS, and a 256 MiB replica sized for 16,000 streams with one queue was
- * killed by the kernel while its streams opened with 1,000 queues defined. So each replica also watches its
- * memory, and while it is short it refuses new streams (429; the waiting page polls
+ * killed by the kernel while its streams opened with 1,000 queues defined. So each
+ * replica also watches its memory, and while it is short it refuses new streams (429;
+ * the waiting page polls
  * /status instead), the one thing visitors can make it hold on to. Two signals, each
  * against a high water of its limit:
  *   - The memory in use against the container's memory limit (the cgroup's, which node
- *     reads): the cgroup's working set (usage less inactive file pages,
- *     internal/health/cgroup-memory.ts), what kubelet evicts on and close to what the
- *     kernel's OOM killer acts on; RSS where no cgroup can be read. Four times a second.
- *   - The live old generation against its limit (--max-old-space-size): what V8 aborts
+ *     reads), SSE_MEMORY_HIGH_WATER: the larger of RSS and the cgroup's working set
+ *     (usage less inactive file pages, internal/health/cgroup-memory.ts), what kubelet
+ *     evicts on and close to what the kernel's OOM killer acts on. Four times a second.
+ *   - The live old generation against its limit (--max-old-space-size),
+ *     SSE_HEAP_HIGH_WATER: what V8 aborts
  *     on ("Ineffective mark-compacts near heap limit"). Not the whole heap: V8's heap
  *     limit adds the young generation (three semi-spaces: 48 MiB with
  *     --max-semi-space-size=16), so a replica whose old generation is full can show
@@ -35,11 +37,11 @@ import { cgroupWorkingSetReader } from './cgroup-memory';
  *     152 MiB old generation, joins over 1,000 queues fell to 1,453 a second and the
  *     collector's pauses outlasted the Redis command timeout (51 joins answered 503);
  *     the collector needs room to work, not just room to fit.
- * Pressure ends `hysteresis` below the high water, so a replica at the edge does not
- * flap between refusing and accepting.
+ * Pressure ends when each signal is `hysteresis` below its high water, so a replica at
+ * the edge does not flap between refusing and accepting.
  */
 export interface MemorySample {
-  /** The cgroup's working set, or RSS without a readable cgroup. */
+  /** The larger of RSS and the cgroup's working set (RSS alone without a readable cgroup). */
   readonly used: number;
   /** The old generation in use (the heap less its young generation). */
   readonly heapUsed: number;
@@ -109,8 +111,9 @@ export interface MemoryPressureOptions {
 }
 
 /**
- * Reads the memory in use (the cgroup's working set, else RSS) and the old generation. The old generation's limit is `oldLimit` when node
- * was given one; otherwise V8's heap limit less the young generation's share, three
+ * Reads the memory in use (the larger of RSS and the cgroup's working set) and the old
+ * generation. The old generation's limit is `oldLimit` when node was given one;
+ * otherwise V8's heap limit less the young generation's share, three
  * semi-spaces, i.e. 1.5 times the new space's committed size (two semi-spaces) once it
  * has grown to its maximum (the largest seen is kept). That estimate errs high until the
  * new space has grown, which is why the overlays pass --max-old-space-size.
@@ -127,7 +130,7 @@ function memoryReader(oldLimit: number | undefined): () => Omit<MemorySample, 'h
     }
     // The larger of the two: the working set leaves out file pages charged to another cgroup
     // (the node binary, when another process loaded it first), RSS leaves out page cache and
-    // socket buffers; one run with the working set alone let a replica open 30% more
+    // socket buffers; one run with the working set alone let a replica open 33% more
     // streams and be killed under the join load that followed.
     const rss = process.memoryUsage.rss();
     return { used: Math.max(rss, workingSet?.() ?? 0), heapUsed: h.used_heap_size - youngUsed, heapLimit: oldLimit ?? h.heap_size_limit - youngReserve };
