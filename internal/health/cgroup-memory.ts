@@ -26,9 +26,12 @@ export function memoryCgroupDir(procSelfCgroup: string, mountinfo: string): Memo
   for (const line of procSelfCgroup.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!m) continue;
+    // Named v1 hierarchies ("1:name=systemd:/") have no controllers and are skipped.
     if (m[2]!.split(',').includes('memory')) v1 = m[3];
     else if (m[1] === '0' && m[2] === '') v2 = m[3];
   }
+  // mountinfo escapes space, tab, newline and backslash in paths as \ooo; /proc/self/cgroup does not.
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   const mounts = mountinfo
     .split('\n')
     .map((line) => {
@@ -37,18 +40,32 @@ export function memoryCgroupDir(procSelfCgroup: string, mountinfo: string): Memo
       if (!left || !right) return undefined;
       const l = left.split(' ');
       const r = right.split(' ');
-      return { root: l[3] ?? '', point: l[4] ?? '', type: r[0] ?? '', superOptions: (r[2] ?? '').split(',') };
+      return { root: unescape(l[3] ?? ''), point: unescape(l[4] ?? ''), type: r[0] ?? '', superOptions: (r[2] ?? '').split(',') };
     })
     .filter((m): m is { root: string; point: string; type: string; superOptions: string[] } => m !== undefined);
-  const at = (point: string, rel: string) => join(point, rel).replace(/(.)\/+$/, '$1');
-  const under = (root: string, path: string) => (root === '/' ? path : path.startsWith(`${root}/`) || path === root ? path.slice(root.length) : '/');
+  /**
+   * The directory of cgroup `path` under the mount whose root is its longest prefix (as runc
+   * and cAdvisor pick it); undefined when no mount holds it or the path leaves its namespace
+   * ("/../.."): then another cgroup's usage would be read, and RSS is the better guess.
+   */
+  const locate = (path: string, candidates: typeof mounts): string | undefined => {
+    if (path.split('/').includes('..')) return undefined;
+    let best: (typeof mounts)[number] | undefined;
+    for (const m of candidates) {
+      const holds = m.root === '/' || path === m.root || path.startsWith(`${m.root}/`);
+      if (holds && (!best || m.root.length > best.root.length)) best = m;
+    }
+    if (!best) return undefined;
+    const rel = best.root === '/' ? path : path.slice(best.root.length);
+    return join(best.point, rel).replace(/(.)\/+$/, '$1');
+  };
   if (v1 !== undefined) {
-    const mount = mounts.find((m) => m.type === 'cgroup' && m.superOptions.includes('memory'));
-    if (mount) return { dir: at(mount.point, under(mount.root, v1)), version: 1 };
+    const dir = locate(v1, mounts.filter((m) => m.type === 'cgroup' && m.superOptions.includes('memory')));
+    if (dir) return { dir, version: 1 };
   }
   if (v2 !== undefined) {
-    const mount = mounts.find((m) => m.type === 'cgroup2');
-    if (mount) return { dir: at(mount.point, under(mount.root, v2)), version: 2 };
+    const dir = locate(v2, mounts.filter((m) => m.type === 'cgroup2'));
+    if (dir) return { dir, version: 2 };
   }
   return undefined;
 }

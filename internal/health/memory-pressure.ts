@@ -62,12 +62,25 @@ export interface MemoryLimits {
   readonly hysteresis: number;
 }
 
-/** Whether the replica is under pressure after `sample`, given whether it was before. Pure, for the table tests. */
-export function nextPressure(was: boolean, sample: MemorySample, limits: MemoryLimits): boolean {
-  const over = (share: number, highWater: number) => highWater > 0 && share >= (was ? highWater - limits.hysteresis : highWater);
+/** Which signal is over its high water; the replica is under pressure while either is. */
+export interface PressureState {
+  readonly memory: boolean;
+  readonly heap: boolean;
+}
+
+export const NO_PRESSURE: PressureState = { memory: false, heap: false };
+
+/**
+ * Each signal's state after `sample`, given its state before (pure, for the table tests).
+ * Each has its own hysteresis: a signal that never crossed its high water does not hold
+ * pressure on from inside its band (a full base replica's live heap sits at 0.58 of the
+ * old generation, inside the heap's band of 0.55-0.6).
+ */
+export function nextPressure(was: PressureState, sample: MemorySample, limits: MemoryLimits): PressureState {
+  const over = (on: boolean, share: number, highWater: number) => highWater > 0 && share >= (on ? highWater - limits.hysteresis : highWater);
   const usedShare = limits.memoryLimit ? sample.used / limits.memoryLimit : 0;
   const heapShare = sample.heapLimit > 0 ? (sample.heapLive ?? sample.heapUsed) / sample.heapLimit : 0;
-  return over(usedShare, limits.highWater) || over(heapShare, limits.heapHighWater);
+  return { memory: over(was.memory, usedShare, limits.highWater), heap: over(was.heap, heapShare, limits.heapHighWater) };
 }
 
 /**
@@ -144,7 +157,7 @@ export class MemoryPressure {
   private timer: NodeJS.Timeout | undefined;
   private gc: PerformanceObserver | undefined;
   private heapLive: number | undefined;
-  private pressure = false;
+  private state: PressureState = NO_PRESSURE;
 
   constructor(private readonly o: MemoryPressureOptions) {
     const detected = o.memoryLimit === undefined ? containerMemoryLimit(process.constrainedMemory?.(), totalmem()) : (o.memoryLimit ?? undefined);
@@ -174,7 +187,7 @@ export class MemoryPressure {
 
   /** True while new event streams are refused. */
   active(): boolean {
-    return this.pressure;
+    return this.state.memory || this.state.heap;
   }
 
   /** Records the old generation in use just after a full collection (the observer calls it; tests too). */
@@ -186,9 +199,10 @@ export class MemoryPressure {
   /** One reading; start() calls it every sampleMs. */
   sample(): void {
     const sample: MemorySample = { ...this.read(), heapLive: this.heapLive };
-    const next = nextPressure(this.pressure, sample, this.limits);
-    if (next === this.pressure) return;
-    this.pressure = next;
+    const wasOn = this.active();
+    this.state = nextPressure(this.state, sample, this.limits);
+    const next = this.active();
+    if (next === wasOn) return;
     const mib = (n: number | undefined) => (n === undefined ? null : Math.round(n / 2 ** 20));
     const fields = {
       memoryUsedMiB: mib(sample.used),
@@ -198,6 +212,7 @@ export class MemoryPressure {
       oldGenerationLimitMiB: mib(sample.heapLimit),
       highWater: this.limits.highWater,
       heapHighWater: this.limits.heapHighWater,
+      signals: this.state,
     };
     if (next) this.o.logger.warn(fields, 'memory pressure: refusing new event streams (visitors poll /status instead)');
     else this.o.logger.info(fields, 'memory pressure over: accepting event streams again');

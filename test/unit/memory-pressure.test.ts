@@ -13,37 +13,43 @@ const sample = (usedMiB: number, heapUsedMiB: number, heapLiveMiB: number | unde
 describe('nextPressure', () => {
   // Memory in use: high water 0.8 × 256 = 204.8 MiB, ends below 0.75 × 256 = 192.
   // Live heap: high water 0.6 × 200 = 120 MiB, ends below 0.55 × 200 = 110.
+  const off = { memory: false, heap: false };
+  const mem = { memory: true, heap: false };
+  const heap = { memory: false, heap: true };
+  const both = { memory: true, heap: true };
   it.each([
-    ['quiet', false, sample(120, 60, 50), false],
-    ['in use at the high water', false, sample(204.8, 60, 50), true],
-    ['in use just below it', false, sample(204.7, 60, 50), false],
-    ['in use in the hysteresis band stays under pressure', true, sample(195, 60, 50), true],
-    ['in use in the hysteresis band does not start it', false, sample(195, 60, 50), false],
-    ['in use below the band ends it', true, sample(191.9, 60, 50), false],
-    ['live heap at its high water', false, sample(150, 130, 120), true],
-    ['live heap just below it', false, sample(150, 130, 119.9), false],
-    ['heap in use high but live low: garbage, no pressure', false, sample(150, 185, 60), false],
-    ['before the first full collection, the heap in use stands in for live', false, sample(150, 125, undefined), true],
-    ['live heap in the band stays under pressure', true, sample(150, 130, 111), true],
-    ['live heap below the band ends it', true, sample(150, 130, 109), false],
-    ['heap in use at 99% but live low: still garbage', false, sample(150, 198, 40), false],
-    ['once live is known, a high reading in use does not keep pressure on', true, sample(150, 198, 40), false],
-    ['both signals below their bands end it', true, sample(191, 130, 109), false],
-    ['one signal still in its band keeps it', true, sample(191, 130, 111), true],
+    ['quiet', off, sample(120, 60, 50), off],
+    ['in use at the high water', off, sample(204.8, 60, 50), mem],
+    ['in use just below it', off, sample(204.7, 60, 50), off],
+    ['in use in the hysteresis band stays under pressure', mem, sample(195, 60, 50), mem],
+    ['in use in the hysteresis band does not start it', off, sample(195, 60, 50), off],
+    ['in use below the band ends it', mem, sample(191.9, 60, 50), off],
+    ['live heap at its high water', off, sample(150, 130, 120), heap],
+    ['live heap just below it', off, sample(150, 130, 119.9), off],
+    ['heap in use high but live low: garbage, no pressure', off, sample(150, 185, 60), off],
+    ['before the first full collection, the heap in use stands in for live', off, sample(150, 125, undefined), heap],
+    ['live heap in the band stays under pressure', heap, sample(150, 130, 111), heap],
+    ['live heap below the band ends it', heap, sample(150, 130, 109), off],
+    ['heap in use at 99% but live low: still garbage', off, sample(150, 198, 40), off],
+    ['once live is known, a high reading in use does not keep pressure on', heap, sample(150, 198, 40), off],
+    ['both over', off, sample(210, 130, 125), both],
+    ['each signal keeps its own state: memory ends, heap stays', both, sample(191, 130, 111), heap],
+    // The heap never crossed 0.6; sitting in its band (0.555) must not hold pressure on after memory ends.
+    ['a signal in its band that never crossed does not hold pressure on', mem, sample(191, 130, 111), off],
   ])('%s', (_name, was, s, expected) => {
-    expect(nextPressure(was, s, limits)).toBe(expected);
+    expect(nextPressure(was, s, limits)).toEqual(expected);
   });
 
   it('without a container limit only the heap counts', () => {
     const none = { ...limits, memoryLimit: undefined };
-    expect(nextPressure(false, sample(100_000, 60, 50), none)).toBe(false);
-    expect(nextPressure(false, sample(100, 130, 121), none)).toBe(true);
+    expect(nextPressure(off, sample(100_000, 60, 50), none)).toEqual(off);
+    expect(nextPressure(off, sample(100, 130, 121), none)).toEqual(heap);
   });
 
   it('a high water of 0 turns its signal off', () => {
-    expect(nextPressure(false, sample(255, 60, 50), { ...limits, highWater: 0 })).toBe(false);
-    expect(nextPressure(false, sample(100, 199, 199), { ...limits, heapHighWater: 0 })).toBe(false);
-    expect(nextPressure(true, sample(255, 199, 199), { ...limits, highWater: 0, heapHighWater: 0 })).toBe(false);
+    expect(nextPressure(off, sample(255, 60, 50), { ...limits, highWater: 0 })).toEqual(off);
+    expect(nextPressure(off, sample(100, 199, 199), { ...limits, heapHighWater: 0 })).toEqual(off);
+    expect(nextPressure(both, sample(255, 199, 199), { ...limits, highWater: 0, heapHighWater: 0 })).toEqual(off);
   });
 });
 
