@@ -131,8 +131,10 @@ export interface MemoryPressureOptions {
  * has grown to its maximum (the largest seen is kept). That estimate errs high until the
  * new space has grown, which is why the overlays pass --max-old-space-size.
  */
-function memoryReader(oldLimit: number | undefined): () => Omit<MemorySample, 'heapLive'> {
-  const workingSet = cgroupWorkingSetReader();
+function memoryReader(oldLimit: number | undefined, cgroup: boolean): () => Omit<MemorySample, 'heapLive'> {
+  // Without a container limit the memory signal is off: no cgroup files to read (the
+  // enclosing cgroup's usage would be other processes' too, and only misleads the log).
+  const workingSet = cgroup ? cgroupWorkingSetReader() : undefined;
   let youngReserve = 0;
   return () => {
     const h = getHeapStatistics();
@@ -162,7 +164,7 @@ export class MemoryPressure {
   constructor(private readonly o: MemoryPressureOptions) {
     const detected = o.memoryLimit === undefined ? containerMemoryLimit(process.constrainedMemory?.(), totalmem()) : (o.memoryLimit ?? undefined);
     this.limits = { memoryLimit: detected, highWater: o.highWater, heapHighWater: o.heapHighWater, hysteresis: 0.05 };
-    this.read = o.read ?? memoryReader(oldSpaceLimitFromFlags(process.execArgv));
+    this.read = o.read ?? memoryReader(oldSpaceLimitFromFlags(process.execArgv), detected !== undefined);
   }
 
   /** The container limit in bytes, when there is one (logged at start). */
