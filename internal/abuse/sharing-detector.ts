@@ -21,11 +21,15 @@ const BATCH = 500;
 /**
  * Sharing detection without a Redis call on /verify: the gate calls note() with
  * each allowed pass and the client it came from (a Map lookup). Only a pair this
- * replica has not sent before is queued; every flushMs the queued pairs go to
- * pass-clients.lua in batches, which adds them to a HyperLogLog per pass (all
+ * replica has not sent before is queued; flushMs after the first of them the queued
+ * pairs go to pass-clients.lua in batches, which adds them to a HyperLogLog per pass (all
  * replicas' pairs meet there) and revokes any pass above maxClients. The verdict
  * returns through the revocation list (pub/sub), so every gate refuses the pass
  * within about flushMs plus a pub/sub hop of its (maxClients+1)th client.
+ *
+ * The flush timer runs only while pairs are queued: a queue whose gate sees no new
+ * pair costs no timer at all (1,000 quiet queues made 1,000 empty flushes a second
+ * when it ran on an interval; docs/benchmarks.md, "Many idle queues: the replica's CPU").
  */
 export class SharingDetector {
   /** jti -> its exp (ms) and the clients already sent (at most maxClients + 1). */
@@ -61,11 +65,20 @@ export class SharingDetector {
       this.pending.set(jti, p);
     }
     p.add(client);
+    this.arm();
   }
 
-  start(): void {
-    if (!this.enabled || this.timer || this.closed) return;
-    this.timer = setInterval(() => void this.flush(), this.o.flushMs);
+  /** Nothing to start: the first queued pair arms the flush timer (note()). Kept for the callers' lifecycle. */
+  start(): void {}
+
+  /** One flush flushMs from now, unless one is already due. */
+  private arm(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      // A pair queued from now on (also while this batch is in flight) arms the next flush.
+      this.timer = undefined;
+      void this.flush();
+    }, this.o.flushMs);
     this.timer.unref();
   }
 
@@ -104,7 +117,7 @@ export class SharingDetector {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
   }

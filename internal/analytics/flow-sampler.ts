@@ -8,37 +8,71 @@ export interface FlowSamplerOptions {
   readonly lease: LeaderLease;
   readonly cache: QueueStateCache;
   readonly logger: Logger;
-  /** How often to look for a change; 1000 ms gives the one-sample-per-second series. */
+  /** Shortest time between two samples; 1000 ms gives the one-sample-per-second series. */
   readonly periodMs?: number;
+  /** Local clock, injectable for tests. */
+  readonly now?: () => number;
 }
 
 /**
- * The ticker leader's hook that feeds the console's charts: once a second, if
- * this replica leads the queue and its cached state shows a new counter or W,
- * flow-sample.lua records the values Redis holds now. An idle queue costs no
- * Redis call at all (1,000 idle queues: 0 calls a second); a busy one costs one
- * call a second. Any replica may sample (the script keeps one entry per second),
- * so a lease moving between replicas neither loses nor doubles a sample.
+ * The ticker leader's hook that feeds the console's charts: when this replica leads the
+ * queue and its cached state shows a new counter or W, flow-sample.lua records the values
+ * Redis holds now, at most once a period (1 s). An idle queue costs no Redis call and no
+ * timer at all (1,000 idle queues: 0 calls and 0 wake-ups a second; when the sampler
+ * looked every second, 1,000 empty checks a second); a busy one costs one call a second.
+ * A check is scheduled by a change of the cached state and by becoming the leader. Any
+ * replica may sample (the script keeps one entry per second), so a lease moving between
+ * replicas neither loses nor doubles a sample.
  *
- * The counter reaches the cache with every advance and every periodic refresh
- * (STATE_REFRESH_MS, 1 s by default), so the issued curve is late by at most
- * about one refresh period.
+ * The counter reaches the cache with every join on this replica, every advance and every
+ * re-read the change log asks for (STATE_REFRESH_MS, 1 s by default), so the issued curve
+ * is late by at most about one refresh period.
  */
 export class FlowSampler {
   private timer: NodeJS.Timeout | undefined;
   private lastKey = '';
   private running = false;
   private closed = false;
+  /** Local time of the last store call: the next one waits a period after it. */
+  private lastAt = -Infinity;
+  private unsubscribe: (() => void) | undefined;
+  private readonly now: () => number;
+  private readonly onLeader = () => this.soon();
 
-  constructor(private readonly o: FlowSamplerOptions) {}
+  constructor(private readonly o: FlowSamplerOptions) {
+    this.now = o.now ?? Date.now;
+  }
 
   start(): void {
-    if (this.closed || this.timer) return;
-    this.timer = setInterval(() => void this.sample(), this.o.periodMs ?? 1000);
+    if (this.closed || this.unsubscribe) return;
+    // Every join changes the counter: the check costs a property read while one is due.
+    const off = this.o.cache.onChange(() => {
+      if (this.timer === undefined && this.o.lease.isLeader()) this.soon();
+    });
+    this.o.lease.on('acquired', this.onLeader);
+    this.unsubscribe = () => {
+      off();
+      this.o.lease.off('acquired', this.onLeader);
+    };
+    this.soon();
+  }
+
+  private get periodMs(): number {
+    return this.o.periodMs ?? 1000;
+  }
+
+  /** One check as soon as a period has passed since the last store call, unless one is due. */
+  private soon(): void {
+    if (this.closed || this.timer !== undefined) return;
+    const wait = Math.max(0, this.lastAt + this.periodMs - this.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.sample();
+    }, wait);
     this.timer.unref();
   }
 
-  /** One check; exported for tests. Never throws (a failed write is retried next period). */
+  /** One check; exported for tests. Never throws (a failed write is retried a period later). */
   async sample(): Promise<void> {
     if (this.closed || this.running || !this.o.lease.isLeader()) return;
     const s = this.o.cache.peek();
@@ -46,19 +80,24 @@ export class FlowSampler {
     const key = `${s.epoch}:${s.counter}:${s.windowEnd}`;
     if (key === this.lastKey) return;
     this.running = true;
+    this.lastAt = this.now();
     try {
       const r = await this.o.flow.record();
       if (r.outcome !== 'same_second') this.lastKey = key;
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, 'flow sample failed; retrying next second');
+      this.o.logger.debug({ err: (err as Error).message }, 'flow sample failed; retrying in a second');
     } finally {
       this.running = false;
     }
+    // Not recorded (failed, or the second already had its entry), or changed meanwhile: again.
+    const after = this.o.cache.peek();
+    if (after && `${after.epoch}:${after.counter}:${after.windowEnd}` !== this.lastKey) this.soon();
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
   }
 }

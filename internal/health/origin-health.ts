@@ -103,8 +103,11 @@ export interface OriginProbeOptions {
 
 /**
  * The leader's prober of one queue's origin. Sleeps while there is no probe URL or this
- * replica does not lead. A new leader starts from the stored hold (so a hold survives a
- * leader change) and needs the configured successes to resume.
+ * replica does not lead, with no timer at all: the queue's runtime calls wake() when its
+ * settings change and when this replica becomes its leader (1,000 queues without a probe
+ * made 1,000 empty checks a second when the sleeping prober looked every second). A new
+ * leader starts from the stored hold (so a hold survives a leader change) and needs the
+ * configured successes to resume.
  */
 export class OriginProbe {
   private timer: NodeJS.Timeout | undefined;
@@ -112,18 +115,35 @@ export class OriginProbe {
   /** undefined while not probing: the next probe starts from the stored hold. */
   private state: HealthState | undefined;
   private running: Promise<void> | undefined;
+  /** wake() came while a check was running. */
+  private woken = false;
 
   constructor(private readonly o: OriginProbeOptions) {}
 
   start(): void {
-    this.schedule(0);
+    this.wake();
+  }
+
+  /**
+   * There may be something to probe now (the settings changed, or this replica became the
+   * leader): a sleeping prober checks at once. A probe already due or in flight goes on.
+   */
+  wake(): void {
+    if (this.running !== undefined) this.woken = true;
+    else if (this.timer === undefined) this.schedule(0);
   }
 
   private schedule(ms: number): void {
     if (this.closed) return;
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.running = this.tick().finally(() => {
         this.running = undefined;
+        // Woken while that check ran: it may have read the settings or the lease too early.
+        if (this.woken) {
+          this.woken = false;
+          this.wake();
+        }
       });
     }, ms);
   }
@@ -131,9 +151,9 @@ export class OriginProbe {
   private async tick(): Promise<void> {
     const s = this.o.settings();
     if (!s || !this.o.isLeader()) {
-      // Not probing: start afresh from the stored hold when probing (again).
+      // Not probing: start afresh from the stored hold when probing (again). No timer until
+      // wake(): a settings change or a new leadership is what can change this answer.
       this.state = undefined;
-      this.schedule(s ? Math.min(1000, s.intervalSeconds * 1000) : 1000);
       return;
     }
     this.state ??= this.o.held() ? { healthy: false, failures: 0, successes: 0 } : HEALTHY;
@@ -156,6 +176,7 @@ export class OriginProbe {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     await this.running?.catch(() => undefined);
   }
 }

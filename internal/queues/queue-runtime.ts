@@ -174,6 +174,9 @@ export class QueueRuntime {
       },
       logger: log.child({ component: 'origin-probe' }),
     });
+    // The prober sleeps without a timer until one of these can give it something to probe.
+    this.lease.on('acquired', () => this.originProbe.wake());
+    this.onConfig(() => this.originProbe.wake());
     this.wireMetrics();
   }
 

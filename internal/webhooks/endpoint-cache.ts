@@ -14,6 +14,9 @@ export class EndpointCache {
   private loaded = false;
   /** When the last successful read was sent (this replica's clock, ms). */
   private readSentAtMs = 0;
+  /** Which endpoint takes which queue's events, as of the last read (what `onChange` watches). */
+  private routes = '';
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly store: WebhookStore,
@@ -33,9 +36,23 @@ export class EndpointCache {
   /** Reads the endpoints now; throws when the store cannot be read. */
   async load(): Promise<void> {
     const sentAt = Date.now();
-    this.list = await this.store.listEndpoints();
+    const list = await this.store.listEndpoints();
+    const routes = list.map((e) => JSON.stringify([e.id, e.queue])).sort().join('\n');
+    const changed = !this.loaded || routes !== this.routes;
+    this.list = list;
     this.loaded = true;
     this.readSentAtMs = sentAt;
+    this.routes = routes;
+    if (changed) for (const l of this.listeners) l();
+  }
+
+  /**
+   * Called after the first read and after every read that added or removed an endpoint or
+   * moved one to another queue: what can make a queue's dispatcher wanted or not.
+   */
+  onChange(l: () => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
   }
 
   /**

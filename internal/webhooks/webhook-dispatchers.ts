@@ -41,7 +41,15 @@ export class WebhookDispatchers {
   start(): void {
     if (this.closed || this.unlisten) return;
     this.endpoints.start();
-    this.unlisten = this.o.registry.onChange((id, runtime) => (runtime ? this.add(id) : void this.remove(id)));
+    // A dispatcher of a queue no endpoint takes sleeps with no timer; an endpoint change wakes it.
+    const offEndpoints = this.endpoints.onChange(() => {
+      for (const d of this.running.values()) d.wake();
+    });
+    const offRegistry = this.o.registry.onChange((id, runtime) => (runtime ? this.add(id) : void this.remove(id)));
+    this.unlisten = () => {
+      offEndpoints();
+      offRegistry();
+    };
     for (const r of this.o.registry.list()) this.add(r.id);
   }
 
