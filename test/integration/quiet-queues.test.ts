@@ -39,7 +39,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await server?.close();
+  await server?.shutdown();
   await redis?.close();
 });
 
