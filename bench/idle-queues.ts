@@ -3,7 +3,7 @@ import { lua } from '../internal/store/scripts';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
-import { WORK_DIR, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
+import { WORK_DIR, cpuSeconds, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
 import { startRedis } from './lib/redis';
 
 /**
@@ -19,7 +19,13 @@ import { startRedis } from './lib/redis';
  * BENCH_STATE_RESYNC_MS their STATE_RESYNC_MS (each queue's full re-read; default: the
  * service's defaults). The output breaks the load down by command (INFO commandstats)
  * and by script and key (a 3 s MONITOR sample), which says which loop costs what.
- * Loopback only; bounded in count and time.
+ * It also reads the replicas' own CPU over the idle window (/proc, all three pinned to
+ * one core): what the queues cost the servers, not Redis.
+ * BENCH_QUEUE_JOINS (default 1) tickets per queue: with more than a window's worth, every
+ * queue has visitors waiting and advances every interval during the window.
+ * BENCH_COMPARE=<another build's dist/cmd/server/main.js> measures that build the same way
+ * in the same run, BENCH_ROUNDS times each (default 1), alternating which goes first, and
+ * prints both side by side. Loopback only; bounded in count and time.
  */
 const QUEUES = Math.max(1, Math.min(5000, Number(process.env.BENCH_QUEUES ?? 1000)));
 const IDLE_SECONDS = Math.max(2, Math.min(120, Number(process.env.BENCH_IDLE_SECONDS ?? 10)));
@@ -32,6 +38,10 @@ const refreshEnv: Record<string, string> = {
   ...(RESYNC ? { STATE_RESYNC_MS: RESYNC } : {}),
 };
 const ROOT = join(__dirname, '..');
+const JOINS = Math.max(1, Math.min(1000, Number(process.env.BENCH_QUEUE_JOINS ?? 1)));
+const COMPARE = process.env.BENCH_COMPARE;
+const ROUNDS = Math.max(1, Math.min(9, Number(process.env.BENCH_ROUNDS ?? 1)));
+const THIS_BUILD = join(ROOT, 'dist', 'cmd', 'server', 'main.js');
 
 /** One INFO read over a raw socket (RESP bulk string), returned whole. */
 function info(port: number, section: string): Promise<string> {
@@ -128,14 +138,20 @@ function statsDiff(a: Map<string, number>, b: Map<string, number>, seconds: numb
   return out.sort((x, y) => y[1] - x[1]);
 }
 
-async function main(): Promise<void> {
+interface Measured {
+  readonly idlePerSecond: number;
+  /** The three replicas' CPU over the idle window, as a share of one core. */
+  readonly cpuShare: number;
+}
+
+async function measure(entry: string, label: string): Promise<Measured> {
   const redis = await startRedis();
   const redisPort = Number(new URL(redis.url).port);
   const replicas: Array<Spawned & { port: number }> = [];
   try {
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const p = spawnPinned(`replica-${i}`, SERVER_CORE, process.execPath, [join(ROOT, 'dist', 'cmd', 'server', 'main.js')], {
+      const p = spawnPinned(`replica-${i}`, SERVER_CORE, process.execPath, [entry], {
         PATH: process.env.PATH ?? '',
         NODE_ENV: 'test',
         HOST: '127.0.0.1',
@@ -171,19 +187,26 @@ async function main(): Promise<void> {
     for (const r of replicas) {
       await waitFor(async () => ((await fetch(`http://127.0.0.1:${r.port}/q/${last}/window`)).status === 200 ? true : undefined), 60_000, `${last} on ${r.port}`);
     }
-    // One ticket per queue, so /status has something to read, then let leases settle.
+    // One ticket per queue (BENCH_QUEUE_JOINS), so /status has something to read, then let leases settle.
     const tokens: string[] = [];
     for (let i = 0; i < QUEUES; i++) {
-      const r = await fetch(`http://127.0.0.1:${replicas[i % 3]!.port}/q/q-${i}/join`, { method: 'POST' });
-      tokens.push(((await r.json()) as { token: string }).token);
+      const joins = await Promise.all(
+        Array.from({ length: JOINS }, async () => {
+          const r = await fetch(`http://127.0.0.1:${replicas[i % 3]!.port}/q/q-${i}/join`, { method: 'POST' });
+          return ((await r.json()) as { token: string }).token;
+        }),
+      );
+      tokens.push(joins[0]!);
     }
     await new Promise((r) => setTimeout(r, 8000));
 
     const before = await commandsProcessed(redisPort);
     const statsBefore = await commandStats(redisPort);
+    const cpu0 = replicas.map((r) => cpuSeconds(r.pid));
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const idleSeconds = (Date.now() - t0) / 1000;
+    const cpuShare = replicas.reduce((n, r, i) => n + cpuSeconds(r.pid) - cpu0[i]!, 0) / idleSeconds;
     const idlePerSecond = ((await commandsProcessed(redisPort)) - before) / idleSeconds;
     const breakdown = statsDiff(statsBefore, await commandStats(redisPort), idleSeconds);
 
@@ -205,10 +228,12 @@ async function main(): Promise<void> {
     const statusSeconds = (Date.now() - t2) / 1000;
     const duringStatus = (await commandsProcessed(redisPort)) - b2;
 
+    console.log(`== ${label}: ${entry}`);
     console.log(`machine: ${machineDescription()}`);
     console.log(`STATE_REFRESH_MS: ${REFRESH ?? 'default'}, STATE_RESYNC_MS: ${RESYNC ?? 'default'}`);
-    console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s)`);
+    console.log(`${QUEUES} queues on 3 replicas (created through the admin API in ${(createdMs / 1000).toFixed(1)} s), ${JOINS} ticket(s) each`);
     console.log(`idle Redis load: ${idlePerSecond.toFixed(0)} commands/s over ${IDLE_SECONDS} s (${(idlePerSecond / QUEUES).toFixed(2)} per queue per second, all replicas together)`);
+    console.log(`idle replica CPU: ${(cpuShare * 100).toFixed(1)}% of one core for the three replicas together (${((cpuShare * 100) / 3).toFixed(1)}% each on average)`);
     console.log('idle commands/s by command (INFO commandstats; a script counts once as evalsha plus once per command it runs):');
     for (const [cmd, rate] of breakdown) console.log(`  ${cmd.padEnd(28)} ${rate.toFixed(1).padStart(9)}`);
     console.log('top-level calls/s by script or command and key (MONITOR, 3 s right after the idle window):');
@@ -218,9 +243,32 @@ async function main(): Promise<void> {
     );
     if (other.size > 0) console.log(`/status answers other than 200: ${JSON.stringify(Object.fromEntries(other))}`);
     console.log(`logs: ${WORK_DIR}`);
+    return { idlePerSecond, cpuShare };
   } finally {
     for (const r of replicas) await r.stop();
     await redis.stop();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const builds: Array<[string, string]> = [['this build', THIS_BUILD]];
+  if (COMPARE) builds.push(['compared build', COMPARE]);
+  const results = new Map<string, Measured[]>(builds.map(([label]) => [label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? builds : [...builds].reverse();
+    for (const [label, entry] of order) results.get(label)!.push(await measure(entry, `${label}, round ${round + 1}/${ROUNDS}`));
+  }
+  if (builds.length < 2 && ROUNDS < 2) return;
+  console.log(`\n| build | queues | tickets per queue | replica CPU, % of one core (3 replicas) | per round | idle Redis commands/s |`);
+  console.log('|---|---:|---:|---:|---|---:|');
+  for (const [label] of builds) {
+    const r = results.get(label)!;
+    const cpu = r.map((x) => x.cpuShare * 100);
+    console.log(
+      `| ${label} | ${QUEUES} | ${JOINS} | ${median(cpu).toFixed(1)} | ${cpu.map((c) => c.toFixed(1)).join(', ')} | ${median(r.map((x) => x.idlePerSecond)).toFixed(0)} |`,
+    );
   }
 }
 

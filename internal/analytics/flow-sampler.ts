@@ -26,7 +26,7 @@ export interface FlowSamplerOptions {
  *
  * The counter reaches the cache with every join on this replica, every advance and every
  * re-read the change log asks for (STATE_REFRESH_MS, 1 s by default), so the issued curve
- * is late by at most about one refresh period.
+ * is late by up to about two refresh periods (docs/operations.md, "The samples").
  */
 export class FlowSampler {
   private timer: NodeJS.Timeout | undefined;
