@@ -59,7 +59,8 @@ import { measureSse, type SseFigures } from './lib/sse';
  *   BENCH_QUEUES       N > 0 adds "waitroom-mq": one server with N queues defined (made through the
  *                      admin API, /admin/api/v1/queues): GET /status for a queue chosen at random
  *                      on every request, POST /q/{id}/join to a random queue, and GET /verify;
- *                      skipped with a note on a build without that API
+ *                      skipped with a note on a build without that API; with BENCH_COMPARE the
+ *                      other build's "waitroom-mq-B" follows it, each alone on the core in turn
  *   BENCH_FLOOR        0 skips the floors: servers that do no work but write the service's own replies
  *                      to /status, /verify and /join (same status, headers, body), on node:http and on a bare node:net
  *                      socket (bench/servers/floor.ts); what no code behind that server can go below
@@ -488,9 +489,9 @@ function report(sse: SseFigures | string): void {
  * tickets chosen at random per request (so every request looks up its queue).
  * Returns a note instead when this build has no admin queue API.
  */
-async function addMultiQueue(env: NodeJS.ProcessEnv, n: number): Promise<Spawned | string> {
+async function addMultiQueue(env: NodeJS.ProcessEnv, n: number, name = 'waitroom-mq', entry = SERVER_ENTRY, nodeArgs = NODE_ARGS): Promise<Spawned | string> {
   const adminToken = randomBytes(24).toString('hex');
-  const svc = await startService('waitroom-mq', [...NODE_ARGS, SERVER_ENTRY], { ...env, QUEUE_ID: 'bench-mq', ADMIN_TOKEN: adminToken });
+  const svc = await startService(name, [...nodeArgs, entry], { ...env, QUEUE_ID: 'bench-mq', ADMIN_TOKEN: adminToken });
   const auth = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
   const probe = await fetch(`${svc.base}/admin/api/v1/queues`, { headers: auth });
   if (probe.status !== 200) {
@@ -498,7 +499,7 @@ async function addMultiQueue(env: NodeJS.ProcessEnv, n: number): Promise<Spawned
     return `multi-queue run skipped: GET /admin/api/v1/queues answered ${probe.status} (this build has no queue admin API)`;
   }
   try {
-    return await fillQueues(svc, n, auth);
+    return await fillQueues(svc, n, auth, name);
   } catch (err) {
     await svc.s.stop();
     throw err;
@@ -506,12 +507,14 @@ async function addMultiQueue(env: NodeJS.ProcessEnv, n: number): Promise<Spawned
 }
 
 /** Makes the N queues of the multi-queue run and points its target at a random waiting ticket of one. */
-async function fillQueues(svc: { s: Spawned; base: string }, n: number, auth: Record<string, string>): Promise<Spawned> {
+async function fillQueues(svc: { s: Spawned; base: string }, n: number, auth: Record<string, string>, name: string): Promise<Spawned> {
+  // Both builds' many-queue servers use the same Redis one after the other: their own queue ids.
+  const prefix = name === 'waitroom-mq' ? 'bench-q' : `bench-q-${name.replace(/^waitroom-mq-?/, '').toLowerCase()}-`;
   const tokens: string[] = [];
   for (let i = 0; i < n; i += 50) {
     await Promise.all(
       Array.from({ length: Math.min(50, n - i) }, async (_, j) => {
-        const id = `bench-q${i + j}`;
+        const id = `${prefix}${i + j}`;
         const body = { id, name: id, windowSize: WINDOW_SIZE, intervalSeconds: WINDOW_INTERVAL_S, activeWindowCount: ACTIVE_WINDOW_COUNT };
         const made = await fetch(`${svc.base}/admin/api/v1/queues`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
         if (made.status !== 201) throw new Error(`POST /admin/api/v1/queues answered ${made.status}: ${(await made.text()).slice(0, 200)}`);
@@ -527,15 +530,15 @@ async function fillQueues(svc: { s: Spawned; base: string }, n: number, auth: Re
       }),
     );
   }
-  targets.push({ name: `waitroom-mq GET /status (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/status`, tokens } });
+  targets.push({ name: `${name} GET /status (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/status`, tokens } });
   // The other hot routes with the N queues defined: a join to a random queue (each queue's joins
   // of one turn share a join.lua call, so spread over N queues they batch less), and the gate.
-  const ids = Array.from({ length: n }, (_, i) => `bench-q${i}`);
-  targets.push({ name: `waitroom-mq POST /q/{id}/join (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/join`, method: 'POST', paths: ids.map((id) => `/q/${id}/join`) } });
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+  targets.push({ name: `${name} POST /q/{id}/join (${n} queues, random)`, server: svc.s, spec: { url: `${svc.base}/join`, method: 'POST', paths: ids.map((id) => `/q/${id}/join`) } });
   const active = await joinQueue(svc.base);
   const verify = await verifySpec(svc.base, active.token);
-  if (typeof verify === 'string') notes.push(`waitroom-mq GET /verify skipped: ${verify}`);
-  else targets.push({ name: `waitroom-mq GET /verify (${n} queues)`, server: svc.s, spec: verify });
+  if (typeof verify === 'string') notes.push(`${name} GET /verify skipped: ${verify}`);
+  else targets.push({ name: `${name} GET /verify (${n} queues)`, server: svc.s, spec: verify });
   return svc.s;
 }
 
@@ -634,21 +637,27 @@ async function main(): Promise<void> {
     // Many queues last, and alone: their tickers would otherwise add background work to the server core.
     if (QUEUES > 0) {
       for (const s of started) if (s !== redis) await s.stop();
-      // A failure here must not throw away the figures measured above: it becomes a note and a non-zero exit.
-      const before = targets.length;
-      const mq = await addMultiQueue(env, QUEUES).catch((err: unknown) => {
-        process.exitCode = 1;
-        return `multi-queue run failed: ${(err as Error).message}`;
-      });
-      if (typeof mq === 'string') notes.push(mq);
-      else {
+      // With BENCH_COMPARE the other build's many-queue server follows, alone in its turn too.
+      const builds: Array<[string, string, string[]]> = [['waitroom-mq', SERVER_ENTRY, NODE_ARGS]];
+      if (COMPARE) builds.push(['waitroom-mq-B', COMPARE, COMPARE_NODE_ARGS]);
+      for (const [name, entry, nodeArgs] of builds) {
+        // A failure here must not throw away the figures measured above: it becomes a note and a non-zero exit.
+        const before = targets.length;
+        const mq = await addMultiQueue(env, QUEUES, name, entry, nodeArgs).catch((err: unknown) => {
+          process.exitCode = 1;
+          return `multi-queue run failed (${name}): ${(err as Error).message}`;
+        });
+        if (typeof mq === 'string') {
+          notes.push(mq);
+          continue;
+        }
         started.push(mq);
         const mqTargets = targets.slice(before).filter((t) => !ONLY || ONLY.test(t.name));
         for (let round = 1; round <= ROUNDS; round++) for (const t of mqTargets) await measureOnce(t, round);
         // What the N queues cost with no request at all: each queue with visitors waiting
         // advances every interval, and its leader renews its lease (docs/benchmarks.md).
         const rest = await cpuShare(mq, DURATION);
-        notes.push(`waitroom-mq at rest after its runs (${QUEUES} queues, visitors waiting in each): ${fmt(rest * 100, 1)}% of the server core over ${DURATION} s`);
+        notes.push(`${name} at rest after its runs (${QUEUES} queues, visitors waiting in each): ${fmt(rest * 100, 1)}% of the server core over ${DURATION} s`);
         await mq.stop();
       }
     }
