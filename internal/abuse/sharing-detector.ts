@@ -84,7 +84,12 @@ export class SharingDetector {
 
   /** Sends the queued pairs now; concurrent calls share one flush. */
   flush(): Promise<void> {
-    this.flushing ??= this.send().finally(() => (this.flushing = undefined));
+    this.flushing ??= this.send().finally(() => {
+      this.flushing = undefined;
+      // A timer that fired while this batch was in flight joined it and sent nothing of its
+      // own: pairs queued meanwhile need a timer of their own.
+      if (this.pending.size > 0) this.arm();
+    });
     return this.flushing;
   }
 
@@ -119,6 +124,7 @@ export class SharingDetector {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flush();
+    // Pairs queued while a batch was in flight go in a batch of their own.
+    while (this.flushing || this.pending.size > 0) await this.flush();
   }
 }

@@ -20,7 +20,8 @@ export interface FlowSamplerOptions {
  * Redis holds now, at most once a period (1 s). An idle queue costs no Redis call and no
  * timer at all (1,000 idle queues: 0 calls and 0 wake-ups a second; when the sampler
  * looked every second, 1,000 empty checks a second); a busy one costs one call a second.
- * A check is scheduled by a change of the cached state and by becoming the leader. Any
+ * A check is scheduled by a change of the cached state and by becoming (or, after a late
+ * renewal, again believing to be) the leader. Any
  * replica may sample (the script keeps one entry per second), so a lease moving between
  * replicas neither loses nor doubles a sample.
  *
@@ -50,9 +51,11 @@ export class FlowSampler {
       if (this.timer === undefined && this.o.lease.isLeader()) this.soon();
     });
     this.o.lease.on('acquired', this.onLeader);
+    this.o.lease.on('valid', this.onLeader);
     this.unsubscribe = () => {
       off();
       this.o.lease.off('acquired', this.onLeader);
+      this.o.lease.off('valid', this.onLeader);
     };
     this.soon();
   }

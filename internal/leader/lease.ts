@@ -33,7 +33,8 @@ export interface LeaseOptions {
  * The ticker's leader lease in Redis: acquire with SET NX PX, renew with a
  * compare-and-pexpire script, release on close with compare-and-delete.
  *
- * Emits 'acquired' and 'lost'. Leadership is believed only until the last
+ * Emits 'acquired' and 'lost', and 'valid' when a renewal makes a lease that outlived its
+ * validity by this replica's clock (isLeader() false, no 'lost') believed again. Leadership is believed only until the last
  * successful renewal plus the TTL (measured from before the renewal was sent),
  * so a replica that was paused or cut off stops believing it leads no later
  * than Redis expires its key. The advance script checks the lease again, so
@@ -47,6 +48,7 @@ export class LeaderLease extends EventEmitter {
   private running: Promise<void> | undefined;
   /** Parked by sleepWhile: no step is scheduled until wake(). */
   private sleeping = false;
+  private started = false;
   private readonly now: () => number;
 
   constructor(private readonly o: LeaseOptions) {
@@ -64,7 +66,8 @@ export class LeaderLease extends EventEmitter {
   }
 
   start(): void {
-    if (this.timer || this.closed) return;
+    if (this.started || this.closed) return;
+    this.started = true;
     void this.step();
   }
 
@@ -108,8 +111,12 @@ export class LeaderLease extends EventEmitter {
           : await this.o.store.acquireLease(this.o.owner, this.o.ttlMs);
         if (this.closed) return;
         if (ok) {
+          // Held all along but past its validity by our clock (a slow renewal, a stalled loop):
+          // isLeader() was false for a while with no 'lost', so say when it is true again.
+          const lapsed = this.leading && this.now() >= this.validUntil;
           this.validUntil = sentAt + this.o.ttlMs;
           if (!this.leading) this.gain();
+          else if (lapsed && this.isLeader()) this.emit('valid');
         } else if (this.leading) {
           this.lose('renewal refused: another replica holds the lease');
         }

@@ -176,6 +176,7 @@ export class QueueRuntime {
     });
     // The prober sleeps without a timer until one of these can give it something to probe.
     this.lease.on('acquired', () => this.originProbe.wake());
+    this.lease.on('valid', () => this.originProbe.wake());
     this.onConfig(() => this.originProbe.wake());
     this.wireMetrics();
   }

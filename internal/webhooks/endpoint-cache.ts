@@ -43,7 +43,14 @@ export class EndpointCache {
     this.loaded = true;
     this.readSentAtMs = sentAt;
     this.routes = routes;
-    if (changed) for (const l of this.listeners) l();
+    if (!changed) return;
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (err) {
+        this.log.error({ err }, 'webhook endpoint listener failed');
+      }
+    }
   }
 
   /**

@@ -224,7 +224,89 @@ describe('SharingDetector: a flush timer only while pairs are queued', () => {
   });
 });
 
+describe('SharingDetector: no pair stranded by a slow batch', () => {
+  test('a pair noted while a batch outlasts flushMs is sent without another note', async () => {
+    const sent: string[][] = [];
+    let slow = true;
+    const store = {
+      notePassClients: async (batch: ReadonlyArray<{ jti: string; clients: string[] }>) => {
+        sent.push(batch.map((b) => `${b.jti}:${b.clients.join('+')}`));
+        if (slow) await new Promise((r) => setTimeout(r, 5000));
+        return [];
+      },
+    } as unknown as AbuseStore;
+    const d = new SharingDetector({ store, maxClients: 3, windowMs: 60_000, flushMs: 250, logger, onRevoked: () => undefined });
+    d.note('p1', 2_000_000, 'a');
+    await jest.advanceTimersByTimeAsync(250);
+    expect(sent).toEqual([['p1:a']]);
+    slow = false;
+    // Queued during the slow batch; its timer fires while that batch is still in flight.
+    d.note('p2', 2_000_000, 'b');
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(sent).toEqual([['p1:a'], ['p2:b']]);
+    expect(jest.getTimerCount()).toBe(0);
+    await d.close();
+  });
+
+  test('close() sends what is queued, also behind a batch in flight', async () => {
+    const sent: string[] = [];
+    const store = {
+      notePassClients: async (batch: ReadonlyArray<{ jti: string }>) => {
+        await new Promise((r) => setTimeout(r, 100));
+        sent.push(...batch.map((b) => b.jti));
+        return [];
+      },
+    } as unknown as AbuseStore;
+    const d = new SharingDetector({ store, maxClients: 3, windowMs: 60_000, flushMs: 250, logger, onRevoked: () => undefined });
+    d.note('p1', 2_000_000, 'a');
+    await jest.advanceTimersByTimeAsync(260);
+    d.note('p2', 2_000_000, 'a');
+    const closing = d.close();
+    await jest.advanceTimersByTimeAsync(1000);
+    await closing;
+    expect(sent).toEqual(['p1', 'p2']);
+  });
+});
+
 describe('LeaderLease: renewals on a shared grid, and sleepWhile', () => {
+  test("a renewal that lands after the lease's validity says 'valid' (no 'lost' was emitted)", async () => {
+    let renewMs = 0;
+    const lease = new LeaderLease({
+      store: {
+        acquireLease: async () => true,
+        renewLease: async () => {
+          await new Promise((r) => setTimeout(r, renewMs));
+          return true;
+        },
+        releaseLease: async () => true,
+      },
+      owner: 'me',
+      ttlMs: 3000,
+      renewMs: 1000,
+      logger,
+    });
+    const events: string[] = [];
+    for (const e of ['acquired', 'lost', 'valid']) lease.on(e, () => events.push(`${e}@${Date.now() - 1_000_000}`));
+    lease.start();
+    await jest.advanceTimersByTimeAsync(0);
+    renewMs = 2500;
+    // Renewal sent at 1000 answers at 3500: past the validity (3000), believed again until 4000.
+    await jest.advanceTimersByTimeAsync(3200);
+    expect(lease.isLeader()).toBe(false);
+    await jest.advanceTimersByTimeAsync(300);
+    expect(lease.isLeader()).toBe(true);
+    expect(events).toEqual(['acquired@0', 'valid@3500']);
+    renewMs = 0;
+    // The next renewal is sent a period after that answer (4500), past the 4000 it was valid
+    // until, and answers a tick later: believed again. Then the renewals are on time.
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(events).toEqual(['acquired@0', 'valid@3500', 'valid@4501']);
+    expect(lease.isLeader()).toBe(true);
+    const closing = lease.close();
+    await jest.advanceTimersByTimeAsync(10);
+    await closing;
+  });
+
   function store(log: string[]) {
     return {
       acquireLease: async () => {
