@@ -27,7 +27,16 @@ export interface LeaseOptions {
    * it eligible but an endpoint change, which wakes it). Default: never sleeps.
    */
   readonly sleepWhile?: () => boolean;
+  /**
+   * Where in each grid step this replica's renewals fall, as a fraction in [0, 1) (see
+   * schedule()). Default: one random phase per process, so that replicas renew at different
+   * instants while each replica's leases still renew together. Tests pass 0.
+   */
+  readonly gridPhase?: number;
 }
+
+/** This process's phase on the renewal grid: drawn once, shared by all its leases. */
+const PROCESS_GRID_PHASE = Math.random();
 
 /**
  * The ticker's leader lease in Redis: acquire with SET NX PX, renew with a
@@ -84,15 +93,19 @@ export class LeaderLease extends EventEmitter {
    * same few instants: one queue's renewals keep their period (give or take the grid), and a
    * replica leading 1,000 queues wakes about 10 times a second for 600 renewals, written to
    * Redis together, instead of 600 times (docs/benchmarks.md, "Many idle queues: the
-   * replica's CPU"). Never later than `ms`, so the TTL's margin is unchanged.
+   * replica's CPU"). Never later than `ms`, so the TTL's margin is unchanged. Each process
+   * sits at its own phase on the grid (gridPhase), so replicas do not all renew at the same
+   * instant: with 10,000 queues on three replicas, one burst of ~600 renewals every 100 ms
+   * becomes ~200 at each of three instants.
    */
   private schedule(ms: number): void {
     if (this.closed) return;
     const grid = Math.min(100, Math.floor(ms / 10));
     let delay = ms;
     if (grid > 1) {
+      const phase = Math.floor((this.o.gridPhase ?? PROCESS_GRID_PHASE) * grid);
       const now = Date.now();
-      delay = Math.floor((now + ms) / grid) * grid - now;
+      delay = Math.floor((now + ms - phase) / grid) * grid + phase - now;
     }
     this.timer = setTimeout(() => void this.step(), delay);
   }

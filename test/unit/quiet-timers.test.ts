@@ -284,6 +284,7 @@ describe('LeaderLease: renewals on a shared grid, and sleepWhile', () => {
       ttlMs: 3000,
       renewMs: 1000,
       logger,
+      gridPhase: 0,
     });
     const events: string[] = [];
     for (const e of ['acquired', 'lost', 'valid']) lease.on(e, () => events.push(`${e}@${Date.now() - 1_000_000}`));
@@ -321,16 +322,17 @@ describe('LeaderLease: renewals on a shared grid, and sleepWhile', () => {
     };
   }
 
-  test.each<[string, number, number, number[]]>([
-    // what, start (local ms), renewMs, the next three renewal times
-    ['on the grid already', 1_000_000, 1666, [1_001_600, 1_003_200, 1_004_800]],
-    ['started between grid lines: brought forward, never later', 1_000_037, 1666, [1_001_700, 1_003_300, 1_004_900]],
-    ['short periods use a tenth of the period as the grid', 1_000_003, 300, [1_000_290, 1_000_590, 1_000_890]],
-    ['periods under 20 ms are not rounded', 1_000_003, 15, [1_000_018, 1_000_033, 1_000_048]],
-  ])('%s', async (_what, start, renewMs, expected) => {
+  test.each<[string, number, number, number, number[]]>([
+    // what, start (local ms), renewMs, grid phase, the next three renewal times
+    ['on the grid already', 1_000_000, 1666, 0, [1_001_600, 1_003_200, 1_004_800]],
+    ['started between grid lines: brought forward, never later', 1_000_037, 1666, 0, [1_001_700, 1_003_300, 1_004_900]],
+    ['short periods use a tenth of the period as the grid', 1_000_003, 300, 0, [1_000_290, 1_000_590, 1_000_890]],
+    ['periods under 20 ms are not rounded', 1_000_003, 15, 0, [1_000_018, 1_000_033, 1_000_048]],
+    ["a replica's phase moves its grid (half a step: 50 ms in)", 1_000_000, 1666, 0.5, [1_001_650, 1_003_250, 1_004_850]],
+  ])('%s', async (_what, start, renewMs, gridPhase, expected) => {
     jest.setSystemTime(start);
     const log: string[] = [];
-    const lease = new LeaderLease({ store: store(log), owner: 'me', ttlMs: renewMs * 3, renewMs, logger });
+    const lease = new LeaderLease({ store: store(log), owner: 'me', ttlMs: renewMs * 3, renewMs, logger, gridPhase });
     lease.start();
     await jest.advanceTimersByTimeAsync(0);
     expect(log).toEqual([`acquire@${start}`]);
@@ -355,6 +357,7 @@ describe('LeaderLease: renewals on a shared grid, and sleepWhile', () => {
       ttlMs: 3000,
       renewMs: 1000,
       logger,
+      gridPhase: 0,
       eligible: () => eligible,
       sleepWhile: () => asleep,
     });
