@@ -77,7 +77,6 @@ class QueueAbuse {
   readonly sharing: SharingDetector;
   readonly claimLimiter: RequestHandler | undefined;
   private unsubscribe: (() => void) | undefined;
-  private running = false;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -135,12 +134,6 @@ class QueueAbuse {
     return cache === this.cache;
   }
 
-  start(): void {
-    if (this.running || this.closed) return;
-    this.running = true;
-    this.sharing.start();
-  }
-
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.unsubscribe?.();
@@ -167,7 +160,6 @@ export class AbuseControls {
   private readonly perQueue = new Map<string, QueueAbuse>();
   private readonly now: () => number;
   private readonly unlisten: () => void;
-  private started = false;
   private closed: Promise<void> | undefined;
 
   constructor(private readonly d: AbuseControlsDeps) {
@@ -245,7 +237,6 @@ export class AbuseControls {
     if (this.closed) return undefined;
     const made = new QueueAbuse(id, cache, this.d.parts(id), this.d, this.limits, this.now);
     this.perQueue.set(id, made);
-    if (this.started && !this.closed) made.start();
     return made;
   }
 
@@ -268,9 +259,7 @@ export class AbuseControls {
   }
 
   start(): void {
-    this.started = true;
     for (const id of this.d.queues.ids()) this.forQueue(id);
-    for (const a of this.perQueue.values()) a.start();
   }
 
   close(): Promise<void> {

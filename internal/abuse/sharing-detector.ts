@@ -68,9 +68,6 @@ export class SharingDetector {
     this.arm();
   }
 
-  /** Nothing to start: the first queued pair arms the flush timer (note()). Kept for the callers' lifecycle. */
-  start(): void {}
-
   /** One flush flushMs from now, unless one is already due. */
   private arm(): void {
     if (this.timer || this.closed) return;

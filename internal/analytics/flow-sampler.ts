@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { LeaderLease } from '../leader/lease';
+import type { QueueSnapshot } from '../queue/queue-state';
 import type { QueueStateCache } from '../queue/state-cache';
 import type { FlowStore } from '../store/flow-store';
 
@@ -14,6 +15,11 @@ export interface FlowSamplerOptions {
   readonly now?: () => number;
 }
 
+/** What a sample records changes with: the epoch, the counter and W. */
+function sampleKey(s: QueueSnapshot): string {
+  return `${s.epoch}:${s.counter}:${s.windowEnd}`;
+}
+
 /**
  * The ticker leader's hook that feeds the console's charts: when this replica leads the
  * queue and its cached state shows a new counter or W, flow-sample.lua records the values
@@ -21,9 +27,8 @@ export interface FlowSamplerOptions {
  * timer at all (1,000 idle queues: 0 calls and 0 wake-ups a second; when the sampler
  * looked every second, 1,000 empty checks a second); a busy one costs one call a second.
  * A check is scheduled by a change of the cached state and by becoming (or, after a late
- * renewal, again believing to be) the leader. Any
- * replica may sample (the script keeps one entry per second), so a lease moving between
- * replicas neither loses nor doubles a sample.
+ * renewal, again believing to be) the leader. Any replica may sample (the script keeps one
+ * entry per second), so a lease moving between replicas neither loses nor doubles a sample.
  *
  * The counter reaches the cache with every join on this replica, every advance and every
  * re-read the change log asks for (STATE_REFRESH_MS, 1 s by default), so the issued curve
@@ -80,7 +85,7 @@ export class FlowSampler {
     if (this.closed || this.running || !this.o.lease.isLeader()) return;
     const s = this.o.cache.peek();
     if (!s) return;
-    const key = `${s.epoch}:${s.counter}:${s.windowEnd}`;
+    const key = sampleKey(s);
     if (key === this.lastKey) return;
     this.running = true;
     this.lastAt = this.now();
@@ -94,7 +99,7 @@ export class FlowSampler {
     }
     // Not recorded (failed, or the second already had its entry), or changed meanwhile: again.
     const after = this.o.cache.peek();
-    if (after && `${after.epoch}:${after.counter}:${after.windowEnd}` !== this.lastKey) this.soon();
+    if (after && sampleKey(after) !== this.lastKey) this.soon();
   }
 
   close(): void {

@@ -43,10 +43,10 @@ const PROCESS_GRID_PHASE = Math.random();
  * compare-and-pexpire script, release on close with compare-and-delete.
  *
  * Emits 'acquired' and 'lost', and 'valid' when a renewal makes a lease that outlived its
- * validity by this replica's clock (isLeader() false, no 'lost') believed again. Leadership is believed only until the last
- * successful renewal plus the TTL (measured from before the renewal was sent),
- * so a replica that was paused or cut off stops believing it leads no later
- * than Redis expires its key. The advance script checks the lease again, so
+ * validity by this replica's clock (isLeader() false, no 'lost') believed again.
+ * Leadership is believed only until the last successful renewal plus the TTL
+ * (measured from before the renewal was sent), so a replica that was paused or cut
+ * off stops believing it leads no later than Redis expires its key. The advance script checks the lease again, so
  * even a replica that wrongly believes it leads cannot advance the window.
  */
 export class LeaderLease extends EventEmitter {

@@ -147,14 +147,19 @@ describe('FlowSampler: samples on a change, at most once a period, and keeps no 
 });
 
 describe('OriginProbe: sleeps with no timer without a probe URL or the lead, and wakes on wake()', () => {
-  test('no settings: one check at start, then nothing until woken', async () => {
+  const PROBE = { url: 'http://127.0.0.1:9/', intervalSeconds: 5, timeoutMs: 100, failuresBeforeHold: 3, successesBeforeResume: 2, allowLinkLocal: false };
+  // The runtime calls wake() on a settings change, on leadership and on a lease believed again.
+  test.each<[string, typeof PROBE | null, boolean]>([
+    ['no probe URL, leading', null, true],
+    ['a probe URL, another replica leads', PROBE, false],
+  ])('%s: one check at start, then no timer until woken; a wake checks once', async (_what, settings, leader) => {
     let checks = 0;
     const probe = new OriginProbe({
       settings: () => {
         checks++;
-        return null;
+        return settings;
       },
-      isLeader: () => true,
+      isLeader: () => leader,
       held: () => false,
       setHold: async () => undefined,
       logger,
@@ -164,29 +169,6 @@ describe('OriginProbe: sleeps with no timer without a probe URL or the lead, and
     expect(checks).toBe(1);
     expect(jest.getTimerCount()).toBe(0);
     probe.wake();
-    probe.wake();
-    await jest.advanceTimersByTimeAsync(0);
-    expect(checks).toBe(2);
-    expect(jest.getTimerCount()).toBe(0);
-    await probe.close();
-  });
-
-  test('settings but not the leader: sleeps until woken (the runtime wakes it on leadership and on a settings change)', async () => {
-    let checks = 0;
-    const probe = new OriginProbe({
-      settings: () => {
-        checks++;
-        return { url: 'http://127.0.0.1:9/', intervalSeconds: 5, timeoutMs: 100, failuresBeforeHold: 3, successesBeforeResume: 2, allowLinkLocal: false };
-      },
-      isLeader: () => false,
-      held: () => false,
-      setHold: async () => undefined,
-      logger,
-    });
-    probe.start();
-    await jest.advanceTimersByTimeAsync(30_000);
-    expect(checks).toBe(1);
-    expect(jest.getTimerCount()).toBe(0);
     probe.wake();
     await jest.advanceTimersByTimeAsync(0);
     expect(checks).toBe(2);
@@ -205,7 +187,6 @@ describe('SharingDetector: a flush timer only while pairs are queued', () => {
       },
     } as unknown as AbuseStore;
     const d = new SharingDetector({ store, maxClients: 3, windowMs: 60_000, flushMs: 250, logger, onRevoked: () => undefined });
-    d.start();
     await jest.advanceTimersByTimeAsync(10_000);
     expect(batches).toEqual([]);
     expect(jest.getTimerCount()).toBe(0);
