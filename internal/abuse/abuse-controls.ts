@@ -10,7 +10,7 @@ import { expressRoute, otherMethods } from '../http/express-route';
 import { queueOf } from '../http/queue-prefix';
 import type { Metrics } from '../observability/metrics';
 import type { QueueStateCache } from '../queue/state-cache';
-import { bearerToken, type TicketTokens } from '../tokens/ticket-token';
+import type { TicketTokens } from '../tokens/ticket-token';
 import type { AbuseStore } from './abuse-store';
 import { challengeAssetsRouter } from './challenge-assets';
 import { JoinChallenge } from './challenge';
@@ -218,7 +218,7 @@ export class AbuseControls {
    */
   private claimQueue(req: IncomingMessage): string {
     try {
-      return this.d.tokens.verify(bearerToken(req.headers.authorization)).queue;
+      return this.d.tokens.verifyBearer(req.headers.authorization).queue;
     } catch {
       return queueOf(req) ?? this.d.config.queueId;
     }

@@ -149,36 +149,6 @@ export async function verifyPassToken(token: string, resolveKey: PassKeyResolver
   };
 }
 
-/**
- * Passes whose signature was checked, by token (bounded, oldest evicted
- * first). A gate sees the same pass for every request of a page (HTML, CSS,
- * scripts, images) and a signature check costs ~50-100 µs of CPU, so a repeat
- * costs a Map lookup plus the time checks. Clear it whenever the key set
- * changes, so a removed key stops verifying at once.
- */
-export class VerifiedPasses {
-  private readonly map = new Map<string, PassClaims>();
-
-  constructor(private readonly size: number) {}
-
-  get(token: string): PassClaims | undefined {
-    return this.map.get(token);
-  }
-
-  set(token: string, claims: PassClaims): void {
-    if (this.size <= 0) return;
-    if (this.map.size >= this.size) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-    this.map.set(token, claims);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
-}
-
 /** The X-Waitroom-* headers for an admitted request. */
 export function admissionHeaders(c: PassClaims): Record<string, string> {
   return {

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PassError } from '../errors/errors';
 import type { KeyRing } from './key-ring';
-import { checkPassTimes, passSubject, PASS_TYP, verifyPassToken, VerifiedPasses, type PassClaims, type PassCheckPolicy } from './pass-check';
+import { VerifiedTokens } from '../tokens/verified-tokens';
+import { checkPassTimes, passSubject, PASS_TYP, verifyPassToken, type PassClaims, type PassCheckPolicy } from './pass-check';
 
 // The claims and their checks live in pass-check.ts, shared with the edge gate (deploy/edge).
 export { CLOCK_TOLERANCE_SECONDS, passSubject, type PassClaims } from './pass-check';
@@ -51,12 +52,14 @@ export class PassSigner {
 /**
  * Verifies passes against the ring with the shared check (pass-check.ts):
  * algorithm pinned to ES256/EdDSA, key by kid, then iss, aud, nbf and exp.
- * Verified tokens are remembered (VerifiedPasses), so a repeat costs a Map
- * lookup plus the time checks; the cache is dropped whenever the key set
- * changes, so a removed key stops verifying at once.
+ * Verified passes are remembered (VerifiedTokens): a gate sees the same pass for
+ * every request of a page (HTML, CSS, scripts, images) and a signature check
+ * costs ~50-100 µs of CPU, so a repeat costs a Map lookup plus the time checks.
+ * The memo is dropped whenever the key set changes, so a removed key stops
+ * verifying at once.
  */
 export class PassVerifier {
-  private readonly cache: VerifiedPasses;
+  private readonly cache: VerifiedTokens<PassClaims>;
   private readonly resolveKey = (kid: string, alg: string) => {
     const key = this.ring.get(kid);
     if (!key) throw new PassError('pass_unknown_key', 'the pass was signed by a key this waiting room does not publish');
@@ -69,7 +72,7 @@ export class PassVerifier {
     private readonly policy: PassCheckPolicy,
     cacheSize: number,
   ) {
-    this.cache = new VerifiedPasses(cacheSize);
+    this.cache = new VerifiedTokens<PassClaims>(cacheSize);
     ring.onChange(() => this.cache.clear());
   }
 

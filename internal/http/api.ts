@@ -180,7 +180,7 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
       return { status: 201, headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) }, body };
     },
     status(headers) {
-      const claims = d.tokens.verify(bearerToken(headers.authorization));
+      const claims = d.tokens.verifyBearer(headers.authorization);
       const r = d.registry.forTicket(claims.queue).service.statusOf(claims);
       return {
         status: 200,

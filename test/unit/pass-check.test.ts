@@ -1,5 +1,5 @@
 import { PassError } from '../../internal/errors/errors';
-import { checkPassQueue, checkPassTimes, CLOCK_TOLERANCE_SECONDS, isPageNavigation, parseSubject, VerifiedPasses, waitingRoomLocation, type PassClaims } from '../../internal/admission/pass-check';
+import { checkPassQueue, checkPassTimes, CLOCK_TOLERANCE_SECONDS, isPageNavigation, parseSubject, waitingRoomLocation } from '../../internal/admission/pass-check';
 import { stripTokens } from '../../internal/admission/url-safety';
 
 const code = (f: () => void): string => {
@@ -74,19 +74,5 @@ describe('the shared pass check (server gate and edge gate)', () => {
       'https://q.example/wait/?lang=en&return_to=https%3A%2F%2Fshop.example%2Fa%3Fb%3D1',
     );
     expect(waitingRoomLocation('https://q.example/', '', strip)).toBe('https://q.example/');
-  });
-
-  test('VerifiedPasses: bounded, oldest evicted first, size 0 remembers nothing', () => {
-    const c = { jti: 'x' } as PassClaims;
-    const v = new VerifiedPasses(2);
-    v.set('a', c);
-    v.set('b', c);
-    v.set('c', c);
-    expect([v.get('a'), v.get('b'), v.get('c')]).toEqual([undefined, c, c]);
-    v.clear();
-    expect(v.get('b')).toBeUndefined();
-    const off = new VerifiedPasses(0);
-    off.set('a', c);
-    expect(off.get('a')).toBeUndefined();
   });
 });

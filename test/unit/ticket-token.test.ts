@@ -1,7 +1,7 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { TokenError } from '../../internal/errors/errors';
-import { bearerToken, TicketTokens } from '../../internal/tokens/ticket-token';
+import { bearerCandidate, bearerToken, TicketTokens } from '../../internal/tokens/ticket-token';
 
 const SECRET = 'unit-test-secret-0123456789abcdef0123456789';
 const tokens = new TicketTokens(SECRET, 3600);
@@ -106,14 +106,14 @@ describe('the verified-token cache', () => {
     const t = new TicketTokens(SECRET, 60, 2);
     const tokens3 = [1, 2, 3].map((n) => t.sign('default', n, 'e', now).token);
     for (const tok of tokens3) t.verify(tok, now);
-    expect((t as unknown as { verified: Map<string, unknown> }).verified.size).toBe(2);
+    expect((t as unknown as { verified: { size: number } }).verified.size).toBe(2);
     expect(t.verify(tokens3[0]!, now).ticket).toBe(1);
   });
 
   test('size 0 disables it', () => {
     const t = new TicketTokens(SECRET, 60, 0);
     t.verify(t.sign('default', 1, 'e', now).token, now);
-    expect((t as unknown as { verified: Map<string, unknown> }).verified.size).toBe(0);
+    expect((t as unknown as { verified: { size: number } }).verified.size).toBe(0);
   });
 });
 
@@ -123,5 +123,54 @@ describe('bearerToken', () => {
   test('missing header is missing_token', () => expect(codeOf(() => bearerToken(undefined))).toBe('missing_token'));
   test.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Bearer a b', 'Token abc'])('%j is invalid_token', (h) => {
     expect(codeOf(() => bearerToken(h))).toBe('invalid_token');
+  });
+});
+
+describe('verifyBearer answers exactly as verify(bearerToken(header))', () => {
+  const now = Date.UTC(2026, 10, 24, 12, 0, 0);
+  const t = new TicketTokens(SECRET, 60);
+  const { token } = t.sign('default', 9, 'e', now);
+  const outcome = (fn: () => { ticket: number }): string => {
+    try {
+      return `ticket ${fn().ticket}`;
+    } catch (err) {
+      return (err as TokenError).code;
+    }
+  };
+  const headers: Array<[string, string | undefined, string]> = [
+    ['the usual header', `Bearer ${token}`, 'ticket 9'],
+    ['the scheme in lower case', `bearer ${token}`, 'ticket 9'],
+    ['the scheme in upper case, several spaces', `BEARER    ${token}`, 'ticket 9'],
+    ['trailing spaces', `Bearer ${token}   `, 'ticket 9'],
+    ['a trailing tab', `Bearer ${token}\t`, 'ticket 9'],
+    ['no space after the scheme', `Bearer${token}`, 'invalid_token'],
+    ['a tab instead of the space', `Bearer\t${token}`, 'invalid_token'],
+    ['a leading space', ` Bearer ${token}`, 'invalid_token'],
+    ['another scheme', `Basic ${token}`, 'invalid_token'],
+    ['text after the token', `Bearer ${token} x`, 'invalid_token'],
+    ['the token twice', `Bearer ${token},${token}`, 'invalid_token'],
+    ['the scheme alone', 'Bearer ', 'invalid_token'],
+    ['no header', undefined, 'missing_token'],
+    ['an empty header', '', 'missing_token'],
+  ];
+  test.each(headers)('%s', (_name, header, expected) => {
+    // Before and after the token is remembered: the fast path must not change an answer.
+    const fresh = new TicketTokens(SECRET, 60);
+    expect(outcome(() => fresh.verifyBearer(header, now))).toBe(expected);
+    expect(outcome(() => fresh.verify(bearerToken(header), now))).toBe(expected);
+    expect(outcome(() => t.verify(token, now))).toBe('ticket 9');
+    expect(outcome(() => t.verifyBearer(header, now))).toBe(expected);
+    expect(outcome(() => t.verifyBearer(header, now + 60_000))).toBe(expected === 'ticket 9' ? 'token_expired' : expected);
+  });
+  test('bearerCandidate is what bearerToken returns, whenever bearerToken accepts', () => {
+    for (const [, header] of headers) {
+      let strict: string | undefined;
+      try {
+        strict = bearerToken(header);
+      } catch {
+        continue;
+      }
+      expect(bearerCandidate(header)).toBe(strict);
+    }
   });
 });

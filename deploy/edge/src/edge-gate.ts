@@ -6,12 +6,12 @@ import {
   GATE_HEADERS,
   isPageNavigation,
   verifyPassToken,
-  VerifiedPasses,
   waitingRoomLocation,
   type PassClaims,
 } from '../../../internal/admission/pass-check';
 import { stripTokens } from '../../../internal/admission/url-safety';
 import { PassError, toErrorBody, WaitroomError } from '../../../internal/errors/errors';
+import { VerifiedTokens } from '../../../internal/tokens/verified-tokens';
 import type { EdgeConfig } from './config';
 import { EdgeKeySet } from './key-set';
 import { EdgeRevocations } from './revocations';
@@ -61,12 +61,12 @@ export class GateUnavailableError extends WaitroomError {
  */
 export class EdgeGate {
   private readonly keys: EdgeKeySet;
-  private readonly verified: VerifiedPasses;
+  private readonly verified: VerifiedTokens<PassClaims>;
   private readonly revocations = new Map<string, EdgeRevocations>();
 
   constructor(private readonly c: EdgeConfig) {
     this.keys = new EdgeKeySet(c.jwksUrl, c.jwksMaxAgeSeconds);
-    this.verified = new VerifiedPasses(c.verifyCacheSize);
+    this.verified = new VerifiedTokens<PassClaims>(c.verifyCacheSize);
     this.keys.onChange(() => this.verified.clear());
   }
 
