@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TokenError, TooManyRequestsError, UnavailableError, toErrorBody, toWaitroomError, type WaitroomError } from '../errors/errors';
-import { statusBody } from '../http/api';
+import { statusJson } from '../http/api';
 import { clientIp } from '../http/client-ip';
 import type { Metrics } from '../observability/metrics';
 import type { QueueSnapshot } from '../queue/queue-state';
@@ -141,7 +141,7 @@ export class EventHub {
     if (stream.lastId === id) {
       // Reconnected with the current state already in hand: nothing to resend until it changes.
       res.write(HEARTBEAT_FRAME);
-    } else if (this.send(stream, id, JSON.stringify(statusBody(status)), status.status !== 'waiting')) {
+    } else if (this.send(stream, id, statusJson(status), status.status !== 'waiting')) {
       this.report();
       return;
     }
@@ -266,7 +266,7 @@ export class EventHub {
         // Built lazily: most groups are one stream, and a reconnected one may already have it.
         for (const stream of [...set]) {
           if (stream.lastId === id) continue;
-          frameData ??= JSON.stringify(statusBody(st));
+          frameData ??= statusJson(st);
           this.send(stream, id, frameData, final);
         }
         return;

@@ -5,7 +5,18 @@ import { toErrorBody, type WaitroomError } from '../errors/errors';
 export interface HttpResult {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Serialised with JSON.stringify, unless it is JsonText already. */
   readonly body?: unknown;
+}
+
+/** A JSON body serialised already, by a route with a faster serialiser for its one shape (api.ts, statusJson). */
+export class JsonText {
+  constructor(readonly text: string) {}
+
+  /** Whoever serialises it again (a log line, a test) gets the same JSON, not {"text": ...}. */
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
 }
 
 /**
@@ -15,7 +26,8 @@ export interface HttpResult {
  * (by Express middleware such as helmet) are kept; `extra` adds more.
  */
 export function sendResult(res: ServerResponse, r: HttpResult, extra?: readonly string[]): void {
-  const payload = r.body === undefined ? '' : JSON.stringify(r.body);
+  const b = r.body;
+  const payload = b === undefined ? '' : b instanceof JsonText ? b.text : JSON.stringify(b);
   const head: string[] = [
     'Content-Type',
     'application/json; charset=utf-8',
