@@ -1,0 +1,225 @@
+/**
+ * Instructions per request: how many user-space instructions a server executes for
+ * one hot request, counted by valgrind's callgrind. CPU time on a shared machine
+ * moves by a third between minutes and an A/B of two builds needs several rounds
+ * both ways round to see 1 µs (docs/benchmarks.md); an instruction count of the same
+ * build, inputs and request sequence repeats to a few hundredths of a percent, so a
+ * change of 1% is visible in one run.
+ *
+ *   npm run bench:instructions
+ *   BENCH_COMPARE=<other checkout>/dist/cmd/server/main.js npm run bench:instructions
+ *
+ * Each build runs alone, as it ships (NODE_ENV=production, LOG_LEVEL=info, the default
+ * log sampling), under `valgrind --tool=callgrind` on a private redis-server. Per
+ * endpoint: BENCH_IR_WARMUP requests (the JIT settles), then BENCH_IR_ROUNDS rounds
+ * of BENCH_IR_REQUESTS requests, each counted alone (callgrind_control zeroes the
+ * counters before a round and dumps them after it); the figure is instructions per
+ * request, the least of the rounds. Work that is not the requests' (a major GC, an
+ * optimising compile, the queue's own timers) only ever adds to a round, and a round
+ * of the same build repeats to within a fraction of a percent when none lands in it,
+ * so the least round is the request's own cost; every round is printed too.
+ * Load: autocannon, 10 connections, a fixed count.
+ *
+ * What it does not count: the kernel (the socket reads and writes, a third of a
+ * request's CPU), cache misses, and time. It ranks changes to the server's own code;
+ * `npm run bench` measures what they buy in requests per second and CPU.
+ * POST /join's count depends on how many joins share a Redis call, which the slow
+ * emulated server changes, so it is not measured here.
+ *
+ * Settings: BENCH_IR_REQUESTS (default 10,000), BENCH_IR_WARMUP (default 30,000),
+ * BENCH_IR_ROUNDS (default 5), BENCH_COMPARE. Needs valgrind (Debian's package).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { TestKeyDir } from '../test/helpers/pass-keys';
+import { freePort } from '../test/helpers/ports';
+import { TestRedis } from '../test/helpers/redis-server';
+
+const ROOT = join(__dirname, '..');
+const THIS = join(ROOT, 'dist', 'cmd', 'server', 'main.js');
+const COMPARE = process.env.BENCH_COMPARE;
+const count = (name: string, dflt: number, max: number) => {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new Error(`${name} must be an integer from 1 to ${max}`);
+  return v;
+};
+const REQUESTS = count('BENCH_IR_REQUESTS', 10_000, 200_000);
+const WARMUP = count('BENCH_IR_WARMUP', 30_000, 500_000);
+const ROUNDS = count('BENCH_IR_ROUNDS', 5, 9);
+const CONNECTIONS = 10;
+const LISTEN = '127.0.0.1';
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+}
+
+function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n]!]])));
+}
+
+/** The server under callgrind, counting nothing until the first round zeroes it. */
+async function startUnderCallgrind(entry: string, outDir: string, env: Record<string, string>): Promise<{ base: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const log = join(outDir, 'server.log');
+  const fd = openSync(log, 'w');
+  const proc = spawn(
+    'taskset',
+    ['-c', '0', 'valgrind', '--tool=callgrind', `--callgrind-out-file=${join(outDir, 'cg.%p.out')}`, process.execPath, entry],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        // callgrind_control reaches the process through vgdb, whose shared files are named for these.
+        ...pick(process.env, ['HOME', 'USER', 'LOGNAME', 'TMPDIR']),
+        NODE_ENV: 'production',
+        HOST: LISTEN,
+        PORT: String(port),
+        JWT_SECRET: randomBytes(48).toString('base64'),
+        LOG_LEVEL: 'info',
+        SHUTDOWN_TIMEOUT_MS: '2000',
+        ...env,
+      },
+      stdio: ['ignore', fd, fd],
+    },
+  );
+  closeSync(fd);
+  const base = `http://${LISTEN}:${port}`;
+  try {
+    // Emulated start-up takes 10-30 s on two cores.
+    const deadline = Date.now() + 180_000;
+    while ((await fetch(`${base}/readyz`).catch(() => undefined))?.status !== 200) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${entry} exited under callgrind`);
+      if (Date.now() > deadline) throw new Error(`${entry} not ready under callgrind after 180 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`);
+  }
+  return { base, proc };
+}
+
+async function targetsOf(base: string): Promise<Target[]> {
+  const post = async (path: string, headers: Record<string, string> = {}) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers });
+    if (!r.ok) throw new Error(`POST ${path} answered ${r.status}: ${await r.text()}`);
+    return r;
+  };
+  // Ticket 1 of a new queue is active (W = S): claim its pass for /verify.
+  const first = (await (await post('/join')).json()) as { token: string };
+  const claim = await post('/claim', { Authorization: `Bearer ${first.token}` });
+  const cookie = claim.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  // /status of a waiting ticket: more joins than the window holds.
+  let waiting = first.token;
+  for (let i = 0; i < 30; i++) waiting = ((await (await post('/join')).json()) as { token: string }).token;
+  return [
+    { name: 'GET /status', url: `${base}/status`, headers: { Authorization: `Bearer ${waiting}` } },
+    { name: 'GET /verify', url: `${base}/verify`, headers: { Cookie: cookie } },
+  ];
+}
+
+async function send(t: Target, amount: number): Promise<void> {
+  const r = await autocannon({ url: t.url, headers: t.headers, connections: CONNECTIONS, amount, timeout: 60 });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  if (bad > 0) throw new Error(`${t.name}: ${bad} of ${amount} requests failed`);
+}
+
+function callgrindControl(args: string[]): void {
+  // valgrind names its vgdb files after $HOST, which is the server's listen address here.
+  const r = spawnSync('callgrind_control', args, { encoding: 'utf8', env: { ...process.env, HOST: LISTEN } });
+  if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${r.stderr || r.stdout}`);
+}
+
+/**
+ * The instructions of dump number `n` in `dir`, once callgrind has written it (the
+ * file can appear a little after callgrind_control returns).
+ */
+async function dumpTotal(dir: string, pid: number, n: number): Promise<number> {
+  const file = join(dir, `cg.${pid}.out.${n}`);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = existsSync(file) ? /^(?:summary|totals): (\d+)/m.exec(readFileSync(file, 'utf8')) : null;
+    if (m) return Number(m[1]);
+    if (Date.now() > deadline) throw new Error(`callgrind wrote no dump ${file}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Instructions per request of each target, per round. */
+async function measure(entry: string, redisUrl: string, keysDir: string, queueId: string): Promise<Map<string, number[]>> {
+  const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
+  const { base, proc } = await startUnderCallgrind(entry, outDir, { REDIS_URL: redisUrl, PASS_KEYS_DIR: keysDir, QUEUE_ID: queueId, WINDOW_SIZE: '10' });
+  const figures = new Map<string, number[]>();
+  let dumps = 0;
+  try {
+    const pid = proc.pid!;
+    for (const t of await targetsOf(base)) {
+      process.stderr.write(`bench: ${entry}: ${t.name}, ${WARMUP} warm-up requests, then ${ROUNDS} × ${REQUESTS}\n`);
+      await send(t, WARMUP);
+      const perRound: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        callgrindControl(['--zero', String(pid)]);
+        await send(t, REQUESTS);
+        callgrindControl([`--dump=${t.name.replace(/\W+/g, '-')}-${r}`, String(pid)]);
+        perRound.push((await dumpTotal(outDir, pid, ++dumps)) / REQUESTS);
+      }
+      figures.set(t.name, perRound);
+    }
+  } finally {
+    await stop(proc);
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  return figures;
+}
+
+const least = (xs: readonly number[]) => Math.min(...xs);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
+  spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
+  const redis = await TestRedis.start();
+  const keys = new TestKeyDir().add('bench-ir', 'ES256');
+  try {
+    const builds: Array<[string, string]> = [['this build', THIS]];
+    if (COMPARE) builds.push(['other build', COMPARE]);
+    const results: Array<Map<string, number[]>> = [];
+    for (const [i, [, entry]] of builds.entries()) results.push(await measure(entry, redis.url, keys.dir, `bench-ir-${i}`));
+    const names = [...results[0]!.keys()];
+    process.stdout.write(`\ninstructions per request (user space, callgrind; ${ROUNDS} rounds of ${fmt(REQUESTS)} after ${fmt(WARMUP)} warm-up; the least round)\n\n`);
+    process.stdout.write(`| endpoint | ${builds.map(([n]) => n).join(' | ')} |${COMPARE ? ' difference |' : ''}\n`);
+    process.stdout.write(`|---|${builds.map(() => '---:').join('|')}|${COMPARE ? '---:|' : ''}\n`);
+    for (const name of names) {
+      const cells = results.map((r) => least(r.get(name)!));
+      const diff = COMPARE ? ` ${((cells[0]! / cells[1]! - 1) * 100).toFixed(2)}% |` : '';
+      process.stdout.write(`| ${name} | ${cells.map(fmt).join(' | ')} |${diff}\n`);
+    }
+    process.stdout.write('\nper round:\n');
+    for (const name of names) {
+      for (const [i, [label]] of builds.entries()) process.stdout.write(`  ${name}, ${label}: ${results[i]!.get(name)!.map(fmt).join(', ')}\n`);
+    }
+  } finally {
+    await redis.close();
+    keys.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/instructions: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
