@@ -8,9 +8,12 @@
  *
  *   npm run bench:instructions
  *   BENCH_COMPARE=<other checkout>/dist/cmd/server/main.js npm run bench:instructions
+ *   BENCH_COMPARE=<a>/dist/cmd/server/main.js,<b>/dist/cmd/server/main.js ...   (several, one after another)
  *
  * Each build runs alone, as it ships (NODE_ENV=production, LOG_LEVEL=info, the default
- * log sampling), under `valgrind --tool=callgrind` on a private redis-server. Per
+ * log sampling), under `valgrind --tool=callgrind` on a private redis-server, with a
+ * window interval of a day: an advance (a script call, a new snapshot, its listeners)
+ * would otherwise land in some rounds and not others. Per
  * endpoint: BENCH_IR_WARMUP requests (the JIT settles), then BENCH_IR_ROUNDS rounds
  * of BENCH_IR_REQUESTS requests, each counted alone (callgrind_control zeroes the
  * counters before a round and dumps them after it); the figure is instructions per
@@ -41,7 +44,8 @@ import { TestRedis } from '../test/helpers/redis-server';
 
 const ROOT = join(__dirname, '..');
 const THIS = join(ROOT, 'dist', 'cmd', 'server', 'main.js');
-const COMPARE = process.env.BENCH_COMPARE;
+/** Other builds to measure after this one (comma-separated main.js paths). */
+const COMPARE = (process.env.BENCH_COMPARE ?? '').split(',').filter((p) => p !== '');
 const count = (name: string, dflt: number, max: number) => {
   const v = Number(process.env[name] ?? dflt);
   if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new Error(`${name} must be an integer from 1 to ${max}`);
@@ -163,7 +167,7 @@ async function stop(p: ChildProcess): Promise<void> {
 /** Instructions per request of each target, per round. */
 async function measure(entry: string, redisUrl: string, keysDir: string, queueId: string): Promise<Map<string, number[]>> {
   const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
-  const { base, proc } = await startUnderCallgrind(entry, outDir, { REDIS_URL: redisUrl, PASS_KEYS_DIR: keysDir, QUEUE_ID: queueId, WINDOW_SIZE: '10' });
+  const { base, proc } = await startUnderCallgrind(entry, outDir, { REDIS_URL: redisUrl, PASS_KEYS_DIR: keysDir, QUEUE_ID: queueId, WINDOW_SIZE: '10', WINDOW_INTERVAL: '86400' });
   const figures = new Map<string, number[]>();
   let dumps = 0;
   try {
@@ -196,18 +200,19 @@ async function main(): Promise<void> {
   const redis = await TestRedis.start();
   const keys = new TestKeyDir().add('bench-ir', 'ES256');
   try {
-    const builds: Array<[string, string]> = [['this build', THIS]];
-    if (COMPARE) builds.push(['other build', COMPARE]);
+    const builds: Array<[string, string]> = [['this build', THIS], ...COMPARE.map((c, i): [string, string] => [COMPARE.length > 1 ? `other build ${i + 1}` : 'other build', c])];
     const results: Array<Map<string, number[]>> = [];
     for (const [i, [, entry]] of builds.entries()) results.push(await measure(entry, redis.url, keys.dir, `bench-ir-${i}`));
     const names = [...results[0]!.keys()];
     process.stdout.write(`\ninstructions per request (user space, callgrind; ${ROUNDS} rounds of ${fmt(REQUESTS)} after ${fmt(WARMUP)} warm-up; the least round)\n\n`);
-    process.stdout.write(`| endpoint | ${builds.map(([n]) => n).join(' | ')} |${COMPARE ? ' difference |' : ''}\n`);
-    process.stdout.write(`|---|${builds.map(() => '---:').join('|')}|${COMPARE ? '---:|' : ''}\n`);
+    // The difference columns: this build against each other build.
+    const others = builds.slice(1).map(([n]) => ` this ÷ ${n} |`).join('');
+    process.stdout.write(`| endpoint | ${builds.map(([n]) => n).join(' | ')} |${others}\n`);
+    process.stdout.write(`|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:|').join('')}\n`);
     for (const name of names) {
       const cells = results.map((r) => least(r.get(name)!));
-      const diff = COMPARE ? ` ${((cells[0]! / cells[1]! - 1) * 100).toFixed(2)}% |` : '';
-      process.stdout.write(`| ${name} | ${cells.map(fmt).join(' | ')} |${diff}\n`);
+      const diffs = cells.slice(1).map((c) => ` ${((cells[0]! / c - 1) * 100).toFixed(2)}% |`).join('');
+      process.stdout.write(`| ${name} | ${cells.map(fmt).join(' | ')} |${diffs}\n`);
     }
     process.stdout.write('\nper round:\n');
     for (const name of names) {
