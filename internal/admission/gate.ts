@@ -100,18 +100,6 @@ export function waitingPageFor(waitingPageUrl: string, queue: string | undefined
  * X-Waitroom-Redirect for nginx's error_page to use.
  */
 export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult | Promise<HttpResult> {
-  // The reply to an admitted pass, made once per pass: the verifier hands back the same
-  // claims object for every request that presents it (its memo of verified passes), and
-  // the reply depends on the claims alone. Frozen, because it is shared.
-  const replies = new WeakMap<PassClaims, HttpResult>();
-  const admitted = (c: PassClaims): HttpResult => {
-    let r = replies.get(c);
-    if (r === undefined) {
-      r = Object.freeze({ status: 204, headers: Object.freeze(admissionHeaders(c)) });
-      replies.set(c, r);
-    }
-    return r;
-  };
   const allow = (c: PassClaims, req: IncomingMessage, required: string | undefined): HttpResult => {
     // A location protected by one queue refuses a pass another queue issued (docs/admission.md).
     if (required !== undefined && c.queue !== required) throw new PassError('pass_wrong_queue', `this pass admits to queue "${c.queue}", not "${required}"`);
@@ -120,7 +108,7 @@ export function createGate(o: GateOptions): (req: IncomingMessage) => HttpResult
     if (revocations.isRevoked(c.jti)) throw new PassError('pass_revoked', 'this pass was used up, or shared beyond its holder: it admits no one now');
     o.checkClient?.(c, req);
     o.onDecision?.('allowed');
-    return admitted(c);
+    return { status: 204, headers: admissionHeaders(c) };
   };
 
   const deny = (req: IncomingMessage, err: unknown): HttpResult => {
