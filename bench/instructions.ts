@@ -2,9 +2,9 @@
  * Instructions per request: how many user-space instructions a server executes for
  * one hot request, counted by valgrind's callgrind. CPU time on a shared machine
  * moves by a third between minutes and an A/B of two builds needs several rounds
- * both ways round to see 1 µs (docs/benchmarks.md); an instruction count of the same
- * build, inputs and request sequence repeats to a few hundredths of a percent, so a
- * change of 1% is visible in one run.
+ * both ways round to see 1 µs (docs/benchmarks.md); an instruction count does not
+ * move with the machine's load. Two builds whose code for an endpoint is the same
+ * differed by up to 1.5% in one run, so a change smaller than that is not seen.
  *
  *   npm run bench:instructions
  *   BENCH_COMPARE=<other checkout>/dist/cmd/server/main.js npm run bench:instructions
@@ -17,10 +17,9 @@
  * endpoint: BENCH_IR_WARMUP requests (the JIT settles), then BENCH_IR_ROUNDS rounds
  * of BENCH_IR_REQUESTS requests, each counted alone (callgrind_control zeroes the
  * counters before a round and dumps them after it); the figure is instructions per
- * request, the least of the rounds. Work that is not the requests' (a major GC, an
- * optimising compile, the queue's own timers) only ever adds to a round, and a round
- * of the same build repeats to within a fraction of a percent when none lands in it,
- * so the least round is the request's own cost; every round is printed too.
+ * request, the least of the rounds: work that is not the requests' (a major GC, an
+ * optimising compile, a lease renewal) only ever adds to a round. Every round is
+ * printed too.
  * Load: autocannon, 10 connections, a fixed count.
  *
  * What it does not count: the kernel (the socket reads and writes, a third of a
@@ -96,13 +95,17 @@ async function startUnderCallgrind(entry: string, outDir: string, env: Record<st
   try {
     // Emulated start-up takes 10-30 s on two cores.
     const deadline = Date.now() + 180_000;
-    while ((await fetch(`${base}/readyz`).catch(() => undefined))?.status !== 200) {
+    while ((await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined))?.status !== 200) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${entry} exited under callgrind`);
       if (Date.now() > deadline) throw new Error(`${entry} not ready under callgrind after 180 s`);
       await new Promise((r) => setTimeout(r, 250));
     }
   } catch (err) {
-    proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+    }
     throw new Error(`${(err as Error).message}\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`);
   }
   return { base, proc };
@@ -110,7 +113,7 @@ async function startUnderCallgrind(entry: string, outDir: string, env: Record<st
 
 async function targetsOf(base: string): Promise<Target[]> {
   const post = async (path: string, headers: Record<string, string> = {}) => {
-    const r = await fetch(`${base}${path}`, { method: 'POST', headers });
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers, signal: AbortSignal.timeout(60_000) });
     if (!r.ok) throw new Error(`POST ${path} answered ${r.status}: ${await r.text()}`);
     return r;
   };
@@ -147,13 +150,13 @@ async function dumpTotal(dir: string, pid: number, n: number): Promise<number> {
   const file = join(dir, `cg.${pid}.out.${n}`);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const m = existsSync(file) ? /^(?:summary|totals): (\d+)/m.exec(readFileSync(file, 'utf8')) : null;
+    // The line's newline too: the file may still be being written.
+    const m = existsSync(file) ? /^(?:summary|totals): (\d+)\n/m.exec(readFileSync(file, 'utf8')) : null;
     if (m) return Number(m[1]);
     if (Date.now() > deadline) throw new Error(`callgrind wrote no dump ${file}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
 
 async function stop(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;

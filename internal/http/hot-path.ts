@@ -69,7 +69,7 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
     const reqId = q.given ?? (log === undefined ? undefined : randomUUID());
     let extra: string[] | undefined;
     if (reqId !== undefined) extra = ['X-Request-Id', reqId];
-    if (q.close || o.draining()) (extra ??= []).push('Connection', 'close');
+    if (q.close) (extra ??= []).push('Connection', 'close');
     sendResult(res, r, extra);
     const seconds = Number(process.hrtime.bigint() - q.started) / 1e9;
     q.tally?.record(r.status, seconds);
@@ -126,7 +126,8 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
       given: typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : undefined,
       started: process.hrtime.bigint(),
       tally: entry.tally,
-      close: false,
+      // Shutdown began before this request arrived: its reply asks the client to close.
+      close: o.draining(),
     };
 
     const length = Number(req.headers['content-length'] ?? 0);
@@ -171,6 +172,6 @@ interface RequestParts {
   readonly given: string | undefined;
   readonly started: bigint;
   readonly tally: RouteTally | undefined;
-  /** Set when the reply must close the connection (an oversized body). */
+  /** Set when the reply must close the connection (draining when it arrived, or an oversized body). */
   close: boolean;
 }

@@ -124,7 +124,10 @@ export class TicketTokens {
 /**
  * What bearerToken would return for a well-formed header, without checking the
  * token's characters: "Bearer" in any case, one or more spaces, the rest with
- * trailing white space removed. Only for looking up a token verified before.
+ * trailing white space removed. Only for looking up a token verified before: that
+ * is sound because a verified token is a compact JWS (base64url and dots only,
+ * which jsonwebtoken checks), so every candidate the strict syntax rejects holds a
+ * character no remembered token has, and misses.
  */
 export function bearerCandidate(header: string | undefined): string | undefined {
   if (header === undefined || header.length < 8 || header.charCodeAt(6) !== 32) return undefined;

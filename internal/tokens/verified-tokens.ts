@@ -35,7 +35,7 @@ export class VerifiedTokens<V> {
   }
 
   set(token: string, value: V): void {
-    if (this.capacity <= 0) return;
+    if (!(this.capacity > 0)) return;
     const key = keyOf(token);
     if (!this.map.has(key) && this.map.size >= this.capacity) {
       const oldest = this.map.keys().next();
