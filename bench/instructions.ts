@@ -22,6 +22,11 @@
  * printed too.
  * Load: autocannon, 10 connections, a fixed count.
  *
+ * Then (unless BENCH_FLOOR=0) the same for the node:http floor (bench/servers/floor.ts)
+ * writing this build's own replies to those requests, captured as bench/run.ts captures
+ * them: what any code behind node:http spends on them, so that the difference is the
+ * build's own work.
+ *
  * What it does not count: the kernel (the socket reads and writes, a third of a
  * request's CPU), cache misses, and time. It ranks changes to the server's own code;
  * `npm run bench` measures what they buy in requests per second and CPU.
@@ -29,11 +34,11 @@
  * emulated server changes, so it is not measured here.
  *
  * Settings: BENCH_IR_REQUESTS (default 10,000), BENCH_IR_WARMUP (default 30,000),
- * BENCH_IR_ROUNDS (default 5), BENCH_COMPARE. Needs valgrind (Debian's package).
+ * BENCH_IR_ROUNDS (default 5), BENCH_COMPARE, BENCH_FLOOR. Needs valgrind (Debian's package).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -55,6 +60,8 @@ const WARMUP = count('BENCH_IR_WARMUP', 30_000, 500_000);
 const ROUNDS = count('BENCH_IR_ROUNDS', 5, 9);
 const CONNECTIONS = 10;
 const LISTEN = '127.0.0.1';
+/** BENCH_FLOOR=0 skips the node:http floor. */
+const FLOOR = process.env.BENCH_FLOOR !== '0';
 
 interface Target {
   readonly name: string;
@@ -66,14 +73,23 @@ function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, 
   return Object.fromEntries(names.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n]!]])));
 }
 
-/** The server under callgrind, counting nothing until the first round zeroes it. */
-async function startUnderCallgrind(entry: string, outDir: string, env: Record<string, string>): Promise<{ base: string; proc: ChildProcess }> {
+/**
+ * A server under callgrind (`node <args> <port>`: the port is appended for the floor, and
+ * given as PORT to both), counting nothing that matters until the first round zeroes it.
+ */
+async function startUnderCallgrind(
+  args: readonly string[],
+  outDir: string,
+  env: Record<string, string>,
+  ready = '/readyz',
+): Promise<{ base: string; proc: ChildProcess; port: number }> {
   const port = await freePort();
+  const entry = args.join(' ');
   const log = join(outDir, 'server.log');
   const fd = openSync(log, 'w');
   const proc = spawn(
     'taskset',
-    ['-c', '0', 'valgrind', '--tool=callgrind', `--callgrind-out-file=${join(outDir, 'cg.%p.out')}`, process.execPath, entry],
+    ['-c', '0', 'valgrind', '--tool=callgrind', `--callgrind-out-file=${join(outDir, 'cg.%p.out')}`, process.execPath, ...args.map((a) => a.replace('{port}', String(port)))],
     {
       env: {
         PATH: process.env.PATH ?? '',
@@ -95,7 +111,7 @@ async function startUnderCallgrind(entry: string, outDir: string, env: Record<st
   try {
     // Emulated start-up takes 10-30 s on two cores.
     const deadline = Date.now() + 180_000;
-    while ((await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined))?.status !== 200) {
+    while ((await fetch(`${base}${ready}`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined))?.status !== 200) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${entry} exited under callgrind`);
       if (Date.now() > deadline) throw new Error(`${entry} not ready under callgrind after 180 s`);
       await new Promise((r) => setTimeout(r, 250));
@@ -108,7 +124,7 @@ async function startUnderCallgrind(entry: string, outDir: string, env: Record<st
     }
     throw new Error(`${(err as Error).message}\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`);
   }
-  return { base, proc };
+  return { base, proc, port };
 }
 
 async function targetsOf(base: string): Promise<Target[]> {
@@ -167,31 +183,90 @@ async function stop(p: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Instructions per request of each target, per round. */
-async function measure(entry: string, redisUrl: string, keysDir: string, queueId: string): Promise<Map<string, number[]>> {
-  const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
-  const { base, proc } = await startUnderCallgrind(entry, outDir, { REDIS_URL: redisUrl, PASS_KEYS_DIR: keysDir, QUEUE_ID: queueId, WINDOW_SIZE: '10', WINDOW_INTERVAL: '86400' });
+/** A reply as the floor writes it: status, the headers node:http would not add, body. */
+interface Reply {
+  readonly status: number;
+  readonly headers: string[];
+  readonly body: string;
+}
+
+/** The build's reply to a target's request, as bench/run.ts captures it for the floors. */
+async function captureReply(t: Target): Promise<Reply> {
+  const r = await fetch(t.url, { headers: t.headers, signal: AbortSignal.timeout(60_000) });
+  const body = await r.text();
+  const headers: string[] = [];
+  r.headers.forEach((value, name) => {
+    if (!['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(name)) headers.push(name, value);
+  });
+  return { status: r.status, headers, body };
+}
+
+/** Warm-up, then ROUNDS counted rounds of each target on a server under callgrind; instructions per request. */
+async function countRounds(label: string, proc: ChildProcess, outDir: string, targets: readonly Target[]): Promise<Map<string, number[]>> {
   const figures = new Map<string, number[]>();
+  const pid = proc.pid!;
   let dumps = 0;
-  try {
-    const pid = proc.pid!;
-    for (const t of await targetsOf(base)) {
-      process.stderr.write(`bench: ${entry}: ${t.name}, ${WARMUP} warm-up requests, then ${ROUNDS} × ${REQUESTS}\n`);
-      await send(t, WARMUP);
-      const perRound: number[] = [];
-      for (let r = 0; r < ROUNDS; r++) {
-        callgrindControl(['--zero', String(pid)]);
-        await send(t, REQUESTS);
-        callgrindControl([`--dump=${t.name.replace(/\W+/g, '-')}-${r}`, String(pid)]);
-        perRound.push((await dumpTotal(outDir, pid, ++dumps)) / REQUESTS);
-      }
-      figures.set(t.name, perRound);
+  for (const t of targets) {
+    process.stderr.write(`bench: ${label}: ${t.name}, ${WARMUP} warm-up requests, then ${ROUNDS} × ${REQUESTS}\n`);
+    await send(t, WARMUP);
+    const perRound: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      callgrindControl(['--zero', String(pid)]);
+      await send(t, REQUESTS);
+      callgrindControl([`--dump=${t.name.replace(/\W+/g, '-')}-${r}`, String(pid)]);
+      perRound.push((await dumpTotal(outDir, pid, ++dumps)) / REQUESTS);
     }
+    figures.set(t.name, perRound);
+  }
+  return figures;
+}
+
+/** Instructions per request of each target of one build, per round; with `capture`, also the build's replies. */
+async function measure(
+  entry: string,
+  redisUrl: string,
+  keysDir: string,
+  queueId: string,
+  capture: boolean,
+): Promise<{ figures: Map<string, number[]>; replies?: Record<string, Reply> }> {
+  const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
+  const { base, proc } = await startUnderCallgrind([entry], outDir, {
+    REDIS_URL: redisUrl,
+    PASS_KEYS_DIR: keysDir,
+    QUEUE_ID: queueId,
+    WINDOW_SIZE: '10',
+    WINDOW_INTERVAL: '86400',
+  });
+  try {
+    const targets = await targetsOf(base);
+    const figures = await countRounds(entry, proc, outDir, targets);
+    if (!capture) return { figures };
+    const replies: Record<string, Reply> = {};
+    for (const t of targets) replies[t.name] = await captureReply(t);
+    return { figures, replies };
   } finally {
     await stop(proc);
     rmSync(outDir, { recursive: true, force: true });
   }
-  return figures;
+}
+
+/**
+ * The node:http floor (bench/servers/floor.ts) writing this build's own replies, counted
+ * the same way: what any code behind node:http spends on those requests and replies.
+ */
+async function measureFloor(replies: Record<string, Reply>, targets: readonly string[]): Promise<Map<string, number[]>> {
+  const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
+  const file = join(outDir, 'replies.json');
+  writeFileSync(file, JSON.stringify(replies));
+  const { base, proc } = await startUnderCallgrind(['--import', 'tsx', join(__dirname, 'servers', 'floor.ts'), '{port}', file, 'http'], outDir, {}, '/status');
+  try {
+    // The floor answers by path; the headers the build needed (a ticket, a pass) do not matter to it.
+    const floorTargets = targets.map((name) => ({ name, url: `${base}${name.split(' ')[1]}`, headers: {} }));
+    return await countRounds('floor node:http', proc, outDir, floorTargets);
+  } finally {
+    await stop(proc);
+    rmSync(outDir, { recursive: true, force: true });
+  }
 }
 
 const least = (xs: readonly number[]) => Math.min(...xs);
@@ -205,8 +280,17 @@ async function main(): Promise<void> {
   try {
     const builds: Array<[string, string]> = [['this build', THIS], ...COMPARE.map((c, i): [string, string] => [COMPARE.length > 1 ? `other build ${i + 1}` : 'other build', c])];
     const results: Array<Map<string, number[]>> = [];
-    for (const [i, [, entry]] of builds.entries()) results.push(await measure(entry, redis.url, keys.dir, `bench-ir-${i}`));
+    let replies: Record<string, Reply> | undefined;
+    for (const [i, [, entry]] of builds.entries()) {
+      const m = await measure(entry, redis.url, keys.dir, `bench-ir-${i}`, i === 0);
+      results.push(m.figures);
+      replies ??= m.replies;
+    }
     const names = [...results[0]!.keys()];
+    if (FLOOR && replies) {
+      results.push(await measureFloor(replies, names));
+      builds.push(['floor node:http', 'bench/servers/floor.ts']);
+    }
     process.stdout.write(`\ninstructions per request (user space, callgrind; ${ROUNDS} rounds of ${fmt(REQUESTS)} after ${fmt(WARMUP)} warm-up; the least round)\n\n`);
     // The difference columns: this build against each other build.
     const others = builds.slice(1).map(([n]) => ` this ÷ ${n} |`).join('');
