@@ -45,6 +45,7 @@ import autocannon from 'autocannon';
 import { TestKeyDir } from '../test/helpers/pass-keys';
 import { freePort } from '../test/helpers/ports';
 import { TestRedis } from '../test/helpers/redis-server';
+import { captureReply, type FloorReply } from './lib/replies';
 
 const ROOT = join(__dirname, '..');
 const THIS = join(ROOT, 'dist', 'cmd', 'server', 'main.js');
@@ -183,24 +184,6 @@ async function stop(p: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** A reply as the floor writes it: status, the headers node:http would not add, body. */
-interface Reply {
-  readonly status: number;
-  readonly headers: string[];
-  readonly body: string;
-}
-
-/** The build's reply to a target's request, as bench/run.ts captures it for the floors. */
-async function captureReply(t: Target): Promise<Reply> {
-  const r = await fetch(t.url, { headers: t.headers, signal: AbortSignal.timeout(60_000) });
-  const body = await r.text();
-  const headers: string[] = [];
-  r.headers.forEach((value, name) => {
-    if (!['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(name)) headers.push(name, value);
-  });
-  return { status: r.status, headers, body };
-}
-
 /** Warm-up, then ROUNDS counted rounds of each target on a server under callgrind; instructions per request. */
 async function countRounds(label: string, proc: ChildProcess, outDir: string, targets: readonly Target[]): Promise<Map<string, number[]>> {
   const figures = new Map<string, number[]>();
@@ -228,7 +211,7 @@ async function measure(
   keysDir: string,
   queueId: string,
   capture: boolean,
-): Promise<{ figures: Map<string, number[]>; replies?: Record<string, Reply> }> {
+): Promise<{ figures: Map<string, number[]>; replies?: Record<string, FloorReply> }> {
   const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
   const { base, proc } = await startUnderCallgrind([entry], outDir, {
     REDIS_URL: redisUrl,
@@ -241,7 +224,7 @@ async function measure(
     const targets = await targetsOf(base);
     const figures = await countRounds(entry, proc, outDir, targets);
     if (!capture) return { figures };
-    const replies: Record<string, Reply> = {};
+    const replies: Record<string, FloorReply> = {};
     for (const t of targets) replies[t.name] = await captureReply(t);
     return { figures, replies };
   } finally {
@@ -254,7 +237,7 @@ async function measure(
  * The node:http floor (bench/servers/floor.ts) writing this build's own replies, counted
  * the same way: what any code behind node:http spends on those requests and replies.
  */
-async function measureFloor(replies: Record<string, Reply>, targets: readonly string[]): Promise<Map<string, number[]>> {
+async function measureFloor(replies: Record<string, FloorReply>, targets: readonly string[]): Promise<Map<string, number[]>> {
   const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
   const file = join(outDir, 'replies.json');
   writeFileSync(file, JSON.stringify(replies));
@@ -280,7 +263,7 @@ async function main(): Promise<void> {
   try {
     const builds: Array<[string, string]> = [['this build', THIS], ...COMPARE.map((c, i): [string, string] => [COMPARE.length > 1 ? `other build ${i + 1}` : 'other build', c])];
     const results: Array<Map<string, number[]>> = [];
-    let replies: Record<string, Reply> | undefined;
+    let replies: Record<string, FloorReply> | undefined;
     for (const [i, [, entry]] of builds.entries()) {
       const m = await measure(entry, redis.url, keys.dir, `bench-ir-${i}`, i === 0);
       results.push(m.figures);

@@ -19,6 +19,7 @@ import {
   type Spawned,
 } from './lib/procs';
 import { startRedis } from './lib/redis';
+import { captureReply, type FloorReply } from './lib/replies';
 import { measureSse, type SseFigures } from './lib/sse';
 
 /**
@@ -330,25 +331,12 @@ async function addWaitroom(name: string, entry: string, env: NodeJS.ProcessEnv, 
   return svc;
 }
 
-/** The service's reply to a target's request, as floor.ts serves it: status, headers node:http would not add, body. */
-async function captureReply(spec: Spec): Promise<{ status: number; headers: string[]; body: string }> {
-  const r = await fetch(spec.url, { method: spec.method ?? 'GET', headers: spec.headers });
-  const body = await r.text();
-  const headers: string[] = [];
-  // fetch joins repeated headers; Set-Cookie is the only one the hot routes repeat.
-  for (const c of r.headers.getSetCookie()) headers.push('Set-Cookie', c);
-  r.headers.forEach((value, name) => {
-    if (!['date', 'connection', 'keep-alive', 'transfer-encoding', 'set-cookie'].includes(name)) headers.push(name, value);
-  });
-  return { status: r.status, headers, body };
-}
-
 /**
  * The floors of the service's hot endpoints (bench/servers/floor.ts): the same replies,
  * with no work behind them, on node:http and on a bare node:net socket.
  */
 async function addFloors(from: readonly Target[]): Promise<Spawned[]> {
-  const replies: Record<string, Awaited<ReturnType<typeof captureReply>>> = {};
+  const replies: Record<string, FloorReply> = {};
   const routes: { name: string; spec: Spec; key: string }[] = [];
   for (const t of from) {
     const ep = t.name.replace(/^waitroom /, '');

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
+import type { FloorReply } from '../lib/replies';
 
 /**
  * The floor under an endpoint's figure: a server that does no work at all but
@@ -18,14 +19,8 @@ import { createServer as createNetServer } from 'node:net';
  * replies.json: { "METHOD /path": { "status": 200, "headers": ["Name", "value", ...], "body": "..." } }.
  * Only GET routes without a body are served by the raw floor (it never reads a body).
  */
-interface Reply {
-  readonly status: number;
-  readonly headers: string[];
-  readonly body: string;
-}
-
 const port = Number(process.argv[2]);
-const replies = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as Record<string, Reply>;
+const replies = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as Record<string, FloorReply>;
 const kind = process.argv[4];
 const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created' };
 

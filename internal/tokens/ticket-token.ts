@@ -70,15 +70,21 @@ export class TicketTokens {
 
   /** Verifies a token; throws TokenError (401) with a precise code otherwise. */
   verify(token: string, nowMs: number = Date.now()): TicketClaims {
-    const hit = this.verified.get(token);
-    if (hit) {
-      // Same rule as jsonwebtoken: expired once now >= exp.
-      if (Math.floor(nowMs / 1000) < hit.exp) return hit;
-      this.verified.delete(token);
-    }
+    const hit = this.remembered(token, nowMs);
+    if (hit) return hit;
     const claims = this.verifyFully(token, nowMs);
     this.verified.set(token, claims);
     return claims;
+  }
+
+  /** The claims of `token` if it was verified before and has not expired since (an expired one is forgotten). */
+  private remembered(token: string, nowMs: number): TicketClaims | undefined {
+    const hit = this.verified.get(token);
+    if (!hit) return undefined;
+    // Same rule as jsonwebtoken: expired once now >= exp.
+    if (Math.floor(nowMs / 1000) < hit.exp) return hit;
+    this.verified.delete(token);
+    return undefined;
   }
 
   /**
@@ -90,11 +96,7 @@ export class TicketTokens {
    */
   verifyBearer(header: string | undefined, nowMs: number = Date.now()): TicketClaims {
     const candidate = bearerCandidate(header);
-    if (candidate !== undefined) {
-      const hit = this.verified.get(candidate);
-      if (hit && Math.floor(nowMs / 1000) < hit.exp) return hit;
-    }
-    return this.verify(bearerToken(header), nowMs);
+    return (candidate === undefined ? undefined : this.remembered(candidate, nowMs)) ?? this.verify(bearerToken(header), nowMs);
   }
 
   private verifyFully(token: string, nowMs: number): TicketClaims {
