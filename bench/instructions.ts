@@ -30,8 +30,11 @@
  * What it does not count: the kernel (the socket reads and writes, a third of a
  * request's CPU), cache misses, and time. It ranks changes to the server's own code;
  * `npm run bench` measures what they buy in requests per second and CPU.
- * POST /join's count depends on how many joins share a Redis call, which the slow
- * emulated server changes, so it is not measured here.
+ * POST /join is sent over 20 connections: the emulated server is always behind, so each
+ * turn's joins share one join.lua call, ~20 of them as in `npm run bench` (its note on
+ * batching says how many). How many shared each round's calls is printed with it, from
+ * the service's own histogram read outside the counted rounds: a join's count moves with
+ * it, since the Redis call is shared.
  *
  * Settings: BENCH_IR_REQUESTS (default 10,000), BENCH_IR_WARMUP (default 30,000),
  * BENCH_IR_ROUNDS (default 5), BENCH_COMPARE, BENCH_FLOOR. Needs valgrind (Debian's package).
@@ -60,6 +63,8 @@ const REQUESTS = count('BENCH_IR_REQUESTS', 10_000, 200_000);
 const WARMUP = count('BENCH_IR_WARMUP', 30_000, 500_000);
 const ROUNDS = count('BENCH_IR_ROUNDS', 5, 9);
 const CONNECTIONS = 10;
+/** POST /join's: about as many joins share a join.lua call as in `npm run bench` (~20). */
+const JOIN_CONNECTIONS = 20;
 const LISTEN = '127.0.0.1';
 /** BENCH_FLOOR=0 skips the node:http floor. */
 const FLOOR = process.env.BENCH_FLOOR !== '0';
@@ -67,7 +72,12 @@ const FLOOR = process.env.BENCH_FLOOR !== '0';
 interface Target {
   readonly name: string;
   readonly url: string;
+  readonly method?: 'POST';
   readonly headers: Record<string, string>;
+  /** Connections to send it over (CONNECTIONS unless set). */
+  readonly connections?: number;
+  /** Where the service's /metrics are, to tell how many joins shared a join.lua call in each round. */
+  readonly metricsBase?: string;
 }
 
 function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
@@ -144,11 +154,12 @@ async function targetsOf(base: string): Promise<Target[]> {
   return [
     { name: 'GET /status', url: `${base}/status`, headers: { Authorization: `Bearer ${waiting}` } },
     { name: 'GET /verify', url: `${base}/verify`, headers: { Cookie: cookie } },
+    { name: 'POST /join', url: `${base}/join`, method: 'POST', headers: {}, connections: JOIN_CONNECTIONS, metricsBase: base },
   ];
 }
 
 async function send(t: Target, amount: number): Promise<void> {
-  const r = await autocannon({ url: t.url, headers: t.headers, connections: CONNECTIONS, amount, timeout: 60 });
+  const r = await autocannon({ url: t.url, method: t.method ?? 'GET', headers: t.headers, connections: t.connections ?? CONNECTIONS, amount, timeout: 60 });
   const bad = r.non2xx + r.errors + r.timeouts;
   if (bad > 0) throw new Error(`${t.name}: ${bad} of ${amount} requests failed`);
 }
@@ -184,6 +195,16 @@ async function stop(p: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** [tickets, join.lua calls] so far, from the service's join batch histogram. */
+async function joinCalls(base: string): Promise<[number, number]> {
+  const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(60_000) })).text();
+  const value = (metric: string) => Number(new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return [value('waitroom_join_batch_size_sum'), value('waitroom_join_batch_size_count')];
+}
+
+/** Joins per join.lua call of each counted round, by target (only targets with metricsBase). */
+const batching = new Map<string, number[]>();
+
 /** Warm-up, then ROUNDS counted rounds of each target on a server under callgrind; instructions per request. */
 async function countRounds(label: string, proc: ChildProcess, outDir: string, targets: readonly Target[]): Promise<Map<string, number[]>> {
   const figures = new Map<string, number[]>();
@@ -193,13 +214,21 @@ async function countRounds(label: string, proc: ChildProcess, outDir: string, ta
     process.stderr.write(`bench: ${label}: ${t.name}, ${WARMUP} warm-up requests, then ${ROUNDS} × ${REQUESTS}\n`);
     await send(t, WARMUP);
     const perRound: number[] = [];
+    const shared: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
+      // Read outside the counted round, so that the reads are not counted.
+      const before = t.metricsBase ? await joinCalls(t.metricsBase) : undefined;
       callgrindControl(['--zero', String(pid)]);
       await send(t, REQUESTS);
       callgrindControl([`--dump=${t.name.replace(/\W+/g, '-')}-${r}`, String(pid)]);
       perRound.push((await dumpTotal(outDir, pid, ++dumps)) / REQUESTS);
+      if (t.metricsBase && before) {
+        const after = await joinCalls(t.metricsBase);
+        shared.push((after[0] - before[0]) / (after[1] - before[1]));
+      }
     }
     figures.set(t.name, perRound);
+    if (shared.length > 0) batching.set(`${label}\u0000${t.name}`, shared);
   }
   return figures;
 }
@@ -219,6 +248,9 @@ async function measure(
     QUEUE_ID: queueId,
     WINDOW_SIZE: '10',
     WINDOW_INTERVAL: '86400',
+    // All load comes from 127.0.0.1: a join limit that never refuses, so each join still pays for it (as in bench/run.ts).
+    JOIN_LIMIT_BURST: '1000000000',
+    JOIN_LIMIT_RATE: '1000000',
   });
   try {
     const targets = await targetsOf(base);
@@ -244,7 +276,10 @@ async function measureFloor(replies: Record<string, FloorReply>, targets: readon
   const { base, proc } = await startUnderCallgrind(['--import', 'tsx', join(__dirname, 'servers', 'floor.ts'), '{port}', file, 'http'], outDir, {}, '/status');
   try {
     // The floor answers by path; the headers the build needed (a ticket, a pass) do not matter to it.
-    const floorTargets = targets.map((name) => ({ name, url: `${base}${name.split(' ')[1]}`, headers: {} }));
+    const floorTargets = targets.map((name): Target => {
+      const [method, path] = name.split(' ');
+      return { name, url: `${base}${path}`, headers: {}, ...(method === 'POST' ? { method: 'POST', connections: JOIN_CONNECTIONS } : {}) };
+    });
     return await countRounds('floor node:http', proc, outDir, floorTargets);
   } finally {
     await stop(proc);
@@ -286,7 +321,11 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\nper round:\n');
     for (const name of names) {
-      for (const [i, [label]] of builds.entries()) process.stdout.write(`  ${name}, ${label}: ${results[i]!.get(name)!.map(fmt).join(', ')}\n`);
+      for (const [i, [label, entry]] of builds.entries()) {
+        const shared = batching.get(`${entry}\u0000${name}`);
+        const note = shared ? ` (joins per join.lua call: ${shared.map((x) => x.toFixed(1)).join(', ')})` : '';
+        process.stdout.write(`  ${name}, ${label}: ${results[i]!.get(name)!.map(fmt).join(', ')}${note}\n`);
+      }
     }
   } finally {
     await redis.close();

@@ -107,14 +107,12 @@ function jsonString(s: string): string {
 const isInt = Number.isSafeInteger;
 
 /**
- * JSON.stringify(statusBody(r)), byte for byte, assembled from its fields: the
- * generic serialiser walks a new 14-field object for every /status and every
- * `status` event, which measured ~890 ns against ~440 ns for this (a micro-
- * benchmark of both with the reply's byte count; /status costs ~20-30 µs in
- * all). Any field outside its declared type (StatusBodySchema) takes the generic
- * path, so the two cannot differ; test/unit/status-json.test.ts compares them.
+ * The JSON of the fields /join and /status share (ticketFields), without braces, or
+ * undefined when a field is outside its declared type (the caller then takes
+ * JSON.stringify, whose rules for such values (NaN is null, undefined is left out)
+ * this does not copy).
  */
-export function statusJson(r: StatusResult): string {
+function ticketFieldsJson(r: TicketFields): string | undefined {
   const { queue, message, opensAt, etaSeconds } = r;
   if (
     typeof queue !== 'string' ||
@@ -129,18 +127,47 @@ export function statusJson(r: StatusResult): string {
     typeof r.state !== 'string' ||
     (message !== null && typeof message !== 'string') ||
     (opensAt !== null && typeof opensAt !== 'string') ||
-    typeof r.siteBusy !== 'boolean' ||
-    !isInt(r.pollAfterSeconds)
+    typeof r.siteBusy !== 'boolean'
   ) {
-    return JSON.stringify(statusBody(r));
+    return undefined;
   }
   return (
-    `{"queue":${jsonString(queue)},"ticket":${r.ticket},"position":${r.position},"status":${jsonString(r.status)},` +
+    `"queue":${jsonString(queue)},"ticket":${r.ticket},"position":${r.position},"status":${jsonString(r.status)},` +
     `"ahead":${r.ahead},"etaSeconds":${etaSeconds === null ? 'null' : etaSeconds},"etaKind":${jsonString(r.etaKind)},` +
     `"activeForSeconds":${r.activeForSeconds},"windowEnd":${r.windowEnd},"state":${jsonString(r.state)},` +
     `"message":${message === null ? 'null' : jsonString(message)},"opensAt":${opensAt === null ? 'null' : jsonString(opensAt)},` +
-    `"siteBusy":${r.siteBusy},"pollAfterSeconds":${r.pollAfterSeconds}}`
+    `"siteBusy":${r.siteBusy}`
   );
+}
+
+/**
+ * JSON.stringify(statusBody(r)), byte for byte, assembled from its fields: the
+ * generic serialiser walks a new 14-field object for every /status and every
+ * `status` event, which measured ~890 ns against ~440 ns for this (a micro-
+ * benchmark of both with the reply's byte count; /status costs ~20-30 µs in
+ * all). Any field outside its declared type (StatusBodySchema) takes the generic
+ * path, so the two cannot differ; test/unit/status-json.test.ts compares them.
+ */
+export function statusJson(r: StatusResult): string {
+  const fields = isInt(r.pollAfterSeconds) ? ticketFieldsJson(r) : undefined;
+  return fields === undefined ? JSON.stringify(statusBody(r)) : `{${fields},"pollAfterSeconds":${r.pollAfterSeconds}}`;
+}
+
+/** A compact JWS is base64url parts and dots: JSON writes it as it is. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * JSON.stringify(b) of a /join body, byte for byte, assembled as statusJson is: the
+ * generic serialiser checked each of the token's ~250 characters for escapes, ~1 µs
+ * of a /join in a profile. A token that is not a compact JWS, or a field outside its
+ * type, takes the generic path; test/unit/status-json.test.ts compares the two.
+ * `signedHere`: the token is TicketTokens.sign's, a compact JWS by construction, so
+ * the check (a regular expression over the token, ~0.2 µs) is skipped.
+ */
+export function joinJson(b: JoinBody, signedHere = false): string {
+  const token = b.token;
+  const fields = typeof token === 'string' && isInt(b.expiresAt) && (signedHere || COMPACT_JWS.test(token)) ? ticketFieldsJson(b) : undefined;
+  return fields === undefined ? JSON.stringify(b) : `{"token":"${token}",${fields},"expiresAt":${b.expiresAt}}`;
 }
 
 /** The fields /join and /status share, in one order. */
@@ -161,6 +188,9 @@ function ticketFields(r: Omit<StatusResult, 'pollAfterSeconds'>): TicketFields {
     siteBusy: r.siteBusy,
   };
 }
+
+/** A new ticket's token is TicketTokens.sign's: a compact JWS (test/unit/ticket-token.test.ts). */
+const SIGNED_HERE = true;
 
 export interface ApiDeps extends ApiOptions {
   readonly registry: QueueRegistry;
@@ -196,11 +226,12 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
       if (h) {
         const { pollAfterSeconds: _p, ...fields } = h.st;
         const body: JoinBody = { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp };
-        return { status: 200, body };
+        return { status: 200, body: new JsonText(joinJson(body)) };
       }
       const admission = d.gate ? await d.gate.admit(req, service.queueId) : undefined;
       let r: JoinResult;
-      let headers: Record<string, string> = {};
+      // The reply's own headers object: Set-Cookie is added to it below.
+      let headers: Record<string, string>;
       if (admission && 'take' in admission) {
         try {
           r = await service.join(admission.take);
@@ -208,10 +239,12 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
           if (err instanceof JoinLimitRefusal) admission.settle(err.verdict); // throws the 429
           throw err;
         }
+        // A new object for every verdict (rateLimitHeaders).
         headers = admission.settle(r.limit!);
       } else {
         r = await service.join();
-        if (admission) headers = admission.headers;
+        // A copy: the gate's headers may be shared (a join without a limit gets one constant).
+        headers = admission ? { ...admission.headers } : {};
       }
       const body: JoinBody = {
         token: r.token,
@@ -230,7 +263,10 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
         siteBusy: r.siteBusy,
         expiresAt: r.expiresAt,
       };
-      return { status: 201, headers: { ...headers, 'Set-Cookie': ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure) }, body };
+      // Set on the reply's own headers object: a spread into a new literal with one more key
+      // took V8's slow property path, ~0.4 µs of a /join in a profile.
+      headers['Set-Cookie'] = ticketCookie(service.queueId, r.token, r.expiresAt, now(), secure, SIGNED_HERE);
+      return { status: 201, headers, body: new JsonText(joinJson(body, SIGNED_HERE)) };
     },
     status(headers) {
       const claims = d.tokens.verifyBearer(headers.authorization);

@@ -41,11 +41,16 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
   // 4xx lines: one per route and error code per second, with a count of the rest.
   const refusals = new LogThrottle();
   const counts = o.metrics ? new RequestTally(o.metrics) : undefined;
-  // Each route with its metric series, resolved once here rather than per request.
-  const table = new Map<string, RouteEntry>();
+  // Each route with its metric series, resolved once here rather than per request; by method,
+  // then path, so that a request looks its route up without building a "METHOD /path" string.
+  const table = new Map<string, Map<string, RouteEntry>>();
   for (const [key, route] of Object.entries(o.routes)) {
     const sp = key.indexOf(' ');
-    table.set(key, { route, tally: counts?.route(key.slice(0, sp), key.slice(sp + 1)) });
+    const method = key.slice(0, sp);
+    const path = key.slice(sp + 1);
+    let paths = table.get(method);
+    if (!paths) table.set(method, (paths = new Map()));
+    paths.set(path, { route, tally: counts?.route(method, path) });
   }
 
   /**
@@ -115,7 +120,7 @@ export function createHotPath(o: HotPathOptions): (req: IncomingMessage, res: Se
     const url = req.url ?? '/';
     const qm = url.indexOf('?');
     const path = qm < 0 ? url : url.slice(0, qm);
-    const entry = table.get(`${req.method} ${path}`);
+    const entry = table.get(req.method ?? '')?.get(path);
     if (!entry) return false;
     // A request id is echoed when the client (or a proxy) sent a sane one, and made
     // only for a request that is logged, so that its reply and its log line share it:

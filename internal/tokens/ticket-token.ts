@@ -21,6 +21,20 @@ const ISSUER = 'waitroom';
 /** base64url of {"alg":"HS256","typ":"JWT"}, the header jsonwebtoken writes. */
 const HS256_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' }), 'utf8').toString('base64url');
 const TYPE = 'waitroom-ticket';
+/** The payload's JSON after exp: the same for every ticket. */
+const PAYLOAD_TAIL = `,"typ":${JSON.stringify(TYPE)},"iss":${JSON.stringify(ISSUER)}}`;
+const ASCII = /^[\x00-\x7f]*$/;
+/** More queues than a deployment defines (docs/benchmarks.md measures 1,000). */
+const MAX_PAYLOAD_PARTS = 4096;
+
+/** The JSON of a ticket payload before the ticket number (head) and between it and iat (middle). */
+interface PayloadParts {
+  readonly epoch: string;
+  readonly head: string;
+  readonly middle: string;
+  /** Both are ASCII, so the whole payload is. */
+  readonly ascii: boolean;
+}
 
 /**
  * Signs and verifies ticket tokens (HS256 JWT).
@@ -40,6 +54,8 @@ export class TicketTokens {
    * oldest first out: at ~450 bytes an entry, 32,768 entries is ~15 MB.
    */
   private readonly verified: VerifiedTokens<TicketClaims>;
+  /** The payload's fixed JSON for each queue's current epoch (payloadParts). */
+  private readonly parts = new Map<string, PayloadParts>();
 
   constructor(
     secret: string,
@@ -54,18 +70,46 @@ export class TicketTokens {
    * Signs a ticket. The JWS is assembled directly (a fixed header, the JSON
    * payload, HMAC-SHA256 over both with the KeyObject) because jsonwebtoken's
    * sign re-validates its options and payload on every call: measured ~4.5 µs
-   * against ~3 µs, on /join's ~29 µs. The output is byte-for-byte what
-   * `jwt.sign(claims, key, { algorithm: 'HS256', issuer })` gives
-   * (test/unit/ticket-token.test.ts proves it), and every token is still
+   * against ~3 µs, on /join's ~29 µs. The payload's JSON is written from parts
+   * made once per queue and epoch (payloadParts): JSON.stringify of the 7-field
+   * claims object was a fifth of sign in a /join profile, ~0.8 µs. The output is
+   * byte-for-byte what `jwt.sign(claims, key, { algorithm: 'HS256', issuer })`
+   * gives (test/unit/ticket-token.test.ts proves it), and every token is still
    * verified by jsonwebtoken.
    */
   sign(queue: string, ticket: number, epoch: string, nowMs: number = Date.now()): { token: string; claims: TicketClaims } {
     const iat = Math.floor(nowMs / 1000);
     const claims: TicketClaims = { queue, ticket, epoch, iat, exp: iat + this.ttlSeconds };
-    const payload = JSON.stringify({ queue, ticket, epoch, iat, exp: claims.exp, typ: TYPE, iss: ISSUER });
-    const input = `${HS256_HEADER}.${Buffer.from(payload, 'utf8').toString('base64url')}`;
+    let payload: string;
+    let encoding: 'latin1' | 'utf8' = 'utf8';
+    const parts = Number.isSafeInteger(ticket) && Number.isSafeInteger(iat) && Number.isSafeInteger(claims.exp) ? this.payloadParts(queue, epoch) : undefined;
+    if (parts) {
+      // The numbers are safe integers, whose JSON is their decimal text.
+      payload = `${parts.head}${ticket}${parts.middle}${iat},"exp":${claims.exp}${PAYLOAD_TAIL}`;
+      // ASCII text has the same bytes in latin1, which node encodes without measuring UTF-8 first.
+      if (parts.ascii) encoding = 'latin1';
+    } else {
+      payload = JSON.stringify({ queue, ticket, epoch, iat, exp: claims.exp, typ: TYPE, iss: ISSUER });
+    }
+    const input = `${HS256_HEADER}.${Buffer.from(payload, encoding).toString('base64url')}`;
     const token = `${input}.${createHmac('sha256', this.key).update(input).digest('base64url')}`;
     return { token, claims };
+  }
+
+  /**
+   * The payload's JSON around the ticket and iat, for one queue and epoch: a replica
+   * signs for a few queues, each in one epoch at a time, so one entry per queue.
+   */
+  private payloadParts(queue: string, epoch: string): PayloadParts {
+    const p = this.parts.get(queue);
+    if (p !== undefined && p.epoch === epoch) return p;
+    const head = `{"queue":${JSON.stringify(queue)},"ticket":`;
+    const middle = `,"epoch":${JSON.stringify(epoch)},"iat":`;
+    const made: PayloadParts = { epoch, head, middle, ascii: ASCII.test(head) && ASCII.test(middle) };
+    // Bounded like the queues a deployment defines; past that, a new queue starts a new map.
+    if (this.parts.size >= MAX_PAYLOAD_PARTS) this.parts.clear();
+    this.parts.set(queue, made);
+    return made;
   }
 
   /** Verifies a token; throws TokenError (401) with a precise code otherwise. */

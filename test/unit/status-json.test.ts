@@ -1,6 +1,7 @@
-import { statusBody, statusJson } from '../../internal/http/api';
+import { joinJson, statusBody, statusJson } from '../../internal/http/api';
 import { JsonText, sendResult } from '../../internal/http/respond';
 import type { StatusResult } from '../../internal/service/queue-service';
+import type { JoinBody } from '../../internal/service/visitor-schemas';
 
 /** statusJson must be JSON.stringify(statusBody(r)) byte for byte, whatever r holds. */
 const base: StatusResult = {
@@ -79,6 +80,35 @@ test('a thousand generated results', () => {
     };
     expect(statusJson(r)).toBe(JSON.stringify(statusBody(r)));
   }
+});
+
+/** A /join body: the token first, the shared fields in statusBody's order, expiresAt last. */
+function joinBody(r: StatusResult, token: unknown, expiresAt: unknown): JoinBody {
+  const { pollAfterSeconds: _p, ...fields } = statusBody(r);
+  return { token, ...fields, expiresAt } as JoinBody;
+}
+
+const TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJxdWV1ZSI6ImRlZmF1bHQifQ.c2lnbmF0dXJlLV9fXw-_';
+
+/** joinJson must be JSON.stringify(body) byte for byte, whatever the body holds. */
+test.each([
+  ...cases.map(([name, r]): [string, JoinBody] => [name, joinBody(r, TOKEN, 1_790_000_000)]),
+  ['the largest safe expiry', joinBody(base, TOKEN, Number.MAX_SAFE_INTEGER)],
+  // Outside the declared types, or a token that is not a compact JWS: the generic path.
+  ['a token with a quote', joinBody(base, 'a"b.c.d', 1)],
+  ['a token with a backslash and a new line', joinBody(base, 'a\\b.c\nd.e', 1)],
+  ['a token of two parts', joinBody(base, 'abc.def', 1)],
+  ['an empty token', joinBody(base, '', 1)],
+  ['a token with a lone surrogate', joinBody(base, 'a.b\ud800.c', 1)],
+  ['a number as the token', joinBody(base, 7, 1)],
+  ['an undefined token', joinBody(base, undefined, 1)],
+  ['NaN as the expiry', joinBody(base, TOKEN, Number.NaN)],
+  ['a fraction as the expiry', joinBody(base, TOKEN, 1.5)],
+  ['an undefined expiry', joinBody(base, TOKEN, undefined)],
+])('the /join body: %s', (_name, b) => {
+  expect(joinJson(b)).toBe(JSON.stringify(b));
+  // A token the caller signed itself skips the check; for a compact JWS the body is the same.
+  if (b.token === TOKEN) expect(joinJson(b, true)).toBe(JSON.stringify(b));
 });
 
 test('sendResult writes JsonText as it is, and JsonText serialises to the same JSON', () => {

@@ -38,15 +38,44 @@ describe('TicketTokens', () => {
     expect(jwt.decode(token, { complete: true })?.header.alg).toBe('HS256');
   });
 
-  test('signs exactly the bytes jsonwebtoken would sign', () => {
-    const { token, claims: c } = tokens.sign('default', 42, 'epoch-1', now);
-    const reference = jwt.sign({ queue: c.queue, ticket: c.ticket, epoch: c.epoch, iat: c.iat, exp: c.exp, typ: 'waitroom-ticket' }, SECRET, {
-      algorithm: 'HS256',
-      issuer: 'waitroom',
-    });
-    expect(token).toBe(reference);
-    // At the token's own time: the test's fixed date would otherwise expire an hour after it.
-    expect(jwt.verify(token, SECRET, { algorithms: ['HS256'], clockTimestamp: c.iat })).toMatchObject({ queue: 'default', ticket: 42 });
+  // The payload is written from parts made once per queue and epoch; these rows cover
+  // non-ASCII and escaped text (utf8, not latin1), a new epoch of a queue signed before,
+  // and numbers that are not safe integers (the generic JSON.stringify path).
+  test.each([
+    ['default', 42, 'epoch-1', now],
+    ['default', 43, 'epoch-1', now + 1_500],
+    ['default', 1, 'epoch-2', now],
+    ['q-7', 9_007_199_254_740_991, 'e', now],
+    ['café', 5, 'épocha "quoted" \\ \u2028', now],
+    ['emoji-😀', 6, 'e\u0000', now],
+    ['default', 2.5, 'epoch-1', now],
+    ['default', 2 ** 60, 'epoch-1', now],
+    ['default', 7, 'epoch-1', now + 0.5],
+  ])('signs exactly the bytes jsonwebtoken would sign (%s, %s, %j)', (queue, ticket, epoch, at) => {
+    const t = new TicketTokens(SECRET, 3600);
+    // Twice: the second signs from the remembered parts.
+    for (let i = 0; i < 2; i++) {
+      const { token, claims: c } = t.sign(queue, ticket, epoch, at);
+      const reference = jwt.sign({ queue: c.queue, ticket: c.ticket, epoch: c.epoch, iat: c.iat, exp: c.exp, typ: 'waitroom-ticket' }, SECRET, {
+        algorithm: 'HS256',
+        issuer: 'waitroom',
+      });
+      expect(token).toBe(reference);
+      // A compact JWS whatever the claims hold: /join writes it into JSON and a cookie unchecked.
+      expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      // At the token's own time: the test's fixed date would otherwise expire an hour after it.
+      expect(jwt.verify(token, SECRET, { algorithms: ['HS256'], clockTimestamp: c.iat })).toMatchObject({ queue, ticket, epoch });
+    }
+  });
+
+  test('a token signed for one epoch does not carry over to the next', () => {
+    const t = new TicketTokens(SECRET, 3600);
+    const a = t.sign('default', 1, 'epoch-a', now).token;
+    const b = t.sign('default', 1, 'epoch-b', now).token;
+    const c = t.sign('other', 1, 'epoch-a', now).token;
+    expect(t.verify(a, now).epoch).toBe('epoch-a');
+    expect(t.verify(b, now).epoch).toBe('epoch-b');
+    expect(t.verify(c, now)).toMatchObject({ queue: 'other', epoch: 'epoch-a' });
   });
 
   test('an expired ticket is token_expired', () => {
