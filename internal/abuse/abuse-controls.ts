@@ -169,7 +169,7 @@ export class AbuseControls {
     this.limits = d.limits ?? limitsFromConfig(c);
     this.unlisten = d.queues.onChange((id) => void this.refresh(id));
     this.joinGate = {
-      admit: (req, queueId) => this.forQueue(queueId)?.gate.admit(req, queueId) ?? Promise.resolve({ headers: {} }),
+      admit: (req, queueId) => this.forQueue(queueId)?.gate.admit(req, queueId) ?? { headers: {} },
     };
     this.forgery = new ForgeryGuard({ limit: c.forgeryLimit, blockMs: c.forgeryBlockSeconds * 1000 });
     const router = Router();

@@ -20,9 +20,14 @@ export class LimitedJoinGate implements JoinGate {
     private readonly trustProxy: number,
   ) {}
 
-  async admit(req: IncomingMessage, queueId: string): Promise<JoinAdmission> {
+  /** Without a challenge, at once: no promise for the usual join (its await was a turn of the microtask queue). */
+  admit(req: IncomingMessage, queueId: string): JoinAdmission | Promise<JoinAdmission> {
     const client = clientIp(req, this.trustProxy);
     if (!this.challenge.required(queueId)) return this.limiter.deferred(queueId, client) ?? FREE;
+    return this.challenged(req, queueId, client);
+  }
+
+  private async challenged(req: IncomingMessage, queueId: string, client: string): Promise<JoinAdmission> {
     const headers = await this.limiter.take(queueId, client);
     await this.challenge.check(queueId, req.headers[CHALLENGE_HEADER]);
     return { headers };

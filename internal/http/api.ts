@@ -14,7 +14,8 @@ import { JoinLimitRefusal } from '../abuse/token-bucket';
  * challenge, internal/abuse/join-gate.ts). Throws a typed error to refuse the join.
  */
 export interface JoinGate {
-  admit(req: IncomingMessage, queueId: string): Promise<JoinAdmission>;
+  /** The admission, or a promise of it when it needs a store call first (a challenge). */
+  admit(req: IncomingMessage, queueId: string): JoinAdmission | Promise<JoinAdmission>;
 }
 
 /**
@@ -228,7 +229,8 @@ export function apiEndpoints(d: ApiDeps): ApiEndpoints {
         const body: JoinBody = { token: h.token, ...ticketFields(fields), expiresAt: h.claims.exp };
         return { status: 200, body: new JsonText(joinJson(body)) };
       }
-      const admission = d.gate ? await d.gate.admit(req, service.queueId) : undefined;
+      const admitted = d.gate?.admit(req, service.queueId);
+      const admission = admitted instanceof Promise ? await admitted : admitted;
       let r: JoinResult;
       // The reply's own headers object: Set-Cookie is added to it below.
       let headers: Record<string, string>;

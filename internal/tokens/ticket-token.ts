@@ -1,6 +1,7 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { TokenError } from '../errors/errors';
+import { HmacSha256 } from './hmac-sha256';
 import { VerifiedTokens } from './verified-tokens';
 
 /** What a visitor's ticket token proves. */
@@ -47,6 +48,8 @@ interface PayloadParts {
  */
 export class TicketTokens {
   private readonly key: KeyObject;
+  /** The signature of sign(): HMAC-SHA256 with the same secret, made without a stream object per call. */
+  private readonly mac: HmacSha256;
   /**
    * Tokens that passed full verification, by their exact text. A waiting visitor
    * presents the same token on every poll; a hit skips jsonwebtoken's ~6-9 µs
@@ -63,12 +66,13 @@ export class TicketTokens {
     cacheSize = 32_768,
   ) {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.mac = new HmacSha256(Buffer.from(secret, 'utf8'));
     this.verified = new VerifiedTokens<TicketClaims>(cacheSize);
   }
 
   /**
    * Signs a ticket. The JWS is assembled directly (a fixed header, the JSON
-   * payload, HMAC-SHA256 over both with the KeyObject) because jsonwebtoken's
+   * payload, HMAC-SHA256 over both) because jsonwebtoken's
    * sign re-validates its options and payload on every call: measured ~4.5 µs
    * against ~3 µs, on /join's ~29 µs. The payload's JSON is written from parts
    * made once per queue and epoch (payloadParts): JSON.stringify of the 7-field
@@ -92,7 +96,8 @@ export class TicketTokens {
       payload = JSON.stringify({ queue, ticket, epoch, iat, exp: claims.exp, typ: TYPE, iss: ISSUER });
     }
     const input = `${HS256_HEADER}.${Buffer.from(payload, encoding).toString('base64url')}`;
-    const token = `${input}.${createHmac('sha256', this.key).update(input).digest('base64url')}`;
+    // The signing input is base64url and a dot: ASCII, as HmacSha256 needs.
+    const token = `${input}.${this.mac.base64url(input)}`;
     return { token, claims };
   }
 
