@@ -20,7 +20,7 @@
  * request, the least of the rounds: work that is not the requests' (a major GC, an
  * optimising compile, a lease renewal) only ever adds to a round. Every round is
  * printed too.
- * Load: autocannon, 10 connections, a fixed count.
+ * Load: autocannon, 10 connections (POST /join: 20), a fixed count.
  *
  * Then (unless BENCH_FLOOR=0) the same for the node:http floor (bench/servers/floor.ts)
  * writing this build's own replies to those requests, captured as bench/run.ts captures
@@ -206,7 +206,7 @@ async function joinCalls(base: string): Promise<[number, number]> {
 const batching = new Map<string, number[]>();
 
 /** Warm-up, then ROUNDS counted rounds of each target on a server under callgrind; instructions per request. */
-async function countRounds(label: string, proc: ChildProcess, outDir: string, targets: readonly Target[]): Promise<Map<string, number[]>> {
+async function countRounds(label: string, key: string, proc: ChildProcess, outDir: string, targets: readonly Target[]): Promise<Map<string, number[]>> {
   const figures = new Map<string, number[]>();
   const pid = proc.pid!;
   let dumps = 0;
@@ -224,11 +224,12 @@ async function countRounds(label: string, proc: ChildProcess, outDir: string, ta
       perRound.push((await dumpTotal(outDir, pid, ++dumps)) / REQUESTS);
       if (t.metricsBase && before) {
         const after = await joinCalls(t.metricsBase);
+        // NaN where the build has no such histogram (an older build) or made no call.
         shared.push((after[0] - before[0]) / (after[1] - before[1]));
       }
     }
     figures.set(t.name, perRound);
-    if (shared.length > 0) batching.set(`${label}\u0000${t.name}`, shared);
+    if (shared.length > 0) batching.set(`${key}\u0000${t.name}`, shared);
   }
   return figures;
 }
@@ -254,7 +255,7 @@ async function measure(
   });
   try {
     const targets = await targetsOf(base);
-    const figures = await countRounds(entry, proc, outDir, targets);
+    const figures = await countRounds(entry, queueId, proc, outDir, targets);
     if (!capture) return { figures };
     const replies: Record<string, FloorReply> = {};
     for (const t of targets) replies[t.name] = await captureReply(t);
@@ -280,7 +281,7 @@ async function measureFloor(replies: Record<string, FloorReply>, targets: readon
       const [method, path] = name.split(' ');
       return { name, url: `${base}${path}`, headers: {}, ...(method === 'POST' ? { method: 'POST', connections: JOIN_CONNECTIONS } : {}) };
     });
-    return await countRounds('floor node:http', proc, outDir, floorTargets);
+    return await countRounds('floor node:http', 'floor', proc, outDir, floorTargets);
   } finally {
     await stop(proc);
     rmSync(outDir, { recursive: true, force: true });
@@ -314,16 +315,27 @@ async function main(): Promise<void> {
     const others = builds.slice(1).map(([n]) => ` this ÷ ${n} |`).join('');
     process.stdout.write(`| endpoint | ${builds.map(([n]) => n).join(' | ')} |${others}\n`);
     process.stdout.write(`|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:|').join('')}\n`);
+    const warnings: string[] = [];
     for (const name of names) {
       const cells = results.map((r) => least(r.get(name)!));
       const diffs = cells.slice(1).map((c) => ` ${((cells[0]! / c - 1) * 100).toFixed(2)}% |`).join('');
       process.stdout.write(`| ${name} | ${cells.map(fmt).join(' | ')} |${diffs}\n`);
+      // A join's count falls as more joins share its call: say so when the least rounds compared shared differently.
+      const sharedInLeast = builds.map((_, i) => {
+        const rounds = results[i]!.get(name)!;
+        return batching.get(`bench-ir-${i}\u0000${name}`)?.[rounds.indexOf(least(rounds))];
+      });
+      const known = sharedInLeast.filter((x): x is number => x !== undefined && Number.isFinite(x));
+      if (known.length > 1 && Math.max(...known) > 1.1 * Math.min(...known)) {
+        warnings.push(`${name}: the least rounds shared a join.lua call among ${known.map((x) => x.toFixed(1)).join(', ')} joins: more than 10% apart, so the difference is partly the sharing`);
+      }
     }
+    for (const w of warnings) process.stdout.write(`\nnote: ${w}\n`);
     process.stdout.write('\nper round:\n');
     for (const name of names) {
-      for (const [i, [label, entry]] of builds.entries()) {
-        const shared = batching.get(`${entry}\u0000${name}`);
-        const note = shared ? ` (joins per join.lua call: ${shared.map((x) => x.toFixed(1)).join(', ')})` : '';
+      for (const [i, [label]] of builds.entries()) {
+        const shared = batching.get(`bench-ir-${i}\u0000${name}`);
+        const note = shared ? ` (joins per join.lua call: ${shared.map((x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')).join(', ')})` : '';
         process.stdout.write(`  ${name}, ${label}: ${results[i]!.get(name)!.map(fmt).join(', ')}${note}\n`);
       }
     }

@@ -16,7 +16,7 @@ import { challengeAssetsRouter } from './challenge-assets';
 import { JoinChallenge } from './challenge';
 import { claimLimiter, type SendCommand } from './claim-limiter';
 import { ForgeryGuard, FORGERY_CODES } from './forgery-guard';
-import { LimitedJoinGate } from './join-gate';
+import { FREE_JOIN, LimitedJoinGate } from './join-gate';
 import { JoinLimiter } from './join-limiter';
 import { JoinRateMeter } from './join-rate';
 import { StaticLimits, type LimitsProvider } from './queue-limits';
@@ -169,7 +169,7 @@ export class AbuseControls {
     this.limits = d.limits ?? limitsFromConfig(c);
     this.unlisten = d.queues.onChange((id) => void this.refresh(id));
     this.joinGate = {
-      admit: (req, queueId) => this.forQueue(queueId)?.gate.admit(req, queueId) ?? { headers: {} },
+      admit: (req, queueId) => this.forQueue(queueId)?.gate.admit(req, queueId) ?? FREE_JOIN,
     };
     this.forgery = new ForgeryGuard({ limit: c.forgeryLimit, blockMs: c.forgeryBlockSeconds * 1000 });
     const router = Router();

@@ -4,7 +4,8 @@ import { clientIp } from '../http/client-ip';
 import { CHALLENGE_HEADER, type JoinChallenge } from './challenge';
 import type { JoinLimiter } from './join-limiter';
 
-const FREE: JoinAdmission = { headers: {} };
+/** A join with nothing to pay: shared, so frozen (the API copies its headers before adding Set-Cookie). */
+export const FREE_JOIN: JoinAdmission = Object.freeze({ headers: Object.freeze({}) });
 
 /**
  * What a new place costs a client: a token from its address's bucket (refused
@@ -23,7 +24,7 @@ export class LimitedJoinGate implements JoinGate {
   /** Without a challenge, at once: no promise for the usual join (its await was a turn of the microtask queue). */
   admit(req: IncomingMessage, queueId: string): JoinAdmission | Promise<JoinAdmission> {
     const client = clientIp(req, this.trustProxy);
-    if (!this.challenge.required(queueId)) return this.limiter.deferred(queueId, client) ?? FREE;
+    if (!this.challenge.required(queueId)) return this.limiter.deferred(queueId, client) ?? FREE_JOIN;
     return this.challenged(req, queueId, client);
   }
 

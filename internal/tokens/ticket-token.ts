@@ -65,8 +65,9 @@ export class TicketTokens {
     readonly ttlSeconds: number,
     cacheSize = 32_768,
   ) {
-    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
-    this.mac = new HmacSha256(Buffer.from(secret, 'utf8'));
+    const bytes = Buffer.from(secret, 'utf8');
+    this.key = createSecretKey(bytes);
+    this.mac = new HmacSha256(bytes);
     this.verified = new VerifiedTokens<TicketClaims>(cacheSize);
   }
 
@@ -170,6 +171,17 @@ export class TicketTokens {
     }
     return Object.freeze({ queue: p.queue, ticket: p.ticket as number, epoch: p.epoch, iat: p.iat, exp: p.exp });
   }
+}
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * A compact JWS: base64url parts joined by dots, so JSON and a cookie value carry it as
+ * it is. TicketTokens.sign makes only such tokens (test/unit/ticket-token.test.ts), so a
+ * caller holding a token it just signed may skip this check (~0.2 µs over ~250 characters).
+ */
+export function isCompactJws(token: string): boolean {
+  return COMPACT_JWS.test(token);
 }
 
 /**

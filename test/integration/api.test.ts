@@ -50,6 +50,20 @@ describe('POST /join and GET /status', () => {
     expect(active.body.activeForSeconds).toBeGreaterThan(3500);
   });
 
+  test('each join carries its own ticket cookie, and only its own (the join limit off: a shared admission)', async () => {
+    const a = await fetch(`${base}/join`, { method: 'POST' });
+    const b = await fetch(`${base}/join`, { method: 'POST' });
+    for (const r of [a, b]) {
+      expect(r.status).toBe(201);
+      const body = (await r.json()) as { token: string };
+      const cookies = r.headers.getSetCookie();
+      expect(cookies).toHaveLength(1);
+      expect(cookies[0]).toMatch(new RegExp(`^waitroom_ticket_api=${body.token.replace(/[.]/g, '\\.')}; Max-Age=\\d+; Path=/; HttpOnly; Secure; SameSite=Strict$`));
+      // The fields, in the documented order.
+      expect(Object.keys(body)).toEqual(['token', 'queue', 'ticket', 'position', 'status', 'ahead', 'etaSeconds', 'etaKind', 'activeForSeconds', 'windowEnd', 'state', 'message', 'opensAt', 'siteBusy', 'expiresAt']);
+    }
+  });
+
   test('1,000 concurrent joins get 1,000 distinct, consecutive tickets', async () => {
     const before = (await request(base).post('/join').expect(201)).body.ticket as number;
     const results = await Promise.all(

@@ -38,3 +38,14 @@ describe.each(keys)('key: %s', (_k, key) => {
     expect(mac.base64url('short')).toBe(reference(key, 'short'));
   });
 });
+
+test('without crypto.hash (Node.js before 20.12) it is createHmac, with the same bytes', () => {
+  jest.isolateModules(() => {
+    jest.doMock('node:crypto', () => ({ ...jest.requireActual<typeof import('node:crypto')>('node:crypto'), hash: undefined }));
+    const { HmacSha256: WithoutHash } = require('../../internal/tokens/hmac-sha256') as typeof import('../../internal/tokens/hmac-sha256');
+    const key = randomBytes(64);
+    const mac = new WithoutHash(key);
+    for (const [, text] of texts) expect(mac.base64url(text)).toBe(reference(key, text));
+  });
+  jest.dontMock('node:crypto');
+});
