@@ -154,7 +154,7 @@ export class QueueRegistry {
       let log;
       try {
         // Unknown sequence: ask from beyond any sequence, which answers with the current one only.
-        log = await this.o.catalog.changesSince(known ?? Number.MAX_SAFE_INTEGER);
+        log = await this.o.catalog.changesSince(known ?? Number.MAX_SAFE_INTEGER, this.o.owner);
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'change log poll failed; the cached states age until the next one');
         return;
@@ -170,7 +170,11 @@ export class QueueRegistry {
         this.resyncAll();
         return;
       }
-      const changed = new Set(log.changed);
+      // A queue whose every change since the last poll was this replica's own advance or join
+      // is held already: its copy applied those writes' replies. Re-reading it after each of
+      // its own advances was a read per busy queue per second for nothing.
+      const own = new Set(log.authored ?? []);
+      const changed = new Set(log.changed.filter((id) => !own.has(id)));
       // One HGETALL finds a queue created, changed in its settings or deleted among those listed.
       if (changed.size > 0) void this.reconcile();
       for (const [id, r] of this.runtimes) {

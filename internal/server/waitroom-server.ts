@@ -50,7 +50,7 @@ function integrityHooks(queue: string, metrics: Metrics): StoreIntegrityHooks {
  * production, the embedded single-process store (loadConfig already refuses a
  * production config without REDIS_URL; the check here guards other callers).
  */
-export function createCatalog(config: Config, logger: Logger, metrics: Metrics): RedisCatalog | MemoryCatalog {
+export function createCatalog(config: Config, logger: Logger, metrics: Metrics, author?: string): RedisCatalog | MemoryCatalog {
   if (!config.redisUrl) {
     if (config.nodeEnv === 'production') throw new Error('REDIS_URL is required in production');
     return new MemoryCatalog({
@@ -70,6 +70,8 @@ export function createCatalog(config: Config, logger: Logger, metrics: Metrics):
     onDurabilityShortfall: (queue) => metrics.joinDurabilityShortfalls.inc({ queue }),
     // A queue's counter then reaches the other replicas within two polls of a join.
     joinLogMs: config.stateRefreshMs,
+    // This replica's own advances and joins: its polls need not re-read them.
+    author,
   });
 }
 
@@ -151,9 +153,9 @@ export class WaitroomServer {
     readonly logger: Logger,
   ) {
     this.metrics = new Metrics();
-    const catalog = createCatalog(config, logger, this.metrics);
-    this.catalog = catalog;
     this.owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    const catalog = createCatalog(config, logger, this.metrics, this.owner);
+    this.catalog = catalog;
     this.tokens = new TicketTokens(config.jwtSecret, config.ticketTtlSeconds, config.tokenCacheSize);
     let streamsOpen = () => 0;
     const metrics = this.metrics;

@@ -132,6 +132,12 @@ export interface GlobalKeys {
    * while nothing changed) and re-reads only the queues listed.
    */
   readonly changed: string;
+  /**
+   * Hash: queue id -> "<author> <before> <seq>", who made the queue's latest logged changes
+   * (registry-touch.lua): a replica skips re-reading a queue whose every change since its last
+   * poll it made and applied itself.
+   */
+  readonly changedBy: string;
   /** Stream: the admin audit log, capped (XADD MAXLEN ~). */
   readonly audit: string;
   /** Sorted set: live replica ids scored by their last heartbeat (ms); spreads queue leases. */
@@ -143,6 +149,7 @@ export const globalKeys: GlobalKeys = Object.freeze({
   registryChanges: `${KEY_PREFIX}:{registry}:changes`,
   changeSeq: `${KEY_PREFIX}:{registry}:change-seq`,
   changed: `${KEY_PREFIX}:{registry}:changed`,
+  changedBy: `${KEY_PREFIX}:{registry}:changed-by`,
   audit: `${KEY_PREFIX}:{audit}:log`,
   replicas: `${KEY_PREFIX}:{replicas}:live`,
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from '../queue/queue-state';
@@ -44,9 +45,39 @@ export interface RedisCatalogOptions {
   readonly eventStreamMaxLength?: number;
   /** Coalescing period of the change-log entries of joins that publish nothing (RedisQueueStore joinLogMs). */
   readonly joinLogMs?: number;
+  /**
+   * This replica's id: the changes its queue stores make and apply themselves (an advance, a
+   * join) are logged under it, so that its own change-log polls need not re-read them
+   * (registry-touch.lua). Without it every change is logged without an author.
+   */
+  readonly author?: string;
 }
 
 type Reply = ReadonlyArray<string | number>;
+
+/**
+ * An author as registry-touch.lua takes it: no space, at most 200 characters. A replica id is
+ * "<host>:<pid>:<random>"; one that is not already so (an odd host name) is replaced by its
+ * SHA-256, the same on every call, so that the replica still finds its own entries.
+ */
+export function authorKey(author: string): string {
+  return author === '' || (author.length <= 200 && !/\s/.test(author)) ? author : createHash('sha256').update(author).digest('hex');
+}
+
+/**
+ * Whether a change-log author entry ("<author> <before> <seq>", registry-touch.lua) says that
+ * every change of its queue logged after `since` was `author`'s: theirs, nobody else's since
+ * `since`, and the queue's latest logged change (its score in the log). Anything unreadable
+ * says no: the queue is then re-read, as before authors were logged.
+ */
+export function authoredSince(entry: string | null | undefined, author: string, since: number, score: number): boolean {
+  if (typeof entry !== 'string') return false;
+  const m = /^(\S+) (\d+) (\d+)$/.exec(entry);
+  if (!m || m[1] !== author) return false;
+  const before = strictInt(m[2], 0, MAX_EXACT);
+  const seq = strictInt(m[3], 0, MAX_EXACT);
+  return before !== undefined && seq !== undefined && before <= since && seq === score;
+}
 
 /** Parses a registry announcement ("set <id> <version>" or "del <id>"); undefined if unreadable. */
 export function parseRegistryChange(message: string): RegistryChange | undefined {
@@ -130,7 +161,7 @@ export class RedisCatalog implements QueueCatalog {
         durability: this.o.durability,
         onDurabilityShortfall: () => this.o.onDurabilityShortfall?.(id),
         eventStreamMaxLength: this.eventStreamMaxLength,
-        onChanged: () => void this.touch(id).catch(() => undefined),
+        onChanged: (held) => void this.touch(id, held ? (this.o.author ?? '') : '').catch(() => undefined),
         joinLogMs: this.o.joinLogMs,
         ...this.o.integrity?.(id),
       });
@@ -228,7 +259,7 @@ export class RedisCatalog implements QueueCatalog {
     return this.call(`subscribe ${globalKeys.registryChanges}`, () => this.connection.subscribe(globalKeys.registryChanges, onMessage, this.commandTimeoutMs));
   }
 
-  async changesSince(since: number): Promise<ChangeLog> {
+  async changesSince(since: number, author?: string): Promise<ChangeLog> {
     const raw = await this.call('changesSince', () => this.redis.get(globalKeys.changeSeq));
     const seq = raw === null ? 0 : strictInt(raw, 0, MAX_EXACT);
     if (seq === undefined) {
@@ -240,12 +271,19 @@ export class RedisCatalog implements QueueCatalog {
     if (seq === since) return { seq, changed: [] };
     // Members scored in (since, seq]; one changed again after the GET is scored above seq and
     // listed by the next poll.
-    const ids = await this.call('changesSince', () => this.redis.zRangeByScore(globalKeys.changed, `(${since}`, seq));
-    return { seq, changed: ids };
+    const listed = await this.call('changesSince', () => this.redis.zRangeByScoreWithScores(globalKeys.changed, `(${since}`, seq));
+    const changed = listed.map((m) => m.value);
+    if (author === undefined || author === '' || listed.length === 0) return { seq, changed };
+    // Read after the log: a change logged in between moves the entry past `since` or past the
+    // score read, so it can only turn a queue back into one to re-read (registry-touch.lua).
+    const entries = await this.call('changesSince', () => this.redis.hmGet(globalKeys.changedBy, changed));
+    const key = authorKey(author);
+    const authored = listed.filter((m, i) => authoredSince(entries[i], key, since, m.score)).map((m) => m.value);
+    return { seq, changed, authored };
   }
 
-  async touch(id: string): Promise<void> {
-    await this.call('touch', () => this.redis.registryTouch(globalKeys.changeSeq, globalKeys.changed, id));
+  async touch(id: string, author = ''): Promise<void> {
+    await this.call('touch', () => this.redis.registryTouch(globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, id, authorKey(author)));
   }
 
   async heartbeat(replicaId: string, ttlMs: number): Promise<string[]> {

@@ -44,8 +44,10 @@ interface CommonStoreOptions extends StoreIntegrityHooks {
    * Called after every write that published a change of the queue's shared state (an advance,
    * the first waiting join, a new epoch, an origin hold, a revocation): the catalog logs it in
    * the change log (registry-touch.lua), which every replica polls. Never awaited by the writer.
+   * `held`: this replica's copy of the queue applies the write's own reply (an advance, a
+   * join), so its polls need not re-read the queue for it.
    */
-  readonly onChanged?: () => void;
+  readonly onChanged?: (held: boolean) => void;
   /**
    * Joins that publish nothing (admitted at once, or behind others already waiting) still move
    * the counter other replicas show (waiting, issued): they are logged too, at most once per
@@ -227,9 +229,14 @@ export class RedisQueueStore implements QueueStore {
     return { sendCommand: (args: string[]) => this.joinConn.sendCommand(this.keys.counter, args) };
   }
 
-  /** A published change of this queue's shared state: logged for the replicas' change-log poll. */
-  noteChanged(): void {
-    this.hooks.onChanged?.();
+  /**
+   * A published change of this queue's shared state: logged for the replicas' change-log poll.
+   * `held`: only for a write whose reply this replica's copy applies (the ticker applies an
+   * advance's snapshot, the service a join's); a revocation, a new epoch or an origin hold
+   * is logged without an author, and so re-read by every replica, this one too.
+   */
+  noteChanged(held = false): void {
+    this.hooks.onChanged?.(held);
   }
 
   private joinLogTimer: NodeJS.Timeout | undefined;
@@ -243,7 +250,7 @@ export class RedisQueueStore implements QueueStore {
     this.joinLogTimer = setTimeout(() => {
       this.joinLogTimer = undefined;
       this.lastJoinLogMs = Date.now();
-      if (!this.closed) this.noteChanged();
+      if (!this.closed) this.noteChanged(true);
     }, wait);
     this.joinLogTimer.unref();
   }
@@ -324,7 +331,7 @@ export class RedisQueueStore implements QueueStore {
       const first = code - issued + 1;
       // join.lua published this batch when it is the first to wait (the counter crossed W).
       if (issued > 0) {
-        if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged();
+        if (first - 1 <= snap.windowEnd && snap.counter > snap.windowEnd) this.noteChanged(true);
         else this.noteJoin();
       }
       return verdicts ? { first, count: issued, snapshot: snap, verdicts } : { first, count: issued, snapshot: snap };
@@ -361,7 +368,7 @@ export class RedisQueueStore implements QueueStore {
     if (outcome === 'rolled_back') return { outcome, lagMs: 0, rollback: String(r[1]) as RollbackReason };
     const snapshot = parseSnapshot(r, 1, 11, Number(r[8]), Number(r[9]));
     // Only a window that moved is published (advance-window.lua); the other outcomes change nothing others need.
-    if (outcome === 'advanced') this.noteChanged();
+    if (outcome === 'advanced') this.noteChanged(true);
     return { outcome, snapshot, lagMs: Number(r[10]), occupancy: Number(r[15] ?? 0), nextFreeMs: Number(r[16] ?? 0), skipped: Number(r[17] ?? 0) };
   }
 

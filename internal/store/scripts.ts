@@ -255,9 +255,9 @@ export const scripts = {
     transformReply: num,
   }),
   registryTouch: defineScript({
-    NUMBER_OF_KEYS: 2,
+    NUMBER_OF_KEYS: 3,
     SCRIPT: lua('registry-touch'),
-    parseCommand: keysAndArgs(2) as (p: CommandParser, changeSeq: string, changed: string, id: string) => void,
+    parseCommand: keysAndArgs(3) as (p: CommandParser, changeSeq: string, changed: string, changedBy: string, id: string, author: string) => void,
     transformReply: num,
   }),
   replicaHeartbeat: defineScript({

@@ -188,6 +188,12 @@ export interface StoredStreamEntry {
 export interface ChangeLog {
   readonly seq: number;
   readonly changed: readonly string[] | null;
+  /**
+   * Those of `changed` whose every change since the sequence asked from was logged by the
+   * author asked about, as held by it (touch's `author`): that replica's copy has them already.
+   * Absent when no author was asked about or the store does not record authors.
+   */
+  readonly authored?: readonly string[];
 }
 
 export type RegistryChange = { readonly op: 'set'; readonly id: string; readonly version: number } | { readonly op: 'del'; readonly id: string };
@@ -232,9 +238,14 @@ export interface QueueCatalog {
    * replica that polls this once per STATE_REFRESH_MS re-reads only the queues that changed
    * even if it missed their messages. While nothing changed it costs one GET.
    */
-  changesSince(since: number): Promise<ChangeLog>;
-  /** Logs a change of queue `id` (registry-touch.lua); the queue stores call it after each published change. */
-  touch(id: string): Promise<void>;
+  changesSince(since: number, author?: string): Promise<ChangeLog>;
+  /**
+   * Logs a change of queue `id` (registry-touch.lua); the queue stores call it after each
+   * published change. `author`: the replica whose copy of the queue already holds this change
+   * (it wrote it and applied the reply), so that its own polls need not re-read it; '' (the
+   * default) when no replica is known to hold it.
+   */
+  touch(id: string, author?: string): Promise<void>;
   /** Records this replica as alive for ttlMs; returns every live replica id, sorted. */
   heartbeat(replicaId: string, ttlMs: number): Promise<string[]>;
   /** Removes this replica from the live set at once (graceful shutdown), so its queues move now. */

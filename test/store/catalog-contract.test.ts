@@ -296,6 +296,54 @@ describe.each<[string, () => Promise<{ cat: QueueCatalog; damage: Damage }>]>([
   });
 });
 
+test('RedisCatalog: the change log names a queue as a replica\'s own only while every change since the poll is that replica\'s', async () => {
+  const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 0 });
+  await cat.connect();
+  try {
+    const id = fresh();
+    const seqNow = async () => (await cat.changesSince(Number.MAX_SAFE_INTEGER)).seq;
+    const own = async (since: number, author: string) => (await cat.changesSince(since, author)).authored;
+    const s0 = await seqNow();
+    await cat.touch(id, 'a');
+    await cat.touch(id, 'a');
+    expect(await cat.changesSince(s0, 'a')).toEqual({ seq: s0 + 2, changed: [id], authored: [id] });
+    expect(await own(s0, 'b')).toEqual([]);
+    // Without an author asked about, the log as before.
+    expect(await cat.changesSince(s0)).toEqual({ seq: s0 + 2, changed: [id] });
+    // Another replica's change between two of a's: not a's alone since s1, but since b's it is.
+    const s1 = await seqNow();
+    await cat.touch(id, 'b');
+    const afterB = await seqNow();
+    await cat.touch(id, 'a');
+    expect(await own(s1, 'a')).toEqual([]);
+    expect(await own(afterB, 'a')).toEqual([id]);
+    // A change no replica holds (no author): nobody's own, and it ends a's run.
+    const s2 = await seqNow();
+    await cat.touch(id);
+    const afterNone = await seqNow();
+    await cat.touch(id, 'a');
+    expect(await own(s2, 'a')).toEqual([]);
+    expect(await own(afterNone, 'a')).toEqual([id]);
+    // A settings change (registry-set.lua logs it without an author) after a's last: not a's.
+    const s3 = await seqNow();
+    await cat.touch(id, 'a');
+    await cat.registerQueue(id, 7);
+    expect(await own(s3, 'a')).toEqual([]);
+    const afterSet = await seqNow();
+    await cat.touch(id, 'a');
+    expect(await own(afterSet, 'a')).toEqual([id]);
+    expect(await own(s3, 'a')).toEqual([]);
+    // An id the script would refuse as it is (a space) is logged under its hash, and found again.
+    const s4 = await seqNow();
+    await cat.touch(id, 'my host:1:ab');
+    expect(await own(s4, 'my host:1:ab')).toEqual([id]);
+    expect(await own(s4, 'a')).toEqual([]);
+    await cat.unregisterQueue(id);
+  } finally {
+    await cat.close();
+  }
+});
+
 test('RedisCatalog: joins that publish nothing are logged once per period, after it (the counter other replicas show)', async () => {
   const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 200 });
   await cat.connect();

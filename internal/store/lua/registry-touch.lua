@@ -5,14 +5,50 @@
 -- script cannot write both); registry-set.lua and registry-remove.lua log their own changes.
 --
 -- KEYS[1]  change sequence (string)   waitroom:{registry}:change-seq
--- KEYS[2]  change log (zset)          waitroom:{registry}:changed   member = queue id, score = sequence
+-- KEYS[2]  change log (zset)          waitroom:{registry}:changed      member = queue id, score = sequence
+-- KEYS[3]  change authors (hash)      waitroom:{registry}:changed-by   field = queue id, value = "<author> <before> <seq>"
 -- ARGV[1]  queue id (1-64 characters)
+-- ARGV[2]  author: the replica whose queue cache already holds this change (its reply was
+--          applied there), or '' for a change no replica is known to hold (a revocation, a new
+--          epoch, an origin hold); at most 200 characters, no space
 --
 -- Returns the new sequence number. The log holds one member per queue (ZADD moves its score),
 -- so it never grows beyond the number of queues; a reader asks for the members scored above
 -- the sequence it last saw.
+--
+-- The author's entry says who made the queue's latest changes and since when: <seq> is the
+-- sequence of the change it describes and <before> that of the last change by anyone else (or
+-- by no known author), kept while the same author goes on changing the queue. So every change
+-- logged after sequence s was this author's exactly when <author> is theirs, <before> <= s and
+-- <seq> is the queue's score in the log (registry-set.lua and registry-remove.lua log changes
+-- too, without an author: they move the score past <seq>). A replica polling from s may then
+-- skip re-reading a queue whose every change since s it made and applied itself (the
+-- leader's own advances, its own joins). Any other change in between moves <before> past s.
 local id = ARGV[1]
 if type(id) ~= 'string' or #id == 0 or #id > 64 then return redis.error_reply('WAITROOM_ARG argument 1 is not a queue id') end
+local author = ARGV[2]
+if type(author) ~= 'string' or #author > 200 or string.find(author, ' ', 1, true) then
+  return redis.error_reply('WAITROOM_ARG argument 2 is not an author')
+end
+local last = redis.call('ZSCORE', KEYS[2], id)
+local before = 0
+if last then
+  before = tonumber(last)
+  -- The score was written by this script as an integer sequence; anything else is not ours.
+  if before == nil or before ~= before or before == math.huge or before < 0 then
+    return redis.error_reply('WAITROOM_STATE the change log holds a score that is not a sequence')
+  end
+end
+if author ~= '' and last then
+  local prev = redis.call('HGET', KEYS[3], id)
+  if prev then
+    local a, b, l = string.match(prev, '^(%S+) (%d+) (%d+)$')
+    -- The same author again, and no change logged without one since: its run goes on, and so
+    -- does the sequence before it.
+    if a == author and tonumber(l) == before then before = tonumber(b) end
+  end
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, id)
+redis.call('HSET', KEYS[3], id, author .. ' ' .. string.format('%d', before) .. ' ' .. string.format('%d', seq))
 return seq
