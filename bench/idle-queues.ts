@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { WORK_DIR, cpuSeconds, freePort, machineDescription, spawnPinned, SERVER_CORE, tailLog, waitFor, type Spawned } from './lib/procs';
+import { monitorCalls } from '../test/helpers/redis-monitor';
 import { startRedis } from './lib/redis';
 
 /**
@@ -93,39 +94,20 @@ function scriptNames(): Map<string, string> {
  * in commandstats). MONITOR slows Redis down a little; the sample is short and separate
  * from the measured idle window.
  */
-function monitorSample(port: number, ms: number): Promise<Array<[string, number]>> {
+async function monitorSample(port: number, ms: number): Promise<Array<[string, number]>> {
   const names = scriptNames();
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    const counts = new Map<string, number>();
-    let buf = '';
-    s.on('error', reject);
-    s.on('connect', () => {
-      s.write('MONITOR\r\n');
-      setTimeout(() => {
-        s.destroy();
-        resolve([...counts].map(([k, n]): [string, number] => [k, n / (ms / 1000)]).sort((a, b) => b[1] - a[1]));
-      }, ms);
-    });
-    s.on('data', (d) => {
-      buf += d.toString();
-      const lines = buf.split('\r\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
-        if (!m || m[1] === 'lua') continue;
-        const args = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!);
-        const cmd = (args[0] ?? '?').toLowerCase();
-        const keyKind = (k: string | undefined) => (k ? k.replace(/^waitroom:\{[^}]*\}:?/, '').replace(/:.*$/, '') || k : '');
-        let what: string;
-        if (cmd === 'evalsha' || cmd === 'eval') what = `${names.get(args[1] ?? '') ?? 'script?'} (${keyKind(args[3])})`;
-        else if (cmd === 'ping' || cmd === 'info' || cmd === 'monitor') what = cmd;
-        else if (cmd === 'xreadgroup') what = `${cmd} ${keyKind(args[args.indexOf('STREAMS') + 1])}`;
-        else what = `${cmd} ${keyKind(args[1])}`;
-        counts.set(what, (counts.get(what) ?? 0) + 1);
-      }
-    });
-  });
+  const counts = new Map<string, number>();
+  const keyKind = (k: string | undefined) => (k ? k.replace(/^waitroom:\{[^}]*\}:?/, '').replace(/:.*$/, '') || k : '');
+  for (const args of await monitorCalls(port, ms)) {
+    const cmd = (args[0] ?? '?').toLowerCase();
+    let what: string;
+    if (cmd === 'evalsha' || cmd === 'eval') what = `${names.get(args[1] ?? '') ?? 'script?'} (${keyKind(args[3])})`;
+    else if (cmd === 'ping' || cmd === 'info' || cmd === 'monitor') what = cmd;
+    else if (cmd === 'xreadgroup') what = `${cmd} ${keyKind(args[args.indexOf('STREAMS') + 1])}`;
+    else what = `${cmd} ${keyKind(args[1])}`;
+    counts.set(what, (counts.get(what) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]): [string, number] => [k, n / (ms / 1000)]).sort((a, b) => b[1] - a[1]);
 }
 
 /** Per-command calls/s between two commandstats reads, busiest first. */

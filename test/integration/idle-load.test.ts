@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { lua } from '../../internal/store/scripts';
 import { readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { globalKeys, queueKeys } from '../../internal/store/keys';
 import { waitFor } from '../helpers/ports';
+import { monitorCalls } from '../helpers/redis-monitor';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 
@@ -65,31 +65,6 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** Top-level calls Redis ran during `ms` (MONITOR), as argument lists; calls made by scripts are left out. */
-function monitor(ms: number): Promise<string[][]> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ host: '127.0.0.1', port: redis.port });
-    const calls: string[][] = [];
-    let buf = '';
-    s.on('error', reject);
-    s.on('connect', () => {
-      s.write('MONITOR\r\n');
-      setTimeout(() => {
-        s.destroy();
-        resolve(calls);
-      }, ms);
-    });
-    s.on('data', (d) => {
-      buf += d.toString();
-      const lines = buf.split('\r\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
-        if (m && m[1] !== 'lua') calls.push([...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!));
-      }
-    });
-  });
-}
 
 const isScript = (c: string[], name: string) => c[0]?.toLowerCase() === 'evalsha' && c[1] === sha(name);
 
@@ -103,7 +78,7 @@ test('idle queues are not re-read: no state or revocation read, no dispatcher ca
   // first due advance (5 s after its queue was created), after which it sleeps.
   await new Promise((r) => setTimeout(r, 8000));
   const windowMs = 3000;
-  const calls = await monitor(windowMs);
+  const calls = await monitorCalls(redis.port, windowMs);
   const count = (f: (c: string[]) => boolean) => calls.filter(f).length;
   // 39 copies (13 queues on 3 replicas), each re-read once per 10 minutes at a random phase:
   // about 0.2 full reads of each kind in 3 s. Re-read every poll, as before the change log,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createConnection } from 'node:net';
 import { lua } from '../../internal/store/scripts';
 import { globalKeys } from '../../internal/store/keys';
 import { waitFor } from '../helpers/ports';
+import { monitorCalls } from '../helpers/redis-monitor';
 import { TestRedis } from '../helpers/redis-server';
 import { ServerProcess } from '../helpers/server-process';
 
@@ -40,32 +40,6 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** Top-level calls Redis ran during `ms` (MONITOR), as argument lists; `during` runs once it listens. */
-function monitor(ms: number, during?: () => Promise<unknown>): Promise<string[][]> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ host: '127.0.0.1', port: redis.port });
-    const calls: string[][] = [];
-    let buf = '';
-    s.on('error', reject);
-    s.on('connect', () => {
-      s.write('MONITOR\r\n');
-      void during?.();
-      setTimeout(() => {
-        s.destroy();
-        resolve(calls);
-      }, ms);
-    });
-    s.on('data', (d) => {
-      buf += d.toString();
-      const lines = buf.split('\r\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
-        if (m && m[1] !== 'lua') calls.push([...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!));
-      }
-    });
-  });
-}
 
 const isScript = (c: string[], name: string) => c[0]?.toLowerCase() === 'evalsha' && c[1] === sha(name);
 
@@ -75,7 +49,7 @@ test('the leader does not read back its own advances; a change it did not make i
   expect(held.map(Number)).toEqual([1, 1, 1]);
   await waitFor(async () => ((await (await server.fetch('/window')).json()) as { windowEnd: number }).windowEnd >= 3, { what: 'advancing' });
 
-  const calls = await monitor(3000);
+  const calls = await monitorCalls(redis.port, 3000);
   const count = (name: string) => calls.filter((c) => isScript(c, name)).length;
   // ~15 advances in 3 s, each logged under the leader's id: about 12 polls list the queue,
   // and each one re-read it before (an ensure-queue.lua per poll).
@@ -87,7 +61,7 @@ test('the leader does not read back its own advances; a change it did not make i
 
   // A change logged without an author (as a revocation or an origin hold is): read at once.
   const touch = lua('registry-touch');
-  const after = await monitor(4 * REFRESH_MS, () =>
+  const after = await monitorCalls(redis.port, 4 * REFRESH_MS, () =>
     redis.withClient((client) => client.eval(touch, { keys: [globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy], arguments: ['busy', ''] })),
   );
   expect(after.filter((c) => isScript(c, 'ensure-queue')).length).toBeGreaterThanOrEqual(1);
