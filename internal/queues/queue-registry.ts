@@ -138,7 +138,7 @@ export class QueueRegistry {
   }
 
   /**
-   * One poll of the change log (every STATE_REFRESH_MS). Idle, it is one GET for all the
+   * One poll of the change log (every STATE_REFRESH_MS). Idle, it is one registry-poll.lua call (a GET in it) for all the
    * queues of this replica. A queue listed is re-read (state now, revocations within
    * PASS_REVOCATION_REFRESH_MS) and the registry with it (a new, changed or deleted queue);
    * every other queue's copy is confirmed as of the poll, which is what keeps /status

@@ -128,7 +128,7 @@ export interface GlobalKeys {
   readonly changeSeq: string;
   /**
    * Sorted set: the change log, queue id scored by the sequence of its latest change (config,
-   * state or revocations). Every replica polls it once per STATE_REFRESH_MS (a GET of changeSeq
+   * state or revocations). Every replica polls it once per STATE_REFRESH_MS (registry-poll.lua: a GET of changeSeq
    * while nothing changed) and re-reads only the queues listed.
    */
   readonly changed: string;

@@ -56,12 +56,13 @@ export interface RedisCatalogOptions {
 type Reply = ReadonlyArray<string | number>;
 
 /**
- * An author as registry-touch.lua takes it: no space, at most 200 characters. A replica id is
- * "<host>:<pid>:<random>"; one that is not already so (an odd host name) is replaced by its
- * SHA-256, the same on every call, so that the replica still finds its own entries.
+ * An author as registry-touch.lua takes it: printable ASCII without spaces, at most 200
+ * characters. A replica id is "<host>:<pid>:<random>"; one that is not already so (an odd
+ * host name) is replaced by its SHA-256, the same on every call, so that the replica still
+ * finds its own entries.
  */
 export function authorKey(author: string): string {
-  return author === '' || (author.length <= 200 && !/\s/.test(author)) ? author : createHash('sha256').update(author).digest('hex');
+  return /^[\x21-\x7e]{0,200}$/.test(author) ? author : createHash('sha256').update(author).digest('hex');
 }
 
 /**
@@ -260,26 +261,28 @@ export class RedisCatalog implements QueueCatalog {
   }
 
   async changesSince(since: number, author?: string): Promise<ChangeLog> {
-    const raw = await this.call('changesSince', () => this.redis.get(globalKeys.changeSeq));
-    const seq = raw === null ? 0 : strictInt(raw, 0, MAX_EXACT);
+    // One atomic read of the sequence, the members logged after `since` up to it, and their
+    // authors (registry-poll.lua): a queue may be skipped as this replica's own only if no
+    // change can fall between the sequence read and the members listed.
+    const r = await this.call('changesSince', () => this.redis.registryPoll(globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, Math.max(0, Math.min(since, MAX_EXACT))));
+    const seq = strictInt(r[0], 0, MAX_EXACT);
     if (seq === undefined) {
       // Checked like every number read; the next touch (INCR) would fail on it too, so say so loudly.
-      this.o.logger.error({ key: globalKeys.changeSeq, value: raw }, 'change sequence is not an integer; re-reading every queue');
+      this.o.logger.error({ key: globalKeys.changeSeq, value: r[0] }, 'change sequence is not an integer; re-reading every queue');
       return { seq: 0, changed: null };
     }
     if (seq < since) return { seq, changed: null };
     if (seq === since) return { seq, changed: [] };
-    // Members scored in (since, seq]; one changed again after the GET is scored above seq and
-    // listed by the next poll.
-    const listed = await this.call('changesSince', () => this.redis.zRangeByScoreWithScores(globalKeys.changed, `(${since}`, seq));
-    const changed = listed.map((m) => m.value);
-    if (author === undefined || author === '' || listed.length === 0) return { seq, changed };
-    // Read after the log: a change logged in between moves the entry past `since` or past the
-    // score read, so it can only turn a queue back into one to re-read (registry-touch.lua).
-    const entries = await this.call('changesSince', () => this.redis.hmGet(globalKeys.changedBy, changed));
-    const key = authorKey(author);
-    const authored = listed.filter((m, i) => authoredSince(entries[i], key, since, m.score)).map((m) => m.value);
-    return { seq, changed, authored };
+    const changed: string[] = [];
+    const authored: string[] = [];
+    const key = author === undefined || author === '' ? undefined : authorKey(author);
+    for (let i = 1; i + 2 < r.length; i += 3) {
+      const id = String(r[i]);
+      changed.push(id);
+      const score = strictInt(r[i + 1], 0, MAX_EXACT);
+      if (key !== undefined && score !== undefined && authoredSince(r[i + 2], key, since, score)) authored.push(id);
+    }
+    return key === undefined ? { seq, changed } : { seq, changed, authored };
   }
 
   async touch(id: string, author = ''): Promise<void> {

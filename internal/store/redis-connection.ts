@@ -100,7 +100,7 @@ type AnyClient = SingleClient | ClusterClient | SentinelClient;
  */
 export type StoreCommands = Pick<
   SingleClient,
-  keyof typeof scripts | 'get' | 'set' | 'del' | 'exists' | 'hGetAll' | 'hGet' | 'pTTL' | 'zCard' | 'zScore' | 'zRangeByScore' | 'zRangeByScoreWithScores' | 'zRem' | 'xAdd' | 'xRevRange' | 'xRange' | 'zAdd' | 'zRange' | 'hmGet' | 'time'
+  keyof typeof scripts | 'get' | 'set' | 'del' | 'exists' | 'hGetAll' | 'hGet' | 'pTTL' | 'zCard' | 'zScore' | 'zRangeByScore' | 'zRem' | 'xAdd' | 'xRevRange' | 'xRange' | 'zAdd' | 'zRange' | 'hmGet' | 'time'
 >;
 
 type Listener = (message: string) => void;

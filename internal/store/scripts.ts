@@ -260,6 +260,12 @@ export const scripts = {
     parseCommand: keysAndArgs(3) as (p: CommandParser, changeSeq: string, changed: string, changedBy: string, id: string, author: string) => void,
     transformReply: num,
   }),
+  registryPoll: defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: lua('registry-poll'),
+    parseCommand: keysAndArgs(3) as (p: CommandParser, changeSeq: string, changed: string, changedBy: string, since: number) => void,
+    transformReply: undefined as unknown as () => string[],
+  }),
   replicaHeartbeat: defineScript({
     NUMBER_OF_KEYS: 1,
     SCRIPT: lua('replica-heartbeat'),

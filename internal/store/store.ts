@@ -236,7 +236,7 @@ export interface QueueCatalog {
    * The change log since `since` (0: from the start). Every write that publishes a change of a
    * queue (its state, its settings, its revocations, its creation or deletion) logs it, so a
    * replica that polls this once per STATE_REFRESH_MS re-reads only the queues that changed
-   * even if it missed their messages. While nothing changed it costs one GET.
+   * even if it missed their messages. While nothing changed it costs one GET (in a script).
    */
   changesSince(since: number, author?: string): Promise<ChangeLog>;
   /**

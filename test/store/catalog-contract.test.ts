@@ -1,6 +1,6 @@
 import pino from 'pino';
 import type { QueueSettings } from '../../internal/queue/queue-state';
-import { queueKeys } from '../../internal/store/keys';
+import { globalKeys, queueKeys } from '../../internal/store/keys';
 import { MemoryCatalog } from '../../internal/store/memory-catalog';
 import { RedisCatalog } from '../../internal/store/redis-catalog';
 import type { QueueCatalog, RegistryChange } from '../../internal/store/store';
@@ -306,8 +306,11 @@ test('RedisCatalog: the change log names a queue as a replica\'s own only while 
     const s0 = await seqNow();
     await cat.touch(id, 'a');
     await cat.touch(id, 'a');
-    expect(await cat.changesSince(s0, 'a')).toEqual({ seq: s0 + 2, changed: [id], authored: [id] });
-    expect(await own(s0, 'b')).toEqual([]);
+    // The queue's first logged change has no history to go by: no poll from before it may skip it.
+    expect(await cat.changesSince(s0, 'a')).toEqual({ seq: s0 + 2, changed: [id], authored: [] });
+    // From after it, both changes are a's own.
+    expect(await cat.changesSince(s0 + 1, 'a')).toEqual({ seq: s0 + 2, changed: [id], authored: [id] });
+    expect(await own(s0 + 1, 'b')).toEqual([]);
     // Without an author asked about, the log as before.
     expect(await cat.changesSince(s0)).toEqual({ seq: s0 + 2, changed: [id] });
     // Another replica's change between two of a's: not a's alone since s1, but since b's it is.
@@ -338,6 +341,18 @@ test('RedisCatalog: the change log names a queue as a replica\'s own only while 
     await cat.touch(id, 'my host:1:ab');
     expect(await own(s4, 'my host:1:ab')).toEqual([id]);
     expect(await own(s4, 'a')).toEqual([]);
+    // The queue's member lost from the log (an eviction, a DEL) while the sequence survives:
+    // the next change has no history to go by, so it is not taken as a's run.
+    await cat.touch(id, 'a');
+    const s5 = await seqNow();
+    await redis.withClient((c) => c.zRem(globalKeys.changed, id));
+    await cat.touch(id, 'a');
+    expect(await own(s5, 'a')).toEqual([]);
+    // A score that is not a sequence never blocks a touch, and counts as no history either.
+    await redis.withClient((c) => c.zAdd(globalKeys.changed, { score: 1.5, value: id }));
+    const s6 = await seqNow();
+    await cat.touch(id, 'a');
+    expect(await own(s6, 'a')).toEqual([]);
     await cat.unregisterQueue(id);
   } finally {
     await cat.close();

@@ -29,7 +29,7 @@ describe('authorKey', () => {
     expect(authorKey('')).toBe('');
   });
   test('an id the script would refuse (a space, over 200 characters) becomes its SHA-256, the same every time', () => {
-    for (const odd of ['my host:1:ab', 'x'.repeat(201), 'tab\there']) {
+    for (const odd of ['my host:1:ab', 'x'.repeat(201), 'tab\there', 'hôte:1:ab']) {
       expect(authorKey(odd)).toMatch(/^[0-9a-f]{64}$/);
       expect(authorKey(odd)).toBe(authorKey(odd));
     }

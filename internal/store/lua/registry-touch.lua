@@ -18,37 +18,38 @@
 --
 -- The author's entry says who made the queue's latest changes and since when: <seq> is the
 -- sequence of the change it describes and <before> that of the last change by anyone else (or
--- by no known author), kept while the same author goes on changing the queue. So every change
+-- by no known author, or this change itself when there is no earlier one to go by), kept while
+-- the same author goes on changing the queue. So every change
 -- logged after sequence s was this author's exactly when <author> is theirs, <before> <= s and
 -- <seq> is the queue's score in the log (registry-set.lua and registry-remove.lua log changes
 -- too, without an author: they move the score past <seq>). A replica polling from s may then
 -- skip re-reading a queue whose every change since s it made and applied itself (the
 -- leader's own advances, its own joins). Any other change in between moves <before> past s.
+-- The poll reads the log in one script (registry-poll.lua), so that no change can fall
+-- between the sequence it reads and the members it lists.
 local id = ARGV[1]
 if type(id) ~= 'string' or #id == 0 or #id > 64 then return redis.error_reply('WAITROOM_ARG argument 1 is not a queue id') end
 local author = ARGV[2]
-if type(author) ~= 'string' or #author > 200 or string.find(author, ' ', 1, true) then
+-- Printable ASCII without spaces, so that "<author> <before> <seq>" reads back unambiguously.
+if type(author) ~= 'string' or #author > 200 or not string.match(author, '^[\33-\126]*$') then
   return redis.error_reply('WAITROOM_ARG argument 2 is not an author')
 end
-local last = redis.call('ZSCORE', KEYS[2], id)
-local before = 0
-if last then
-  before = tonumber(last)
-  -- The score was written by this script as an integer sequence; anything else is not ours.
-  if before == nil or before ~= before or before == math.huge or before < 0 then
-    return redis.error_reply('WAITROOM_STATE the change log holds a score that is not a sequence')
-  end
-end
-if author ~= '' and last then
-  local prev = redis.call('HGET', KEYS[3], id)
-  if prev then
-    local a, b, l = string.match(prev, '^(%S+) (%d+) (%d+)$')
-    -- The same author again, and no change logged without one since: its run goes on, and so
-    -- does the sequence before it.
-    if a == author and tonumber(l) == before then before = tonumber(b) end
-  end
-end
+local last = tonumber(redis.call('ZSCORE', KEYS[2], id) or '')
+-- A score this script (or registry-set.lua, registry-remove.lua) wrote is an integer sequence.
+if last and (last ~= last or last < 0 or last > 9007199254740991 or last % 1 ~= 0) then last = nil end
 local seq = redis.call('INCR', KEYS[1])
+-- The run of changes this one belongs to. By default it is this change alone: after the queue's
+-- latest logged change (its score), or, with no score to go by (the first change, a log Redis
+-- lost, a score that is not a sequence), after this change itself, so that no poll from before
+-- it can count the queue as anyone's own. A bad entry never blocks a touch.
+local before = last or seq
+if author ~= '' and last then
+  local a, b, l = string.match(redis.call('HGET', KEYS[3], id) or '', '^(%S+) (%d+) (%d+)$')
+  -- The same author again, and nothing logged since its last change (registry-set.lua and
+  -- registry-remove.lua move the score past <seq>): its run goes on, and so does the
+  -- sequence before it.
+  if a == author and tonumber(l) == last then before = tonumber(b) end
+end
 redis.call('ZADD', KEYS[2], seq, id)
 redis.call('HSET', KEYS[3], id, author .. ' ' .. string.format('%d', before) .. ' ' .. string.format('%d', seq))
 return seq

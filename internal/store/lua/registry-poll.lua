@@ -1,0 +1,33 @@
+-- registry-poll.lua: one replica's poll of the change log (registry-touch.lua), in one
+-- atomic read: the sequence, the queues logged after `since` up to it with their scores,
+-- and who made each one's latest changes. Atomic because a replica may skip a queue whose
+-- every change since `since` was its own (the author's entry), which is only sound if no
+-- change can fall between the sequence it reads and the members it lists: read apart, a
+-- touch landing in between was listed by no poll, and its author's entry could then be
+-- overwritten by this replica's own next change before any poll saw it.
+--
+-- KEYS[1]  change sequence (string)   waitroom:{registry}:change-seq
+-- KEYS[2]  change log (zset)          waitroom:{registry}:changed      member = queue id, score = sequence
+-- KEYS[3]  change authors (hash)      waitroom:{registry}:changed-by   field = queue id, value = "<author> <before> <seq>"
+-- ARGV[1]  since: the sequence the caller last read, an integer from 0 to 2^53 - 1
+--
+-- Returns {seq} when there is nothing to list (the sequence is at or below `since`, or is
+-- not an integer: returned as stored, "0" when missing, for the caller to check and report),
+-- else {seq, id1, score1, entry1, id2, score2, entry2, ...}, the members scored in
+-- (since, seq], each with its author entry ('' when it has none).
+local since = tonumber(ARGV[1])
+if since == nil or since ~= since or since < 0 or since > 9007199254740991 or since % 1 ~= 0 then
+  return redis.error_reply('WAITROOM_ARG argument 1 is not a sequence')
+end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'0'} end
+local seq = tonumber(raw)
+if seq == nil or seq ~= seq or seq < 0 or seq > 9007199254740991 or seq % 1 ~= 0 or seq <= since then return {raw} end
+local listed = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', since), raw, 'WITHSCORES')
+local out = {raw}
+for i = 1, #listed, 2 do
+  out[#out + 1] = listed[i]
+  out[#out + 1] = listed[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[3], listed[i]) or ''
+end
+return out
