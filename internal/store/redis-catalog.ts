@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from '../queue/queue-state';
 import { MAX_EXACT, strictInt } from '../queue/state-check';
