@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { lua } from '../../internal/store/scripts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { globalKeys, queueKeys } from '../../internal/store/keys';
 import { waitFor } from '../helpers/ports';
 import { monitorCalls } from '../helpers/redis-monitor';
@@ -19,7 +17,6 @@ const TOKEN = 'idle-admin-token-0123456789abcdef';
 const REFRESH_MS = 250;
 const STALE_MS = 1500;
 const QUEUES = 12;
-const LUA = join(__dirname, '..', '..', 'internal', 'store', 'lua');
 // The text Redis runs (lua() puts the included libraries in), so the SHA1 is the EVALSHA's.
 const sha = (name: string) => createHash('sha1').update(lua(name)).digest('hex');
 
@@ -122,7 +119,8 @@ test('a change whose message was lost reaches every replica within one second th
   for (const p of trio) expect(await windowState(p, q)).toBe('open');
   // Logged, as every writer of the service does after its script (registry-touch.lua).
   const t0 = Date.now();
-  const touch = readFileSync(join(LUA, 'registry-touch.lua'), 'utf8');
+  // As registered: lua() puts the included libraries in.
+  const touch = lua('registry-touch');
   // Without an author: no replica holds this change, so every one re-reads the queue.
   await redis.withClient((client) => client.eval(touch, { keys: [globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy], arguments: [q, ''] }));
   await Promise.all(trio.map((p) => waitFor(async () => (await windowState(p, q)) === 'paused', { timeoutMs: 3000, intervalMs: 20, what: `paused on ${p.port}` })));

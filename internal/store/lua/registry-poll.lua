@@ -15,14 +15,12 @@
 -- not an integer: returned as stored, "0" when missing, for the caller to check and report),
 -- else {seq, id1, score1, entry1, id2, score2, entry2, ...}, the members scored in
 -- (since, seq], each with its author entry ('' when it has none).
-local since = tonumber(ARGV[1])
-if since == nil or since ~= since or since < 0 or since > 9007199254740991 or since % 1 ~= 0 then
-  return redis.error_reply('WAITROOM_ARG argument 1 is not a sequence')
-end
+--#include checked-numbers
+local since = arg(1, 0, MAX)
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'0'} end
-local seq = tonumber(raw)
-if seq == nil or seq ~= seq or seq < 0 or seq > 9007199254740991 or seq % 1 ~= 0 or seq <= since then return {raw} end
+local seq = int(raw, 0, MAX)
+if not seq or seq <= since then return {raw} end
 local listed = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', since), raw, 'WITHSCORES')
 local out = {raw}
 for i = 1, #listed, 2 do

@@ -27,6 +27,7 @@
 -- leader's own advances, its own joins). Any other change in between moves <before> past s.
 -- The poll reads the log in one script (registry-poll.lua), so that no change can fall
 -- between the sequence it reads and the members it lists.
+--#include checked-numbers
 local id = ARGV[1]
 if type(id) ~= 'string' or #id == 0 or #id > 64 then return redis.error_reply('WAITROOM_ARG argument 1 is not a queue id') end
 local author = ARGV[2]
@@ -34,9 +35,8 @@ local author = ARGV[2]
 if type(author) ~= 'string' or #author > 200 or not string.match(author, '^[\33-\126]*$') then
   return redis.error_reply('WAITROOM_ARG argument 2 is not an author')
 end
-local last = tonumber(redis.call('ZSCORE', KEYS[2], id) or '')
 -- A score this script (or registry-set.lua, registry-remove.lua) wrote is an integer sequence.
-if last and (last ~= last or last < 0 or last > 9007199254740991 or last % 1 ~= 0) then last = nil end
+local last = int(redis.call('ZSCORE', KEYS[2], id), 0, MAX)
 local seq = redis.call('INCR', KEYS[1])
 -- The run of changes this one belongs to. By default it is this change alone: after the queue's
 -- latest logged change (its score), or, with no score to go by (the first change, a log Redis
