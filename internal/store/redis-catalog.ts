@@ -246,7 +246,7 @@ export class RedisCatalog implements QueueCatalog {
   }
 
   async unregisterQueue(id: string): Promise<void> {
-    await this.call('unregisterQueue', () => this.redis.registryRemove(globalKeys.registry, globalKeys.changeSeq, globalKeys.changed, id, globalKeys.registryChanges));
+    await this.call('unregisterQueue', () => this.redis.registryRemove(globalKeys.registry, globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, id, globalKeys.registryChanges));
   }
 
   /** Sharded (SSUBSCRIBE) on the {registry} slot, where registry-set.lua and registry-remove.lua SPUBLISH. */

@@ -249,9 +249,9 @@ export const scripts = {
     transformReply: num,
   }),
   registryRemove: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('registry-remove'),
-    parseCommand: keysAndArgs(3) as (p: CommandParser, registry: string, changeSeq: string, changed: string, id: string, channel: string) => void,
+    parseCommand: keysAndArgs(4) as (p: CommandParser, registry: string, changeSeq: string, changed: string, changedBy: string, id: string, channel: string) => void,
     transformReply: num,
   }),
   registryTouch: defineScript({

@@ -353,6 +353,17 @@ test('RedisCatalog: the change log names a queue as a replica\'s own only while 
     const s6 = await seqNow();
     await cat.touch(id, 'a');
     expect(await own(s6, 'a')).toEqual([]);
+    // A delete drops the queue's author entry (the hash does not keep every id ever deleted);
+    // the delete itself is nobody's change, and a's changes after it are a's again.
+    await cat.touch(id, 'a');
+    expect(await redis.withClient((c) => c.hExists(globalKeys.changedBy, id))).toBeTruthy();
+    const s7 = await seqNow();
+    await cat.unregisterQueue(id);
+    expect(await redis.withClient((c) => c.hExists(globalKeys.changedBy, id))).toBeFalsy();
+    const afterDelete = await seqNow();
+    await cat.touch(id, 'a');
+    expect(await own(s7, 'a')).toEqual([]);
+    expect(await own(afterDelete, 'a')).toEqual([id]);
     await cat.unregisterQueue(id);
   } finally {
     await cat.close();

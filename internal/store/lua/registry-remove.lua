@@ -3,6 +3,7 @@
 -- KEYS[1]  registry hash   waitroom:{registry}:queues
 -- KEYS[2]  change sequence (string)   waitroom:{registry}:change-seq
 -- KEYS[3]  change log (zset)          waitroom:{registry}:changed (see registry-touch.lua)
+-- KEYS[4]  change authors (hash)      waitroom:{registry}:changed-by (see registry-touch.lua)
 -- ARGV[1]  queue id        ARGV[2]  sharded pub/sub channel of registry changes (SPUBLISH; same {registry} hash tag as KEYS[1])
 --
 -- Returns 1 when it was listed, 0 otherwise (announced either way: a replica that missed an
@@ -11,5 +12,9 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 -- Logged too (a replica that missed the announcement drops the queue at its next poll); the
 -- member stays until the queue is created again, so the log stays bounded by the queue ids seen.
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[2]), ARGV[1])
+-- The queue's author entry goes: this change has no author, and a queue made again under
+-- the same id starts with no history to skip by (registry-touch.lua's conservative start).
+-- Without this the hash kept one entry per id ever deleted.
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('SPUBLISH', ARGV[2], 'del ' .. ARGV[1])
 return n
