@@ -36,8 +36,19 @@
  * the service's own histogram read outside the counted rounds: a join's count moves with
  * it, since the Redis call is shared.
  *
+ * With BENCH_IR_QUEUES=N, each build also makes N more queues through its admin API and
+ * counts POST /q/{id}/join to a random one of them (20 connections): the join that
+ * `npm run bench` measures with BENCH_QUEUES, where joins spread over the queues share
+ * almost no join.lua call. That row of `npm run bench` runs its two builds one after the
+ * other, not interleaved, and moved by ±10 µs of ~60 between runs; this count does not.
+ * The window interval of a day keeps advances out of the rounds, and a lease of 10 minutes
+ * (LEASE_TTL_MS, set only with BENCH_IR_QUEUES) most lease renewals; use a few hundred
+ * queues, not thousands (each is made under emulation, and re-read every STATE_RESYNC_MS).
+ *
  * Settings: BENCH_IR_REQUESTS (default 10,000), BENCH_IR_WARMUP (default 30,000),
- * BENCH_IR_ROUNDS (default 5), BENCH_COMPARE, BENCH_FLOOR. Needs valgrind (Debian's package).
+ * BENCH_IR_ROUNDS (default 5), BENCH_IR_QUEUES (default 0: none), BENCH_IR_ONLY (a regular
+ * expression: only the targets whose name matches), BENCH_COMPARE, BENCH_FLOOR.
+ * Needs valgrind (Debian's package).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -62,6 +73,9 @@ const count = (name: string, dflt: number, max: number) => {
 const REQUESTS = count('BENCH_IR_REQUESTS', 10_000, 200_000);
 const WARMUP = count('BENCH_IR_WARMUP', 30_000, 500_000);
 const ROUNDS = count('BENCH_IR_ROUNDS', 5, 9);
+/** BENCH_IR_ONLY: a regular expression; only the targets whose name matches are counted. */
+const ONLY = process.env.BENCH_IR_ONLY ? new RegExp(process.env.BENCH_IR_ONLY) : undefined;
+const QUEUES = process.env.BENCH_IR_QUEUES === undefined || process.env.BENCH_IR_QUEUES === '0' ? 0 : count('BENCH_IR_QUEUES', 0, 2000);
 const CONNECTIONS = 10;
 /** POST /join's: about as many joins share a join.lua call as in `npm run bench` (~20). */
 const JOIN_CONNECTIONS = 20;
@@ -78,6 +92,8 @@ interface Target {
   readonly connections?: number;
   /** Where the service's /metrics are, to tell how many joins shared a join.lua call in each round. */
   readonly metricsBase?: string;
+  /** Paths to send it to, one chosen at random per request, in place of the url's. */
+  readonly paths?: readonly string[];
 }
 
 function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
@@ -138,6 +154,49 @@ async function startUnderCallgrind(
   return { base, proc, port };
 }
 
+/**
+ * QUEUES more queues, made through the admin API; the POST /q/{id}/join target of a random one,
+ * and a way to delete them again: the builds share one Redis, and every replica serves every
+ * queue the registry lists, so the next build would otherwise serve (and renew the leases of)
+ * this one's queues too.
+ */
+async function manyQueues(base: string, adminToken: string, prefix: string): Promise<{ target: Target; remove: () => Promise<void> }> {
+  const headers = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
+  // Each build's own ids: the builds share one Redis.
+  const ids = Array.from({ length: QUEUES }, (_, i) => `${prefix}-q${i}`);
+  // Four at a time, each tried again on a 503: an emulated server can take longer than a store
+  // call's 1 s to get to a reply (20 at a time failed so), and a create is safe to repeat
+  // (a 409 then says the first try made it).
+  const create = async (id: string) => {
+    const body = JSON.stringify({ id, name: id, windowSize: 10, intervalSeconds: 86400, activeWindowCount: 1 });
+    for (let attempt = 1; ; attempt++) {
+      const r = await fetch(`${base}/admin/api/v1/queues`, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
+      if (r.status === 201 || (r.status === 409 && attempt > 1)) return;
+      if (r.status !== 503 || attempt === 5) throw new Error(`POST /admin/api/v1/queues answered ${r.status}: ${await r.text()}`);
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  };
+  for (let i = 0; i < ids.length; i += 4) await Promise.all(ids.slice(i, i + 4).map(create));
+  const remove = async () => {
+    for (const id of ids) {
+      const r = await fetch(`${base}/admin/api/v1/queues/${id}`, { method: 'DELETE', headers, signal: AbortSignal.timeout(60_000) });
+      if (r.status !== 204 && r.status !== 404) throw new Error(`DELETE /admin/api/v1/queues/${id} answered ${r.status}: ${await r.text()}`);
+    }
+  };
+  return {
+    target: {
+      name: `POST /q/{id}/join (${QUEUES} queues, random)`,
+      url: `${base}/q/${ids[0]}/join`,
+      method: 'POST',
+      headers: {},
+      connections: JOIN_CONNECTIONS,
+      metricsBase: base,
+      paths: ids.map((id) => `/q/${id}/join`),
+    },
+    remove,
+  };
+}
+
 async function targetsOf(base: string): Promise<Target[]> {
   const post = async (path: string, headers: Record<string, string> = {}) => {
     const r = await fetch(`${base}${path}`, { method: 'POST', headers, signal: AbortSignal.timeout(60_000) });
@@ -159,7 +218,16 @@ async function targetsOf(base: string): Promise<Target[]> {
 }
 
 async function send(t: Target, amount: number): Promise<void> {
-  const r = await autocannon({ url: t.url, method: t.method ?? 'GET', headers: t.headers, connections: t.connections ?? CONNECTIONS, amount, timeout: 60 });
+  const paths = t.paths;
+  const r = await autocannon({
+    url: t.url,
+    method: t.method ?? 'GET',
+    headers: t.headers,
+    connections: t.connections ?? CONNECTIONS,
+    amount,
+    timeout: 60,
+    ...(paths ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: paths[Math.floor(Math.random() * paths.length)]! }) }] } : {}),
+  });
   const bad = r.non2xx + r.errors + r.timeouts;
   if (bad > 0) throw new Error(`${t.name}: ${bad} of ${amount} requests failed`);
 }
@@ -243,7 +311,12 @@ async function measure(
   capture: boolean,
 ): Promise<{ figures: Map<string, number[]>; replies?: Record<string, FloorReply> }> {
   const outDir = mkdtempSync(join(tmpdir(), 'waitroom-ir-'));
+  const adminToken = randomBytes(24).toString('hex');
   const { base, proc } = await startUnderCallgrind([entry], outDir, {
+    // With many queues, a lease of 10 min: each queue's ticker renews its lease every third of
+    // it, and with the default 5 s those renewals (120 a second for 200 queues) landed in every
+    // round in proportion to its length, which under emulation is tens of seconds.
+    ...(QUEUES > 0 ? { ADMIN_TOKEN: adminToken, LEASE_TTL_MS: '600000' } : {}),
     REDIS_URL: redisUrl,
     PASS_KEYS_DIR: keysDir,
     QUEUE_ID: queueId,
@@ -255,10 +328,15 @@ async function measure(
   });
   try {
     const targets = await targetsOf(base);
-    const figures = await countRounds(entry, queueId, proc, outDir, targets);
+    const many = QUEUES > 0 ? await manyQueues(base, adminToken, queueId) : undefined;
+    const counted = (many ? [...targets, many.target] : targets).filter((t) => !ONLY || ONLY.test(t.name));
+    const figures = await countRounds(entry, queueId, proc, outDir, counted);
+    await many?.remove();
+    // Each build's rounds as soon as they are counted: a later build's failure does not lose them.
+    for (const [name, rounds] of figures) process.stderr.write(`bench: ${entry}: ${name}: ${rounds.map(fmt).join(', ')} instructions per request\n`);
     if (!capture) return { figures };
     const replies: Record<string, FloorReply> = {};
-    for (const t of targets) replies[t.name] = await captureReply(t);
+    for (const t of targets) if (!ONLY || ONLY.test(t.name)) replies[t.name] = await captureReply(t);
     return { figures, replies };
   } finally {
     await stop(proc);
@@ -307,7 +385,8 @@ async function main(): Promise<void> {
     }
     const names = [...results[0]!.keys()];
     if (FLOOR && replies) {
-      results.push(await measureFloor(replies, names));
+      // The floor writes the replies captured on the default queue; the many-queue join has none.
+      results.push(await measureFloor(replies, Object.keys(replies)));
       builds.push(['floor node:http', 'bench/servers/floor.ts']);
     }
     process.stdout.write(`\ninstructions per request (user space, callgrind; ${ROUNDS} rounds of ${fmt(REQUESTS)} after ${fmt(WARMUP)} warm-up; the least round)\n\n`);
@@ -317,13 +396,13 @@ async function main(): Promise<void> {
     process.stdout.write(`|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:|').join('')}\n`);
     const warnings: string[] = [];
     for (const name of names) {
-      const cells = results.map((r) => least(r.get(name)!));
-      const diffs = cells.slice(1).map((c) => ` ${((cells[0]! / c - 1) * 100).toFixed(2)}% |`).join('');
-      process.stdout.write(`| ${name} | ${cells.map(fmt).join(' | ')} |${diffs}\n`);
+      const cells = results.map((r) => (r.has(name) ? least(r.get(name)!) : NaN));
+      const diffs = cells.slice(1).map((c) => (Number.isNaN(c) ? ' n/a |' : ` ${((cells[0]! / c - 1) * 100).toFixed(2)}% |`)).join('');
+      process.stdout.write(`| ${name} | ${cells.map((c) => (Number.isNaN(c) ? 'n/a' : fmt(c))).join(' | ')} |${diffs}\n`);
       // A join's count falls as more joins share its call: say so when the least rounds compared shared differently.
       const sharedInLeast = builds.map((_, i) => {
-        const rounds = results[i]!.get(name)!;
-        return batching.get(`bench-ir-${i}\u0000${name}`)?.[rounds.indexOf(least(rounds))];
+        const rounds = results[i]!.get(name);
+        return rounds ? batching.get(`bench-ir-${i}\u0000${name}`)?.[rounds.indexOf(least(rounds))] : undefined;
       });
       const known = sharedInLeast.filter((x): x is number => x !== undefined && Number.isFinite(x));
       if (known.length > 1 && Math.max(...known) > 1.1 * Math.min(...known)) {
@@ -334,6 +413,7 @@ async function main(): Promise<void> {
     process.stdout.write('\nper round:\n');
     for (const name of names) {
       for (const [i, [label]] of builds.entries()) {
+        if (!results[i]!.has(name)) continue;
         const shared = batching.get(`bench-ir-${i}\u0000${name}`);
         const note = shared ? ` (joins per join.lua call: ${shared.map((x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')).join(', ')})` : '';
         process.stdout.write(`  ${name}, ${label}: ${results[i]!.get(name)!.map(fmt).join(', ')}${note}\n`);

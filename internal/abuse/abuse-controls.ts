@@ -126,7 +126,7 @@ class QueueAbuse {
     // The ticket counter every replica sees is the queue-wide join count: its rise is the
     // join rate. Timed by this replica's clock when it learned each value (a counter-only
     // change keeps the snapshot's older read time).
-    this.unsubscribe = cache.onChange((s) => this.rate.add({ epoch: s.epoch, counter: s.counter, atMs: now() }));
+    this.unsubscribe = cache.onChange((s) => this.rate.add(s.epoch, s.counter, now()));
   }
 
   /** True while this still serves the queue's current parts (a queue deleted and created again gets new ones). */

@@ -1,11 +1,3 @@
-/** One reading of the queue's ticket counter: it counts every join on every replica. */
-export interface CounterSample {
-  readonly epoch: string;
-  readonly counter: number;
-  /** Store clock when read, ms. */
-  readonly atMs: number;
-}
-
 /**
  * Joins per second over the whole queue, from readings of the ticket counter that
  * each replica already receives (its state cache is refreshed by pub/sub, by its
@@ -13,37 +5,92 @@ export interface CounterSample {
  * between replicas. The rate is the counter's rise over the readings of the last
  * `spanMs` (at least `minSpanMs` apart, so two readings 3 ms apart cannot make a
  * huge rate). A new epoch restarts the count. The clock is passed in.
+ *
+ * A reading within `spanMs / 50` of the one before the newest replaces the newest, so any
+ * two readings but the next one are a granule apart; they live in a fixed ring of numbers:
+ * at most ~104 per queue however fast it is joined (1.8 KB), and
+ * nothing allocated per reading. A reading object kept for the whole span, one per
+ * join batch, was most of what a join to one of 1,000 queues left for the collector
+ * to promote (docs/benchmarks.md, "Joins spread over many queues"). The window's start
+ * is then at most 2% of the span coarser than the exact readings'.
  */
 export class JoinRateMeter {
-  private samples: CounterSample[] = [];
+  private epoch = '';
+  private readonly counters: Float64Array;
+  private readonly times: Float64Array;
+  /** Ring: the oldest reading is at `head`, `size` readings in all. */
+  private head = 0;
+  private size = 0;
+  private readonly granularityMs: number;
 
   constructor(
     private readonly spanMs = 5000,
     private readonly minSpanMs = 500,
-  ) {}
+  ) {
+    this.granularityMs = spanMs / 50;
+    // Every other reading is a granule apart: two per granule of the span, plus the newest
+    // and the ones kept before the span.
+    const capacity = 2 * 50 + 12;
+    this.counters = new Float64Array(capacity);
+    this.times = new Float64Array(capacity);
+  }
 
-  add(s: CounterSample): void {
-    const last = this.samples[this.samples.length - 1];
-    if (last && (last.epoch !== s.epoch || s.counter < last.counter)) this.samples = [];
-    if (last && last.epoch === s.epoch && s.atMs <= last.atMs) {
-      // Same or older reading time: keep the higher counter only.
-      if (s.counter > last.counter) this.samples[this.samples.length - 1] = { ...last, counter: s.counter };
-      return;
+  /** One reading: the queue's counter in `epoch`, as learned at `atMs` (this replica's clock). */
+  add(epoch: string, counter: number, atMs: number): void {
+    const cap = this.counters.length;
+    if (this.size > 0) {
+      const last = (this.head + this.size - 1) % cap;
+      if (epoch !== this.epoch || counter < this.counters[last]!) this.size = 0;
+      else if (atMs <= this.times[last]!) {
+        // Same or older reading time: keep the higher counter only.
+        if (counter > this.counters[last]!) this.counters[last] = counter;
+        return;
+      } else if (this.size >= 2 && atMs - this.times[(last - 1 + cap) % cap]! < this.granularityMs) {
+        // Within a granule of the reading before the newest: the newest moves forward.
+        this.counters[last] = counter;
+        this.times[last] = atMs;
+        this.prune(atMs);
+        return;
+      }
     }
-    this.samples.push(s);
-    const from = s.atMs - this.spanMs;
-    while (this.samples.length > 2 && this.samples[0]!.atMs < from) this.samples.shift();
+    this.epoch = epoch;
+    if (this.size === cap) {
+      // Only with readings closer than a granule over more than the span (a clock step):
+      // the oldest goes.
+      this.head = (this.head + 1) % cap;
+      this.size--;
+    }
+    const at = (this.head + this.size) % cap;
+    this.counters[at] = counter;
+    this.times[at] = atMs;
+    this.size++;
+    this.prune(atMs);
+  }
+
+  /** Drops readings older than the span before `atMs`, keeping at least two. */
+  private prune(atMs: number): void {
+    const from = atMs - this.spanMs;
+    const cap = this.counters.length;
+    while (this.size > 2 && this.times[this.head]! < from) {
+      this.head = (this.head + 1) % cap;
+      this.size--;
+    }
+  }
+
+  /** How many readings are held (bounded by the ring). */
+  get readings(): number {
+    return this.size;
   }
 
   /** Joins per second over the recent readings; 0 when not known yet or quiet. */
   perSecond(nowMs: number): number {
-    const n = this.samples.length;
-    if (n < 2) return 0;
-    const first = this.samples[0]!;
-    const last = this.samples[n - 1]!;
+    if (this.size < 2) return 0;
+    const cap = this.counters.length;
+    const first = this.head;
+    const last = (this.head + this.size - 1) % cap;
     // A reading older than the span says nothing about now: the queue went quiet.
-    if (nowMs - last.atMs > this.spanMs) return 0;
-    const span = Math.max(this.minSpanMs, last.atMs - first.atMs);
-    return ((last.counter - first.counter) * 1000) / span;
+    if (nowMs - this.times[last]! > this.spanMs) return 0;
+    const span = Math.max(this.minSpanMs, this.times[last]! - this.times[first]!);
+    return ((this.counters[last]! - this.counters[first]!) * 1000) / span;
   }
 }

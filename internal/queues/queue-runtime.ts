@@ -116,12 +116,13 @@ export class QueueRuntime {
     });
     const m = o.metrics;
     const q = this.id;
+    const issued = m.issuedCounter(q);
     const batcher = new TicketBatcher(
       o.store,
       () => this.rateSettings(),
       512,
       (b) => {
-        m.ticketsIssued.inc({ queue: q }, b.count);
+        issued(b.count);
         m.joinBatchSize.observe(b.count);
       },
       () => this.cache.highWater(),

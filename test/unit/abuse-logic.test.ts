@@ -65,8 +65,41 @@ describe('JoinRateMeter', () => {
     ['a counter that went down restarts the count', [['e', 50, 0], ['e', 10, 1000], ['e', 20, 2000]], 2000, 10],
   ])('%s', (_name, samples, now, expected) => {
     const m = new JoinRateMeter(5000, 500);
-    for (const [epoch, counter, atMs] of samples) m.add({ epoch, counter, atMs });
+    for (const [epoch, counter, atMs] of samples) m.add(epoch, counter, atMs);
     expect(m.perSecond(now)).toBeCloseTo(expected, 6);
+  });
+
+  it('a reading every millisecond: a bounded number of readings, and the rate of the last span', () => {
+    const m = new JoinRateMeter(5000, 500);
+    let counter = 0;
+    let most = 0;
+    for (let t = 0; t <= 20_000; t++) {
+      // 1 join per ms for 10 s, then 3 per ms.
+      counter += t < 10_000 ? 1 : 3;
+      m.add('e', counter, t);
+      most = Math.max(most, m.readings);
+    }
+    expect(most).toBeLessThanOrEqual(112);
+    // Exactly 3,000/s over the last 5 s; the window's start is coarser by at most a granule.
+    expect(m.perSecond(20_000)).toBeGreaterThan(2999);
+    expect(m.perSecond(20_000)).toBeLessThan(3001);
+    // Halfway through the change: 2,000/s give or take a granule's worth (2%).
+    const half = new JoinRateMeter(5000, 500);
+    counter = 0;
+    for (let t = 0; t <= 12_500; t++) {
+      counter += t < 10_000 ? 1 : 3;
+      half.add('e', counter, t);
+    }
+    expect(half.perSecond(12_500) / 2000).toBeCloseTo(1, 1);
+  });
+
+  it('readings at one time keep the highest counter', () => {
+    const m = new JoinRateMeter(5000, 500);
+    m.add('e', 0, 0);
+    m.add('e', 100, 1000);
+    m.add('e', 150, 1000);
+    m.add('e', 150, 900);
+    expect(m.perSecond(1000)).toBeCloseTo(150, 6);
   });
 });
 

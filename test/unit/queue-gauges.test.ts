@@ -67,6 +67,30 @@ describe('Metrics.trackQueue', () => {
     expect(await lines(m, 'waitroom_window_advances_total')).toEqual(['waitroom_window_advances_total{queue="b"} 0']);
   });
 
+  test('tickets issued are counted per queue in a number and added to the counter at each scrape', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    const stopA = m.trackQueue('a', () => ({ stateAgeSeconds: 0 }));
+    m.trackQueue('b', () => ({ stateAgeSeconds: 0 }));
+    const a = m.issuedCounter('a');
+    const b = m.issuedCounter('b');
+    a(3);
+    a(2);
+    b(7);
+    expect(await lines(m, 'waitroom_tickets_issued_total')).toEqual(['waitroom_tickets_issued_total{queue="a"} 5', 'waitroom_tickets_issued_total{queue="b"} 7']);
+    // A scrape adds only what came since the one before: the counter never counts twice.
+    a(1);
+    expect(await lines(m, 'waitroom_tickets_issued_total')).toEqual(['waitroom_tickets_issued_total{queue="a"} 6', 'waitroom_tickets_issued_total{queue="b"} 7']);
+    expect(await lines(m, 'waitroom_tickets_issued_total')).toEqual(['waitroom_tickets_issued_total{queue="a"} 6', 'waitroom_tickets_issued_total{queue="b"} 7']);
+    // Untracked: its series goes, with what was not scraped yet.
+    a(4);
+    stopA();
+    expect(await lines(m, 'waitroom_tickets_issued_total')).toEqual(['waitroom_tickets_issued_total{queue="b"} 7']);
+    // Tracked again (the queue served again): it starts at 0 and counts from there.
+    m.trackQueue('a', () => ({ stateAgeSeconds: 0 }));
+    m.issuedCounter('a')(2);
+    expect((await lines(m, 'waitroom_tickets_issued_total')).sort()).toEqual(['waitroom_tickets_issued_total{queue="a"} 2', 'waitroom_tickets_issued_total{queue="b"} 7']);
+  });
+
   test('the default process metrics carry no gauge named like a counter', async () => {
     const m = new Metrics();
     const text = await m.registry.metrics();
