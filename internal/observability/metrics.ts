@@ -241,19 +241,12 @@ export class Metrics {
   }
 
   /**
-   * Starts exporting one queue: its state gauges are read from `reader` at
-   * every scrape, and its counters start at 0 so that rates and the dashboard
-   * have a series before the first event (a counter that appears only at its
-   * first increment makes `rate()` miss that increment and panels show "No
-   * data"). Returns a function that stops exporting the queue and removes its
-   * series, for a queue this replica no longer serves.
-   */
-  /**
    * Counts tickets issued for `queue` into waitroom_tickets_issued_total. The count is a number
    * kept here and added to the counter when Prometheus scrapes: prom-client's inc() with a
    * label object hashes the labels on every call, and with joins spread over many queues that
-   * was a call per join, ~0.8 µs of a ~60 µs join in a CPU profile (docs/benchmarks.md, "Joins
-   * spread over many queues"). Untracking the queue drops what was not scraped yet, with its series.
+   * was a call per join, 1.2% of such a join's sampled CPU in a profile (docs/benchmarks.md,
+   * "Joins spread over many queues"). Untracking the queue drops what was not scraped yet, with
+   * its series.
    */
   issuedCounter(queue: string): (n: number) => void {
     const pending = this.issuedSinceScrape;
@@ -274,6 +267,14 @@ export class Metrics {
     }
   }
 
+  /**
+   * Starts exporting one queue: its state gauges are read from `reader` at
+   * every scrape, and its counters start at 0 so that rates and the dashboard
+   * have a series before the first event (a counter that appears only at its
+   * first increment makes `rate()` miss that increment and panels show "No
+   * data"). Returns a function that stops exporting the queue and removes its
+   * series, for a queue this replica no longer serves.
+   */
   trackQueue(queue: string, reader: () => QueueGaugeValues): () => void {
     this.queueReaders.set(queue, reader);
     const labels = { queue };
