@@ -2,6 +2,7 @@ import pino from 'pino';
 import { loadConfig } from '../../internal/config/config';
 import { WaitroomServer } from '../../internal/server/waitroom-server';
 import { waitFor } from './ports';
+import { TestRedis } from './redis-server';
 import { TEST_SECRET } from './server-process';
 
 /**
@@ -17,4 +18,26 @@ export async function startInProcess(env: Record<string, string>): Promise<Waitr
   await server.start();
   await waitFor(() => server.readiness.reason() === null, { timeoutMs: 10_000, what: 'in-process server ready' });
   return server;
+}
+
+/**
+ * For a test file: a private redis-server and an in-process server with the admin API on
+ * (token `adminToken`), started before its tests and stopped after them. Read the server
+ * through the returned getter inside tests.
+ */
+export function inProcessWithAdmin(adminToken: string): () => WaitroomServer {
+  let redis: TestRedis | undefined;
+  let server: WaitroomServer | undefined;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    server = await startInProcess({ REDIS_URL: redis.url, ADMIN_TOKENS: `ops:${adminToken}` });
+  }, 30_000);
+  afterAll(async () => {
+    await server?.shutdown();
+    await redis?.close();
+  });
+  return () => {
+    if (!server) throw new Error('the in-process server is not started');
+    return server;
+  };
 }

@@ -1,7 +1,5 @@
 import request from 'supertest';
-import type { WaitroomServer } from '../../internal/server/waitroom-server';
-import { startInProcess } from '../helpers/in-process';
-import { TestRedis } from '../helpers/redis-server';
+import { inProcessWithAdmin } from '../helpers/in-process';
 
 /**
  * A reconcile compares the queues the store lists with those served here. A queue created
@@ -14,21 +12,11 @@ import { TestRedis } from '../helpers/redis-server';
  */
 const TOKEN = 'reconcile-token-0123456789abcdef01';
 const auth = { Authorization: `Bearer ${TOKEN}` };
-let redis: TestRedis;
-let server: WaitroomServer;
-
-beforeAll(async () => {
-  redis = await TestRedis.start();
-  server = await startInProcess({ REDIS_URL: redis.url, ADMIN_TOKENS: `ops:${TOKEN}` });
-}, 30_000);
-afterAll(async () => {
-  await server?.shutdown();
-  await redis?.close();
-});
+const serverOf = inProcessWithAdmin(TOKEN);
 
 /** Holds the next listQueues reply of the real catalog until `release()`. */
 function holdNextListing() {
-  const catalog = server.catalog;
+  const catalog = serverOf().catalog;
   const real = catalog.listQueues.bind(catalog);
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
@@ -45,38 +33,38 @@ function holdNextListing() {
 }
 
 const create = (id: string) =>
-  request(server.http).post('/admin/api/v1/queues').set(auth).send({ id, name: id, windowSize: 1, intervalSeconds: 1, activeWindowCount: 1 });
+  request(serverOf().http).post('/admin/api/v1/queues').set(auth).send({ id, name: id, windowSize: 1, intervalSeconds: 1, activeWindowCount: 1 });
 
 test('a queue created here while a reconcile reads the registry stays served', async () => {
   const hold = holdNextListing();
-  const reconciled = server.registry.reconcile();
+  const reconciled = serverOf().registry.reconcile();
   await hold.read;
   // Created after the listing was read: the listing does not have it.
   expect((await create('made-during-reconcile')).status).toBe(201);
   hold.release();
   await reconciled;
-  expect(server.registry.get('made-during-reconcile')).toBeDefined();
-  const join = await request(server.http).post('/q/made-during-reconcile/join');
+  expect(serverOf().registry.get('made-during-reconcile')).toBeDefined();
+  const join = await request(serverOf().http).post('/q/made-during-reconcile/join');
   expect(join.status).toBe(201);
   // The next reconcile lists it, and it stays.
-  await server.registry.reconcile();
-  expect(server.registry.get('made-during-reconcile')).toBeDefined();
+  await serverOf().registry.reconcile();
+  expect(serverOf().registry.get('made-during-reconcile')).toBeDefined();
 }, 30_000);
 
 test('a queue served before the listing and missing from it is still dropped (deleted elsewhere)', async () => {
   expect((await create('deleted-elsewhere')).status).toBe(201);
-  expect((await request(server.http).post('/q/deleted-elsewhere/join')).status).toBe(201);
+  expect((await request(serverOf().http).post('/q/deleted-elsewhere/join')).status).toBe(201);
   // Another replica's delete: the store forgets the queue, this replica is not told directly.
-  const gone = await server.catalog.deleteQueue('deleted-elsewhere');
+  const gone = await serverOf().catalog.deleteQueue('deleted-elsewhere');
   expect(gone.outcome).toBe('deleted');
-  await server.catalog.unregisterQueue('deleted-elsewhere');
+  await serverOf().catalog.unregisterQueue('deleted-elsewhere');
   const hold = holdNextListing();
-  const reconciled = server.registry.reconcile();
+  const reconciled = serverOf().registry.reconcile();
   await hold.read;
   hold.release();
   await reconciled;
-  expect(server.registry.get('deleted-elsewhere')).toBeUndefined();
-  const join = await request(server.http).post('/q/deleted-elsewhere/join');
+  expect(serverOf().registry.get('deleted-elsewhere')).toBeUndefined();
+  const join = await request(serverOf().http).post('/q/deleted-elsewhere/join');
   expect(join.status).toBe(410);
   expect(join.body.error.code).toBe('queue_closed');
 }, 30_000);
