@@ -326,7 +326,17 @@ export class RedisQueueStore implements QueueStore {
       }
       const verdicts = limit ? parseVerdicts(r, JOIN_REPLY_FIELDS, count) : undefined;
       const issued = verdicts ? verdicts.reduce((n, v) => n + (v.allowed ? 1 : 0), 0) : count;
-      if (issued > 0 && this.durability) await this.awaitJoinDurable(this.durability, issued);
+      if (issued > 0 && this.durability) {
+        try {
+          await this.awaitJoinDurable(this.durability, issued);
+        } catch (err) {
+          // The counter moved in Redis though these tickets are never handed out: logged
+          // without an author, so that every replica (this one too, whose copy does not apply
+          // this reply) re-reads the queue within a poll rather than at its full re-read.
+          this.noteChanged();
+          throw err;
+        }
+      }
       const snap = parseSnapshot(r, 1, 9, code, Number(r[8]));
       const first = code - issued + 1;
       // join.lua published this batch when it is the first to wait (the counter crossed W).

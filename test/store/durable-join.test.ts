@@ -35,8 +35,12 @@ afterAll(async () => {
   await primary?.close();
 });
 
-async function open(durability: ConstructorParameters<typeof RedisQueueStore>[0]['durability'], onShort?: () => void): Promise<RedisQueueStore> {
-  const s = new RedisQueueStore({ url: primary.url, queueId: qid(), logger, durability, onDurabilityShortfall: onShort });
+async function open(
+  durability: ConstructorParameters<typeof RedisQueueStore>[0]['durability'],
+  onShort?: () => void,
+  onChanged?: (held: boolean) => void,
+): Promise<RedisQueueStore> {
+  const s = new RedisQueueStore({ url: primary.url, queueId: qid(), logger, durability, onDurabilityShortfall: onShort, onChanged });
   opened.push(s);
   await s.connect();
   return s;
@@ -53,10 +57,17 @@ test('replica: a join answers once a replica has the write, and the replica hold
 
 test('replica: a wait that falls short answers 503 store_unavailable and hands nothing out', async () => {
   let short = 0;
+  const changes: boolean[] = [];
   // Two replicas asked, one exists: every WAIT times out with 1 acknowledgement.
-  const store = await open({ mode: 'replica', replicas: 2, timeoutMs: 100 }, () => short++);
+  const store = await open({ mode: 'replica', replicas: 2, timeoutMs: 100 }, () => short++, (held) => changes.push(held));
+  await store.ensureQueue(SETTINGS);
+  changes.length = 0;
   await expect(store.issueTickets(1, SETTINGS)).rejects.toMatchObject({ status: 503, code: 'store_unavailable', message: expect.stringContaining('1 of 2 replicas') });
   expect(short).toBe(1);
+  // The counter moved all the same: the change is logged for every replica, without an
+  // author (this replica's copy does not apply the reply either). Before, nothing was logged.
+  expect(changes).toEqual([false]);
+  expect(Number(await primary.withClient((c) => c.get(queueKeys(store.queueId).counter)))).toBe(1);
 });
 
 test('replica: with the replica paused, joins fail within the timeout, and succeed again once it resumes', async () => {
