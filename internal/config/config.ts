@@ -197,7 +197,7 @@ const specs = {
   LEASE_RENEW_MS: num({ default: 0, desc: 'Leader lease renew period in ms; 0 means LEASE_TTL_MS / 3.', example: '1666' }),
   STATE_REFRESH_MS: positiveInt({
     default: 1000,
-    desc: 'How often, in ms, each replica polls the change log (one registry-poll.lua call; a GET in it while nothing changed) and re-reads the queues it lists; a successful poll also confirms every cached queue state.',
+    desc: 'How often, in ms, each replica polls the change log (one registry-poll.lua call; two GETs in it while nothing changed) and re-reads the queues it lists; a successful poll also confirms every cached queue state.',
     example: '1000',
   }),
   STATE_RESYNC_MS: nonNegativeInt({

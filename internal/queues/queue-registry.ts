@@ -139,13 +139,13 @@ export class QueueRegistry {
 
   /**
    * One poll of the change log (every STATE_REFRESH_MS). Idle, it is one registry-poll.lua
-   * call (a GET in it) for all the queues of this replica. A queue listed is re-read (state
-   * now, revocations within PASS_REVOCATION_REFRESH_MS) and the registry with it (a new,
-   * changed or deleted queue), unless every change logged since the last poll was this
-   * replica's own (registry-touch.lua's authors); every other queue's copy is confirmed as
-   * of the poll, which is what keeps /status answering within STATE_MAX_STALENESS_MS
-   * without a read per queue. A log that went backwards (Redis lost it) makes every queue
-   * re-read.
+   * call (two GETs in it: the sequence and the log's id) for all the queues of this replica.
+   * A queue listed is re-read (state now, revocations within PASS_REVOCATION_REFRESH_MS) and
+   * the registry with it (a new, changed or deleted queue), unless every change logged since
+   * the last poll was this replica's own (registry-touch.lua's authors); every other queue's
+   * copy is confirmed as of the poll, which is what keeps /status answering within
+   * STATE_MAX_STALENESS_MS without a read per queue. A log that went backwards or has a new id
+   * (Redis lost it) makes every queue re-read.
    */
   async poll(): Promise<void> {
     if (this.closed || this.polling) return;
@@ -168,7 +168,7 @@ export class QueueRegistry {
         return;
       }
       if (log.changed === null) {
-        this.log.warn({ seq: log.seq, seen: known }, 'the change log went backwards (Redis lost data?): re-reading every queue');
+        this.log.warn({ seq: log.seq, seen: known }, 'the change log went backwards or was replaced (Redis lost data?): re-reading every queue');
         this.resyncAll();
         return;
       }

@@ -128,8 +128,9 @@ export interface GlobalKeys {
   readonly changeSeq: string;
   /**
    * Sorted set: the change log, queue id scored by the sequence of its latest change (config,
-   * state or revocations). Every replica polls it once per STATE_REFRESH_MS (registry-poll.lua: a GET of changeSeq
-   * while nothing changed) and re-reads only the queues listed.
+   * state or revocations). Every replica polls it once per STATE_REFRESH_MS (registry-poll.lua:
+   * a GET of changeSeq and of changeLogId while nothing changed) and re-reads only the queues
+   * listed.
    */
   readonly changed: string;
   /**
@@ -138,6 +139,12 @@ export interface GlobalKeys {
    * poll it made and applied itself.
    */
   readonly changedBy: string;
+  /**
+   * String: the change log's id, made from Redis's TIME by the first poll that finds none
+   * (registry-poll.lua). A log Redis lost comes back with a new id, which tells a replica so
+   * even when the new sequence has already passed the one it last read.
+   */
+  readonly changeLogId: string;
   /** Stream: the admin audit log, capped (XADD MAXLEN ~). */
   readonly audit: string;
   /** Sorted set: live replica ids scored by their last heartbeat (ms); spreads queue leases. */
@@ -150,6 +157,7 @@ export const globalKeys: GlobalKeys = Object.freeze({
   changeSeq: `${KEY_PREFIX}:{registry}:change-seq`,
   changed: `${KEY_PREFIX}:{registry}:changed`,
   changedBy: `${KEY_PREFIX}:{registry}:changed-by`,
+  changeLogId: `${KEY_PREFIX}:{registry}:change-log-id`,
   audit: `${KEY_PREFIX}:{audit}:log`,
   replicas: `${KEY_PREFIX}:{replicas}:live`,
 });

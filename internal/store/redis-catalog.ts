@@ -108,6 +108,8 @@ export class RedisCatalog implements QueueCatalog {
   /** The join connection with JOIN_DURABILITY (WAIT covers its writes); else `connection`. */
   readonly joinConnection: RedisConnection;
   private readonly stores = new Map<string, RedisQueueStore>();
+  /** The change log's id as this replica's last poll read it (registry-poll.lua); undefined before one. */
+  private logId: string | undefined;
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
   /** Entries kept per queue event stream, passed to every script that appends events. */
@@ -263,19 +265,27 @@ export class RedisCatalog implements QueueCatalog {
     // One atomic read of the sequence, the members logged after `since` up to it, and their
     // authors (registry-poll.lua): a queue may be skipped as this replica's own only if no
     // change can fall between the sequence read and the members listed.
-    const r = await this.call('changesSince', () => this.redis.registryPoll(globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, Math.max(0, Math.min(since, MAX_EXACT))));
+    const r = await this.call('changesSince', () =>
+      this.redis.registryPoll(globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, globalKeys.changeLogId, Math.max(0, Math.min(since, MAX_EXACT))),
+    );
     const seq = strictInt(r[0], 0, MAX_EXACT);
     if (seq === undefined) {
       // Checked like every number read; the next touch (INCR) would fail on it too, so say so loudly.
       this.o.logger.error({ key: globalKeys.changeSeq, value: r[0] }, 'change sequence is not an integer; re-reading every queue');
       return { seq: 0, changed: null };
     }
+    // A new log id: the log this replica read before is gone (Redis lost it) and started again,
+    // perhaps already past the sequence asked from, so nothing it lists covers the gap.
+    const logId = String(r[1]);
+    const known = this.logId;
+    this.logId = logId;
+    if (known !== undefined && logId !== known) return { seq, changed: null };
     if (seq < since) return { seq, changed: null };
     if (seq === since) return { seq, changed: [] };
     const changed: string[] = [];
     const authored: string[] = [];
     const key = author === undefined || author === '' ? undefined : authorKey(author);
-    for (let i = 1; i + 2 < r.length; i += 3) {
+    for (let i = 2; i + 2 < r.length; i += 3) {
       const id = String(r[i]);
       changed.push(id);
       const score = strictInt(r[i + 1], 0, MAX_EXACT);

@@ -261,9 +261,9 @@ export const scripts = {
     transformReply: num,
   }),
   registryPoll: defineScript({
-    NUMBER_OF_KEYS: 3,
+    NUMBER_OF_KEYS: 4,
     SCRIPT: lua('registry-poll'),
-    parseCommand: keysAndArgs(3) as (p: CommandParser, changeSeq: string, changed: string, changedBy: string, since: number) => void,
+    parseCommand: keysAndArgs(4) as (p: CommandParser, changeSeq: string, changed: string, changedBy: string, changeLogId: string, since: number) => void,
     transformReply: undefined as unknown as () => string[],
   }),
   replicaHeartbeat: defineScript({

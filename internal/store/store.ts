@@ -182,8 +182,9 @@ export interface StoredStreamEntry {
 
 /**
  * The change log as one replica reads it: the current sequence and the queues changed after
- * the sequence it asked from; `changed` is null when the log is behind that sequence (Redis
- * lost it, or was replaced): the reader must then re-read every queue.
+ * the sequence it asked from; `changed` is null when the log is behind that sequence, or is
+ * not the log this reader read before (its id changed: Redis lost it, or was replaced, and it
+ * started again): the reader must then re-read every queue.
  */
 export interface ChangeLog {
   readonly seq: number;
@@ -236,7 +237,8 @@ export interface QueueCatalog {
    * The change log since `since` (0: from the start). Every write that publishes a change of a
    * queue (its state, its settings, its revocations, its creation or deletion) logs it, so a
    * replica that polls this once per STATE_REFRESH_MS re-reads only the queues that changed
-   * even if it missed their messages. While nothing changed it costs one GET (in a script).
+   * even if it missed their messages. While nothing changed it costs two GETs (in a script:
+   * the sequence and the log's id).
    */
   changesSince(since: number, author?: string): Promise<ChangeLog>;
   /**

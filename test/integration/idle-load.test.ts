@@ -70,7 +70,7 @@ async function windowState(p: ServerProcess, queue: string): Promise<string | un
   return r.status === 200 ? ((await r.json()) as { state: string }).state : undefined;
 }
 
-test('idle queues are not re-read: no state or revocation read, no dispatcher call; one change-log GET per replica per poll; /status stays confirmed', async () => {
+test('idle queues are not re-read: no state or revocation read, no dispatcher call; one change-log poll per replica per period; /status stays confirmed', async () => {
   // Let the start settle: every queue's first reads, the lease placement, and each ticker's
   // first due advance (5 s after its queue was created), after which it sleeps.
   await new Promise((r) => setTimeout(r, 8000));

@@ -370,6 +370,39 @@ test('RedisCatalog: the change log names a queue as a replica\'s own only while 
   }
 });
 
+test('RedisCatalog: a change log Redis lost is caught by its new id, even when its new sequence is past the one asked from', async () => {
+  const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 0 });
+  await cat.connect();
+  try {
+    const id = fresh();
+    let seq = (await cat.changesSince(Number.MAX_SAFE_INTEGER)).seq;
+    const logId = await redis.withClient((c) => c.get(globalKeys.changeLogId));
+    expect(logId).toMatch(/^\d+\.\d+$/);
+    await cat.touch(id);
+    const normal = await cat.changesSince(seq);
+    expect(normal).toEqual({ seq: seq + 1, changed: [id] });
+    seq = normal.seq;
+    // The log lost (a Redis restarted without its data), then written again past `seq` before
+    // this replica's next poll: by the sequence alone nothing looks wrong.
+    await redis.withClient(async (c) => {
+      await c.del([globalKeys.changeSeq, globalKeys.changed, globalKeys.changedBy, globalKeys.changeLogId]);
+      await c.set(globalKeys.changeSeq, String(seq + 5));
+    });
+    const reset = await cat.changesSince(seq);
+    expect(reset.changed).toBeNull();
+    expect(reset.seq).toBe(seq + 5);
+    const newId = await redis.withClient((c) => c.get(globalKeys.changeLogId));
+    expect(newId).not.toBe(logId);
+    // From the new log's sequence on, polls are as usual.
+    await cat.touch(id);
+    expect(await cat.changesSince(seq + 5)).toEqual({ seq: seq + 6, changed: [id] });
+    expect(await cat.changesSince(seq + 6)).toEqual({ seq: seq + 6, changed: [] });
+    await cat.unregisterQueue(id);
+  } finally {
+    await cat.close();
+  }
+});
+
 test('RedisCatalog: joins that publish nothing are logged once per period, after it (the counter other replicas show)', async () => {
   const cat = new RedisCatalog({ url: redis.url, logger, joinLogMs: 200 });
   await cat.connect();

@@ -9,20 +9,33 @@
 -- KEYS[1]  change sequence (string)   waitroom:{registry}:change-seq
 -- KEYS[2]  change log (zset)          waitroom:{registry}:changed      member = queue id, score = sequence
 -- KEYS[3]  change authors (hash)      waitroom:{registry}:changed-by   field = queue id, value = "<author> <before> <seq>"
+-- KEYS[4]  change log id (string)     waitroom:{registry}:change-log-id
 -- ARGV[1]  since: the sequence the caller last read, an integer from 0 to 2^53 - 1
 --
--- Returns {seq} when there is nothing to list (the sequence is at or below `since`, or is
--- not an integer: returned as stored, "0" when missing, for the caller to check and report),
--- else {seq, id1, score1, entry1, id2, score2, entry2, ...}, the members scored in
+-- Returns {seq, logId} when there is nothing to list (the sequence is at or below `since`, or
+-- is not an integer: returned as stored, "0" when missing, for the caller to check and report),
+-- else {seq, logId, id1, score1, entry1, id2, score2, entry2, ...}, the members scored in
 -- (since, seq], each with its author entry ('' when it has none).
+--
+-- The log id is made here, from Redis's TIME, when there is none: the first poll after the log
+-- was lost (with Redis's data, or a new Redis) gives it a new one. A replica that sees the id
+-- change re-reads every queue: the sequence alone tells it only while the new log's sequence is
+-- still below the one it last read. Every replica polls about once a second, so an id is there
+-- within a second of any loss, and a write here (a SET only when missing) is rare.
 --#include checked-numbers
 local since = arg(1, 0, MAX)
+local logId = redis.call('GET', KEYS[4])
+if not logId then
+  local t = redis.call('TIME')
+  logId = t[1] .. '.' .. t[2]
+  redis.call('SET', KEYS[4], logId)
+end
 local raw = redis.call('GET', KEYS[1])
-if not raw then return {'0'} end
+if not raw then return {'0', logId} end
 local seq = int(raw, 0, MAX)
-if not seq or seq <= since then return {raw} end
+if not seq or seq <= since then return {raw, logId} end
 local listed = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', since), raw, 'WITHSCORES')
-local out = {raw}
+local out = {raw, logId}
 for i = 1, #listed, 2 do
   out[#out + 1] = listed[i]
   out[#out + 1] = listed[i + 1]
