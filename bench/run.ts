@@ -543,8 +543,8 @@ async function fillQueues(svc: { s: Spawned; base: string }, n: number, auth: Re
     for (let i = 0; i < n; i += 50) {
       await Promise.all(
         ids.slice(i, i + 50).map(async (id) => {
-          const r = await fetch(`${svc.base}/admin/api/v1/queues/${id}`, { method: 'DELETE', headers: auth });
-          if (r.status !== 204) throw new Error(`DELETE /admin/api/v1/queues/${id} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+          const r = await fetch(`${svc.base}/admin/api/v1/queues/${id}`, { method: 'DELETE', headers: auth, signal: AbortSignal.timeout(30_000) });
+          if (r.status !== 204 && r.status !== 404) throw new Error(`DELETE /admin/api/v1/queues/${id} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
         }),
       );
     }

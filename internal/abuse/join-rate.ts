@@ -15,6 +15,9 @@
  * (docs/benchmarks.md, "Joins spread over many queues"). The window's start is at most
  * 2% of the span coarser than the exact readings'.
  */
+/** The span is divided into this many granules: a reading per granule is kept, and one more. */
+const GRANULES = 50;
+
 export class JoinRateMeter {
   private epoch = '';
   private readonly counters: Float64Array;
@@ -28,10 +31,11 @@ export class JoinRateMeter {
     private readonly spanMs = 5000,
     private readonly minSpanMs = 500,
   ) {
-    this.granularityMs = spanMs / 50;
-    // Every other reading is a granule apart: two per granule of the span, plus the newest
-    // and the ones kept before the span.
-    const capacity = 2 * 50 + 12;
+    this.granularityMs = spanMs / GRANULES;
+    // Every other reading is a granule apart: at most two per granule of the span (101 seen
+    // with pairs 1 ms apart every 100 ms), plus the two kept before it; 10 more to spare, so
+    // that the oldest-goes branch below is never reached with readings in time order.
+    const capacity = 2 * GRANULES + 12;
     this.counters = new Float64Array(capacity);
     this.times = new Float64Array(capacity);
   }
@@ -41,6 +45,9 @@ export class JoinRateMeter {
     const cap = this.counters.length;
     if (this.size > 0) {
       const last = (this.head + this.size - 1) % cap;
+      // A new epoch, or a counter that went down (Redis lost data): the count starts again,
+      // from this reading. (The meter before kept nothing of a lower reading made at or before
+      // the newest one's time; starting from it is as right and simpler.)
       if (epoch !== this.epoch || counter < this.counters[last]!) this.size = 0;
       else if (atMs <= this.times[last]!) {
         // Same or older reading time: keep the higher counter only.

@@ -245,13 +245,13 @@ export class QueueRegistry {
 
   private async reconcileOnce(): Promise<void> {
     if (!this.sub) void this.subscribe();
-    // Only a queue served, as it is now, before the listing was read can be missing from it for
-    // being deleted: one started or changed here meanwhile (through this replica's admin API,
+    // Only a queue served, as it is now (the same runtime at the same version), before the
+    // listing was read can be missing from it for being deleted: one started or changed here meanwhile (through this replica's admin API,
     // whose upsert does not wait for a reconcile) is newer than the listing. Dropping those too
     // answered 410 to a new queue's joins until the next reconcile whenever one was under way,
     // e.g. the ~1 s one at start with 1,000 queues to read one by one.
-    const servedBefore = new Map<string, number>();
-    for (const [id, r] of this.runtimes) servedBefore.set(id, r.version);
+    const servedBefore = new Map<string, { runtime: QueueRuntime; version: number }>();
+    for (const [id, runtime] of this.runtimes) servedBefore.set(id, { runtime, version: runtime.version });
     const listed = await this.o.catalog.listQueues();
     if (!listed.has(this.o.defaultQueueId)) {
       // First start, or Redis lost its data: the default queue always exists.
@@ -269,7 +269,11 @@ export class QueueRegistry {
       }
       this.upsert(stored);
     }
-    for (const id of [...this.runtimes.keys()]) if (!listed.has(id) && servedBefore.get(id) === this.runtimes.get(id)?.version) await this.drop(id);
+    for (const [id, runtime] of [...this.runtimes]) {
+      const before = servedBefore.get(id);
+      // The same runtime at the same version: not started, re-made or changed since the listing.
+      if (!listed.has(id) && before?.runtime === runtime && before.version === runtime.version) await this.drop(id);
+    }
     this.loaded = true;
     this.compareDefaultWithEnv();
   }

@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { globalKeys } from '../../internal/store/keys';
+import type { RedisCatalog } from '../../internal/store/redis-catalog';
 import { inProcessWithAdmin } from '../helpers/in-process';
 
 /**
@@ -58,13 +60,31 @@ test('a queue served before the listing and missing from it is still dropped (de
   const gone = await serverOf().catalog.deleteQueue('deleted-elsewhere');
   expect(gone.outcome).toBe('deleted');
   await serverOf().catalog.unregisterQueue('deleted-elsewhere');
-  const hold = holdNextListing();
-  const reconciled = serverOf().registry.reconcile();
-  await hold.read;
-  hold.release();
-  await reconciled;
+  // (The delete's registry message may start a reconcile of its own; either one drops it.)
+  await serverOf().registry.reconcile();
   expect(serverOf().registry.get('deleted-elsewhere')).toBeUndefined();
   const join = await request(serverOf().http).post('/q/deleted-elsewhere/join');
   expect(join.status).toBe(410);
   expect(join.body.error.code).toBe('queue_closed');
+}, 30_000);
+
+test('a queue deleted elsewhere and made again here while a reconcile reads stays served (its version moved)', async () => {
+  expect((await create('made-again')).status).toBe(201);
+  const gone = await serverOf().catalog.deleteQueue('made-again');
+  expect(gone.outcome).toBe('deleted');
+  // Its registry entry removed without the announcement (as if this replica missed it), so
+  // that this replica still serves the old runtime when the reconcile below reads.
+  const catalog = serverOf().catalog as RedisCatalog;
+  await catalog.connection.sendCommand(globalKeys.registry, ['HDEL', globalKeys.registry, 'made-again']);
+  expect(serverOf().registry.get('made-again')).toBeDefined();
+  const hold = holdNextListing();
+  const reconciled = serverOf().registry.reconcile();
+  await hold.read;
+  // The listing lacks it; this replica still serves the old one, and its admin API makes it
+  // again: the same runtime takes the new settings, at a newer version.
+  expect((await create('made-again')).status).toBe(201);
+  hold.release();
+  await reconciled;
+  expect(serverOf().registry.get('made-again')).toBeDefined();
+  expect((await request(serverOf().http).post('/q/made-again/join')).status).toBe(201);
 }, 30_000);

@@ -12,9 +12,10 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 -- Logged too (a replica that missed the announcement drops the queue at its next poll); the
 -- member stays until the queue is created again, so the log stays bounded by the queue ids seen.
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[2]), ARGV[1])
--- The queue's author entry goes: this change has no author, and a queue made again under
--- the same id starts with no history to skip by (registry-touch.lua's conservative start).
--- Without this the hash kept one entry per id ever deleted.
+-- The queue's author entry goes, to free its space: the ZADD above already moved the score
+-- past the entry's <seq>, so registry-touch.lua would not have used it again. Without this the
+-- hash kept one entry per id ever deleted (a touch landing after the delete, from a leader
+-- still closing, may write one back).
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('SPUBLISH', ARGV[2], 'del ' .. ARGV[1])
 return n
