@@ -141,8 +141,9 @@ export interface GlobalKeys {
   readonly changedBy: string;
   /**
    * String: the change log's id, made from Redis's TIME by the first poll that finds none
-   * (registry-poll.lua). A log Redis lost comes back with a new id, which tells a replica so
-   * even when the new sequence has already passed the one it last read.
+   * (registry-poll.lua). A log lost with all of Redis's data comes back with a new id, which
+   * tells a replica so even when the new sequence has already passed the one it last read (a
+   * partial loss keeps the id).
    */
   readonly changeLogId: string;
   /** Stream: the admin audit log, capped (XADD MAXLEN ~). */

@@ -108,7 +108,10 @@ export class RedisCatalog implements QueueCatalog {
   /** The join connection with JOIN_DURABILITY (WAIT covers its writes); else `connection`. */
   readonly joinConnection: RedisConnection;
   private readonly stores = new Map<string, RedisQueueStore>();
-  /** The change log's id as this replica's last poll read it (registry-poll.lua); undefined before one. */
+  /**
+   * The change log's id as this replica's last poll read it (registry-poll.lua); undefined before
+   * one. Kept here, so only one reader may poll a catalog: the replica's QueueRegistry does.
+   */
   private logId: string | undefined;
   private readonly commandTimeoutMs: number;
   private readonly ctx: StoreCallContext;
@@ -276,10 +279,11 @@ export class RedisCatalog implements QueueCatalog {
     }
     // A new log id: the log this replica read before is gone (Redis lost it) and started again,
     // perhaps already past the sequence asked from, so nothing it lists covers the gap.
+    // '' when Redis refused to make one (registry-poll.lua): nothing to compare, nothing kept.
     const logId = String(r[1]);
     const known = this.logId;
-    this.logId = logId;
-    if (known !== undefined && logId !== known) return { seq, changed: null };
+    if (logId !== '') this.logId = logId;
+    if (known !== undefined && logId !== '' && logId !== known) return { seq, changed: null };
     if (seq < since) return { seq, changed: null };
     if (seq === since) return { seq, changed: [] };
     const changed: string[] = [];

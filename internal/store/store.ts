@@ -183,8 +183,8 @@ export interface StoredStreamEntry {
 /**
  * The change log as one replica reads it: the current sequence and the queues changed after
  * the sequence it asked from; `changed` is null when the log is behind that sequence, or is
- * not the log this reader read before (its id changed: Redis lost it, or was replaced, and it
- * started again): the reader must then re-read every queue.
+ * not the log this reader read before (its id changed: Redis lost all its data, or was
+ * replaced, and the log started again): the reader must then re-read every queue.
  */
 export interface ChangeLog {
   readonly seq: number;

@@ -398,6 +398,22 @@ test('RedisCatalog: a change log Redis lost is caught by its new id, even when i
     expect(await cat.changesSince(seq + 5)).toEqual({ seq: seq + 6, changed: [id] });
     expect(await cat.changesSince(seq + 6)).toEqual({ seq: seq + 6, changed: [] });
     await cat.unregisterQueue(id);
+    // A Redis that refuses the id's write (out of memory under noeviction): the poll still
+    // answers, with nothing to compare, rather than failing and leaving every copy unconfirmed.
+    const at = (await cat.changesSince(Number.MAX_SAFE_INTEGER)).seq;
+    await redis.withClient(async (c) => {
+      await c.del(globalKeys.changeLogId);
+      await c.configSet({ 'maxmemory-policy': 'noeviction', maxmemory: '1' });
+    });
+    try {
+      expect(await cat.changesSince(at)).toEqual({ seq: at, changed: [] });
+      expect(await redis.withClient((c) => c.get(globalKeys.changeLogId))).toBeNull();
+    } finally {
+      await redis.withClient((c) => c.configSet('maxmemory', '0'));
+    }
+    // Once Redis takes writes again, the next poll makes an id; a new one, so the log counts as replaced.
+    expect((await cat.changesSince(at)).changed).toBeNull();
+    expect((await cat.changesSince(at)).changed).toEqual([]);
   } finally {
     await cat.close();
   }

@@ -15,20 +15,27 @@
 -- Returns {seq, logId} when there is nothing to list (the sequence is at or below `since`, or
 -- is not an integer: returned as stored, "0" when missing, for the caller to check and report),
 -- else {seq, logId, id1, score1, entry1, id2, score2, entry2, ...}, the members scored in
--- (since, seq], each with its author entry ('' when it has none).
+-- (since, seq], each with its author entry ('' when it has none). logId is '' when there was
+-- none and Redis refused to store a new one.
 --
 -- The log id is made here, from Redis's TIME, when there is none: the first poll after the log
--- was lost (with Redis's data, or a new Redis) gives it a new one. A replica that sees the id
--- change re-reads every queue: the sequence alone tells it only while the new log's sequence is
--- still below the one it last read. Every replica polls about once a second, so an id is there
--- within a second of any loss, and a write here (a SET only when missing) is rare.
+-- was lost with all of Redis's data (a new Redis, a restart without persistence) gives it a new
+-- one. A replica that sees the id change re-reads every queue: the sequence alone tells it only
+-- while the new log's sequence is still below the one it last read. A partial loss that keeps
+-- the id (a failover to a lagging replica, a restart from an AOF or RDB a little behind) is not
+-- caught this way: only a sequence behind the reader's, or the full re-read, catches that.
+-- Every replica polls about once a second, so the write here (a SET only when missing) is rare.
 --#include checked-numbers
 local since = arg(1, 0, MAX)
 local logId = redis.call('GET', KEYS[4])
 if not logId then
   local t = redis.call('TIME')
   logId = t[1] .. '.' .. t[2]
-  redis.call('SET', KEYS[4], logId)
+  -- A write Redis may refuse (OOM under noeviction, NOREPLICAS, a read-only node): then the
+  -- poll still answers, with '' for the id, which the caller does not compare. A failed poll
+  -- would instead leave every cached state unconfirmed, and /status answering 503.
+  local set = redis.pcall('SET', KEYS[4], logId)
+  if type(set) == 'table' and set.err then logId = '' end
 end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'0', logId} end
