@@ -129,7 +129,13 @@ describe('a ticket of a new epoch is not mistaken for a reset on a replica that 
     const other = await startInProcess({ REDIS_URL: redis.url, QUEUE_ID: 'lag', WINDOW_SIZE: '5', WINDOW_INTERVAL: '3600', STATE_REFRESH_MS: '5000', STATE_MAX_STALENESS_MS: '60000' });
     try {
       const oldEpoch = other.cache.peek()!.epoch;
-      await redis.withClient((c) => c.flushAll());
+      // The queue's own keys lost (not the registry or the change log: a FLUSHALL now makes this
+      // replica see at its next poll, 100 ms, that the log was replaced, and re-register the
+      // default queue, which has every replica re-read it at once).
+      await redis.withClient(async (c) => {
+        const keys = await c.keys(queueKeys('lag').state.replace(/state$/, '*'));
+        if (keys.length > 0) await c.del(keys);
+      });
       // This replica re-creates the queue at once by joining; the other still holds the old epoch.
       const fresh = await joinOk();
       expect(other.cache.peek()!.epoch).toBe(oldEpoch);
