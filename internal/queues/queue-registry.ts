@@ -246,10 +246,11 @@ export class QueueRegistry {
   private async reconcileOnce(): Promise<void> {
     if (!this.sub) void this.subscribe();
     // Only a queue served, as it is now (the same runtime at the same version), before the
-    // listing was read can be missing from it for being deleted: one started or changed here meanwhile (through this replica's admin API,
-    // whose upsert does not wait for a reconcile) is newer than the listing. Dropping those too
-    // answered 410 to a new queue's joins until the next reconcile whenever one was under way,
-    // e.g. the ~1 s one at start with 1,000 queues to read one by one.
+    // listing was read can be missing from it for being deleted: one started or changed here
+    // meanwhile (through this replica's admin API, whose upsert does not wait for a reconcile)
+    // is newer than the listing. Dropping those too answered 410 to a new queue's joins until
+    // the next reconcile whenever one was under way, e.g. the ~1 s one at start with 1,000
+    // queues to read one by one.
     const servedBefore = new Map<string, { runtime: QueueRuntime; version: number }>();
     for (const [id, runtime] of this.runtimes) servedBefore.set(id, { runtime, version: runtime.version });
     const listed = await this.o.catalog.listQueues();
