@@ -16,8 +16,11 @@ const TOKEN = 'reconcile-token-0123456789abcdef01';
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const serverOf = inProcessWithAdmin(TOKEN);
 
-/** Holds the next listQueues reply of the real catalog until `release()`. */
-function holdNextListing() {
+/**
+ * Runs a reconcile whose listing (the real catalog's listQueues) is held once read, runs
+ * `meanwhile` while it is held, then lets the reconcile finish.
+ */
+async function duringReconcile(meanwhile: () => Promise<void>): Promise<void> {
   const catalog = serverOf().catalog;
   const real = catalog.listQueues.bind(catalog);
   let release!: () => void;
@@ -31,20 +34,21 @@ function holdNextListing() {
     await gate;
     return l;
   };
-  return { read, release };
+  const reconciled = serverOf().registry.reconcile();
+  await read;
+  await meanwhile();
+  release();
+  await reconciled;
 }
 
 const create = (id: string) =>
   request(serverOf().http).post('/admin/api/v1/queues').set(auth).send({ id, name: id, windowSize: 1, intervalSeconds: 1, activeWindowCount: 1 });
 
 test('a queue created here while a reconcile reads the registry stays served', async () => {
-  const hold = holdNextListing();
-  const reconciled = serverOf().registry.reconcile();
-  await hold.read;
-  // Created after the listing was read: the listing does not have it.
-  expect((await create('made-during-reconcile')).status).toBe(201);
-  hold.release();
-  await reconciled;
+  await duringReconcile(async () => {
+    // Created after the listing was read: the listing does not have it.
+    expect((await create('made-during-reconcile')).status).toBe(201);
+  });
   expect(serverOf().registry.get('made-during-reconcile')).toBeDefined();
   const join = await request(serverOf().http).post('/q/made-during-reconcile/join');
   expect(join.status).toBe(201);
@@ -77,14 +81,11 @@ test('a queue deleted elsewhere and made again here while a reconcile reads stay
   const catalog = serverOf().catalog as RedisCatalog;
   await catalog.connection.sendCommand(globalKeys.registry, ['HDEL', globalKeys.registry, 'made-again']);
   expect(serverOf().registry.get('made-again')).toBeDefined();
-  const hold = holdNextListing();
-  const reconciled = serverOf().registry.reconcile();
-  await hold.read;
-  // The listing lacks it; this replica still serves the old one, and its admin API makes it
-  // again: the same runtime takes the new settings, at a newer version.
-  expect((await create('made-again')).status).toBe(201);
-  hold.release();
-  await reconciled;
+  await duringReconcile(async () => {
+    // The listing lacks it; this replica still serves the old one, and its admin API makes it
+    // again: the same runtime takes the new settings, at a newer version.
+    expect((await create('made-again')).status).toBe(201);
+  });
   expect(serverOf().registry.get('made-again')).toBeDefined();
   expect((await request(serverOf().http).post('/q/made-again/join')).status).toBe(201);
 }, 30_000);
